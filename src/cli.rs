@@ -1,0 +1,67 @@
+//! The command line: `run`, `validate`, `serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Compare the ways one system can tell another that something happened: short polling,
+/// conditional polling, long polling, Server-Sent Events, WebSocket and webhooks, measured
+/// side by side on the same seeded event schedule.
+#[derive(Debug, Parser)]
+#[command(name = "pushpull", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: start the event server, run every mode in turn, print a comparison
+    /// table and write results.json.
+    ///
+    /// Each mode gets the same seeded event schedule. Latency is measured from each event's
+    /// scheduled time; delivery counts are exact; server cost is read from the server process.
+    Run {
+        /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
+        scenario: PathBuf,
+        /// Folder for results.json [default: reports/<scenario name>/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only these modes, in this order (comma-separated: poll, conditional_poll,
+        /// long_poll, sse, websocket, webhook).
+        #[arg(long, value_delimiter = ',')]
+        modes: Option<Vec<String>>,
+        /// Override the scenario's measured duration, e.g. 10s or 2m.
+        #[arg(long)]
+        duration: Option<String>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress bars and no table; only errors.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Print results.json to standard output instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a scenario file and print it with every default filled in.
+    Validate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+    },
+    /// Run the event server alone; prints the addresses it listens on.
+    ///
+    /// Clients use the first address; the control address serves the same API uncounted, for
+    /// the driver's own calls.
+    Serve {
+        /// Address for clients (loopback by default; port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Address for the driver's control calls, which are left out of the server's stats.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        control: SocketAddr,
+    },
+}

@@ -1,0 +1,139 @@
+//! From raw measurements of one mode to its [`ModeResult`].
+
+use crate::driver::recorder::{ClientCounts, Latencies, Ledger};
+use crate::modes::Mode;
+use crate::results::{ClientCost, Deliveries, LatencySummary, ModeResult, Sample, ServerCost};
+use crate::scenario::Scenario;
+use crate::server::generator::Emitted;
+use crate::server::stats::StatsSnapshot;
+
+/// Everything measured during one mode.
+pub(super) struct Measured<'a> {
+    pub scenario: &'a Scenario,
+    pub mode: Mode,
+    pub emitted: Emitted,
+    pub expected: u64,
+    pub latencies: Latencies,
+    pub ledgers: Vec<Ledger>,
+    /// The server's counters from the end of the warm-up to the end of the drain.
+    pub server: StatsSnapshot,
+    pub driver_cpu_seconds: f64,
+    pub driver_peak_rss_bytes: u64,
+    pub timeseries: Vec<Sample>,
+    /// Seconds from the end of the warm-up to the end of the drain.
+    pub measured_seconds: f64,
+    pub drain_seconds: f64,
+}
+
+pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
+    let mut counts = ClientCounts::default();
+    for l in &m.ledgers {
+        counts += l.counts;
+    }
+    let after = &m.server;
+    let mut warnings = Vec::new();
+    if counts.delivered > m.expected {
+        warnings.push(format!(
+            "clients counted {} first deliveries but only {} were owed: the accounting is wrong",
+            counts.delivered, m.expected
+        ));
+    }
+    let lost = m.expected.saturating_sub(counts.delivered);
+    if lost > 0 {
+        warnings.push(format!(
+            "{lost} of {} deliveries did not arrive by the end of the drain",
+            m.expected
+        ));
+    }
+    let delivered = counts.delivered.max(1) as f64;
+    // Requests the server handled, plus, for webhooks, the requests it made.
+    let requests: u64 = after
+        .requests
+        .values()
+        .flat_map(|by_status| by_status.values())
+        .sum::<u64>()
+        + after.webhook.attempts;
+    let server_cpu = after.process.cpu_seconds;
+    let driver_cpu = m.driver_cpu_seconds;
+    let wall = m.measured_seconds;
+    let driver_share = if wall > 0.0 { driver_cpu / wall } else { 0.0 };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let machine_share = if wall > 0.0 {
+        (driver_cpu + server_cpu) / wall / cores
+    } else {
+        0.0
+    };
+    let saturated = driver_share >= 0.9 || machine_share >= 0.9;
+    if driver_share >= 0.9 {
+        warnings.push(format!(
+            "the driver used {:.0}% of a core: it may have been the bottleneck, so latency and throughput understate the server",
+            driver_share * 100.0
+        ));
+    }
+    if machine_share >= 0.9 {
+        warnings.push(format!(
+            "server and driver together used {:.0}% of all {cores:.0} cores: the machine was saturated",
+            machine_share * 100.0
+        ));
+    }
+    let peak_rss = m
+        .timeseries
+        .iter()
+        .map(|s| s.server_rss_bytes)
+        .chain([after.process.rss_bytes])
+        .max()
+        .unwrap_or(0);
+    let bytes = after.bytes_read + after.bytes_written;
+    ModeResult {
+        mode: m.mode,
+        theory: m.mode.predict(m.scenario),
+        latency: LatencySummary::from_histogram(&m.latencies.scheduled),
+        latency_from_emission: LatencySummary::from_histogram(&m.latencies.emitted),
+        deliveries: Deliveries {
+            events_measured: m.emitted.measured.iter().sum(),
+            expected: m.expected,
+            delivered: counts.delivered,
+            lost,
+            duplicates: counts.duplicates,
+            out_of_order: counts.out_of_order,
+            gap_events: counts.gap_events,
+            reconnects: counts.reconnects,
+            slow_disconnects: after.slow_disconnects,
+            dropped_oldest: after.dropped_oldest,
+            dead_letters: after.webhook.dead_letters,
+            rejected: counts.rejected,
+            client_errors: counts.errors,
+            generator_max_lag_ms: m.emitted.max_lag_ns as f64 / 1e6,
+        },
+        server: ServerCost {
+            requests,
+            requests_per_delivery: requests as f64 / delivered,
+            requests_by_route: after.requests.clone(),
+            empty_responses: after.empty_responses,
+            empty_share: if requests > 0 {
+                after.empty_responses as f64 / requests as f64
+            } else {
+                0.0
+            },
+            bytes_read: after.bytes_read,
+            bytes_written: after.bytes_written,
+            bytes_per_delivery: bytes as f64 / delivered,
+            cpu_seconds: server_cpu,
+            cpu_seconds_per_1k_deliveries: server_cpu / delivered * 1000.0,
+            peak_rss_bytes: peak_rss,
+            peak_connections: after.peak_connections,
+            webhook: after.webhook,
+        },
+        client: ClientCost {
+            requests: counts.requests,
+            cpu_seconds: driver_cpu,
+            cpu_share_of_core: driver_share,
+            peak_rss_bytes: m.driver_peak_rss_bytes,
+            saturated,
+        },
+        timeseries: m.timeseries,
+        measured_seconds: m.measured_seconds,
+        drain_seconds: m.drain_seconds,
+        warnings,
+    }
+}

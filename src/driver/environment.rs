@@ -1,0 +1,54 @@
+//! Where a run happened: host, CPU, memory, OS, versions, commit, time.
+
+use crate::results::Environment;
+
+/// Reads the environment of this process.
+pub fn capture() -> Environment {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu_model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let memory_bytes = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024;
+    let os_name = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| std::env::consts::OS.to_string());
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+    Environment {
+        hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
+        cpu_model,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_bytes,
+        os: if kernel.is_empty() {
+            os_name
+        } else {
+            format!("{os_name}, Linux {kernel}")
+        },
+        pushpull_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: git_commit(),
+        started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        clock: "CLOCK_MONOTONIC, server and driver on one host".to_string(),
+    }
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,302 @@
+//! The driver: everything that is not the server. It starts the server as a child process and,
+//! for each mode in turn, resets it, connects the clients, starts the generator, waits out the
+//! schedule, drains what is in flight within the grace period, and collects the measurements.
+
+pub mod child;
+mod collect;
+pub mod environment;
+pub mod recorder;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures_util::{stream, StreamExt, TryStreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::modes::webhook::receiver::Receivers;
+use crate::modes::webhook::signature::Secret;
+use crate::modes::webhook::Register;
+use crate::modes::{self, ClientCtx, Mode};
+use crate::procstat;
+use crate::results::{Results, Sample, SCHEMA_VERSION};
+use crate::scenario::Scenario;
+use crate::server::ResetRequest;
+use child::{Control, ServerProcess};
+use collect::Measured;
+use recorder::{Ledger, Recorder};
+
+/// How a run is carried out (not what it measures: that is the scenario).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The `pushpull` executable to start the server from.
+    pub server_exe: PathBuf,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Runs every mode of `scenario` against a fresh server child and returns the results.
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Results> {
+    let environment = environment::capture();
+    let server = ServerProcess::spawn(&opts.server_exe).await?;
+    let control = Control::new(server.control);
+    let scenario_arc = Arc::new(scenario.clone());
+    let mut modes = Vec::new();
+    let mut outcome = Ok(());
+    for (i, &mode) in scenario.modes.iter().enumerate() {
+        let bar = progress_bar(opts.progress, mode, i, scenario);
+        match run_mode(&control, server.addr, &scenario_arc, mode, &bar).await {
+            Ok(result) => {
+                bar.finish_with_message(format!(
+                    "done: {}/{} delivered, p50 {:.1} ms",
+                    result.deliveries.delivered, result.deliveries.expected, result.latency.p50_ms
+                ));
+                modes.push(result);
+            }
+            Err(e) => {
+                bar.abandon_with_message("failed");
+                outcome = Err(e.context(format!("running mode `{mode}`")));
+                break;
+            }
+        }
+    }
+    server.shutdown(&control).await;
+    outcome?;
+    Ok(Results {
+        schema_version: SCHEMA_VERSION,
+        scenario: scenario.clone(),
+        environment,
+        modes,
+    })
+}
+
+fn progress_bar(show: bool, mode: Mode, index: usize, s: &Scenario) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let total_ms = (s.warmup + s.duration).as_millis() as u64;
+    let bar = ProgressBar::new(total_ms);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>20} [{bar:30.cyan/blue}] {elapsed:>4} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{} {mode}", index + 1, s.modes.len()));
+    bar
+}
+
+/// The clients of one mode while they run.
+enum Clients {
+    Tasks(Vec<JoinHandle<Ledger>>),
+    Webhook(Receivers),
+}
+
+async fn run_mode(
+    control: &Control,
+    server: std::net::SocketAddr,
+    s: &Arc<Scenario>,
+    mode: Mode,
+    bar: &ProgressBar,
+) -> anyhow::Result<crate::results::ModeResult> {
+    control
+        .reset(&ResetRequest {
+            scenario: (**s).clone(),
+            mode,
+        })
+        .await?;
+    let recorder = Arc::new(Recorder::default());
+    let stop = CancellationToken::new();
+    bar.set_message("connecting clients");
+    let clients = start_clients(control, server, s, mode, &recorder, &stop).await?;
+    let at_start = control.stats().await?;
+    let driver_at_start = procstat::read();
+    control.start().await?;
+    let started = Instant::now();
+    let sampler = tokio::spawn(sample(
+        control.clone(),
+        recorder.clone(),
+        at_start.process.cpu_seconds,
+        driver_at_start.cpu_seconds,
+        stop.clone(),
+    ));
+
+    // Cost is counted from the end of the warm-up, when the measured events begin.
+    let mut at_warmup = if s.warmup.is_zero() {
+        Some((at_start, driver_at_start, Instant::now()))
+    } else {
+        None
+    };
+    let run_for = s.warmup + s.duration;
+    while started.elapsed() < run_for {
+        let next_stop = if at_warmup.is_none() {
+            s.warmup
+        } else {
+            run_for
+        };
+        tokio::time::sleep(
+            Duration::from_millis(100).min(next_stop.saturating_sub(started.elapsed())),
+        )
+        .await;
+        if at_warmup.is_none() && started.elapsed() >= s.warmup {
+            at_warmup = Some((control.stats().await?, procstat::read(), Instant::now()));
+        }
+        bar.set_position(started.elapsed().as_millis() as u64);
+        let phase = if at_warmup.is_none() {
+            "warm-up"
+        } else {
+            "measuring"
+        };
+        bar.set_message(format!("{phase}: {} delivered", recorder.delivered()));
+    }
+    let (at_warmup, driver_at_warmup, measuring_since) =
+        at_warmup.expect("the warm-up ends before the run does");
+    let emitted = control.stop().await?;
+    let expected: u64 = (0..s.clients.count)
+        .flat_map(|c| s.client_topics(c))
+        .map(|t| emitted.measured[t as usize])
+        .sum();
+
+    let drain_start = Instant::now();
+    while recorder.delivered() < expected && drain_start.elapsed() < s.drain {
+        bar.set_message(format!(
+            "draining: {}/{expected} delivered",
+            recorder.delivered()
+        ));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let drain_seconds = drain_start.elapsed().as_secs_f64();
+    let measured_seconds = measuring_since.elapsed().as_secs_f64();
+    let after = control.stats().await?;
+    let driver_after = procstat::read();
+    bar.set_message("collecting");
+
+    stop.cancel();
+    let ledgers = match clients {
+        Clients::Tasks(handles) => {
+            let mut ledgers = Vec::with_capacity(handles.len());
+            for h in handles {
+                ledgers.push(
+                    tokio::time::timeout(Duration::from_secs(10), h)
+                        .await
+                        .context("a client did not stop")??,
+                );
+            }
+            ledgers
+        }
+        Clients::Webhook(receivers) => receivers.finish().await,
+    };
+    let timeseries = sampler.await.unwrap_or_default();
+    Ok(collect::mode_result(Measured {
+        scenario: s,
+        mode,
+        emitted,
+        expected,
+        latencies: recorder.merged(),
+        ledgers,
+        server: after.since(&at_warmup),
+        driver_cpu_seconds: driver_after.cpu_seconds - driver_at_warmup.cpu_seconds,
+        driver_peak_rss_bytes: driver_after.peak_rss_bytes,
+        timeseries,
+        measured_seconds,
+        drain_seconds,
+    }))
+}
+
+async fn start_clients(
+    control: &Control,
+    server: std::net::SocketAddr,
+    s: &Arc<Scenario>,
+    mode: Mode,
+    recorder: &Arc<Recorder>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Clients> {
+    let ledger = |c: u32| Ledger::new(c, s.client_topics(c), recorder.clone());
+    if mode == Mode::Webhook {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
+        let signing = s.webhook.signing;
+        let secrets: Vec<Option<(String, Secret)>> = (0..s.clients.count)
+            .map(|_| signing.then(|| Secret::generate(&mut rng)))
+            .collect();
+        let inboxes = (0..s.clients.count)
+            .zip(&secrets)
+            .map(|(c, sec)| (ledger(c), sec.as_ref().map(|(_, k)| k.clone())))
+            .collect();
+        let receivers = Receivers::start(
+            s.webhook.receiver_hosts,
+            inboxes,
+            s.webhook.receiver_fail_attempts,
+        )
+        .await?;
+        stream::iter(0..s.clients.count)
+            .map(|c| {
+                let req = Register {
+                    url: receivers.url(c),
+                    topics: s.client_topics(c),
+                    secret: secrets[c as usize].as_ref().map(|(t, _)| t.clone()),
+                };
+                async move { control.register(&req).await }
+            })
+            .buffer_unordered(32)
+            .try_collect::<Vec<_>>()
+            .await
+            .context("registering webhook endpoints")?;
+        return Ok(Clients::Webhook(receivers));
+    }
+    let handles = (0..s.clients.count)
+        .map(|c| {
+            let ctx = ClientCtx::new(c, server, s.clone(), ledger(c), stop.clone());
+            tokio::spawn(modes::run_client(mode, ctx))
+        })
+        .collect();
+    if matches!(mode, Mode::Sse | Mode::Websocket) {
+        // Events published before a stream attaches would reach it only through the replay;
+        // wait until every client is attached so all modes start on equal terms.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while control.stats().await?.stream_subscribers < u64::from(s.clients.count) {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "not every {mode} client attached within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(Clients::Tasks(handles))
+}
+
+/// Samples the server's stats and the driver's CPU once a second until `stop`.
+async fn sample(
+    control: Control,
+    recorder: Arc<Recorder>,
+    server_cpu0: f64,
+    driver_cpu0: f64,
+    stop: CancellationToken,
+) -> Vec<Sample> {
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let Ok(st) = control.stats().await else {
+            continue;
+        };
+        out.push(Sample {
+            t_s: started.elapsed().as_secs_f64(),
+            delivered: recorder.delivered(),
+            requests: st.requests_total,
+            server_cpu_seconds: st.process.cpu_seconds - server_cpu0,
+            server_rss_bytes: st.process.rss_bytes,
+            open_connections: st.open_connections,
+            held_long_polls: st.held_long_polls,
+            webhook_in_flight: st.webhook.in_flight,
+            driver_cpu_seconds: procstat::read().cpu_seconds - driver_cpu0,
+        });
+    }
+    out
+}

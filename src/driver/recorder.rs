@@ -1,0 +1,299 @@
+//! What the clients saw: latency histograms (sharded, so thousands of clients do not fight over
+//! one lock) and each client's exact ledger of deliveries, duplicates, reordering and gaps.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::event::{Cursor, Seq, TopicId, WireEvent};
+
+/// Latency histograms hold microseconds from 1 µs to 1 h at 3 significant digits.
+pub const HIST_MAX_US: u64 = 3_600_000_000;
+
+/// A fresh latency histogram.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
+}
+
+/// The two latencies of every measured delivery.
+#[derive(Debug, Clone)]
+pub struct Latencies {
+    /// Receive time − scheduled time: what a client experiences.
+    pub scheduled: Histogram<u64>,
+    /// Receive time − actual emission time: the delivery path alone, without generator lag.
+    pub emitted: Histogram<u64>,
+}
+
+impl Latencies {
+    fn new() -> Self {
+        Latencies {
+            scheduled: new_histogram(),
+            emitted: new_histogram(),
+        }
+    }
+}
+
+const SHARDS: usize = 16;
+
+/// Shared by every client of one mode.
+#[derive(Debug)]
+pub struct Recorder {
+    shards: Vec<Mutex<Latencies>>,
+    delivered: AtomicU64,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            shards: (0..SHARDS).map(|_| Mutex::new(Latencies::new())).collect(),
+            delivered: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Recorder {
+    /// Measured first deliveries so far, across all clients.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Relaxed)
+    }
+
+    fn record(&self, shard: usize, scheduled_us: u64, emitted_us: u64) {
+        let mut l = self.shards[shard % SHARDS].lock().expect("recorder lock");
+        l.scheduled
+            .saturating_record(scheduled_us.clamp(1, HIST_MAX_US));
+        l.emitted
+            .saturating_record(emitted_us.clamp(1, HIST_MAX_US));
+        drop(l);
+        self.delivered.fetch_add(1, Relaxed);
+    }
+
+    /// All shards added together.
+    pub fn merged(&self) -> Latencies {
+        let mut out = Latencies::new();
+        for s in &self.shards {
+            let s = s.lock().expect("recorder lock");
+            out.scheduled.add(&s.scheduled).expect("same bounds");
+            out.emitted.add(&s.emitted).expect("same bounds");
+        }
+        out
+    }
+}
+
+/// Exact per-client counts; summed over clients for the results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCounts {
+    /// Measured events received for the first time.
+    pub delivered: u64,
+    /// Measured events received again.
+    pub duplicates: u64,
+    /// Measured events that arrived after a later event of the same topic.
+    pub out_of_order: u64,
+    /// Events the server said were gone (expired cursor) when the client asked for them.
+    pub gap_events: u64,
+    /// Times the client had to connect again (not counting the first connection).
+    pub reconnects: u64,
+    /// Requests the client made (polls, stream opens, webhook requests answered).
+    pub requests: u64,
+    /// Requests or connections that failed.
+    pub errors: u64,
+    /// Webhook requests refused for a bad signature, timestamp or missing header.
+    pub rejected: u64,
+}
+
+impl std::ops::AddAssign for ClientCounts {
+    fn add_assign(&mut self, o: ClientCounts) {
+        self.delivered += o.delivered;
+        self.duplicates += o.duplicates;
+        self.out_of_order += o.out_of_order;
+        self.gap_events += o.gap_events;
+        self.reconnects += o.reconnects;
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.rejected += o.rejected;
+    }
+}
+
+/// Which seqs of one topic a client has seen, exactly, in little memory when they arrive in order.
+#[derive(Debug, Clone, Default)]
+pub struct SeqTracker {
+    /// Every seq up to here has been seen (or skipped past).
+    contiguous: Seq,
+    /// Seen seqs above `contiguous`.
+    above: BTreeSet<Seq>,
+    /// Highest seq seen.
+    max_seen: Seq,
+}
+
+/// What one observed event was to its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// First time, in order.
+    New,
+    /// First time, after a later event of its topic.
+    Reordered,
+    /// Seen before.
+    Duplicate,
+}
+
+impl SeqTracker {
+    /// Notes `seq` and says whether it was new.
+    pub fn observe(&mut self, seq: Seq) -> Seen {
+        if seq <= self.contiguous || self.above.contains(&seq) {
+            return Seen::Duplicate;
+        }
+        let reordered = seq < self.max_seen;
+        self.max_seen = self.max_seen.max(seq);
+        if seq == self.contiguous + 1 {
+            self.contiguous = seq;
+            while self.above.remove(&(self.contiguous + 1)) {
+                self.contiguous += 1;
+            }
+        } else {
+            self.above.insert(seq);
+        }
+        if reordered {
+            Seen::Reordered
+        } else {
+            Seen::New
+        }
+    }
+
+    /// Treats every seq up to `seq` as settled: the client will not ask for them again.
+    pub fn skip_to(&mut self, seq: Seq) {
+        if seq > self.contiguous {
+            self.contiguous = seq;
+            self.above = self.above.split_off(&(seq + 1));
+            while self.above.remove(&(self.contiguous + 1)) {
+                self.contiguous += 1;
+            }
+            self.max_seen = self.max_seen.max(seq);
+        }
+    }
+
+    /// Highest seq seen.
+    pub fn max_seen(&self) -> Seq {
+        self.max_seen
+    }
+}
+
+/// One client's view: which events of its topics it has seen, and its counts.
+#[derive(Debug)]
+pub struct Ledger {
+    /// The client's topics, in the order its cursors list them.
+    pub topics: Vec<TopicId>,
+    trackers: Vec<SeqTracker>,
+    /// The counts so far.
+    pub counts: ClientCounts,
+    shard: usize,
+    recorder: Arc<Recorder>,
+}
+
+impl Ledger {
+    /// A ledger for a client following `topics`, recording into `recorder` (shard by client id).
+    pub fn new(client: u32, topics: Vec<TopicId>, recorder: Arc<Recorder>) -> Self {
+        Ledger {
+            trackers: vec![SeqTracker::default(); topics.len()],
+            topics,
+            counts: ClientCounts::default(),
+            shard: client as usize,
+            recorder,
+        }
+    }
+
+    /// Records a received event (reading the clock now) and says what it was.
+    pub fn observe(&mut self, ev: &WireEvent) -> Seen {
+        self.observe_at(ev, clock::now_ns())
+    }
+
+    /// Records a received event received at `now_ns`.
+    pub fn observe_at(&mut self, ev: &WireEvent, now_ns: u64) -> Seen {
+        let Some(i) = self.topics.iter().position(|t| *t == ev.topic) else {
+            // An event of a topic the client did not ask for: the server is wrong; count it.
+            self.counts.errors += 1;
+            return Seen::Duplicate;
+        };
+        let seen = self.trackers[i].observe(ev.seq);
+        if ev.measured {
+            match seen {
+                Seen::Duplicate => self.counts.duplicates += 1,
+                Seen::New | Seen::Reordered => {
+                    self.counts.delivered += 1;
+                    if seen == Seen::Reordered {
+                        self.counts.out_of_order += 1;
+                    }
+                    let sched_us = now_ns.saturating_sub(ev.scheduled_ns) / 1_000;
+                    let emit_us = now_ns.saturating_sub(ev.emitted_ns) / 1_000;
+                    self.recorder.record(self.shard, sched_us, emit_us);
+                }
+            }
+        }
+        seen
+    }
+
+    /// The server said events of `topics[i]` after `from` and before `to` are gone.
+    pub fn gap(&mut self, i: usize, from: Seq, earliest: Seq) {
+        self.counts.gap_events += earliest.saturating_sub(from + 1);
+        self.trackers[i].skip_to(earliest.saturating_sub(1));
+    }
+
+    /// The highest seq seen per topic: where to resume a stream.
+    pub fn cursor(&self) -> Cursor {
+        Cursor(self.trackers.iter().map(SeqTracker::max_seen).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_counts_duplicates_and_reordering_exactly() {
+        let mut t = SeqTracker::default();
+        assert_eq!(t.observe(1), Seen::New);
+        assert_eq!(t.observe(3), Seen::New);
+        assert_eq!(t.observe(2), Seen::Reordered);
+        assert_eq!(t.observe(2), Seen::Duplicate);
+        assert_eq!(t.observe(3), Seen::Duplicate);
+        assert_eq!(t.observe(4), Seen::New);
+        assert_eq!(t.contiguous, 4);
+        assert!(t.above.is_empty());
+    }
+
+    #[test]
+    fn skip_settles_a_gap() {
+        let mut t = SeqTracker::default();
+        t.observe(1);
+        t.observe(9);
+        t.skip_to(7);
+        assert_eq!(t.contiguous, 7);
+        assert_eq!(t.observe(8), Seen::Reordered);
+        assert_eq!(t.contiguous, 9);
+    }
+
+    #[test]
+    fn ledger_counts_only_measured_events_and_records_latency() {
+        let rec = Arc::new(Recorder::default());
+        let mut l = Ledger::new(0, vec![2], rec.clone());
+        let ev = |seq, measured| WireEvent {
+            id: seq,
+            topic: 2,
+            seq,
+            scheduled_ns: 0,
+            emitted_ns: 0,
+            measured,
+        };
+        l.observe_at(&ev(1, false), 5_000);
+        l.observe_at(&ev(2, true), 7_000);
+        l.observe_at(&ev(2, true), 8_000);
+        assert_eq!(l.counts.delivered, 1);
+        assert_eq!(l.counts.duplicates, 1);
+        assert_eq!(rec.delivered(), 1);
+        assert_eq!(rec.merged().scheduled.len(), 1);
+        assert_eq!(rec.merged().scheduled.max(), 7);
+        assert_eq!(l.cursor(), Cursor(vec![2]));
+    }
+}

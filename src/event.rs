@@ -1,0 +1,190 @@
+//! The vocabulary every other module speaks: events, topics, sequence numbers and cursors.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// A topic's index, `0..topics`.
+pub type TopicId = u32;
+/// A sequence number within one topic; the first event of a topic has seq 1.
+pub type Seq = u64;
+
+/// One event as the server holds it, with its wire form encoded once and shared by every delivery.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Unique across all topics of one run, in emission order, starting at 1.
+    pub id: u64,
+    /// The topic it was published on.
+    pub topic: TopicId,
+    /// Its position in the topic.
+    pub seq: Seq,
+    /// When the schedule said it should exist (CLOCK_MONOTONIC ns); latency is measured from here.
+    pub scheduled_ns: u64,
+    /// When the generator actually emitted it (CLOCK_MONOTONIC ns).
+    pub emitted_ns: u64,
+    /// False for events of the warm-up period, which are delivered but not counted.
+    pub measured: bool,
+    /// The JSON object sent to clients, encoded once.
+    pub json: Bytes,
+}
+
+/// The fields of an event's JSON that clients read (the payload is skipped, not copied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireEvent {
+    /// See [`Event::id`].
+    pub id: u64,
+    /// See [`Event::topic`].
+    pub topic: TopicId,
+    /// See [`Event::seq`].
+    pub seq: Seq,
+    /// See [`Event::scheduled_ns`].
+    pub scheduled_ns: u64,
+    /// See [`Event::emitted_ns`].
+    pub emitted_ns: u64,
+    /// See [`Event::measured`].
+    pub measured: bool,
+}
+
+impl Event {
+    /// Builds an event and encodes its JSON with a payload of `payload_bytes` filler characters.
+    pub fn new(wire: WireEvent, payload_bytes: usize) -> Event {
+        let mut json = Vec::with_capacity(160 + payload_bytes);
+        serde_json::to_writer(&mut json, &wire).expect("plain struct serializes");
+        json.pop(); // the closing brace; the payload goes before it
+        json.extend_from_slice(b",\"payload\":\"");
+        json.extend((0..payload_bytes).map(|i| b'a' + (i % 26) as u8));
+        json.extend_from_slice(b"\"}");
+        Event {
+            id: wire.id,
+            topic: wire.topic,
+            seq: wire.seq,
+            scheduled_ns: wire.scheduled_ns,
+            emitted_ns: wire.emitted_ns,
+            measured: wire.measured,
+            json: Bytes::from(json),
+        }
+    }
+
+    /// The webhook message id: stable across retries, the receiver's idempotency key.
+    pub fn message_id(&self) -> String {
+        format!("msg_{}", self.id)
+    }
+}
+
+/// Parses the fields clients need from an event's JSON.
+pub fn decode(json: &[u8]) -> Result<WireEvent, serde_json::Error> {
+    serde_json::from_slice(json)
+}
+
+/// A client's position: for each of its topics, in the order it listed them, the last seq seen.
+///
+/// On the wire it is the seqs joined by commas (`"5,0,17"`), opaque to anyone but the server
+/// that issued it, the way real feeds hand out cursors.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cursor(pub Vec<Seq>);
+
+impl Cursor {
+    /// A cursor at the start of `n` topics.
+    pub fn start(n: usize) -> Cursor {
+        Cursor(vec![0; n])
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cursor, String> {
+        if s.is_empty() {
+            return Ok(Cursor(Vec::new()));
+        }
+        s.split(',')
+            .map(|p| {
+                p.trim()
+                    .parse::<Seq>()
+                    .map_err(|_| format!("cursor part {p:?} is not a sequence number"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Cursor)
+    }
+}
+
+/// Parses a comma-separated topic list such as `"0,3"`.
+pub fn parse_topics(s: &str, topic_count: u32) -> Result<Vec<TopicId>, String> {
+    let topics = s
+        .split(',')
+        .map(|p| {
+            let t: TopicId = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("topic {p:?} is not a topic number"))?;
+            if t >= topic_count {
+                return Err(format!(
+                    "topic {t} does not exist (topics are 0..{topic_count})"
+                ));
+            }
+            Ok(t)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if topics.is_empty() {
+        return Err("at least one topic is needed".into());
+    }
+    Ok(topics)
+}
+
+/// Joins topics into the comma-separated form [`parse_topics`] reads.
+pub fn format_topics(topics: &[TopicId]) -> String {
+    topics
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_json_round_trips_and_has_payload_of_requested_size() {
+        let wire = WireEvent {
+            id: 7,
+            topic: 2,
+            seq: 3,
+            scheduled_ns: 10,
+            emitted_ns: 12,
+            measured: true,
+        };
+        let ev = Event::new(wire, 100);
+        assert_eq!(decode(&ev.json).unwrap(), wire);
+        let v: serde_json::Value = serde_json::from_slice(&ev.json).unwrap();
+        assert_eq!(v["payload"].as_str().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn cursor_round_trips() {
+        let c = Cursor(vec![5, 0, 17]);
+        assert_eq!(c.to_string(), "5,0,17");
+        assert_eq!("5,0,17".parse::<Cursor>().unwrap(), c);
+        assert!("5,x".parse::<Cursor>().is_err());
+    }
+
+    #[test]
+    fn topics_are_checked_against_the_topic_count() {
+        assert_eq!(parse_topics("0,3", 4).unwrap(), vec![0, 3]);
+        assert!(parse_topics("4", 4).is_err());
+        assert!(parse_topics("", 4).is_err());
+    }
+}

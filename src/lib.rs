@@ -1,0 +1,184 @@
+//! pushpull measures what each way of telling another system that something happened costs,
+//! and how fast the news arrives: short polling, conditional polling, long polling,
+//! Server-Sent Events, WebSocket streaming and webhook push, side by side on the same seeded
+//! event schedule.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (clap derive).
+//! - [`scenario`]: scenario files: raw TOML mirror, validated [`scenario::Scenario`], errors
+//!   with file:line:column.
+//! - [`event`]: events, topics, sequence numbers, cursors: the shared vocabulary.
+//! - [`clock`]: CLOCK_MONOTONIC nanoseconds, comparable across the server and driver processes.
+//! - [`server`]: the simulated application: event log, generator, control API, stats.
+//! - [`modes`]: one file or folder per delivery mode, holding its server route, its client
+//!   simulator and its theory.
+//! - [`driver`]: runs a scenario: server child process, clients, recorder, stats sampling.
+//! - [`results`]: the versioned `results.json` schema.
+//! - [`report`]: what a person reads: the terminal table.
+//! - [`procstat`]: a process's CPU and memory, from the kernel.
+//!
+//! # A run
+//!
+//! ```text
+//! scenario.toml ─▶ Scenario ─▶ driver::run
+//!                                 │ starts `pushpull serve` on 127.0.0.1:0
+//!                                 │ for each mode: reset ─▶ connect clients ─▶ start generator
+//!                                 │   ─▶ record deliveries (latency from the scheduled time,
+//!                                 │      duplicates, order, gaps) and sample /stats each second
+//!                                 │   ─▶ drain within the grace period ─▶ collect
+//!                                 ▼
+//!                              Results ─▶ results.json, comparison table
+//! ```
+
+pub mod cli;
+pub mod clock;
+pub mod driver;
+pub mod event;
+pub mod modes;
+pub mod procstat;
+pub mod report;
+pub mod results;
+pub mod scenario;
+pub mod server;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use cli::{Cli, Command};
+use driver::child::LISTENING_PREFIX;
+use modes::Mode;
+use scenario::{humane, Scenario};
+
+/// Why a command did not succeed; decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The user's input is wrong (exit code 2).
+    #[error("{0}")]
+    BadInput(String),
+    /// The run itself failed (exit code 1).
+    #[error("{0:#}")]
+    RunFailed(anyhow::Error),
+}
+
+impl Failure {
+    /// 2 for bad input, 1 for a failed run.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::BadInput(_) => 2,
+            Failure::RunFailed(_) => 1,
+        }
+    }
+}
+
+/// Carries out a parsed command line.
+pub async fn execute(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run {
+            scenario,
+            out,
+            modes,
+            duration,
+            seed,
+            quiet,
+            json,
+        } => {
+            let mut s = Scenario::load(&scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+            apply_overrides(&mut s, modes, duration, seed)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+            let exe = std::env::current_exe().map_err(|e| Failure::RunFailed(e.into()))?;
+            let opts = driver::RunOptions {
+                server_exe: exe,
+                progress: !quiet && !json,
+            };
+            let results = driver::run(&s, &opts).await.map_err(Failure::RunFailed)?;
+            let path = write_results(&results, &out).map_err(Failure::RunFailed)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&results).expect("results serialize")
+                );
+            } else if !quiet {
+                println!("\n{}", report::table::render(&results));
+                println!("results: {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Validate { scenario } => {
+            let s = Scenario::load(&scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+            print!("{}", s.to_toml());
+            Ok(())
+        }
+        Command::Serve { listen, control } => {
+            let bind = |addr| async move {
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| Failure::BadInput(format!("cannot listen on {addr}: {e}")))
+            };
+            let public = bind(listen).await?;
+            let control = bind(control).await?;
+            let local = |l: &tokio::net::TcpListener| {
+                l.local_addr().map_err(|e| Failure::RunFailed(e.into()))
+            };
+            println!(
+                "{LISTENING_PREFIX}{} control http://{}",
+                local(&public)?,
+                local(&control)?
+            );
+            let _ = std::io::stdout().flush();
+            let state = server::AppState::new(modes::webhook::Allowlist::default());
+            let ctrl_c = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            server::serve(public, Some(control), state, ctrl_c)
+                .await
+                .map_err(|e| Failure::RunFailed(e.into()))
+        }
+    }
+}
+
+fn apply_overrides(
+    s: &mut Scenario,
+    modes: Option<Vec<String>>,
+    duration: Option<String>,
+    seed: Option<u64>,
+) -> Result<(), Failure> {
+    if let Some(list) = modes {
+        let parsed = list
+            .iter()
+            .map(|m| m.trim().parse::<Mode>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Failure::BadInput(format!(
+                    "--modes: {e} (modes: {})",
+                    Mode::ALL.map(|m| m.name()).join(", ")
+                ))
+            })?;
+        if parsed.is_empty() {
+            return Err(Failure::BadInput("--modes: name at least one mode".into()));
+        }
+        s.modes = parsed;
+    }
+    if let Some(d) = duration {
+        let d = humane::parse(&d).map_err(|e| Failure::BadInput(format!("--duration: {e}")))?;
+        if d.is_zero() {
+            return Err(Failure::BadInput("--duration: must be more than 0s".into()));
+        }
+        s.duration = d;
+    }
+    if let Some(seed) = seed {
+        s.seed = seed;
+    }
+    Ok(())
+}
+
+/// Writes `results.json` into `dir` and returns its path.
+pub fn write_results(results: &results::Results, dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("results.json");
+    let json = serde_json::to_string_pretty(results).expect("results serialize");
+    std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}

@@ -1,0 +1,142 @@
+//! Long polling: `GET /long-poll?topics=..&after=..&wait=30s`.
+//!
+//! The server holds the request until an event arrives on one of the client's topics or the
+//! wait ends (plus up to wait/16 of jitter, as Consul does, so held requests do not all expire
+//! together); an empty answer is normal and the client asks again at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::future::select_all;
+use http_body_util::Empty;
+use rand::Rng;
+
+use super::http::HttpConn;
+use super::poll::{
+    apply_response, encode_page, gone_response, limit_param, read_page, Fetched, PageRead,
+};
+use super::{topics_and_cursor, ClientCtx, Prediction};
+use crate::driver::recorder::Ledger;
+use crate::event::{format_topics, Cursor};
+use crate::scenario::{humane, Scenario};
+use crate::server::stats::GaugeGuard;
+use crate::server::{ApiError, AppState};
+
+/// The longest wait a client may ask for (Consul's cap).
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/long-poll", get(long_poll))
+}
+
+async fn long_poll(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let run = state.run()?;
+    let (topics, cursor) = topics_and_cursor(&query, run.log.topic_count())?;
+    let limit = limit_param(&query, run.scenario.long_poll.limit)?;
+    let wait = match query.get("wait") {
+        None => run.scenario.long_poll.wait,
+        Some(w) => humane::parse(w)
+            .map_err(|e| ApiError::BadRequest(format!("`wait`: {e}")))?
+            .min(MAX_WAIT),
+    };
+    let jitter = wait.mul_f64(rand::thread_rng().gen_range(0.0..1.0 / 16.0));
+    let deadline = tokio::time::Instant::now() + wait + jitter;
+    // Subscribe before reading, so an event published in between still wakes us.
+    let mut watches: Vec<_> = topics.iter().map(|t| run.log.watch(*t)).collect();
+    let _held = GaugeGuard::new(&state.stats.held_long_polls);
+    loop {
+        match read_page(&run, &topics, &cursor, limit) {
+            PageRead::Gone(resume) => return Ok(gone_response(&resume)),
+            PageRead::Page(events, next, more) if !events.is_empty() => {
+                return Ok(page_response(encode_page(&events, &next, more)))
+            }
+            PageRead::Page(..) => {}
+        }
+        let changed = select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = run.cancel.cancelled() => break,
+        }
+    }
+    state.stats.empty_responses.fetch_add(1, Relaxed);
+    Ok(page_response(encode_page(&[], &cursor, false)))
+}
+
+fn page_response(body: bytes::Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A long poller: ask, wait for the answer, apply it, ask again at once.
+pub async fn client(mut ctx: ClientCtx) -> Ledger {
+    let mut conn = HttpConn::new(ctx.server);
+    let topics = format_topics(&ctx.ledger.topics);
+    let wait = humane::format(ctx.scenario.long_poll.wait).replace(' ', "");
+    let limit = ctx.scenario.long_poll.limit;
+    let mut cursor = Cursor::start(ctx.ledger.topics.len());
+    let (mut etag, mut hint) = (None, None);
+    loop {
+        let req = conn.get(&format!(
+            "/long-poll?topics={topics}&after={cursor}&limit={limit}&wait={wait}"
+        ));
+        ctx.ledger.counts.requests += 1;
+        let res = tokio::select! {
+            res = conn.send(req.body(Empty::new()).expect("valid request")) => res,
+            _ = ctx.stop.cancelled() => break,
+        };
+        if let Fetched::Failed =
+            apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hint).await
+        {
+            // Do not spin on a failing server.
+            if super::poll::sleep_or_stop(Duration::from_millis(50), &ctx.stop).await {
+                break;
+            }
+        }
+    }
+    ctx.ledger.counts.reconnects = conn.connects.saturating_sub(1);
+    ctx.ledger
+}
+
+/// A held request answers as soon as an event exists, so latency is one trip over the wire.
+/// Each client's request returns with an event (rate λ) or at the end of its wait W, so it
+/// makes about λ + e^(−λW)/W requests a second.
+pub fn predict(s: &Scenario) -> Prediction {
+    let lambda = s.client_event_rate();
+    let w = s.long_poll.wait.as_secs_f64();
+    let clients = s.clients.count as f64;
+    let per_client = lambda + (-lambda * w).exp() / w;
+    let rps = clients * per_client;
+    let empty = ((-lambda * w).exp() / w) / per_client;
+    Prediction {
+        latency_p50_ms: 0.0,
+        latency_mean_ms: 0.0,
+        requests_per_second: rps,
+        requests_per_delivery: if lambda > 0.0 { per_client / lambda } else { f64::INFINITY },
+        empty_share: empty,
+        connections: clients,
+        explanation: format!(
+            "The server holds each request until an event arrives, so the news leaves at once: latency is one trip \
+             over the wire (near 0 ms on loopback). Each client (λ = {lambda:.3} events/s, wait W = {}) makes about \
+             λ + e^(−λW)/W = {per_client:.3} requests/s; {:.1}% of answers are empty (the wait ran out). Every client \
+             holds one request open: {clients:.0} connections.",
+            humane::format(s.long_poll.wait),
+            empty * 100.0
+        ),
+    }
+}

@@ -1,0 +1,211 @@
+//! The six delivery modes. Each file holds both ends of one mode's wire (the server route and
+//! the client simulator) and its theory (what latency and cost to expect from the scenario).
+//!
+//! | mode | file |
+//! |---|---|
+//! | `poll`, `conditional_poll` | [`poll`] (one route serves both; the client differs by `If-None-Match`) |
+//! | `long_poll` | [`long_poll`] |
+//! | `sse` | [`sse`], sharing the send queues of [`stream`] |
+//! | `websocket` | [`websocket`], sharing the send queues of [`stream`] |
+//! | `webhook` | [`webhook`]: dispatcher, signature, retries, receiver |
+
+pub mod http;
+pub mod long_poll;
+pub mod poll;
+pub mod sse;
+pub mod stream;
+pub mod webhook;
+pub mod websocket;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Router;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::driver::recorder::Ledger;
+use crate::scenario::Scenario;
+use crate::server::AppState;
+
+/// A way of telling clients that something happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// GET events after a cursor every interval.
+    Poll,
+    /// The same, with `If-None-Match`; `304` when nothing is new.
+    ConditionalPoll,
+    /// GET that the server holds until an event arrives or the wait ends.
+    LongPoll,
+    /// One `text/event-stream` per client.
+    Sse,
+    /// One WebSocket per client.
+    Websocket,
+    /// The server POSTs each event to each subscriber's URL.
+    Webhook,
+}
+
+impl Mode {
+    /// Every mode, in the order reports list them.
+    pub const ALL: [Mode; 6] = [
+        Mode::Poll,
+        Mode::ConditionalPoll,
+        Mode::LongPoll,
+        Mode::Sse,
+        Mode::Websocket,
+        Mode::Webhook,
+    ];
+
+    /// The name used in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Poll => "poll",
+            Mode::ConditionalPoll => "conditional_poll",
+            Mode::LongPoll => "long_poll",
+            Mode::Sse => "sse",
+            Mode::Websocket => "websocket",
+            Mode::Webhook => "webhook",
+        }
+    }
+
+    /// What the server predicts for this mode under `scenario`.
+    pub fn predict(self, scenario: &Scenario) -> Prediction {
+        match self {
+            Mode::Poll => poll::predict(scenario, &scenario.poll, false),
+            Mode::ConditionalPoll => poll::predict(scenario, &scenario.conditional_poll, true),
+            Mode::LongPoll => long_poll::predict(scenario),
+            Mode::Sse => stream::predict(scenario, "an open text/event-stream"),
+            Mode::Websocket => stream::predict(scenario, "an open WebSocket"),
+            Mode::Webhook => webhook::predict(scenario),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown mode `{s}`"))
+    }
+}
+
+/// What theory says a mode will cost and how fast it will deliver; written next to the
+/// measurement in the results, so reports can compare the two.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Expected median latency, ms (ignoring network and processing time).
+    pub latency_p50_ms: f64,
+    /// Expected mean latency, ms.
+    pub latency_mean_ms: f64,
+    /// Expected requests per second the server handles.
+    pub requests_per_second: f64,
+    /// Expected requests per delivered event.
+    pub requests_per_delivery: f64,
+    /// Expected share of responses that carry no event.
+    pub empty_share: f64,
+    /// Expected connections held open at once.
+    pub connections: f64,
+    /// The reasoning, in plain words with the numbers filled in.
+    pub explanation: String,
+}
+
+/// Everything one simulated client needs.
+pub struct ClientCtx {
+    /// The client's index, `0..clients.count`.
+    pub id: u32,
+    /// Where the server listens.
+    pub server: SocketAddr,
+    /// The scenario being run.
+    pub scenario: Arc<Scenario>,
+    /// Where the client records what it receives.
+    pub ledger: Ledger,
+    /// Fires when the driver has collected enough; the client returns its ledger.
+    pub stop: CancellationToken,
+    /// The client's own seeded randomness (phase, jitter).
+    pub rng: ChaCha8Rng,
+}
+
+impl ClientCtx {
+    /// A client context; its randomness derives from the scenario seed and the client id.
+    pub fn new(
+        id: u32,
+        server: SocketAddr,
+        scenario: Arc<Scenario>,
+        ledger: Ledger,
+        stop: CancellationToken,
+    ) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(
+            scenario.seed ^ (u64::from(id) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        ClientCtx {
+            id,
+            server,
+            scenario,
+            ledger,
+            stop,
+            rng,
+        }
+    }
+}
+
+/// Runs one client of a pull or stream mode until `ctx.stop` fires, and returns its ledger.
+/// Webhook clients are receivers instead; see [`webhook::receiver`].
+pub async fn run_client(mode: Mode, ctx: ClientCtx) -> Ledger {
+    match mode {
+        Mode::Poll => poll::client(ctx, false).await,
+        Mode::ConditionalPoll => poll::client(ctx, true).await,
+        Mode::LongPoll => long_poll::client(ctx).await,
+        Mode::Sse => sse::client(ctx).await,
+        Mode::Websocket => websocket::client(ctx).await,
+        Mode::Webhook => unreachable!("webhook clients are receivers, started by the driver"),
+    }
+}
+
+/// Every mode's server routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(poll::router())
+        .merge(long_poll::router())
+        .merge(sse::router())
+        .merge(websocket::router())
+        .merge(webhook::router())
+}
+
+/// Reads the `topics` and `after` query parameters every pull and stream route takes.
+pub(crate) fn topics_and_cursor(
+    query: &std::collections::HashMap<String, String>,
+    topic_count: u32,
+) -> Result<(Vec<crate::event::TopicId>, crate::event::Cursor), crate::server::ApiError> {
+    use crate::server::ApiError;
+    let topics = query
+        .get("topics")
+        .ok_or_else(|| ApiError::BadRequest("missing query parameter `topics`".into()))?;
+    let topics = crate::event::parse_topics(topics, topic_count).map_err(ApiError::BadRequest)?;
+    let cursor = match query.get("after") {
+        None => crate::event::Cursor::start(topics.len()),
+        Some(a) => a
+            .parse::<crate::event::Cursor>()
+            .map_err(ApiError::BadRequest)?,
+    };
+    if cursor.0.len() != topics.len() {
+        return Err(ApiError::BadRequest(format!(
+            "`after` has {} positions but `topics` names {} topics",
+            cursor.0.len(),
+            topics.len()
+        )));
+    }
+    Ok((topics, cursor))
+}

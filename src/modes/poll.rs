@@ -1,0 +1,386 @@
+//! Short polling and conditional polling: `GET /events?topics=..&after=..&limit=..`.
+//!
+//! The server answers the events after the cursor, the next cursor and an `ETag` naming that
+//! next cursor. A conditional poller sends the ETag back in `If-None-Match`; when nothing is
+//! new the server answers `304 Not Modified` with no body (as GitHub's events API does, where
+//! such answers do not count against the rate limit). Both get an `X-Poll-Interval` hint.
+//! A cursor older than the log's retention gets `410 Gone` with where to resume.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::{BufMut, Bytes, BytesMut};
+use http_body_util::Empty;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::http::{body_bytes, HttpConn};
+use super::{topics_and_cursor, ClientCtx, Mode, Prediction};
+use crate::driver::recorder::Ledger;
+use crate::event::{format_topics, Cursor, Event, TopicId, WireEvent};
+use crate::scenario::{PollParams, Scenario};
+use crate::server::{ApiError, AppState, RunState};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/events", get(events))
+}
+
+/// A page of events as clients decode it.
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    /// The events after the cursor (payloads skipped).
+    pub events: Vec<WireEvent>,
+    /// The cursor to ask with next.
+    pub next: String,
+    /// True when a full page was returned and more events wait.
+    pub more: bool,
+}
+
+/// The body of a `410 Gone`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GoneBody {
+    /// What went wrong.
+    pub error: String,
+    /// The cursor to resume from: positions before the earliest events still held.
+    pub resume: String,
+}
+
+/// The outcome of reading a page from the log.
+pub(crate) enum PageRead {
+    /// Events (maybe none), the next cursor, and whether more follow.
+    Page(Vec<Arc<Event>>, Cursor, bool),
+    /// The cursor has expired on some topic; resume from here.
+    Gone(Cursor),
+}
+
+/// Reads up to `limit` events after `cursor` across `topics`.
+pub(crate) fn read_page(
+    run: &RunState,
+    topics: &[TopicId],
+    cursor: &Cursor,
+    limit: usize,
+) -> PageRead {
+    let mut events = Vec::new();
+    let mut next = cursor.clone();
+    let mut more = false;
+    let mut resume: Option<Cursor> = None;
+    for (i, (&topic, &after)) in topics.iter().zip(&cursor.0).enumerate() {
+        match run.log.read_after(topic, after, limit - events.len()) {
+            Ok((page, has_more)) => {
+                if let Some(last) = page.last() {
+                    next.0[i] = last.seq;
+                }
+                more |= has_more;
+                events.extend(page);
+            }
+            Err(gone) => resume.get_or_insert_with(|| cursor.clone()).0[i] = gone.earliest - 1,
+        }
+        if events.len() >= limit {
+            more |= i + 1 < topics.len();
+            break;
+        }
+    }
+    match resume {
+        Some(r) => PageRead::Gone(r),
+        None => PageRead::Page(events, next, more),
+    }
+}
+
+/// `{"events":[...],"next":"..","more":..}`, splicing the pre-encoded event JSON.
+pub(crate) fn encode_page(events: &[Arc<Event>], next: &Cursor, more: bool) -> Bytes {
+    let size: usize = events.iter().map(|e| e.json.len() + 1).sum();
+    let mut out = BytesMut::with_capacity(size + 64);
+    out.put_slice(b"{\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(&e.json);
+    }
+    out.put_slice(format!("],\"next\":\"{next}\",\"more\":{more}}}").as_bytes());
+    out.freeze()
+}
+
+/// The 410 answer for an expired cursor.
+pub(crate) fn gone_response(resume: &Cursor) -> Response {
+    let body = GoneBody {
+        error: "cursor expired: events after it are no longer retained".into(),
+        resume: resume.to_string(),
+    };
+    (StatusCode::GONE, axum::Json(body)).into_response()
+}
+
+/// Reads `limit` from the query: 1 to 100, `default` when absent.
+pub(crate) fn limit_param(
+    query: &HashMap<String, String>,
+    default: u32,
+) -> Result<usize, ApiError> {
+    match query.get("limit") {
+        None => Ok(default as usize),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(ApiError::BadRequest(format!(
+                "`limit` must be a whole number from 1 to 100, found {l:?}"
+            ))),
+        },
+    }
+}
+
+/// The server's hint, in seconds, of how often to poll.
+pub const X_POLL_INTERVAL: header::HeaderName = header::HeaderName::from_static("x-poll-interval");
+
+fn etag(cursor: &Cursor) -> HeaderValue {
+    let tag = format!("\"{}\"", cursor.to_string().replace(',', "."));
+    HeaderValue::from_str(&tag).expect("digits and dots are a valid header")
+}
+
+fn etag_matches(if_none_match: &HeaderValue, tag: &HeaderValue) -> bool {
+    let Ok(list) = if_none_match.to_str() else {
+        return false;
+    };
+    let tag = tag.to_str().expect("ascii");
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == tag || t.strip_prefix("W/") == Some(tag))
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let run = state.run()?;
+    let (topics, cursor) = topics_and_cursor(&query, run.log.topic_count())?;
+    let params = if run.mode == Mode::ConditionalPoll {
+        &run.scenario.conditional_poll
+    } else {
+        &run.scenario.poll
+    };
+    let limit = limit_param(&query, params.limit)?;
+    let hint =
+        HeaderValue::from_str(&format!("{:.3}", params.interval.as_secs_f64())).expect("number");
+
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
+        let nothing_new = !topics
+            .iter()
+            .zip(&cursor.0)
+            .any(|(t, a)| run.log.has_news(*t, *a));
+        let tag = etag(&cursor);
+        if nothing_new && etag_matches(inm, &tag) {
+            state.stats.empty_responses.fetch_add(1, Relaxed);
+            return Ok((
+                StatusCode::NOT_MODIFIED,
+                [(header::ETAG, tag), (X_POLL_INTERVAL, hint)],
+            )
+                .into_response());
+        }
+    }
+    match read_page(&run, &topics, &cursor, limit) {
+        PageRead::Gone(resume) => Ok(gone_response(&resume)),
+        PageRead::Page(events, next, more) => {
+            if events.is_empty() {
+                state.stats.empty_responses.fetch_add(1, Relaxed);
+            }
+            let headers = [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::ETAG, etag(&next)),
+                (X_POLL_INTERVAL, hint),
+            ];
+            Ok((headers, encode_page(&events, &next, more)).into_response())
+        }
+    }
+}
+
+/// What a poll request came to, for the client loop.
+pub(crate) enum Fetched {
+    /// A page was applied; poll again at once if `more`.
+    Page { more: bool },
+    /// 304: nothing new.
+    NotModified,
+    /// 410: the cursor was moved past the gap; ask again at once.
+    Gone,
+    /// The request failed (counted).
+    Failed,
+}
+
+/// Applies one pull response (a page, 304, or 410) to the client's ledger and cursor.
+pub(crate) async fn apply_response(
+    res: anyhow::Result<hyper::Response<hyper::body::Incoming>>,
+    ledger: &mut Ledger,
+    cursor: &mut Cursor,
+    etag: &mut Option<HeaderValue>,
+    interval: &mut Option<Duration>,
+) -> Fetched {
+    let Ok(res) = res else {
+        ledger.counts.errors += 1;
+        return Fetched::Failed;
+    };
+    if let Some(hint) = res
+        .headers()
+        .get(X_POLL_INTERVAL)
+        .and_then(|h| h.to_str().ok()?.parse::<f64>().ok())
+    {
+        if hint > 0.0 && hint.is_finite() {
+            *interval = Some(Duration::from_secs_f64(hint));
+        }
+    }
+    let status = res.status();
+    let new_etag = res.headers().get(header::ETAG).cloned();
+    if status == StatusCode::NOT_MODIFIED {
+        return Fetched::NotModified;
+    }
+    let Ok(body) = body_bytes(res).await else {
+        ledger.counts.errors += 1;
+        return Fetched::Failed;
+    };
+    match status {
+        StatusCode::OK => match serde_json::from_slice::<Page>(&body) {
+            Ok(page) => {
+                for ev in &page.events {
+                    ledger.observe(ev);
+                }
+                match page.next.parse() {
+                    Ok(next) => *cursor = next,
+                    Err(_) => ledger.counts.errors += 1,
+                }
+                *etag = new_etag;
+                Fetched::Page { more: page.more }
+            }
+            Err(_) => {
+                ledger.counts.errors += 1;
+                Fetched::Failed
+            }
+        },
+        StatusCode::GONE => {
+            match serde_json::from_slice::<GoneBody>(&body).map(|g| g.resume.parse::<Cursor>()) {
+                Ok(Ok(resume)) if resume.0.len() == cursor.0.len() => {
+                    for (i, (&from, &to)) in cursor.0.iter().zip(&resume.0).enumerate() {
+                        if to > from {
+                            ledger.gap(i, from, to + 1);
+                        }
+                    }
+                    *cursor = resume;
+                    *etag = None;
+                    Fetched::Gone
+                }
+                _ => {
+                    ledger.counts.errors += 1;
+                    Fetched::Failed
+                }
+            }
+        }
+        _ => {
+            ledger.counts.errors += 1;
+            Fetched::Failed
+        }
+    }
+}
+
+/// Sleeps for `d` unless `stop` fires first; true when stopped.
+pub(crate) async fn sleep_or_stop(d: Duration, stop: &tokio_util::sync::CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.cancelled() => true,
+    }
+}
+
+/// A poller: at a random phase, then every interval (± jitter), fetch what is new.
+pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
+    let params: PollParams = if conditional {
+        ctx.scenario.conditional_poll.clone()
+    } else {
+        ctx.scenario.poll.clone()
+    };
+    let mut conn = HttpConn::new(ctx.server);
+    let topics = format_topics(&ctx.ledger.topics);
+    let mut cursor = Cursor::start(ctx.ledger.topics.len());
+    let mut etag = None;
+    let mut hinted = None;
+    let phase = params.interval.mul_f64(ctx.rng.gen::<f64>());
+    let mut stopped = sleep_or_stop(phase, &ctx.stop).await;
+    while !stopped {
+        loop {
+            let mut req = conn.get(&format!(
+                "/events?topics={topics}&after={cursor}&limit={}",
+                params.limit
+            ));
+            if let (true, Some(tag)) = (conditional, &etag) {
+                req = req.header(header::IF_NONE_MATCH, tag);
+            }
+            ctx.ledger.counts.requests += 1;
+            let res = conn
+                .send(req.body(Empty::new()).expect("valid request"))
+                .await;
+            match apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hinted).await {
+                Fetched::Page { more: true } | Fetched::Gone => continue,
+                _ => break,
+            }
+        }
+        let interval = hinted.unwrap_or(params.interval);
+        let wait = interval.mul_f64(1.0 + params.jitter * ctx.rng.gen_range(-1.0..=1.0));
+        stopped = sleep_or_stop(wait, &ctx.stop).await;
+    }
+    ctx.ledger.counts.reconnects = conn.connects.saturating_sub(1);
+    ctx.ledger
+}
+
+/// A poller waits on average half its interval; it asks `clients / interval` times a second,
+/// and a poll finds nothing with probability `e^(−λT)`, λ being one client's event rate.
+pub fn predict(s: &Scenario, p: &PollParams, conditional: bool) -> Prediction {
+    let t = p.interval.as_secs_f64();
+    let lambda = s.client_event_rate();
+    let clients = s.clients.count as f64;
+    let empty = (-lambda * t).exp();
+    let rps = clients / t;
+    let deliveries_per_s = clients * lambda;
+    let half = t * 1000.0 / 2.0;
+    let how = if conditional {
+        "answered 304 with no body"
+    } else {
+        "answered with an empty page"
+    };
+    Prediction {
+        latency_p50_ms: half,
+        latency_mean_ms: half,
+        requests_per_second: rps,
+        requests_per_delivery: if deliveries_per_s > 0.0 { rps / deliveries_per_s } else { f64::INFINITY },
+        empty_share: empty,
+        connections: clients,
+        explanation: format!(
+            "A poller waits on average half its interval: {} / 2 = {half:.0} ms. {clients:.0} clients polling every {} make \
+             {rps:.1} requests/s. Each client gets λ = {lambda:.3} events/s, so a poll finds nothing with probability \
+             e^(−λT) = e^(−{lambda:.3} × {t:.3}) = {:.1}%; those are {how}.",
+            crate::scenario::humane::format(p.interval),
+            crate::scenario::humane::format(p.interval),
+            empty * 100.0
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_matching_follows_if_none_match_rules() {
+        let tag = etag(&Cursor(vec![5, 7]));
+        assert_eq!(tag, "\"5.7\"");
+        assert!(etag_matches(&HeaderValue::from_static("\"5.7\""), &tag));
+        assert!(etag_matches(
+            &HeaderValue::from_static("\"1.1\", W/\"5.7\""),
+            &tag
+        ));
+        assert!(etag_matches(&HeaderValue::from_static("*"), &tag));
+        assert!(!etag_matches(&HeaderValue::from_static("\"5.8\""), &tag));
+    }
+}

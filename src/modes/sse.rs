@@ -1,0 +1,295 @@
+//! Server-Sent Events (WHATWG HTML §9.2): `GET /sse?topics=..` answers a `text/event-stream`.
+//!
+//! Every event frame carries `id:` (the client's cursor after it), so a reconnecting client
+//! sends `Last-Event-ID` and resumes exactly; the stream opens with a `retry:` hint and sends a
+//! `:` comment as heartbeat. A cursor past retention gets an `event: gap` frame.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::{BufMut, Bytes, BytesMut};
+use http_body_util::{BodyExt, Empty};
+use serde::{Deserialize, Serialize};
+
+use super::http::HttpConn;
+use super::poll::sleep_or_stop;
+use super::stream::{is_slow, Batch, Session};
+use super::{topics_and_cursor, ClientCtx};
+use crate::driver::recorder::Ledger;
+use crate::event::{decode, format_topics};
+use crate::server::{ApiError, AppState};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/sse", get(sse))
+}
+
+/// The data of an `event: gap` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// Index into the client's topics.
+    pub index: usize,
+    /// The last seq the client had.
+    pub from: u64,
+    /// The first seq the server still holds.
+    pub earliest: u64,
+}
+
+async fn sse(
+    State(state): State<AppState>,
+    Query(mut query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let run = state.run()?;
+    if let Some(last) = headers.get("last-event-id") {
+        let last = last
+            .to_str()
+            .map_err(|_| ApiError::BadRequest("`Last-Event-ID` is not text".into()))?;
+        query.insert("after".into(), last.to_string());
+    }
+    let (topics, cursor) = topics_and_cursor(&query, run.log.topic_count())?;
+    let params = run.scenario.sse.clone();
+    let session = Session::open(run, topics, cursor, &params);
+    let opening = Bytes::from(format!("retry: {}\n\n", params.retry.as_millis()));
+    let stream = futures_util::stream::unfold(
+        (session, Some(opening)),
+        |(mut session, opening)| async move {
+            if let Some(chunk) = opening {
+                return Some((Ok::<_, std::io::Error>(chunk), (session, None)));
+            }
+            let chunk = match session.next().await {
+                Batch::Events(events) => {
+                    let mut out = BytesMut::new();
+                    for (ev, id) in events {
+                        out.put_slice(b"id: ");
+                        out.put_slice(id.as_bytes());
+                        out.put_slice(b"\ndata: ");
+                        out.put_slice(&ev.json);
+                        out.put_slice(b"\n\n");
+                    }
+                    out.freeze()
+                }
+                Batch::Gap {
+                    index,
+                    from,
+                    earliest,
+                } => {
+                    let gap = serde_json::to_string(&Gap {
+                        index,
+                        from,
+                        earliest,
+                    })
+                    .expect("gap serializes");
+                    Bytes::from(format!(
+                        "id: {}\nevent: gap\ndata: {gap}\n\n",
+                        session.cursor()
+                    ))
+                }
+                Batch::Heartbeat => Bytes::from_static(b": heartbeat\n\n"),
+                Batch::Overflowed | Batch::Ended => return None,
+            };
+            Some((Ok(chunk), (session, None)))
+        },
+    );
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    Ok((headers, Body::from_stream(stream)).into_response())
+}
+
+/// One dispatched SSE event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` type (`message` when absent).
+    pub event: String,
+    /// The `data:` lines joined by newlines.
+    pub data: String,
+    /// The `id:` field, if the event set one.
+    pub id: Option<String>,
+}
+
+/// An incremental `text/event-stream` parser (WHATWG HTML §9.2.6).
+#[derive(Debug, Default)]
+pub struct SseParser {
+    line: Vec<u8>,
+    pending: SseEvent,
+    has_data: bool,
+    /// The last `retry:` value seen, in ms.
+    pub retry_ms: Option<u64>,
+}
+
+impl SseParser {
+    /// Feeds bytes; returns the events they complete.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if b == b'\n' {
+                let mut line = std::mem::take(&mut self.line);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if let Some(ev) = self.line_done(&line) {
+                    out.push(ev);
+                }
+            } else {
+                self.line.push(b);
+            }
+        }
+        out
+    }
+
+    fn line_done(&mut self, line: &[u8]) -> Option<SseEvent> {
+        if line.is_empty() {
+            let ev = std::mem::take(&mut self.pending);
+            let had = std::mem::replace(&mut self.has_data, false);
+            return had.then(|| SseEvent {
+                event: if ev.event.is_empty() {
+                    "message".into()
+                } else {
+                    ev.event
+                },
+                ..ev
+            });
+        }
+        if line[0] == b':' {
+            return None;
+        }
+        let line = String::from_utf8_lossy(line);
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line.as_ref(), ""),
+        };
+        match field {
+            "data" => {
+                if self.has_data {
+                    self.pending.data.push('\n');
+                }
+                self.pending.data.push_str(value);
+                self.has_data = true;
+            }
+            "event" => self.pending.event = value.to_string(),
+            "id" if !value.contains('\0') => self.pending.id = Some(value.to_string()),
+            "retry" => self.retry_ms = value.parse().ok().or(self.retry_ms),
+            _ => {}
+        }
+        None
+    }
+}
+
+/// An SSE client: open the stream, apply every event, reconnect with `Last-Event-ID` after the
+/// server's `retry:` delay when the stream ends.
+pub async fn client(mut ctx: ClientCtx) -> Ledger {
+    let params = ctx.scenario.sse.clone();
+    let slow = is_slow(&params, ctx.scenario.clients.count, ctx.id);
+    let topics = format_topics(&ctx.ledger.topics);
+    let mut last_id: Option<String> = None;
+    let mut retry = params.retry;
+    let mut paused = !slow;
+    let mut conn = HttpConn::new(ctx.server);
+    if slow {
+        conn = conn.with_recv_buffer(4096);
+    }
+    'connect: loop {
+        let mut req = conn
+            .get(&format!("/sse?topics={topics}"))
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(id) = &last_id {
+            req = req.header("last-event-id", id.as_str());
+        }
+        ctx.ledger.counts.requests += 1;
+        let res = tokio::select! {
+            res = conn.send(req.body(Empty::new()).expect("valid request")) => res,
+            _ = ctx.stop.cancelled() => break,
+        };
+        match res {
+            Ok(res) if res.status() == 204 => break, // the server says: stop reconnecting
+            Ok(res) if res.status().is_success() => {
+                let mut body = res.into_body();
+                let mut parser = SseParser::default();
+                loop {
+                    let frame = tokio::select! {
+                        f = body.frame() => f,
+                        _ = ctx.stop.cancelled() => break 'connect,
+                    };
+                    let Some(Ok(frame)) = frame else { break };
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
+                    for ev in parser.feed(data) {
+                        apply(&mut ctx.ledger, &ev);
+                        if ev.id.is_some() {
+                            last_id = ev.id;
+                        }
+                    }
+                    if let Some(ms) = parser.retry_ms {
+                        retry = Duration::from_millis(ms);
+                    }
+                    if !paused && ctx.ledger.counts.delivered > 0 {
+                        paused = true;
+                        if sleep_or_stop(params.slow_pause, &ctx.stop).await {
+                            break 'connect;
+                        }
+                    }
+                }
+            }
+            Ok(_) | Err(_) => ctx.ledger.counts.errors += 1,
+        }
+        // The stream ended: the server closed it (slow consumer, restart) or it failed.
+        conn.close();
+        if sleep_or_stop(retry, &ctx.stop).await {
+            break;
+        }
+        ctx.ledger.counts.reconnects += 1;
+    }
+    ctx.ledger
+}
+
+fn apply(ledger: &mut Ledger, ev: &SseEvent) {
+    match ev.event.as_str() {
+        "message" => match decode(ev.data.as_bytes()) {
+            Ok(wire) => {
+                ledger.observe(&wire);
+            }
+            Err(_) => ledger.counts.errors += 1,
+        },
+        "gap" => match serde_json::from_str::<Gap>(&ev.data) {
+            Ok(g) if g.index < ledger.topics.len() => ledger.gap(g.index, g.from, g.earliest),
+            _ => ledger.counts.errors += 1,
+        },
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_handles_split_frames_comments_and_multiline_data() {
+        let mut p = SseParser::default();
+        assert!(p.feed(b"retry: 1500\n\n: heart").is_empty());
+        assert_eq!(p.retry_ms, Some(1500));
+        assert!(p.feed(b"beat\n\nid: 3,4\ndata: {\"a\"").is_empty());
+        let evs = p.feed(b":1}\r\ndata:x\n\nevent: gap\ndata: {}\n\n");
+        assert_eq!(evs.len(), 2);
+        assert_eq!(
+            evs[0],
+            SseEvent {
+                event: "message".into(),
+                data: "{\"a\":1}\nx".into(),
+                id: Some("3,4".into())
+            }
+        );
+        assert_eq!(evs[1].event, "gap");
+        assert_eq!(evs[1].id, None);
+    }
+}

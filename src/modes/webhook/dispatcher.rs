@@ -1,0 +1,254 @@
+//! The webhook dispatcher: POSTs each event to each subscribed URL, signed, with a timeout,
+//! retries on the scenario's schedule with ±20% jitter, and a dead-letter list when retries
+//! run out. It uses hyper-util's pooled client directly (one pool per endpoint), as Svix does;
+//! redirects are never followed.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::signature::Secret;
+use crate::clock;
+use crate::event::{Event, TopicId};
+use crate::scenario::WebhookParams;
+use crate::server::sockets::CountingConnector;
+use crate::server::stats::Stats;
+
+/// One registered endpoint.
+#[derive(Debug)]
+pub struct Subscription {
+    /// `ep_<n>`.
+    pub id: String,
+    /// Where deliveries go.
+    pub uri: Uri,
+    /// Topics it receives.
+    pub topics: Vec<TopicId>,
+    /// Signing key (absent when the scenario turns signing off).
+    pub secret: Option<Secret>,
+    /// Set when the endpoint answered 410 Gone; nothing more is sent.
+    pub disabled: AtomicBool,
+}
+
+/// A message that was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The endpoint.
+    pub subscription: String,
+    /// The `webhook-id`.
+    pub message_id: String,
+    /// The event's topic.
+    pub topic: TopicId,
+    /// The event's seq in its topic.
+    pub seq: u64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// What the last attempt came to.
+    pub last_error: String,
+}
+
+/// See the module doc.
+#[derive(Clone)]
+pub struct Dispatcher(Arc<Inner>);
+
+struct Inner {
+    client: Client<CountingConnector, Full<Bytes>>,
+    by_topic: RwLock<Vec<Vec<Arc<Subscription>>>>,
+    count: AtomicU64,
+    params: WebhookParams,
+    delays: Vec<Duration>,
+    permits: Semaphore,
+    stats: Arc<Stats>,
+    dead: Mutex<Vec<DeadLetter>>,
+    cancel: CancellationToken,
+}
+
+/// Most subscriptions one server holds.
+pub const MAX_SUBSCRIPTIONS: u64 = 100_000;
+
+impl Dispatcher {
+    /// A dispatcher with no subscriptions; `cancel` ends every delivery under way.
+    pub fn new(
+        params: &WebhookParams,
+        topics: u32,
+        stats: Arc<Stats>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(usize::MAX)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(CountingConnector::new(stats.clone()));
+        Dispatcher(Arc::new(Inner {
+            client,
+            by_topic: RwLock::new(vec![Vec::new(); topics as usize]),
+            count: AtomicU64::new(0),
+            delays: params.retry.delays(params.time_scale),
+            params: params.clone(),
+            permits: Semaphore::new(params.concurrency),
+            stats,
+            dead: Mutex::new(Vec::new()),
+            cancel,
+        }))
+    }
+
+    /// Registers an endpoint; the caller has checked the URL against the allowlist.
+    pub fn subscribe(
+        &self,
+        uri: Uri,
+        topics: Vec<TopicId>,
+        secret: Option<Secret>,
+    ) -> Result<Arc<Subscription>, String> {
+        let n = self.0.count.fetch_add(1, Relaxed);
+        if n >= MAX_SUBSCRIPTIONS {
+            self.0.count.fetch_sub(1, Relaxed);
+            return Err(format!("at most {MAX_SUBSCRIPTIONS} subscriptions"));
+        }
+        let sub = Arc::new(Subscription {
+            id: format!("ep_{}", n + 1),
+            uri,
+            topics,
+            secret,
+            disabled: AtomicBool::new(false),
+        });
+        let mut by_topic = self.0.by_topic.write().expect("subscriptions lock");
+        for t in &sub.topics {
+            by_topic[*t as usize].push(sub.clone());
+        }
+        Ok(sub)
+    }
+
+    /// Whether deliveries are signed.
+    pub fn signing(&self) -> bool {
+        self.0.params.signing
+    }
+
+    /// Starts delivering `event` to every endpoint following its topic.
+    pub fn dispatch(&self, event: &Arc<Event>) {
+        let by_topic = self.0.by_topic.read().expect("subscriptions lock");
+        for sub in &by_topic[event.topic as usize] {
+            if sub.disabled.load(Relaxed) {
+                continue;
+            }
+            tokio::spawn(deliver(self.0.clone(), sub.clone(), event.clone()));
+        }
+    }
+
+    /// Messages that were given up on.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.0.dead.lock().expect("dead letters lock").clone()
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Delivered,
+    Failed(String),
+    Gone,
+}
+
+async fn deliver(inner: Arc<Inner>, sub: Arc<Subscription>, event: Arc<Event>) {
+    let message_id = event.message_id();
+    let mut attempts = 0u32;
+    loop {
+        let outcome = tokio::select! {
+            outcome = attempt(&inner, &sub, &event, &message_id, attempts > 0) => outcome,
+            _ = inner.cancel.cancelled() => return,
+        };
+        attempts += 1;
+        let error = match outcome {
+            Attempt::Delivered => return,
+            Attempt::Gone => {
+                sub.disabled.store(true, Relaxed);
+                "410 Gone: endpoint disabled".to_string()
+            }
+            Attempt::Failed(e) => e,
+        };
+        let next_delay = inner.delays.get(attempts as usize - 1).copied();
+        let Some(delay) = next_delay.filter(|_| !sub.disabled.load(Relaxed)) else {
+            inner.stats.webhook.dead_letters.fetch_add(1, Relaxed);
+            inner
+                .dead
+                .lock()
+                .expect("dead letters lock")
+                .push(DeadLetter {
+                    subscription: sub.id.clone(),
+                    message_id,
+                    topic: event.topic,
+                    seq: event.seq,
+                    attempts,
+                    last_error: error,
+                });
+            return;
+        };
+        let jittered = delay.mul_f64(rand::thread_rng().gen_range(0.8..=1.2));
+        tokio::select! {
+            _ = tokio::time::sleep(jittered) => {}
+            _ = inner.cancel.cancelled() => return,
+        }
+    }
+}
+
+async fn attempt(
+    inner: &Inner,
+    sub: &Subscription,
+    event: &Event,
+    message_id: &str,
+    retry: bool,
+) -> Attempt {
+    let w = &inner.stats.webhook;
+    let Ok(_permit) = inner.permits.acquire().await else {
+        return Attempt::Failed("dispatcher closed".into());
+    };
+    w.attempts.fetch_add(1, Relaxed);
+    if retry {
+        w.retries.fetch_add(1, Relaxed);
+    }
+    w.in_flight.fetch_add(1, Relaxed);
+    let timestamp = clock::unix_seconds();
+    let mut req = Request::post(sub.uri.clone())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header("webhook-id", message_id)
+        .header("webhook-timestamp", timestamp);
+    if let Some(secret) = &sub.secret {
+        req = req.header(
+            "webhook-signature",
+            secret.sign(message_id, timestamp, &event.json),
+        );
+    }
+    let req = req
+        .body(Full::new(event.json.clone()))
+        .expect("valid request");
+    let result = tokio::time::timeout(inner.params.timeout, async {
+        let res = inner.client.request(req).await?;
+        let status = res.status();
+        // Read the answer to the end so the connection goes back to the pool.
+        res.into_body().collect().await?;
+        anyhow::Ok(status)
+    })
+    .await;
+    w.in_flight.fetch_sub(1, Relaxed);
+    let outcome = match result {
+        Ok(Ok(status)) if status.is_success() => Attempt::Delivered,
+        Ok(Ok(StatusCode::GONE)) => Attempt::Gone,
+        Ok(Ok(status)) => Attempt::Failed(format!("answered {status}")),
+        Ok(Err(e)) => Attempt::Failed(format!("request failed: {e}")),
+        Err(_) => {
+            w.timeouts.fetch_add(1, Relaxed);
+            Attempt::Failed(format!("no answer within {:?}", inner.params.timeout))
+        }
+    };
+    match outcome {
+        Attempt::Delivered => w.successes.fetch_add(1, Relaxed),
+        _ => w.failures.fetch_add(1, Relaxed),
+    };
+    outcome
+}

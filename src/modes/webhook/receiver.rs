@@ -1,0 +1,183 @@
+//! The driver's webhook receivers: HTTP servers on distinct loopback addresses (127.0.0.x),
+//! so the dispatcher keeps one connection pool per endpoint as it would against separate
+//! hosts. Each verifies the signature and timestamp, dedupes by `webhook-id` (through the
+//! client's ledger: an id names one event, and the ledger knows every event seen) and records
+//! the delivery.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::signature::Secret;
+use crate::clock;
+use crate::driver::recorder::Ledger;
+use crate::event::decode;
+use crate::server::error_response;
+
+/// One client's receiving end.
+pub struct Inbox {
+    /// What the client has seen.
+    pub ledger: Ledger,
+    /// The key its deliveries are signed with (None when signing is off).
+    pub secret: Option<Secret>,
+    /// Attempts seen per `webhook-id`, to fail the first few on purpose.
+    attempts: HashMap<String, u32>,
+}
+
+struct Shared {
+    inboxes: Vec<Mutex<Inbox>>,
+    fail_attempts: u32,
+}
+
+/// Running receivers for every client of a run.
+pub struct Receivers {
+    addrs: Vec<SocketAddr>,
+    shared: Arc<Shared>,
+    servers: Vec<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+/// The loopback address of receiver host `h` (127.0.0.2, 127.0.0.3, ...; the server has .1).
+pub fn host_addr(h: u32) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 2 + h as u8)
+}
+
+impl Receivers {
+    /// Starts `hosts` receiver servers (each on its own 127.0.0.x, port 0) for these inboxes;
+    /// each receiver answers 503 to the first `fail_attempts` attempts of every message.
+    pub async fn start(
+        hosts: u32,
+        inboxes: Vec<(Ledger, Option<Secret>)>,
+        fail_attempts: u32,
+    ) -> anyhow::Result<Receivers> {
+        let shared = Arc::new(Shared {
+            inboxes: inboxes
+                .into_iter()
+                .map(|(ledger, secret)| {
+                    Mutex::new(Inbox {
+                        ledger,
+                        secret,
+                        attempts: HashMap::new(),
+                    })
+                })
+                .collect(),
+            fail_attempts,
+        });
+        let stop = CancellationToken::new();
+        let app = Router::new()
+            .route("/hook/{client}", post(receive))
+            .with_state(shared.clone());
+        let mut addrs = Vec::new();
+        let mut servers = Vec::new();
+        for h in 0..hosts.clamp(1, 250) {
+            let listener = TcpListener::bind((host_addr(h), 0))
+                .await
+                .with_context(|| format!("binding a webhook receiver on {}", host_addr(h)))?;
+            addrs.push(listener.local_addr()?);
+            let listener = listener.tap_io(|s| {
+                let _ = s.set_nodelay(true);
+            });
+            let (app, stop) = (app.clone(), stop.clone());
+            servers.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+            }));
+        }
+        Ok(Receivers {
+            addrs,
+            shared,
+            servers,
+            stop,
+        })
+    }
+
+    /// The URL client `i` registers.
+    pub fn url(&self, client: u32) -> String {
+        format!(
+            "http://{}/hook/{client}",
+            self.addrs[client as usize % self.addrs.len()]
+        )
+    }
+
+    /// Stops the servers and hands back every client's ledger.
+    pub async fn finish(self) -> Vec<Ledger> {
+        self.stop.cancel();
+        for s in self.servers {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s).await;
+        }
+        let shared = Arc::try_unwrap(self.shared)
+            .unwrap_or_else(|_| panic!("receiver state still shared after shutdown"));
+        shared
+            .inboxes
+            .into_iter()
+            .map(|m| m.into_inner().expect("inbox lock").ledger)
+            .collect()
+    }
+}
+
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    Path(client): Path<usize>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(inbox) = shared.inboxes.get(client) else {
+        return error_response(StatusCode::NOT_FOUND, "no such receiver");
+    };
+    let now = clock::unix_seconds();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let mut inbox = inbox.lock().expect("inbox lock");
+    inbox.ledger.counts.requests += 1;
+    if let Some(secret) = &inbox.secret {
+        if let Err(e) = secret.verify(
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+            &body,
+            now,
+        ) {
+            inbox.ledger.counts.rejected += 1;
+            return error_response(StatusCode::UNAUTHORIZED, &e.to_string());
+        }
+    }
+    let Some(id) = header("webhook-id") else {
+        inbox.ledger.counts.rejected += 1;
+        return error_response(StatusCode::BAD_REQUEST, "missing header `webhook-id`");
+    };
+    if shared.fail_attempts > 0 {
+        let seen = inbox.attempts.entry(id.to_string()).or_default();
+        *seen += 1;
+        if *seen <= shared.fail_attempts {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "failing on purpose (receiver_fail_attempts)",
+            );
+        }
+    }
+    match decode(&body) {
+        Ok(ev) => {
+            inbox.ledger.observe(&ev);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            inbox.ledger.counts.errors += 1;
+            error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("body is not an event: {e}"),
+            )
+        }
+    }
+}

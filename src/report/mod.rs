@@ -1,0 +1,3 @@
+//! Turning results into something a person reads. Today: the terminal comparison table.
+
+pub mod table;

@@ -1,0 +1,280 @@
+//! The results schema: what `pushpull run` writes to `results.json`, versioned, shared by every
+//! producer (measured runs today; predictions and merges later) so reports can lay them side by
+//! side. Each mode carries its measured figures and, beside them, its theory.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::modes::{Mode, Prediction};
+use crate::scenario::Scenario;
+use crate::server::stats::WebhookSnapshot;
+
+/// Bumped whenever a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// The scenario as run, every default resolved and every command-line override applied.
+    pub scenario: Scenario,
+    /// Where and when it ran.
+    pub environment: Environment,
+    /// One entry per mode, in the order run.
+    pub modes: Vec<ModeResult>,
+}
+
+/// The machine and software a run happened on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// Host name.
+    pub hostname: String,
+    /// CPU model name.
+    pub cpu_model: String,
+    /// Cores available to the processes.
+    pub cores: usize,
+    /// Memory of the machine, bytes.
+    pub memory_bytes: u64,
+    /// Operating system and kernel.
+    pub os: String,
+    /// pushpull's version.
+    pub pushpull_version: String,
+    /// The git commit of the working directory, when it is a checkout.
+    pub git_commit: Option<String>,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// How latency timestamps were taken.
+    pub clock: String,
+}
+
+/// One mode's measured figures and its theory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModeResult {
+    /// The mode.
+    pub mode: Mode,
+    /// What theory predicted.
+    pub theory: Prediction,
+    /// Receive time − scheduled time, over measured first deliveries.
+    pub latency: LatencySummary,
+    /// Receive time − actual emission time: the same without generator lag.
+    pub latency_from_emission: LatencySummary,
+    /// Exact delivery accounting.
+    pub deliveries: Deliveries,
+    /// What it cost the server, from the end of the warm-up to the end of the drain.
+    pub server: ServerCost,
+    /// What it cost the simulated clients (the driver).
+    pub client: ClientCost,
+    /// Sampled once a second from start to the end of the drain.
+    pub timeseries: Vec<Sample>,
+    /// Seconds from the end of the warm-up to the end of the drain: the span costs cover.
+    pub measured_seconds: f64,
+    /// Seconds the drain took.
+    pub drain_seconds: f64,
+    /// Anything that makes these numbers less trustworthy, in words.
+    pub warnings: Vec<String>,
+}
+
+/// Percentiles of a latency histogram, in milliseconds, and the histogram itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// The histogram (microseconds), HdrHistogram V2 encoding in base64, for merging runs.
+    pub histogram: String,
+}
+
+impl LatencySummary {
+    /// Summarizes a histogram of microseconds.
+    pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
+        let ms = |us: u64| us as f64 / 1000.0;
+        let q = |p: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                ms(h.value_at_quantile(p))
+            }
+        };
+        let mut bytes = Vec::new();
+        V2Serializer::new()
+            .serialize(h, &mut bytes)
+            .expect("serializing to memory");
+        LatencySummary {
+            count: h.len(),
+            mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+            p50_ms: q(0.5),
+            p90_ms: q(0.9),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
+            histogram: B64.encode(bytes),
+        }
+    }
+
+    /// Decodes the stored histogram.
+    pub fn decode_histogram(&self) -> anyhow::Result<Histogram<u64>> {
+        let bytes = B64.decode(&self.histogram)?;
+        Ok(Deserializer::new().deserialize(&mut bytes.as_slice())?)
+    }
+}
+
+/// Exact counts of what was expected and what arrived.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Deliveries {
+    /// Events the generator emitted after the warm-up.
+    pub events_measured: u64,
+    /// Deliveries owed: each measured event to each client following its topic.
+    pub expected: u64,
+    /// Deliveries that arrived (first arrivals only).
+    pub delivered: u64,
+    /// `expected − delivered`: never arrived by the end of the drain.
+    pub lost: u64,
+    /// Arrivals of an event a client already had.
+    pub duplicates: u64,
+    /// Arrivals after a later event of the same topic.
+    pub out_of_order: u64,
+    /// Events the server reported as gone (expired cursor) when a client asked for them.
+    pub gap_events: u64,
+    /// Times clients had to connect again.
+    pub reconnects: u64,
+    /// Stream connections the server closed because the client fell behind.
+    pub slow_disconnects: u64,
+    /// Events the server dropped from full send queues (`drop_oldest`).
+    pub dropped_oldest: u64,
+    /// Webhook messages given up on after their retries.
+    pub dead_letters: u64,
+    /// Webhook requests the receivers refused (bad signature, stale timestamp, missing header).
+    pub rejected: u64,
+    /// Client requests or connections that failed.
+    pub client_errors: u64,
+    /// Largest delay between an event's scheduled and actual emission, ms.
+    pub generator_max_lag_ms: f64,
+}
+
+/// What a mode cost the server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerCost {
+    /// Requests handled (a stream or WebSocket counts once, when opened).
+    pub requests: u64,
+    /// Requests per delivered event.
+    pub requests_per_delivery: f64,
+    /// Requests by route, then by status.
+    pub requests_by_route: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Responses that carried no event (empty pages, 304s, long polls that timed out).
+    pub empty_responses: u64,
+    /// `empty_responses / requests` (0 for pushed modes).
+    pub empty_share: f64,
+    /// Bytes the server read from its sockets.
+    pub bytes_read: u64,
+    /// Bytes the server wrote to its sockets.
+    pub bytes_written: u64,
+    /// (Read + written) / delivered events.
+    pub bytes_per_delivery: f64,
+    /// CPU seconds the server process used.
+    pub cpu_seconds: f64,
+    /// CPU seconds per 1,000 delivered events.
+    pub cpu_seconds_per_1k_deliveries: f64,
+    /// Peak resident memory seen in the samples, bytes.
+    pub peak_rss_bytes: u64,
+    /// Most client connections open at once.
+    pub peak_connections: u64,
+    /// The webhook dispatcher's counters (zero for other modes).
+    pub webhook: WebhookSnapshot,
+}
+
+/// What a mode cost the simulated clients, i.e. the driver process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientCost {
+    /// Requests the clients made (webhooks: requests the receivers answered).
+    pub requests: u64,
+    /// CPU seconds the driver used.
+    pub cpu_seconds: f64,
+    /// The driver's CPU use as a share of one core.
+    pub cpu_share_of_core: f64,
+    /// The driver's peak resident memory, bytes.
+    pub peak_rss_bytes: u64,
+    /// True when the driver may have been the bottleneck.
+    pub saturated: bool,
+}
+
+/// One sample of the time series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seconds since the generator started.
+    pub t_s: f64,
+    /// Measured deliveries so far.
+    pub delivered: u64,
+    /// Server requests so far.
+    pub requests: u64,
+    /// Server CPU seconds so far (since the mode began).
+    pub server_cpu_seconds: f64,
+    /// Server resident memory, bytes.
+    pub server_rss_bytes: u64,
+    /// Client connections open.
+    pub open_connections: u64,
+    /// Long polls being held.
+    pub held_long_polls: u64,
+    /// Webhook attempts under way.
+    pub webhook_in_flight: u64,
+    /// Driver CPU seconds so far (since the mode began).
+    pub driver_cpu_seconds: f64,
+}
+
+impl Results {
+    /// Reads a results file, refusing versions this build does not understand.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Results> {
+        use anyhow::Context as _;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let version = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        anyhow::ensure!(
+            version == u64::from(SCHEMA_VERSION),
+            "{} has schema version {version}; this pushpull reads version {SCHEMA_VERSION}",
+            path.display()
+        );
+        serde_json::from_value(value)
+            .with_context(|| format!("{} does not match the results schema", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_summary_round_trips_its_histogram() {
+        let mut h = crate::driver::recorder::new_histogram();
+        for us in [100, 200, 300, 400, 100_000] {
+            h.record(us).unwrap();
+        }
+        let s = LatencySummary::from_histogram(&h);
+        assert_eq!(s.count, 5);
+        assert!((s.p50_ms - 0.3).abs() < 0.001, "{}", s.p50_ms);
+        assert!((s.max_ms - 100.0).abs() < 0.1);
+        let back = s.decode_histogram().unwrap();
+        assert_eq!(back.len(), 5);
+        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
+    }
+}

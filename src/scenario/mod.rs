@@ -1,0 +1,268 @@
+//! Scenario files: what a run does. Parsed once into [`raw`], validated once into [`Scenario`].
+//!
+//! Every error names the file, line, column and field, and says what was expected. Nothing
+//! downstream re-checks a scenario.
+
+mod error;
+pub mod humane;
+mod raw;
+mod validate;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::ScenarioError;
+
+use crate::event::TopicId;
+use crate::modes::Mode;
+
+/// A validated scenario with every default filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Short name; also the default report folder, `reports/<name>/`.
+    pub name: String,
+    /// What the scenario teaches.
+    pub description: String,
+    /// Seed of the event schedule and of the clients' jitter; every mode gets the same one.
+    pub seed: u64,
+    /// How long events are generated and measured, after the warm-up.
+    #[serde(with = "humane")]
+    pub duration: Duration,
+    /// Events of this first period are delivered but not counted.
+    #[serde(with = "humane")]
+    pub warmup: Duration,
+    /// Grace after the generator stops for deliveries still in flight; what is missing then is lost.
+    #[serde(with = "humane")]
+    pub drain: Duration,
+    /// The modes to run, in order.
+    pub modes: Vec<Mode>,
+    /// The event generator.
+    pub events: Events,
+    /// The simulated clients (subscribers).
+    pub clients: Clients,
+    /// `poll` parameters.
+    pub poll: PollParams,
+    /// `conditional_poll` parameters.
+    pub conditional_poll: PollParams,
+    /// `long_poll` parameters.
+    pub long_poll: LongPollParams,
+    /// `sse` parameters.
+    pub sse: StreamParams,
+    /// `websocket` parameters.
+    pub websocket: StreamParams,
+    /// `webhook` parameters.
+    pub webhook: WebhookParams,
+}
+
+/// `[events]`: what the simulated application emits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Events {
+    /// Events per second across all topics (within a burst, for `bursty`).
+    pub rate: f64,
+    /// The arrival process.
+    pub arrival: Arrival,
+    /// Events per burst (`bursty` only).
+    pub burst_size: u32,
+    /// Quiet time between bursts (`bursty` only).
+    #[serde(with = "humane")]
+    pub burst_gap: Duration,
+    /// Number of topics; each event goes to one, chosen at random.
+    pub topics: u32,
+    /// Size of each event's payload.
+    pub payload_bytes: usize,
+    /// How much of each topic's log the server keeps.
+    pub retention: Retention,
+}
+
+/// How event times are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    /// Evenly spaced, `1/rate` apart.
+    Constant,
+    /// Exponential gaps with mean `1/rate`.
+    Poisson,
+    /// `burst_size` events at `rate`, then `burst_gap` of quiet.
+    Bursty,
+}
+
+/// `[events.retention]`: the log keeps at most `count` events and none older than `age`, per topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Events kept per topic.
+    pub count: usize,
+    /// Oldest event kept.
+    #[serde(with = "humane")]
+    pub age: Duration,
+}
+
+/// `[clients]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Clients {
+    /// Simulated clients (one subscriber each).
+    pub count: u32,
+    /// Topics each client follows.
+    pub topics_per_client: u32,
+}
+
+/// `[poll]` and `[conditional_poll]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PollParams {
+    /// Time between polls.
+    #[serde(with = "humane")]
+    pub interval: Duration,
+    /// Each wait is the interval times a random factor in `1 ± jitter`.
+    pub jitter: f64,
+    /// Events per page (at most 100); a full page is followed at once by the next.
+    pub limit: u32,
+}
+
+/// `[long_poll]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LongPollParams {
+    /// How long the server holds a request with nothing to say.
+    #[serde(with = "humane")]
+    pub wait: Duration,
+    /// Events per response (at most 100).
+    pub limit: u32,
+}
+
+/// What the server does when a stream client's send queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlowConsumer {
+    /// Close the connection (counted); the client reconnects and resumes from its cursor.
+    Disconnect,
+    /// Drop the oldest queued event (counted; the client loses it).
+    DropOldest,
+}
+
+/// `[sse]` and `[websocket]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamParams {
+    /// Events queued per client before the slow-consumer policy applies.
+    pub buffer: usize,
+    /// The slow-consumer policy.
+    pub slow_consumer: SlowConsumer,
+    /// Interval of keep-alive comments (SSE) or pings (WebSocket).
+    #[serde(with = "humane")]
+    pub heartbeat: Duration,
+    /// How long a client waits before reconnecting (SSE sends it as `retry:`).
+    #[serde(with = "humane")]
+    pub retry: Duration,
+    /// Share of clients that stop reading once, for `slow_pause`, after their first event.
+    pub slow_clients: f64,
+    /// How long a slow client stops reading.
+    #[serde(with = "humane")]
+    pub slow_pause: Duration,
+}
+
+/// When a failed webhook delivery is tried again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RetrySchedule {
+    /// A named preset: `standard` (Standard Webhooks / Svix) or `github` (no automatic retry).
+    Preset(RetryPreset),
+    /// Delays before each retry, after the first attempt.
+    Custom(#[serde(with = "humane::list")] Vec<Duration>),
+}
+
+/// Named retry schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryPreset {
+    /// Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (each ±20%).
+    Standard,
+    /// No automatic retry.
+    Github,
+}
+
+/// `[webhook]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookParams {
+    /// How long the dispatcher waits for a receiver's answer.
+    #[serde(with = "humane")]
+    pub timeout: Duration,
+    /// The retry schedule.
+    pub retry: RetrySchedule,
+    /// Multiplies every retry delay, to fit a real schedule into a short run.
+    pub time_scale: f64,
+    /// Deliveries in flight at once, across all endpoints.
+    pub concurrency: usize,
+    /// Sign deliveries (Standard Webhooks) and verify them at the receiver.
+    pub signing: bool,
+    /// Distinct loopback addresses (127.0.0.x) the receivers are spread over.
+    pub receiver_hosts: u32,
+    /// Each receiver answers 503 to the first this-many attempts of every message.
+    pub receiver_fail_attempts: u32,
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            field: String::new(),
+            message: format!("cannot read the file: {e}"),
+            source_line: String::new(),
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Validates scenario text; `path` is used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        validate::parse(path, text)
+    }
+
+    /// The topics client `i` follows: `topics_per_client` consecutive topics starting at `i`,
+    /// so every topic has about the same number of followers.
+    pub fn client_topics(&self, client: u32) -> Vec<TopicId> {
+        let n = self.events.topics;
+        (0..self.clients.topics_per_client)
+            .map(|k| (client + k) % n)
+            .collect()
+    }
+
+    /// Mean events per second over the whole run (bursts averaged with their gaps).
+    pub fn mean_event_rate(&self) -> f64 {
+        let e = &self.events;
+        match e.arrival {
+            Arrival::Constant | Arrival::Poisson => e.rate,
+            Arrival::Bursty => {
+                let burst = e.burst_size as f64;
+                burst / (burst / e.rate + e.burst_gap.as_secs_f64())
+            }
+        }
+    }
+
+    /// Mean events per second that one client receives.
+    pub fn client_event_rate(&self) -> f64 {
+        self.mean_event_rate() * self.clients.topics_per_client as f64 / self.events.topics as f64
+    }
+
+    /// The resolved scenario as TOML, every default written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("scenario serializes")
+    }
+}
+
+impl RetrySchedule {
+    /// Delays before each retry, scaled by `time_scale`, before jitter.
+    pub fn delays(&self, time_scale: f64) -> Vec<Duration> {
+        let base: Vec<Duration> = match self {
+            RetrySchedule::Preset(RetryPreset::Standard) => {
+                [0u64, 5, 300, 1800, 7200, 18000, 36000, 36000]
+                    .iter()
+                    .map(|s| Duration::from_secs(*s))
+                    .collect()
+            }
+            RetrySchedule::Preset(RetryPreset::Github) => Vec::new(),
+            RetrySchedule::Custom(d) => d.clone(),
+        };
+        base.into_iter().map(|d| d.mul_f64(time_scale)).collect()
+    }
+}

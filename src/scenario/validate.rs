@@ -1,0 +1,428 @@
+//! From the raw TOML mirror to a [`Scenario`], with every default and every range check in one
+//! place.
+
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::{nearest, SourceMap};
+use super::raw::{RawPoll, RawRetry, RawScenario, RawStream, S};
+use super::*;
+
+/// Largest client count one driver process can serve: each stream client holds a socket in the
+/// driver and one in the server, and these machines cap a process at 20,000 descriptors.
+pub const MAX_CLIENTS: i64 = 15_000;
+
+pub(super) fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let map = SourceMap::new(path, text);
+    let raw: RawScenario = toml::from_str(text).map_err(|e| map.toml_error(&e))?;
+    Check { map }.scenario(raw)
+}
+
+struct Check<'a> {
+    map: SourceMap<'a>,
+}
+
+impl Check<'_> {
+    fn scenario(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+        let name = raw.name.get_ref().trim().to_string();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(self.map.error(
+                raw.name.span(),
+                "name",
+                "expected a non-empty name of letters, digits, `-` and `_` (it names the report folder)",
+            ));
+        }
+        let events = &raw.events;
+        let topics = self.int(&events.topics, "events.topics", 1, 1..=10_000)? as u32;
+        let clients = self.int(
+            &Some(raw.clients.count.clone()),
+            "clients.count",
+            0,
+            1..=MAX_CLIENTS,
+        )? as u32;
+        let scenario = Scenario {
+            name,
+            description: raw
+                .description
+                .as_ref()
+                .map(|d| d.get_ref().trim().to_string())
+                .unwrap_or_default(),
+            seed: self.int(&raw.seed, "seed", 1, 0..=i64::MAX)? as u64,
+            duration: self.duration(
+                &Some(raw.duration.clone()),
+                "duration",
+                Duration::ZERO,
+                true,
+            )?,
+            warmup: self.duration(&raw.warmup, "warmup", Duration::from_secs(1), false)?,
+            drain: self.duration(&raw.drain, "drain", Duration::from_secs(5), false)?,
+            modes: self.modes(&raw.modes)?,
+            events: Events {
+                rate: self.float(&Some(events.rate.clone()), "events.rate", 0.0, 1e-6..=1e6)?,
+                arrival: self.arrival(&events.arrival)?,
+                burst_size: self.int(&events.burst_size, "events.burst_size", 10, 1..=1_000_000)?
+                    as u32,
+                burst_gap: self.duration(
+                    &events.burst_gap,
+                    "events.burst_gap",
+                    Duration::from_secs(1),
+                    false,
+                )?,
+                topics,
+                payload_bytes: self.int(
+                    &events.payload_bytes,
+                    "events.payload_bytes",
+                    256,
+                    0..=1 << 20,
+                )? as usize,
+                retention: Retention {
+                    count: self.int(
+                        &events.retention.as_ref().and_then(|r| r.count.clone()),
+                        "events.retention.count",
+                        100_000,
+                        1..=100_000_000,
+                    )? as usize,
+                    age: self.duration(
+                        &events.retention.as_ref().and_then(|r| r.age.clone()),
+                        "events.retention.age",
+                        Duration::from_secs(600),
+                        true,
+                    )?,
+                },
+            },
+            clients: Clients {
+                count: clients,
+                topics_per_client: self.int(
+                    &raw.clients.topics_per_client,
+                    "clients.topics_per_client",
+                    1,
+                    1..=topics as i64,
+                )? as u32,
+            },
+            poll: self.poll(&raw.poll, "poll")?,
+            conditional_poll: self.poll(&raw.conditional_poll, "conditional_poll")?,
+            long_poll: LongPollParams {
+                wait: self.duration_in(
+                    &raw.long_poll.as_ref().and_then(|l| l.wait.clone()),
+                    "long_poll.wait",
+                    Duration::from_secs(30),
+                    Duration::from_millis(1)..=Duration::from_secs(600),
+                )?,
+                limit: self.int(
+                    &raw.long_poll.as_ref().and_then(|l| l.limit.clone()),
+                    "long_poll.limit",
+                    100,
+                    1..=100,
+                )? as u32,
+            },
+            sse: self.stream(&raw.sse, "sse")?,
+            websocket: self.stream(&raw.websocket, "websocket")?,
+            webhook: self.webhook(&raw, clients)?,
+        };
+        Ok(scenario)
+    }
+
+    fn poll(&self, raw: &Option<RawPoll>, table: &str) -> Result<PollParams, ScenarioError> {
+        let get = |f: fn(&RawPoll) -> &Option<S<String>>| raw.as_ref().and_then(|r| f(r).clone());
+        Ok(PollParams {
+            interval: self.duration(
+                &get(|r| &r.interval),
+                &format!("{table}.interval"),
+                Duration::from_secs(1),
+                true,
+            )?,
+            jitter: self.float(
+                &raw.as_ref().and_then(|r| r.jitter.clone()),
+                &format!("{table}.jitter"),
+                0.1,
+                0.0..=1.0,
+            )?,
+            limit: self.int(
+                &raw.as_ref().and_then(|r| r.limit.clone()),
+                &format!("{table}.limit"),
+                100,
+                1..=100,
+            )? as u32,
+        })
+    }
+
+    fn stream(&self, raw: &Option<RawStream>, table: &str) -> Result<StreamParams, ScenarioError> {
+        let r = raw.as_ref();
+        let policy = match r.and_then(|r| r.slow_consumer.as_ref()) {
+            None => SlowConsumer::Disconnect,
+            Some(s) => match s.get_ref().as_str() {
+                "disconnect" => SlowConsumer::Disconnect,
+                "drop_oldest" => SlowConsumer::DropOldest,
+                other => {
+                    return Err(self.choice_error(
+                        s,
+                        &format!("{table}.slow_consumer"),
+                        other,
+                        &["disconnect", "drop_oldest"],
+                    ))
+                }
+            },
+        };
+        Ok(StreamParams {
+            buffer: self.int(
+                &r.and_then(|r| r.buffer.clone()),
+                &format!("{table}.buffer"),
+                1024,
+                1..=1_000_000,
+            )? as usize,
+            slow_consumer: policy,
+            heartbeat: self.duration(
+                &r.and_then(|r| r.heartbeat.clone()),
+                &format!("{table}.heartbeat"),
+                Duration::from_secs(15),
+                true,
+            )?,
+            retry: self.duration(
+                &r.and_then(|r| r.retry.clone()),
+                &format!("{table}.retry"),
+                Duration::from_secs(1),
+                false,
+            )?,
+            slow_clients: self.float(
+                &r.and_then(|r| r.slow_clients.clone()),
+                &format!("{table}.slow_clients"),
+                0.0,
+                0.0..=1.0,
+            )?,
+            slow_pause: self.duration(
+                &r.and_then(|r| r.slow_pause.clone()),
+                &format!("{table}.slow_pause"),
+                Duration::from_secs(1),
+                false,
+            )?,
+        })
+    }
+
+    fn webhook(&self, raw: &RawScenario, clients: u32) -> Result<WebhookParams, ScenarioError> {
+        let r = raw.webhook.as_ref();
+        let retry = match r.and_then(|r| r.retry.as_ref()) {
+            None => RetrySchedule::Preset(RetryPreset::Standard),
+            Some(s) => match s.get_ref() {
+                RawRetry::Preset(p) if p == "standard" => {
+                    RetrySchedule::Preset(RetryPreset::Standard)
+                }
+                RawRetry::Preset(p) if p == "github" => RetrySchedule::Preset(RetryPreset::Github),
+                RawRetry::Preset(p) => {
+                    return Err(self.choice_error(
+                        s,
+                        "webhook.retry",
+                        p,
+                        &["standard", "github", "[\"1s\", \"5s\", ...]"],
+                    ))
+                }
+                RawRetry::Schedule(list) => RetrySchedule::Custom(
+                    list.iter()
+                        .map(|d| {
+                            humane::parse(d)
+                                .map_err(|m| self.map.error(s.span(), "webhook.retry", m))
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+            },
+        };
+        Ok(WebhookParams {
+            timeout: self.duration(
+                &r.and_then(|r| r.timeout.clone()),
+                "webhook.timeout",
+                Duration::from_secs(15),
+                true,
+            )?,
+            retry,
+            time_scale: self.float(
+                &r.and_then(|r| r.time_scale.clone()),
+                "webhook.time_scale",
+                1.0,
+                1e-9..=1e6,
+            )?,
+            concurrency: self.int(
+                &r.and_then(|r| r.concurrency.clone()),
+                "webhook.concurrency",
+                256,
+                1..=100_000,
+            )? as usize,
+            signing: r
+                .and_then(|r| r.signing.as_ref())
+                .map(|s| *s.get_ref())
+                .unwrap_or(true),
+            receiver_hosts: self.int(
+                &r.and_then(|r| r.receiver_hosts.clone()),
+                "webhook.receiver_hosts",
+                clients.min(32) as i64,
+                1..=250,
+            )? as u32,
+            receiver_fail_attempts: self.int(
+                &r.and_then(|r| r.receiver_fail_attempts.clone()),
+                "webhook.receiver_fail_attempts",
+                0,
+                0..=1000,
+            )? as u32,
+        })
+    }
+
+    fn modes(&self, raw: &Option<S<Vec<S<String>>>>) -> Result<Vec<Mode>, ScenarioError> {
+        let Some(list) = raw else {
+            return Ok(Mode::ALL.to_vec());
+        };
+        if list.get_ref().is_empty() {
+            return Err(self
+                .map
+                .error(list.span(), "modes", "expected at least one mode"));
+        }
+        let names: Vec<String> = Mode::ALL.iter().map(|m| m.name().to_string()).collect();
+        let mut modes = Vec::new();
+        for item in list.get_ref() {
+            let mode = item.get_ref().parse::<Mode>().map_err(|_| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                self.choice_error(item, "modes", item.get_ref(), &names)
+            })?;
+            if modes.contains(&mode) {
+                return Err(self.map.error(
+                    item.span(),
+                    "modes",
+                    format!("mode `{mode}` is listed twice"),
+                ));
+            }
+            modes.push(mode);
+        }
+        Ok(modes)
+    }
+
+    fn arrival(&self, raw: &Option<S<String>>) -> Result<Arrival, ScenarioError> {
+        let Some(s) = raw else {
+            return Ok(Arrival::Poisson);
+        };
+        match s.get_ref().as_str() {
+            "constant" => Ok(Arrival::Constant),
+            "poisson" => Ok(Arrival::Poisson),
+            "bursty" => Ok(Arrival::Bursty),
+            other => Err(self.choice_error(
+                s,
+                "events.arrival",
+                other,
+                &["constant", "poisson", "bursty"],
+            )),
+        }
+    }
+
+    fn choice_error<T>(
+        &self,
+        at: &S<T>,
+        field: &str,
+        found: &str,
+        choices: &[&str],
+    ) -> ScenarioError {
+        let owned: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
+        let list = choices
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let hint = nearest(found, &owned)
+            .map(|n| format!(" did you mean `{n}`?"))
+            .unwrap_or_default();
+        self.map.error(
+            at.span(),
+            field,
+            format!("expected one of {list}, found `{found}`.{hint}"),
+        )
+    }
+
+    fn int(
+        &self,
+        v: &Option<S<i64>>,
+        field: &str,
+        default: i64,
+        range: RangeInclusive<i64>,
+    ) -> Result<i64, ScenarioError> {
+        let Some(v) = v else { return Ok(default) };
+        let x = *v.get_ref();
+        if !range.contains(&x) {
+            let expected = if *range.end() == i64::MAX {
+                format!("a whole number of at least {}", range.start())
+            } else {
+                format!("a whole number from {} to {}", range.start(), range.end())
+            };
+            return Err(self
+                .map
+                .error(v.span(), field, format!("expected {expected}, found {x}")));
+        }
+        Ok(x)
+    }
+
+    fn float(
+        &self,
+        v: &Option<S<f64>>,
+        field: &str,
+        default: f64,
+        range: RangeInclusive<f64>,
+    ) -> Result<f64, ScenarioError> {
+        let Some(v) = v else { return Ok(default) };
+        let x = *v.get_ref();
+        if !x.is_finite() || !range.contains(&x) {
+            let expected = if *range.start() > 0.0 && *range.start() < 1e-3 {
+                format!("a number greater than 0 and at most {}", range.end())
+            } else {
+                format!("a number from {} to {}", range.start(), range.end())
+            };
+            return Err(self
+                .map
+                .error(v.span(), field, format!("expected {expected}, found {x}")));
+        }
+        Ok(x)
+    }
+
+    fn duration(
+        &self,
+        v: &Option<S<String>>,
+        field: &str,
+        default: Duration,
+        positive: bool,
+    ) -> Result<Duration, ScenarioError> {
+        let min = if positive {
+            Duration::from_nanos(1)
+        } else {
+            Duration::ZERO
+        };
+        self.duration_in(v, field, default, min..=Duration::from_secs(7 * 24 * 3600))
+    }
+
+    fn duration_in(
+        &self,
+        v: &Option<S<String>>,
+        field: &str,
+        default: Duration,
+        range: RangeInclusive<Duration>,
+    ) -> Result<Duration, ScenarioError> {
+        let Some(v) = v else { return Ok(default) };
+        let d = humane::parse(v.get_ref()).map_err(|m| self.map.error(v.span(), field, m))?;
+        if !range.contains(&d) {
+            let low = if range.start().is_zero() {
+                "0s".to_string()
+            } else if *range.start() == Duration::from_nanos(1) {
+                "more than 0s".to_string()
+            } else {
+                humane::format(*range.start())
+            };
+            return Err(self.map.error(
+                v.span(),
+                field,
+                format!(
+                    "expected a duration from {low} to {}, found {:?}",
+                    humane::format(*range.end()),
+                    v.get_ref()
+                ),
+            ));
+        }
+        Ok(d)
+    }
+}

@@ -1,0 +1,270 @@
+//! The simulated application: an event generator, a log per topic, every delivery mode's
+//! routes, a control API for the driver, and counters of its own cost.
+//!
+//! `app(state)` builds the router (tests call it without a socket); `serve(listener, state,
+//! shutdown)` runs it on a real socket with byte-counting connections.
+
+mod control;
+pub mod generator;
+pub mod log;
+pub mod sockets;
+pub mod stats;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock;
+use crate::event::{Event, TopicId, WireEvent};
+use crate::modes::stream::StreamHub;
+use crate::modes::webhook::{Allowlist, Dispatcher};
+use crate::modes::{self, Mode};
+use crate::scenario::Scenario;
+
+pub use control::{ResetRequest, StartResponse};
+use log::EventLog;
+use stats::Stats;
+
+/// Everything the handlers share: counters that live as long as the process, and the state of
+/// the run the driver configured last.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// See [`AppState`].
+pub struct Shared {
+    /// The server's counters.
+    pub stats: Arc<Stats>,
+    /// Which webhook targets may be registered.
+    pub allowlist: Allowlist,
+    run: RwLock<Option<Arc<RunState>>>,
+    shutdown: CancellationToken,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// A server with no run configured, accepting webhook targets in `allowlist`.
+    pub fn new(allowlist: Allowlist) -> Self {
+        AppState(Arc::new(Shared {
+            stats: Arc::new(Stats::default()),
+            allowlist,
+            run: RwLock::new(None),
+            shutdown: CancellationToken::new(),
+        }))
+    }
+
+    /// The configured run, or a 409 telling the caller to reset first.
+    pub fn run(&self) -> Result<Arc<RunState>, ApiError> {
+        self.run.read().expect("run lock").clone().ok_or_else(|| {
+            ApiError::Conflict("no run configured: POST /control/reset first".into())
+        })
+    }
+
+    /// Replaces the current run, ending everything the old one had going.
+    fn replace_run(&self, new: Option<Arc<RunState>>) {
+        let old = std::mem::replace(&mut *self.run.write().expect("run lock"), new);
+        if let Some(old) = old {
+            old.cancel.cancel();
+        }
+    }
+
+    /// Fires when the server is asked to shut down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// One configured run of one mode: its log, its subscribers and its generator.
+pub struct RunState {
+    /// The scenario being run.
+    pub scenario: Scenario,
+    /// The mode being run.
+    pub mode: Mode,
+    /// Events per topic.
+    pub log: EventLog,
+    /// SSE and WebSocket subscribers.
+    pub streams: StreamHub,
+    /// Webhook subscriptions and deliveries.
+    pub webhooks: Dispatcher,
+    /// Fires when the run is replaced or the server shuts down.
+    pub cancel: CancellationToken,
+    next_id: AtomicU64,
+    generator: tokio::sync::Mutex<control::GeneratorState>,
+}
+
+impl RunState {
+    fn new(scenario: Scenario, mode: Mode, stats: Arc<Stats>, parent: &CancellationToken) -> Self {
+        let cancel = parent.child_token();
+        RunState {
+            log: EventLog::new(scenario.events.topics, &scenario.events.retention),
+            streams: StreamHub::new(scenario.events.topics, stats.clone()),
+            webhooks: Dispatcher::new(
+                &scenario.webhook,
+                scenario.events.topics,
+                stats,
+                cancel.clone(),
+            ),
+            cancel,
+            next_id: AtomicU64::new(0),
+            generator: tokio::sync::Mutex::new(control::GeneratorState::Idle),
+            scenario,
+            mode,
+        }
+    }
+
+    /// Emits one event: appends it to its topic's log, pushes it to stream subscribers and
+    /// hands it to the webhook dispatcher.
+    pub fn publish(&self, topic: TopicId, scheduled_ns: u64, measured: bool) -> Arc<Event> {
+        let id = self.next_id.fetch_add(1, Relaxed) + 1;
+        let emitted_ns = clock::now_ns();
+        let payload = self.scenario.events.payload_bytes;
+        let event = self.log.append(topic, |seq| {
+            Event::new(
+                WireEvent {
+                    id,
+                    topic,
+                    seq,
+                    scheduled_ns,
+                    emitted_ns,
+                    measured,
+                },
+                payload,
+            )
+        });
+        self.streams.publish(&event);
+        self.webhooks.dispatch(&event);
+        event
+    }
+}
+
+/// Errors the API answers with: a status and a JSON body `{"error": reason}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 409: the request does not fit the server's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: well-formed but refused (e.g. a webhook target outside the allowlist).
+    #[error("{0}")]
+    Unprocessable(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        error_response(status, &self.to_string())
+    }
+}
+
+/// A JSON error body with `status`.
+pub fn error_response(status: StatusCode, reason: &str) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: reason.to_string(),
+        }),
+    )
+        .into_response()
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, in words.
+    pub error: String,
+}
+
+fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(control::router())
+        .merge(modes::router())
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
+}
+
+/// The whole server, every route, with each request counted in the stats.
+pub fn app(state: AppState) -> Router {
+    routes()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+/// The same routes, uncounted, for the control listener: the driver's own calls (reset,
+/// stats, registration) then never show up in the cost it measures.
+pub fn control_app(state: AppState) -> Router {
+    routes().with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state.stats.count_request(
+        route.as_deref().unwrap_or("(unmatched)"),
+        response.status().as_u16(),
+    );
+    response
+}
+
+/// Serves `app(state)` on `public` (byte-counting connections) and, if given,
+/// `control_app(state)` on `control`, until `shutdown` completes or the control API asks.
+pub async fn serve(
+    public: TcpListener,
+    control: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let ending = state.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = token.cancelled() => {}
+        }
+        // End every stream and held request so the graceful shutdown can finish.
+        ending.replace_run(None);
+        ending.shutdown.cancel();
+    });
+    let control_server = control.map(|listener| {
+        let app = control_app(state.clone());
+        let token = state.shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+        })
+    });
+    let listener = sockets::CountingListener::new(public, state.stats.clone());
+    let token = state.shutdown.clone();
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(token.cancelled_owned())
+        .await;
+    if let Some(handle) = control_server {
+        let _ = handle.await;
+    }
+    result
+}
