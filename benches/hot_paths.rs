@@ -16,7 +16,14 @@ use pushpull::scenario::Retention;
 use pushpull::server::log::EventLog;
 
 fn wire(seq: u64) -> WireEvent {
-    WireEvent { id: seq, topic: 0, seq, scheduled_ns: 1, emitted_ns: 2, measured: true }
+    WireEvent {
+        id: seq,
+        topic: 0,
+        seq,
+        scheduled_ns: 1,
+        emitted_ns: 2,
+        measured: true,
+    }
 }
 
 fn encoding(c: &mut Criterion) {
@@ -24,22 +31,31 @@ fn encoding(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("encode_256B", |b| b.iter(|| Event::new(black_box(wire(7)), 256)));
     let ev = Event::new(wire(7), 256);
-    g.bench_function("decode_256B", |b| b.iter(|| pushpull::event::decode(black_box(&ev.json)).unwrap()));
+    g.bench_function("decode_256B", |b| {
+        b.iter(|| pushpull::event::decode(black_box(&ev.json)).unwrap())
+    });
     g.finish();
 }
 
 fn log(c: &mut Criterion) {
-    let retention = Retention { count: 100_000, age: Duration::from_secs(600) };
+    let retention = Retention {
+        count: 100_000,
+        age: Duration::from_secs(600),
+    };
     let mut g = c.benchmark_group("log");
     g.throughput(Throughput::Elements(1));
     let log = EventLog::new(1, &retention);
-    g.bench_function("append", |b| b.iter(|| log.append(0, |seq| Event::new(wire(seq), 64))));
+    g.bench_function("append", |b| {
+        b.iter(|| log.append(0, |seq| Event::new(wire(seq), 64)))
+    });
     let log = EventLog::new(1, &retention);
     for _ in 0..10_000 {
         log.append(0, |seq| Event::new(wire(seq), 64));
     }
     g.throughput(Throughput::Elements(100));
-    g.bench_function("read_after_cursor_100", |b| b.iter(|| log.read_after(0, black_box(5_000), 100).unwrap()));
+    g.bench_function("read_after_cursor_100", |b| {
+        b.iter(|| log.read_after(0, black_box(5_000), 100).unwrap())
+    });
     g.throughput(Throughput::Elements(1));
     g.bench_function("has_news", |b| b.iter(|| log.has_news(0, black_box(10_000))));
     g.finish();
@@ -50,10 +66,22 @@ fn signature(c: &mut Criterion) {
     let body = Event::new(wire(1), 256).json;
     let mut g = c.benchmark_group("signature");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("sign_256B", |b| b.iter(|| secret.sign(black_box("msg_1"), 1_700_000_000, &body)));
+    g.bench_function("sign_256B", |b| {
+        b.iter(|| secret.sign(black_box("msg_1"), 1_700_000_000, &body))
+    });
     let sig = secret.sign("msg_1", 1_700_000_000, &body);
     g.bench_function("verify_256B", |b| {
-        b.iter(|| secret.verify(Some("msg_1"), Some("1700000000"), Some(&sig), &body, 1_700_000_010).unwrap())
+        b.iter(|| {
+            secret
+                .verify(
+                    Some("msg_1"),
+                    Some("1700000000"),
+                    Some(&sig),
+                    &body,
+                    1_700_000_010,
+                )
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -84,7 +112,11 @@ fn sse_parsing(c: &mut Criterion) {
     let mut g = c.benchmark_group("sse");
     g.throughput(Throughput::Elements(100));
     g.bench_function("parse_100_events", |b| {
-        b.iter_batched(SseParser::default, |mut p| p.feed(black_box(&frames)), BatchSize::SmallInput)
+        b.iter_batched(
+            SseParser::default,
+            |mut p| p.feed(black_box(&frames)),
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 }

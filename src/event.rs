@@ -131,9 +131,7 @@ pub fn parse_topics(s: &str, topic_count: u32) -> Result<Vec<TopicId>, String> {
                 .parse()
                 .map_err(|_| format!("topic {p:?} is not a topic number"))?;
             if t >= topic_count {
-                return Err(format!(
-                    "topic {t} does not exist (topics are 0..{topic_count})"
-                ));
+                return Err(format!("topic {t} does not exist (topics are 0..{topic_count})"));
             }
             Ok(t)
         })
@@ -146,11 +144,7 @@ pub fn parse_topics(s: &str, topic_count: u32) -> Result<Vec<TopicId>, String> {
 
 /// Joins topics into the comma-separated form [`parse_topics`] reads.
 pub fn format_topics(topics: &[TopicId]) -> String {
-    topics
-        .iter()
-        .map(|t| t.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+    topics.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
 }
 
 #[cfg(test)]

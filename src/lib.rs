@@ -119,9 +119,8 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             };
             let public = bind(listen).await?;
             let control = bind(control).await?;
-            let local = |l: &tokio::net::TcpListener| {
-                l.local_addr().map_err(|e| Failure::RunFailed(e.into()))
-            };
+            let local =
+                |l: &tokio::net::TcpListener| l.local_addr().map_err(|e| Failure::RunFailed(e.into()));
             println!(
                 "{LISTENING_PREFIX}{} control http://{}",
                 local(&public)?,

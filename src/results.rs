@@ -241,14 +241,10 @@ impl Results {
     /// Reads a results file, refusing versions this build does not understand.
     pub fn load(path: &std::path::Path) -> anyhow::Result<Results> {
         use anyhow::Context as _;
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", path.display()))?;
-        let version = value
-            .get("schema_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+        let version = value.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0);
         anyhow::ensure!(
             version == u64::from(SCHEMA_VERSION),
             "{} has schema version {version}; this pushpull reads version {SCHEMA_VERSION}",

@@ -57,11 +57,7 @@ impl ServerProcess {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(ServerProcess {
-            child,
-            addr,
-            control,
-        })
+        Ok(ServerProcess { child, addr, control })
     }
 
     /// Asks the server to shut down, and kills it if it has not within five seconds.
@@ -99,11 +95,7 @@ impl Control {
         }
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> anyhow::Result<T> {
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
         let res = self
             .http
             .post(format!("{}{path}", self.base))
@@ -131,8 +123,7 @@ impl Control {
             bail!("{path} answered {status}: {text}");
         }
         let text = if text.is_empty() { "null" } else { &text };
-        serde_json::from_str(text)
-            .with_context(|| format!("{path} answered something unexpected: {text}"))
+        serde_json::from_str(text).with_context(|| format!("{path} answered something unexpected: {text}"))
     }
 
     /// Configures a fresh run of one mode.

@@ -132,15 +132,8 @@ async fn run_mode(
     };
     let run_for = s.warmup + s.duration;
     while started.elapsed() < run_for {
-        let next_stop = if at_warmup.is_none() {
-            s.warmup
-        } else {
-            run_for
-        };
-        tokio::time::sleep(
-            Duration::from_millis(100).min(next_stop.saturating_sub(started.elapsed())),
-        )
-        .await;
+        let next_stop = if at_warmup.is_none() { s.warmup } else { run_for };
+        tokio::time::sleep(Duration::from_millis(100).min(next_stop.saturating_sub(started.elapsed()))).await;
         if at_warmup.is_none() && started.elapsed() >= s.warmup {
             at_warmup = Some((control.stats().await?, procstat::read(), Instant::now()));
         }
@@ -162,10 +155,7 @@ async fn run_mode(
 
     let drain_start = Instant::now();
     while recorder.delivered() < expected && drain_start.elapsed() < s.drain {
-        bar.set_message(format!(
-            "draining: {}/{expected} delivered",
-            recorder.delivered()
-        ));
+        bar.set_message(format!("draining: {}/{expected} delivered", recorder.delivered()));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let drain_seconds = drain_start.elapsed().as_secs_f64();

@@ -63,10 +63,8 @@ impl Recorder {
 
     fn record(&self, shard: usize, scheduled_us: u64, emitted_us: u64) {
         let mut l = self.shards[shard % SHARDS].lock().expect("recorder lock");
-        l.scheduled
-            .saturating_record(scheduled_us.clamp(1, HIST_MAX_US));
-        l.emitted
-            .saturating_record(emitted_us.clamp(1, HIST_MAX_US));
+        l.scheduled.saturating_record(scheduled_us.clamp(1, HIST_MAX_US));
+        l.emitted.saturating_record(emitted_us.clamp(1, HIST_MAX_US));
         drop(l);
         self.delivered.fetch_add(1, Relaxed);
     }

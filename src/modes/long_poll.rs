@@ -18,9 +18,7 @@ use http_body_util::Empty;
 use rand::Rng;
 
 use super::http::HttpConn;
-use super::poll::{
-    apply_response, encode_page, gone_response, limit_param, read_page, Fetched, PageRead,
-};
+use super::poll::{apply_response, encode_page, gone_response, limit_param, read_page, Fetched, PageRead};
 use super::{topics_and_cursor, ClientCtx, Prediction};
 use crate::driver::recorder::Ledger;
 use crate::event::{format_topics, Cursor};
@@ -74,10 +72,7 @@ async fn long_poll(
 
 fn page_response(body: bytes::Bytes) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         body,
     )
         .into_response()
@@ -100,8 +95,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
             res = conn.send(req.body(Empty::new()).expect("valid request")) => res,
             _ = ctx.stop.cancelled() => break,
         };
-        if let Fetched::Failed =
-            apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hint).await
+        if let Fetched::Failed = apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hint).await
         {
             // Do not spin on a failing server.
             if super::poll::sleep_or_stop(Duration::from_millis(50), &ctx.stop).await {

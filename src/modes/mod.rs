@@ -196,9 +196,7 @@ pub(crate) fn topics_and_cursor(
     let topics = crate::event::parse_topics(topics, topic_count).map_err(ApiError::BadRequest)?;
     let cursor = match query.get("after") {
         None => crate::event::Cursor::start(topics.len()),
-        Some(a) => a
-            .parse::<crate::event::Cursor>()
-            .map_err(ApiError::BadRequest)?,
+        Some(a) => a.parse::<crate::event::Cursor>().map_err(ApiError::BadRequest)?,
     };
     if cursor.0.len() != topics.len() {
         return Err(ApiError::BadRequest(format!(

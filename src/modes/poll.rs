@@ -61,12 +61,7 @@ pub(crate) enum PageRead {
 }
 
 /// Reads up to `limit` events after `cursor` across `topics`.
-pub(crate) fn read_page(
-    run: &RunState,
-    topics: &[TopicId],
-    cursor: &Cursor,
-    limit: usize,
-) -> PageRead {
+pub(crate) fn read_page(run: &RunState, topics: &[TopicId], cursor: &Cursor, limit: usize) -> PageRead {
     let mut events = Vec::new();
     let mut next = cursor.clone();
     let mut more = false;
@@ -118,10 +113,7 @@ pub(crate) fn gone_response(resume: &Cursor) -> Response {
 }
 
 /// Reads `limit` from the query: 1 to 100, `default` when absent.
-pub(crate) fn limit_param(
-    query: &HashMap<String, String>,
-    default: u32,
-) -> Result<usize, ApiError> {
+pub(crate) fn limit_param(query: &HashMap<String, String>, default: u32) -> Result<usize, ApiError> {
     match query.get("limit") {
         None => Ok(default as usize),
         Some(l) => match l.parse::<usize>() {
@@ -164,8 +156,7 @@ async fn events(
         &run.scenario.poll
     };
     let limit = limit_param(&query, params.limit)?;
-    let hint =
-        HeaderValue::from_str(&format!("{:.3}", params.interval.as_secs_f64())).expect("number");
+    let hint = HeaderValue::from_str(&format!("{:.3}", params.interval.as_secs_f64())).expect("number");
 
     if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
         let nothing_new = !topics
@@ -189,10 +180,7 @@ async fn events(
                 state.stats.empty_responses.fetch_add(1, Relaxed);
             }
             let headers = [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ),
+                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
                 (header::ETAG, etag(&next)),
                 (X_POLL_INTERVAL, hint),
             ];
@@ -318,9 +306,7 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
                 req = req.header(header::IF_NONE_MATCH, tag);
             }
             ctx.ledger.counts.requests += 1;
-            let res = conn
-                .send(req.body(Empty::new()).expect("valid request"))
-                .await;
+            let res = conn.send(req.body(Empty::new()).expect("valid request")).await;
             match apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hinted).await {
                 Fetched::Page { more: true } | Fetched::Gone => continue,
                 _ => break,

@@ -56,9 +56,8 @@ async fn sse(
     let params = run.scenario.sse.clone();
     let session = Session::open(run, topics, cursor, &params);
     let opening = Bytes::from(format!("retry: {}\n\n", params.retry.as_millis()));
-    let stream = futures_util::stream::unfold(
-        (session, Some(opening)),
-        |(mut session, opening)| async move {
+    let stream =
+        futures_util::stream::unfold((session, Some(opening)), |(mut session, opening)| async move {
             if let Some(chunk) = opening {
                 return Some((Ok::<_, std::io::Error>(chunk), (session, None)));
             }
@@ -85,17 +84,13 @@ async fn sse(
                         earliest,
                     })
                     .expect("gap serializes");
-                    Bytes::from(format!(
-                        "id: {}\nevent: gap\ndata: {gap}\n\n",
-                        session.cursor()
-                    ))
+                    Bytes::from(format!("id: {}\nevent: gap\ndata: {gap}\n\n", session.cursor()))
                 }
                 Batch::Heartbeat => Bytes::from_static(b": heartbeat\n\n"),
                 Batch::Overflowed | Batch::Ended => return None,
             };
             Some((Ok(chunk), (session, None)))
-        },
-    );
+        });
     let headers = [
         (
             header::CONTENT_TYPE,

@@ -144,12 +144,7 @@ pub struct Session {
 
 impl Session {
     /// Attaches a client following `topics` that has seen up to `cursor`.
-    pub fn open(
-        run: Arc<RunState>,
-        topics: Vec<TopicId>,
-        cursor: Cursor,
-        params: &StreamParams,
-    ) -> Session {
+    pub fn open(run: Arc<RunState>, topics: Vec<TopicId>, cursor: Cursor, params: &StreamParams) -> Session {
         // Attach before reading the backlog, so nothing published in between is missed;
         // what arrives twice is dropped by seq below.
         let queue = run.streams.attach(&topics, params);
@@ -201,11 +196,7 @@ impl Session {
     fn backlog(&mut self) -> Option<Batch> {
         const CHUNK: usize = 256;
         for i in 0..self.topics.len() {
-            match self
-                .run
-                .log
-                .read_after(self.topics[i], self.sent.0[i], CHUNK)
-            {
+            match self.run.log.read_after(self.topics[i], self.sent.0[i], CHUNK) {
                 Err(gone) => {
                     let from = self.sent.0[i];
                     self.sent.0[i] = gone.earliest - 1;
@@ -215,9 +206,7 @@ impl Session {
                         earliest: gone.earliest,
                     });
                 }
-                Ok((events, _)) if !events.is_empty() => {
-                    return Some(Batch::Events(self.accept(events)))
-                }
+                Ok((events, _)) if !events.is_empty() => return Some(Batch::Events(self.accept(events))),
                 Ok(_) => {}
             }
         }

@@ -59,10 +59,7 @@ pub struct Control {
     pub gap: Gap,
 }
 
-async fn ws(
-    State(state): State<AppState>,
-    upgrade: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
+async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Result<Response, ApiError> {
     let run = state.run()?;
     Ok(upgrade
         .read_buffer_size(4096)
@@ -162,8 +159,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
         let connected = async {
             let stream = connect(ctx.server, slow.then_some(4096)).await?;
             let (ws, _) =
-                tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config()))
-                    .await?;
+                tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config())).await?;
             anyhow::Ok(ws)
         };
         let mut ws = tokio::select! {

@@ -60,12 +60,7 @@ impl<'a> SourceMap<'a> {
     }
 
     /// An error at `span` about `field`.
-    pub(crate) fn error(
-        &self,
-        span: Range<usize>,
-        field: &str,
-        message: impl Into<String>,
-    ) -> ScenarioError {
+    pub(crate) fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> ScenarioError {
         let start = span.start.min(self.text.len());
         let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = self.text[start..]
@@ -111,10 +106,7 @@ impl<'a> SourceMap<'a> {
             .find(|l| l.starts_with('[') && !l.starts_with("[["))
             .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
         if line.starts_with('[') {
-            return line
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_string();
+            return line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
         }
         let key = line.split('=').next().unwrap_or("").trim();
         match (table, key.is_empty() || !line.contains('=')) {
@@ -130,12 +122,7 @@ impl<'a> SourceMap<'a> {
 fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let rest = message.strip_prefix("unknown field `")?;
     let (unknown, rest) = rest.split_once('`')?;
-    let expected = rest
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect();
+    let expected = rest.split('`').skip(1).step_by(2).map(str::to_string).collect();
     Some((unknown.to_string(), expected))
 }
 
@@ -172,19 +159,14 @@ mod tests {
 
     #[test]
     fn unknown_field_message_is_parsed() {
-        let (u, e) =
-            parse_unknown_field("unknown field `rat`, expected one of `rate`, `arrival`").unwrap();
+        let (u, e) = parse_unknown_field("unknown field `rat`, expected one of `rate`, `arrival`").unwrap();
         assert_eq!(u, "rat");
         assert_eq!(e, vec!["rate", "arrival"]);
     }
 
     #[test]
     fn nearest_suggests_plausible_typos_only() {
-        let keys = vec![
-            "rate".to_string(),
-            "arrival".to_string(),
-            "topics".to_string(),
-        ];
+        let keys = vec!["rate".to_string(), "arrival".to_string(), "topics".to_string()];
         assert_eq!(nearest("rat", &keys), Some("rate"));
         assert_eq!(nearest("topcis", &keys), Some("topics"));
         assert_eq!(nearest("zzzzzz", &keys), None);

@@ -6,9 +6,8 @@ use serde::{Deserialize, Deserializer, Serializer};
 
 /// Parses a humane duration string.
 pub fn parse(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| {
-        format!("expected a duration such as \"250ms\", \"5s\" or \"2m\", found {s:?} ({e})")
-    })
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("expected a duration such as \"250ms\", \"5s\" or \"2m\", found {s:?} ({e})"))
 }
 
 /// Formats a duration the way [`parse`] reads it.

@@ -254,12 +254,10 @@ impl RetrySchedule {
     /// Delays before each retry, scaled by `time_scale`, before jitter.
     pub fn delays(&self, time_scale: f64) -> Vec<Duration> {
         let base: Vec<Duration> = match self {
-            RetrySchedule::Preset(RetryPreset::Standard) => {
-                [0u64, 5, 300, 1800, 7200, 18000, 36000, 36000]
-                    .iter()
-                    .map(|s| Duration::from_secs(*s))
-                    .collect()
-            }
+            RetrySchedule::Preset(RetryPreset::Standard) => [0u64, 5, 300, 1800, 7200, 18000, 36000, 36000]
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
             RetrySchedule::Preset(RetryPreset::Github) => Vec::new(),
             RetrySchedule::Custom(d) => d.clone(),
         };

@@ -53,20 +53,14 @@ impl Check<'_> {
                 .map(|d| d.get_ref().trim().to_string())
                 .unwrap_or_default(),
             seed: self.int(&raw.seed, "seed", 1, 0..=i64::MAX)? as u64,
-            duration: self.duration(
-                &Some(raw.duration.clone()),
-                "duration",
-                Duration::ZERO,
-                true,
-            )?,
+            duration: self.duration(&Some(raw.duration.clone()), "duration", Duration::ZERO, true)?,
             warmup: self.duration(&raw.warmup, "warmup", Duration::from_secs(1), false)?,
             drain: self.duration(&raw.drain, "drain", Duration::from_secs(5), false)?,
             modes: self.modes(&raw.modes)?,
             events: Events {
                 rate: self.float(&Some(events.rate.clone()), "events.rate", 0.0, 1e-6..=1e6)?,
                 arrival: self.arrival(&events.arrival)?,
-                burst_size: self.int(&events.burst_size, "events.burst_size", 10, 1..=1_000_000)?
-                    as u32,
+                burst_size: self.int(&events.burst_size, "events.burst_size", 10, 1..=1_000_000)? as u32,
                 burst_gap: self.duration(
                     &events.burst_gap,
                     "events.burst_gap",
@@ -74,12 +68,8 @@ impl Check<'_> {
                     false,
                 )?,
                 topics,
-                payload_bytes: self.int(
-                    &events.payload_bytes,
-                    "events.payload_bytes",
-                    256,
-                    0..=1 << 20,
-                )? as usize,
+                payload_bytes: self.int(&events.payload_bytes, "events.payload_bytes", 256, 0..=1 << 20)?
+                    as usize,
                 retention: Retention {
                     count: self.int(
                         &events.retention.as_ref().and_then(|r| r.count.clone()),
@@ -208,9 +198,7 @@ impl Check<'_> {
         let retry = match r.and_then(|r| r.retry.as_ref()) {
             None => RetrySchedule::Preset(RetryPreset::Standard),
             Some(s) => match s.get_ref() {
-                RawRetry::Preset(p) if p == "standard" => {
-                    RetrySchedule::Preset(RetryPreset::Standard)
-                }
+                RawRetry::Preset(p) if p == "standard" => RetrySchedule::Preset(RetryPreset::Standard),
                 RawRetry::Preset(p) if p == "github" => RetrySchedule::Preset(RetryPreset::Github),
                 RawRetry::Preset(p) => {
                     return Err(self.choice_error(
@@ -222,10 +210,7 @@ impl Check<'_> {
                 }
                 RawRetry::Schedule(list) => RetrySchedule::Custom(
                     list.iter()
-                        .map(|d| {
-                            humane::parse(d)
-                                .map_err(|m| self.map.error(s.span(), "webhook.retry", m))
-                        })
+                        .map(|d| humane::parse(d).map_err(|m| self.map.error(s.span(), "webhook.retry", m)))
                         .collect::<Result<_, _>>()?,
                 ),
             },
@@ -274,9 +259,7 @@ impl Check<'_> {
             return Ok(Mode::ALL.to_vec());
         };
         if list.get_ref().is_empty() {
-            return Err(self
-                .map
-                .error(list.span(), "modes", "expected at least one mode"));
+            return Err(self.map.error(list.span(), "modes", "expected at least one mode"));
         }
         let names: Vec<String> = Mode::ALL.iter().map(|m| m.name().to_string()).collect();
         let mut modes = Vec::new();
@@ -286,11 +269,9 @@ impl Check<'_> {
                 self.choice_error(item, "modes", item.get_ref(), &names)
             })?;
             if modes.contains(&mode) {
-                return Err(self.map.error(
-                    item.span(),
-                    "modes",
-                    format!("mode `{mode}` is listed twice"),
-                ));
+                return Err(self
+                    .map
+                    .error(item.span(), "modes", format!("mode `{mode}` is listed twice")));
             }
             modes.push(mode);
         }
@@ -305,22 +286,11 @@ impl Check<'_> {
             "constant" => Ok(Arrival::Constant),
             "poisson" => Ok(Arrival::Poisson),
             "bursty" => Ok(Arrival::Bursty),
-            other => Err(self.choice_error(
-                s,
-                "events.arrival",
-                other,
-                &["constant", "poisson", "bursty"],
-            )),
+            other => Err(self.choice_error(s, "events.arrival", other, &["constant", "poisson", "bursty"])),
         }
     }
 
-    fn choice_error<T>(
-        &self,
-        at: &S<T>,
-        field: &str,
-        found: &str,
-        choices: &[&str],
-    ) -> ScenarioError {
+    fn choice_error<T>(&self, at: &S<T>, field: &str, found: &str, choices: &[&str]) -> ScenarioError {
         let owned: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
         let list = choices
             .iter()

@@ -114,9 +114,7 @@ async fn stop(State(state): State<AppState>) -> Result<Json<Emitted>, ApiError> 
     let run = state.run()?;
     let mut gen = run.generator.lock().await;
     match std::mem::replace(&mut *gen, GeneratorState::Idle) {
-        GeneratorState::Idle => Err(ApiError::Conflict(
-            "the generator has not been started".into(),
-        )),
+        GeneratorState::Idle => Err(ApiError::Conflict("the generator has not been started".into())),
         GeneratorState::Running(handle) => {
             let emitted = handle
                 .await

@@ -120,9 +120,7 @@ pub async fn run(
             if measured {
                 out.measured[topic as usize] += 1;
             }
-            out.max_lag_ns = out
-                .max_lag_ns
-                .max(clock::now_ns().saturating_sub(scheduled));
+            out.max_lag_ns = out.max_lag_ns.max(clock::now_ns().saturating_sub(scheduled));
             next = schedule.next();
         }
     }
@@ -151,15 +149,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_schedule() {
-        let a: Vec<_> = Schedule::new(&events(Arrival::Poisson), 7)
-            .take(100)
-            .collect();
-        let b: Vec<_> = Schedule::new(&events(Arrival::Poisson), 7)
-            .take(100)
-            .collect();
-        let c: Vec<_> = Schedule::new(&events(Arrival::Poisson), 8)
-            .take(100)
-            .collect();
+        let a: Vec<_> = Schedule::new(&events(Arrival::Poisson), 7).take(100).collect();
+        let b: Vec<_> = Schedule::new(&events(Arrival::Poisson), 7).take(100).collect();
+        let c: Vec<_> = Schedule::new(&events(Arrival::Poisson), 8).take(100).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

@@ -97,13 +97,7 @@ impl EventLog {
         }
         let skip = (after + 1 - earliest) as usize;
         let available = inner.events.len().saturating_sub(skip);
-        let events = inner
-            .events
-            .iter()
-            .skip(skip)
-            .take(limit)
-            .cloned()
-            .collect();
+        let events = inner.events.iter().skip(skip).take(limit).cloned().collect();
         Ok((events, available > limit))
     }
 

@@ -69,9 +69,11 @@ impl AppState {
 
     /// The configured run, or a 409 telling the caller to reset first.
     pub fn run(&self) -> Result<Arc<RunState>, ApiError> {
-        self.run.read().expect("run lock").clone().ok_or_else(|| {
-            ApiError::Conflict("no run configured: POST /control/reset first".into())
-        })
+        self.run
+            .read()
+            .expect("run lock")
+            .clone()
+            .ok_or_else(|| ApiError::Conflict("no run configured: POST /control/reset first".into()))
     }
 
     /// Replaces the current run, ending everything the old one had going.
@@ -112,12 +114,7 @@ impl RunState {
         RunState {
             log: EventLog::new(scenario.events.topics, &scenario.events.retention),
             streams: StreamHub::new(scenario.events.topics, stats.clone()),
-            webhooks: Dispatcher::new(
-                &scenario.webhook,
-                scenario.events.topics,
-                stats,
-                cancel.clone(),
-            ),
+            webhooks: Dispatcher::new(&scenario.webhook, scenario.events.topics, stats, cancel.clone()),
             cancel,
             next_id: AtomicU64::new(0),
             generator: tokio::sync::Mutex::new(control::GeneratorState::Idle),
@@ -204,10 +201,7 @@ fn routes() -> Router<AppState> {
 /// The whole server, every route, with each request counted in the stats.
 pub fn app(state: AppState) -> Router {
     routes()
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }
 

@@ -216,13 +216,9 @@ impl StatsSnapshot {
             empty_responses: self.empty_responses.saturating_sub(earlier.empty_responses),
             bytes_read: self.bytes_read.saturating_sub(earlier.bytes_read),
             bytes_written: self.bytes_written.saturating_sub(earlier.bytes_written),
-            slow_disconnects: self
-                .slow_disconnects
-                .saturating_sub(earlier.slow_disconnects),
+            slow_disconnects: self.slow_disconnects.saturating_sub(earlier.slow_disconnects),
             dropped_oldest: self.dropped_oldest.saturating_sub(earlier.dropped_oldest),
-            stream_events_sent: self
-                .stream_events_sent
-                .saturating_sub(earlier.stream_events_sent),
+            stream_events_sent: self.stream_events_sent.saturating_sub(earlier.stream_events_sent),
             webhook: WebhookSnapshot {
                 attempts: w.attempts.saturating_sub(e.attempts),
                 successes: w.successes.saturating_sub(e.successes),

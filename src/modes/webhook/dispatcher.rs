@@ -77,12 +77,7 @@ pub const MAX_SUBSCRIPTIONS: u64 = 100_000;
 
 impl Dispatcher {
     /// A dispatcher with no subscriptions; `cancel` ends every delivery under way.
-    pub fn new(
-        params: &WebhookParams,
-        topics: u32,
-        stats: Arc<Stats>,
-        cancel: CancellationToken,
-    ) -> Self {
+    pub fn new(params: &WebhookParams, topics: u32, stats: Arc<Stats>, cancel: CancellationToken) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(usize::MAX)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -175,18 +170,14 @@ async fn deliver(inner: Arc<Inner>, sub: Arc<Subscription>, event: Arc<Event>) {
         let next_delay = inner.delays.get(attempts as usize - 1).copied();
         let Some(delay) = next_delay.filter(|_| !sub.disabled.load(Relaxed)) else {
             inner.stats.webhook.dead_letters.fetch_add(1, Relaxed);
-            inner
-                .dead
-                .lock()
-                .expect("dead letters lock")
-                .push(DeadLetter {
-                    subscription: sub.id.clone(),
-                    message_id,
-                    topic: event.topic,
-                    seq: event.seq,
-                    attempts,
-                    last_error: error,
-                });
+            inner.dead.lock().expect("dead letters lock").push(DeadLetter {
+                subscription: sub.id.clone(),
+                message_id,
+                topic: event.topic,
+                seq: event.seq,
+                attempts,
+                last_error: error,
+            });
             return;
         };
         let jittered = delay.mul_f64(rand::thread_rng().gen_range(0.8..=1.2));
@@ -197,13 +188,7 @@ async fn deliver(inner: Arc<Inner>, sub: Arc<Subscription>, event: Arc<Event>) {
     }
 }
 
-async fn attempt(
-    inner: &Inner,
-    sub: &Subscription,
-    event: &Event,
-    message_id: &str,
-    retry: bool,
-) -> Attempt {
+async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &str, retry: bool) -> Attempt {
     let w = &inner.stats.webhook;
     let Ok(_permit) = inner.permits.acquire().await else {
         return Attempt::Failed("dispatcher closed".into());
@@ -224,9 +209,7 @@ async fn attempt(
             secret.sign(message_id, timestamp, &event.json),
         );
     }
-    let req = req
-        .body(Full::new(event.json.clone()))
-        .expect("valid request");
+    let req = req.body(Full::new(event.json.clone())).expect("valid request");
     let result = tokio::time::timeout(inner.params.timeout, async {
         let res = inner.client.request(req).await?;
         let status = res.status();

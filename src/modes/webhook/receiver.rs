@@ -174,10 +174,7 @@ async fn receive(
         }
         Err(e) => {
             inbox.ledger.counts.errors += 1;
-            error_response(
-                StatusCode::BAD_REQUEST,
-                &format!("body is not an event: {e}"),
-            )
+            error_response(StatusCode::BAD_REQUEST, &format!("body is not an event: {e}"))
         }
     }
 }

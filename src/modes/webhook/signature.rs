@@ -48,17 +48,12 @@ pub enum VerifyError {
 impl Secret {
     /// Parses `whsec_<base64 of 24 to 64 bytes>`.
     pub fn parse(s: &str) -> Result<Secret, String> {
-        let b64 = s
-            .strip_prefix("whsec_")
-            .ok_or("a secret starts with `whsec_`")?;
+        let b64 = s.strip_prefix("whsec_").ok_or("a secret starts with `whsec_`")?;
         let key = B64
             .decode(b64)
             .map_err(|e| format!("the part after `whsec_` is not base64: {e}"))?;
         if !(24..=64).contains(&key.len()) {
-            return Err(format!(
-                "a secret holds 24 to 64 bytes, this one {}",
-                key.len()
-            ));
+            return Err(format!("a secret holds 24 to 64 bytes, this one {}", key.len()));
         }
         Ok(Secret { key })
     }
@@ -144,10 +139,7 @@ mod tests {
         );
         // Rotation: one of several signatures matching is enough.
         let several = format!("v1,bm9wZQ== {EXPECTED}");
-        assert_eq!(
-            s.verify(Some(ID), Some(&ts), Some(&several), BODY, TS),
-            Ok(())
-        );
+        assert_eq!(s.verify(Some(ID), Some(&ts), Some(&several), BODY, TS), Ok(()));
         assert_eq!(
             s.verify(Some(ID), Some(&ts), Some(EXPECTED), b"{\"test\": 1}", TS),
             Err(VerifyError::NoMatch)

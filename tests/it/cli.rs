@@ -1,0 +1,104 @@
+//! `pushpull run` end to end, as a user runs it.
+
+use std::process::Command;
+
+use pushpull::results::Results;
+
+use crate::util::exe;
+
+#[test]
+fn run_writes_results_that_parse_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"cli\"\nduration = \"500ms\"\nwarmup = \"100ms\"\ndrain = \"2s\"\nmodes = [\"sse\", \"long_poll\"]\n\
+         [events]\nrate = 40\n[clients]\ncount = 4\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("long_poll") && stdout.contains("p50"),
+        "the table is printed: {stdout}"
+    );
+    let results = Results::load(&out_dir.join("results.json")).expect("results parse back");
+    assert_eq!(results.modes.len(), 2);
+    assert_eq!(results.scenario.name, "cli");
+    assert!(results.environment.cores >= 1);
+    for m in &results.modes {
+        assert_eq!(
+            m.deliveries.delivered, m.deliveries.expected,
+            "{:?}",
+            m.deliveries
+        );
+        assert_eq!(
+            m.latency.decode_histogram().unwrap().len(),
+            m.deliveries.delivered
+        );
+    }
+}
+
+#[test]
+fn run_json_prints_results_and_overrides_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"cli\"\nduration = \"5m\"\nwarmup = \"0s\"\n[events]\nrate = 40\n[clients]\ncount = 2\n",
+    )
+    .unwrap();
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(&scenario)
+        .args([
+            "--modes",
+            "websocket",
+            "--duration",
+            "300ms",
+            "--seed",
+            "9",
+            "--json",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: Results = serde_json::from_slice(&out.stdout).expect("stdout is the results JSON");
+    assert_eq!(results.scenario.seed, 9);
+    assert_eq!(results.scenario.duration, std::time::Duration::from_millis(300));
+    assert_eq!(results.modes.len(), 1);
+}
+
+#[test]
+fn bad_mode_override_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"cli\"\nduration = \"1s\"\n[events]\nrate = 4\n[clients]\ncount = 2\n",
+    )
+    .unwrap();
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(&scenario)
+        .args(["--modes", "carrier_pigeon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mode `carrier_pigeon`"));
+}

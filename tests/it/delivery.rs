@@ -1,0 +1,122 @@
+//! Each mode delivers every event to every subscriber, at the latency its theory predicts.
+
+use crate::util::{assert_all_delivered, run_one, tiny};
+
+#[tokio::test]
+async fn poll_delivers_every_event_and_waits_about_half_its_interval() {
+    let m = run_one(&tiny("poll", "", "[poll]\ninterval = \"200ms\"\njitter = 0.1")).await;
+    assert_all_delivered(&m);
+    assert!(
+        (60.0..=140.0).contains(&m.latency.p50_ms),
+        "p50 {} ms",
+        m.latency.p50_ms
+    );
+    assert!((m.theory.latency_p50_ms - 100.0).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn conditional_poll_delivers_every_event() {
+    let m = run_one(&tiny(
+        "conditional_poll",
+        "",
+        "[conditional_poll]\ninterval = \"200ms\"",
+    ))
+    .await;
+    assert_all_delivered(&m);
+    assert!(
+        (60.0..=140.0).contains(&m.latency.p50_ms),
+        "p50 {} ms",
+        m.latency.p50_ms
+    );
+}
+
+#[tokio::test]
+async fn long_poll_delivers_every_event_within_milliseconds() {
+    let m = run_one(&tiny("long_poll", "", "[long_poll]\nwait = \"5s\"")).await;
+    assert_all_delivered(&m);
+    assert!(m.latency.p50_ms < 20.0, "p50 {} ms", m.latency.p50_ms);
+}
+
+#[tokio::test]
+async fn sse_delivers_every_event_within_milliseconds() {
+    let m = run_one(&tiny("sse", "", "")).await;
+    assert_all_delivered(&m);
+    assert!(m.latency.p50_ms < 20.0, "p50 {} ms", m.latency.p50_ms);
+    assert_eq!(m.deliveries.duplicates, 0);
+    assert_eq!(m.deliveries.out_of_order, 0);
+}
+
+#[tokio::test]
+async fn websocket_delivers_every_event_within_milliseconds() {
+    let m = run_one(&tiny("websocket", "", "")).await;
+    assert_all_delivered(&m);
+    assert!(m.latency.p50_ms < 20.0, "p50 {} ms", m.latency.p50_ms);
+    assert_eq!(m.deliveries.duplicates, 0);
+}
+
+#[tokio::test]
+async fn webhook_delivers_every_event_signed_within_milliseconds() {
+    let m = run_one(&tiny("webhook", "", "[webhook]\nreceiver_hosts = 4")).await;
+    assert_all_delivered(&m);
+    assert!(m.latency.p50_ms < 20.0, "p50 {} ms", m.latency.p50_ms);
+    // Every delivery was signed and every signature verified at the receiver.
+    assert_eq!(m.deliveries.rejected, 0);
+    assert_eq!(m.server.webhook.failures, 0);
+    assert_eq!(m.deliveries.duplicates, 0);
+}
+
+#[tokio::test]
+async fn every_mode_of_one_run_sees_the_same_schedule() {
+    let mut s = tiny("poll", "", "[poll]\ninterval = \"100ms\"");
+    s.modes = vec![pushpull::modes::Mode::Poll, pushpull::modes::Mode::Sse];
+    let r = crate::util::run(&s).await;
+    assert_eq!(r.modes.len(), 2);
+    assert_eq!(
+        r.modes[0].deliveries.events_measured,
+        r.modes[1].deliveries.events_measured
+    );
+    assert_eq!(r.modes[0].deliveries.expected, r.modes[1].deliveries.expected);
+    for m in &r.modes {
+        assert_all_delivered(m);
+    }
+}
+
+#[tokio::test]
+async fn conditional_poll_answers_empty_polls_with_304_and_fewer_bytes() {
+    // One event a second across 2 topics and polls every 50 ms: nearly every poll is empty.
+    let quiet = "rate = 1\ntopics = 2\npayload_bytes = 64\narrival = \"constant\"";
+    let plain = run_one(&tiny("poll", quiet, "[poll]\ninterval = \"50ms\"")).await;
+    let conditional = run_one(&tiny(
+        "conditional_poll",
+        quiet,
+        "[conditional_poll]\ninterval = \"50ms\"",
+    ))
+    .await;
+    assert_all_delivered(&plain);
+    assert_all_delivered(&conditional);
+    let not_modified: u64 = conditional
+        .server
+        .requests_by_route
+        .get("/events")
+        .and_then(|m| m.get(&304))
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        not_modified * 2 > conditional.server.empty_responses,
+        "{not_modified} of {} empty answers were 304",
+        conditional.server.empty_responses
+    );
+    assert!(
+        conditional.server.empty_share > 0.8,
+        "{}",
+        conditional.server.empty_share
+    );
+    let per_request =
+        |m: &pushpull::results::ModeResult| m.server.bytes_written as f64 / m.server.requests as f64;
+    assert!(
+        per_request(&conditional) < per_request(&plain) * 0.9,
+        "conditional {:.0} B/request vs plain {:.0}",
+        per_request(&conditional),
+        per_request(&plain)
+    );
+}

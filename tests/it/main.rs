@@ -1,0 +1,9 @@
+//! Integration tests: real sockets on 127.0.0.1, port 0; the server runs as the real
+//! `pushpull` binary (as a child process) or in-process where a test talks HTTP to it directly.
+
+mod cli;
+mod delivery;
+mod faults;
+mod scenario_errors;
+mod server_api;
+mod util;

@@ -1,0 +1,106 @@
+//! Mistakes in scenario files get the file, line, column, field and what was expected, and
+//! exit code 2.
+
+use std::process::Command;
+
+use crate::util::exe;
+
+/// Runs `pushpull validate` on `text` and returns (exit code, stderr).
+fn validate(text: &str) -> (i32, String, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(exe()).arg("validate").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (out.status.code().unwrap(), stderr, path)
+}
+
+const HEAD: &str = "name = \"x\"\nduration = \"1s\"\n[clients]\ncount = 3\n[events]\n";
+
+#[test]
+fn unknown_key_names_its_place_and_suggests_the_nearest() {
+    let (code, err, path) = validate(&format!("{HEAD}rat = 5\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:6:1: `events.rat`: unknown key `rat`: did you mean `rate`?",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_type_names_its_place_and_what_was_expected() {
+    let (code, err, path) = validate(&format!("{HEAD}rate = \"fast\"\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:6:8: `events.rate`:", path.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("invalid type: string \"fast\", expected f64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn negative_rate_is_refused() {
+    let (code, err, path) = validate(&format!("{HEAD}rate = -5\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:6:8: `events.rate`: expected a number greater than 0",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn zero_duration_is_refused() {
+    let text = HEAD.replace("duration = \"1s\"", "duration = \"0s\"") + "rate = 5\n";
+    let (code, err, path) = validate(&text);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2:12: `duration`: expected a duration from more than 0s",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_mode_suggests_the_nearest() {
+    let text =
+        format!("{HEAD}rate = 5\n").replace("[clients]", "modes = [\"poll\", \"websockets\"]\n[clients]");
+    let (code, err, _) = validate(&text);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(":3:18: `modes`: expected one of"), "{err}");
+    assert!(err.contains("did you mean `websocket`?"), "{err}");
+}
+
+#[test]
+fn a_valid_file_prints_with_every_default_filled_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ok.toml");
+    std::fs::write(&path, format!("{HEAD}rate = 5\n")).unwrap();
+    let out = Command::new(exe()).arg("validate").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let resolved = pushpull::scenario::Scenario::parse(&path, &text).expect("resolved output parses");
+    assert_eq!(resolved.events.rate, 5.0);
+    assert_eq!(resolved.poll.limit, 100);
+    assert_eq!(resolved.modes.len(), 6);
+}
+
+#[test]
+fn missing_file_is_bad_input() {
+    let out = Command::new(exe())
+        .args(["validate", "/nonexistent/nothing.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the file"));
+}

@@ -1,0 +1,124 @@
+//! Helpers: tiny scenarios, running them, starting a server in-process.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use pushpull::driver::{self, RunOptions};
+use pushpull::modes::Mode;
+use pushpull::results::{ModeResult, Results};
+use pushpull::scenario::Scenario;
+use pushpull::server::{self, AppState, ResetRequest};
+use tokio_util::sync::CancellationToken;
+
+/// The `pushpull` binary cargo built for these tests.
+pub fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pushpull"))
+}
+
+/// A small, fast scenario of one mode; `extra` is appended TOML (tables) that may override
+/// the defaults below by adding its own tables.
+pub fn tiny(mode: &str, events: &str, extra: &str) -> Scenario {
+    let events = if events.is_empty() {
+        "rate = 50\ntopics = 2\npayload_bytes = 64"
+    } else {
+        events
+    };
+    let text = format!(
+        "name = \"tiny\"\nseed = 7\nduration = \"1s\"\nwarmup = \"200ms\"\ndrain = \"3s\"\nmodes = [\"{mode}\"]\n\
+         [events]\n{events}\n[clients]\ncount = 10\n{extra}\n"
+    );
+    Scenario::parse(Path::new("tiny.toml"), &text).unwrap_or_else(|e| panic!("test scenario invalid: {e}"))
+}
+
+/// Runs a scenario against a fresh server child.
+pub async fn run(s: &Scenario) -> Results {
+    driver::run(
+        s,
+        &RunOptions {
+            server_exe: exe(),
+            progress: false,
+        },
+    )
+    .await
+    .expect("run succeeds")
+}
+
+/// Runs a one-mode scenario and returns that mode's result.
+pub async fn run_one(s: &Scenario) -> ModeResult {
+    let mut results = run(s).await;
+    assert_eq!(results.modes.len(), 1);
+    results.modes.remove(0)
+}
+
+/// Every owed delivery arrived once, and the histogram holds exactly one sample for each.
+pub fn assert_all_delivered(m: &ModeResult) {
+    let d = &m.deliveries;
+    assert!(d.expected > 0, "{}: nothing was expected: {d:?}", m.mode);
+    assert_eq!(d.delivered, d.expected, "{}: {d:?}", m.mode);
+    assert_eq!(d.lost, 0, "{}: {d:?}", m.mode);
+    assert_eq!(
+        d.delivered + d.lost,
+        d.expected,
+        "{}: accounting does not add up: {d:?}",
+        m.mode
+    );
+    assert_eq!(m.latency.count, d.delivered, "{}: histogram samples", m.mode);
+    assert_eq!(
+        m.latency_from_emission.count, d.delivered,
+        "{}: histogram samples",
+        m.mode
+    );
+    assert_eq!(d.client_errors, 0, "{}: {d:?}", m.mode);
+}
+
+/// An in-process server on 127.0.0.1:0, stopped when the returned guard drops.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    stop: CancellationToken,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState::new(Default::default());
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone().cancelled_owned();
+        tokio::spawn(server::serve(listener, None, state.clone(), shutdown));
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        TestServer {
+            addr,
+            state,
+            http,
+            stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Configures a run of `mode`.
+    pub async fn reset(&self, scenario: &Scenario, mode: Mode) {
+        let req = ResetRequest {
+            scenario: scenario.clone(),
+            mode,
+        };
+        let res = self
+            .http
+            .post(self.url("/control/reset"))
+            .json(&req)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+}
