@@ -51,6 +51,9 @@ pub enum Command {
     Validate {
         /// The scenario file (TOML).
         scenario: PathBuf,
+        /// Print the resolved scenario as JSON (what the server's control API takes).
+        #[arg(long)]
+        json: bool,
     },
     /// Run the event server alone; prints the addresses it listens on.
     ///

@@ -106,9 +106,16 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Validate { scenario } => {
+        Command::Validate { scenario, json } => {
             let s = Scenario::load(&scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
-            print!("{}", s.to_toml());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&s).expect("scenario serializes")
+                );
+            } else {
+                print!("{}", s.to_toml());
+            }
             Ok(())
         }
         Command::Serve { listen, control } => {

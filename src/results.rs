@@ -74,6 +74,8 @@ pub struct ModeResult {
     pub timeseries: Vec<Sample>,
     /// Seconds from the end of the warm-up to the end of the drain: the span costs cover.
     pub measured_seconds: f64,
+    /// First deliveries per second over `measured_seconds`.
+    pub deliveries_per_second: f64,
     /// Seconds the drain took.
     pub drain_seconds: f64,
     /// Anything that makes these numbers less trustworthy, in words.
@@ -175,6 +177,8 @@ pub struct ServerCost {
     pub requests: u64,
     /// Requests per delivered event.
     pub requests_per_delivery: f64,
+    /// Requests per second over the measured period.
+    pub requests_per_second: f64,
     /// Requests by route, then by status.
     pub requests_by_route: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Responses that carried no event (empty pages, 304s, long polls that timed out).
@@ -195,6 +199,9 @@ pub struct ServerCost {
     pub peak_rss_bytes: u64,
     /// Most client connections open at once.
     pub peak_connections: u64,
+    /// Server memory growth from connecting the clients, per client, bytes: what an idle
+    /// subscriber costs (each mode runs on a fresh server, so nothing is inherited).
+    pub memory_per_client_bytes: f64,
     /// The webhook dispatcher's counters (zero for other modes).
     pub webhook: WebhookSnapshot,
 }

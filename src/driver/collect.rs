@@ -17,6 +17,9 @@ pub(super) struct Measured<'a> {
     pub ledgers: Vec<Ledger>,
     /// The server's counters from the end of the warm-up to the end of the drain.
     pub server: StatsSnapshot,
+    /// Server memory before the clients connected, and once they all had.
+    pub rss_idle_bytes: u64,
+    pub rss_connected_bytes: u64,
     pub driver_cpu_seconds: f64,
     pub driver_peak_rss_bytes: u64,
     pub timeseries: Vec<Sample>,
@@ -108,6 +111,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
         server: ServerCost {
             requests,
             requests_per_delivery: requests as f64 / delivered,
+            requests_per_second: if wall > 0.0 { requests as f64 / wall } else { 0.0 },
             requests_by_route: after.requests.clone(),
             empty_responses: after.empty_responses,
             empty_share: if requests > 0 {
@@ -122,6 +126,8 @@ pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
             cpu_seconds_per_1k_deliveries: server_cpu / delivered * 1000.0,
             peak_rss_bytes: peak_rss,
             peak_connections: after.peak_connections,
+            memory_per_client_bytes: m.rss_connected_bytes.saturating_sub(m.rss_idle_bytes) as f64
+                / f64::from(m.scenario.clients.count),
             webhook: after.webhook,
         },
         client: ClientCost {
@@ -133,6 +139,11 @@ pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
         },
         timeseries: m.timeseries,
         measured_seconds: m.measured_seconds,
+        deliveries_per_second: if m.measured_seconds > 0.0 {
+            counts.delivered as f64 / m.measured_seconds
+        } else {
+            0.0
+        },
         drain_seconds: m.drain_seconds,
         warnings,
     }

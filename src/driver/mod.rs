@@ -39,17 +39,19 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-/// Runs every mode of `scenario` against a fresh server child and returns the results.
+/// Runs every mode of `scenario`, each against a fresh server child (so no mode inherits
+/// another's memory, connections or warm caches), and returns the results.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Results> {
     let environment = environment::capture();
-    let server = ServerProcess::spawn(&opts.server_exe).await?;
-    let control = Control::new(server.control);
     let scenario_arc = Arc::new(scenario.clone());
     let mut modes = Vec::new();
-    let mut outcome = Ok(());
     for (i, &mode) in scenario.modes.iter().enumerate() {
         let bar = progress_bar(opts.progress, mode, i, scenario);
-        match run_mode(&control, server.addr, &scenario_arc, mode, &bar).await {
+        let server = ServerProcess::spawn(&opts.server_exe).await?;
+        let control = Control::new(server.control);
+        let outcome = run_mode(&control, server.addr, &scenario_arc, mode, &bar).await;
+        server.shutdown(&control).await;
+        match outcome {
             Ok(result) => {
                 bar.finish_with_message(format!(
                     "done: {}/{} delivered, p50 {:.1} ms",
@@ -59,13 +61,10 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Resul
             }
             Err(e) => {
                 bar.abandon_with_message("failed");
-                outcome = Err(e.context(format!("running mode `{mode}`")));
-                break;
+                return Err(e.context(format!("running mode `{mode}`")));
             }
         }
     }
-    server.shutdown(&control).await;
-    outcome?;
     Ok(Results {
         schema_version: SCHEMA_VERSION,
         scenario: scenario.clone(),
@@ -110,6 +109,7 @@ async fn run_mode(
         .await?;
     let recorder = Arc::new(Recorder::default());
     let stop = CancellationToken::new();
+    let idle = control.stats().await?;
     bar.set_message("connecting clients");
     let clients = start_clients(control, server, s, mode, &recorder, &stop).await?;
     let at_start = control.stats().await?;
@@ -126,7 +126,7 @@ async fn run_mode(
 
     // Cost is counted from the end of the warm-up, when the measured events begin.
     let mut at_warmup = if s.warmup.is_zero() {
-        Some((at_start, driver_at_start, Instant::now()))
+        Some((at_start.clone(), driver_at_start, Instant::now()))
     } else {
         None
     };
@@ -188,6 +188,8 @@ async fn run_mode(
         latencies: recorder.merged(),
         ledgers,
         server: after.since(&at_warmup),
+        rss_idle_bytes: idle.process.rss_bytes,
+        rss_connected_bytes: at_start.process.rss_bytes,
         driver_cpu_seconds: driver_after.cpu_seconds - driver_at_warmup.cpu_seconds,
         driver_peak_rss_bytes: driver_after.peak_rss_bytes,
         timeseries,

@@ -124,21 +124,24 @@ pub struct SseParser {
 
 impl SseParser {
     /// Feeds bytes; returns the events they complete.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
-        for &b in bytes {
-            if b == b'\n' {
-                let mut line = std::mem::take(&mut self.line);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if let Some(ev) = self.line_done(&line) {
-                    out.push(ev);
-                }
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            let (head, rest) = (&bytes[..end], &bytes[end + 1..]);
+            bytes = rest;
+            let ev = if self.line.is_empty() {
+                self.line_done(strip_cr(head))
             } else {
-                self.line.push(b);
-            }
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(head);
+                let ev = self.line_done(strip_cr(&line));
+                line.clear();
+                self.line = line;
+                ev
+            };
+            out.extend(ev);
         }
+        self.line.extend_from_slice(bytes);
         out
     }
 
@@ -178,6 +181,10 @@ impl SseParser {
         }
         None
     }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// An SSE client: open the stream, apply every event, reconnect with `Last-Event-ID` after the

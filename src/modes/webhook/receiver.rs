@@ -28,8 +28,8 @@ use crate::server::error_response;
 
 /// One client's receiving end.
 pub struct Inbox {
-    /// What the client has seen.
-    pub ledger: Ledger,
+    /// What the client has seen; taken when the run is collected.
+    pub ledger: Option<Ledger>,
     /// The key its deliveries are signed with (None when signing is off).
     pub secret: Option<Secret>,
     /// Attempts seen per `webhook-id`, to fail the first few on purpose.
@@ -67,7 +67,7 @@ impl Receivers {
                 .into_iter()
                 .map(|(ledger, secret)| {
                     Mutex::new(Inbox {
-                        ledger,
+                        ledger: Some(ledger),
                         secret,
                         attempts: HashMap::new(),
                     })
@@ -112,19 +112,31 @@ impl Receivers {
         )
     }
 
-    /// Stops the servers and hands back every client's ledger.
+    /// Stops the servers and hands back every client's ledger. Requests still arriving (the
+    /// dispatcher may be retrying) find no ledger and are turned away.
     pub async fn finish(self) -> Vec<Ledger> {
         self.stop.cancel();
-        for s in self.servers {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s).await;
-        }
-        let shared = Arc::try_unwrap(self.shared)
-            .unwrap_or_else(|_| panic!("receiver state still shared after shutdown"));
-        shared
+        let ledgers = self
+            .shared
             .inboxes
-            .into_iter()
-            .map(|m| m.into_inner().expect("inbox lock").ledger)
-            .collect()
+            .iter()
+            .map(|m| {
+                m.lock()
+                    .expect("inbox lock")
+                    .ledger
+                    .take()
+                    .expect("ledgers are taken once")
+            })
+            .collect();
+        for s in self.servers {
+            if tokio::time::timeout(std::time::Duration::from_secs(2), s)
+                .await
+                .is_err()
+            {
+                tracing::debug!("a webhook receiver was still busy when the run ended");
+            }
+        }
+        ledgers
     }
 }
 
@@ -139,9 +151,17 @@ async fn receive(
     };
     let now = clock::unix_seconds();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let mut inbox = inbox.lock().expect("inbox lock");
-    inbox.ledger.counts.requests += 1;
-    if let Some(secret) = &inbox.secret {
+    let mut guard = inbox.lock().expect("inbox lock");
+    let Inbox {
+        ledger,
+        secret,
+        attempts,
+    } = &mut *guard;
+    let Some(ledger) = ledger else {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "the run is over");
+    };
+    ledger.counts.requests += 1;
+    if let Some(secret) = secret {
         if let Err(e) = secret.verify(
             header("webhook-id"),
             header("webhook-timestamp"),
@@ -149,16 +169,16 @@ async fn receive(
             &body,
             now,
         ) {
-            inbox.ledger.counts.rejected += 1;
+            ledger.counts.rejected += 1;
             return error_response(StatusCode::UNAUTHORIZED, &e.to_string());
         }
     }
     let Some(id) = header("webhook-id") else {
-        inbox.ledger.counts.rejected += 1;
+        ledger.counts.rejected += 1;
         return error_response(StatusCode::BAD_REQUEST, "missing header `webhook-id`");
     };
     if shared.fail_attempts > 0 {
-        let seen = inbox.attempts.entry(id.to_string()).or_default();
+        let seen = attempts.entry(id.to_string()).or_default();
         *seen += 1;
         if *seen <= shared.fail_attempts {
             return error_response(
@@ -169,11 +189,11 @@ async fn receive(
     }
     match decode(&body) {
         Ok(ev) => {
-            inbox.ledger.observe(&ev);
+            ledger.observe(&ev);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {
-            inbox.ledger.counts.errors += 1;
+            ledger.counts.errors += 1;
             error_response(StatusCode::BAD_REQUEST, &format!("body is not an event: {e}"))
         }
     }
