@@ -53,6 +53,8 @@ pub struct WebhookCounters {
     pub retries: AtomicU64,
     /// Attempts under way now.
     pub in_flight: AtomicU64,
+    /// Deliveries waiting for a free worker now.
+    pub queued: AtomicU64,
     /// Messages that exhausted their retries.
     pub dead_letters: AtomicU64,
 }
@@ -107,6 +109,8 @@ pub struct WebhookSnapshot {
     pub retries: u64,
     /// See [`WebhookCounters::in_flight`].
     pub in_flight: u64,
+    /// See [`WebhookCounters::queued`].
+    pub queued: u64,
     /// See [`WebhookCounters::dead_letters`].
     pub dead_letters: u64,
 }
@@ -183,6 +187,7 @@ impl Stats {
                 timeouts: w.timeouts.load(Relaxed),
                 retries: w.retries.load(Relaxed),
                 in_flight: w.in_flight.load(Relaxed),
+                queued: w.queued.load(Relaxed),
                 dead_letters: w.dead_letters.load(Relaxed),
             },
             process: procstat::read(),
@@ -227,6 +232,7 @@ impl StatsSnapshot {
                 retries: w.retries.saturating_sub(e.retries),
                 dead_letters: w.dead_letters.saturating_sub(e.dead_letters),
                 in_flight: w.in_flight,
+                queued: w.queued,
             },
             process: ProcStat {
                 cpu_seconds: self.process.cpu_seconds - earlier.process.cpu_seconds,

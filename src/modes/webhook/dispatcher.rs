@@ -2,6 +2,10 @@
 //! retries on the scenario's schedule with ±20% jitter, and a dead-letter list when retries
 //! run out. It uses hyper-util's pooled client directly (one pool per endpoint), as Svix does;
 //! redirects are never followed.
+//!
+//! Deliveries wait in one queue served by `concurrency` workers. A task per delivery waiting
+//! on a semaphore did the same job, but under overload every waiting delivery was a live task:
+//! memory grew with the backlog and the server spent its time allocating them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::signature::Secret;
@@ -66,33 +70,49 @@ struct Inner {
     count: AtomicU64,
     params: WebhookParams,
     delays: Vec<Duration>,
-    permits: Semaphore,
+    queue: mpsc::UnboundedSender<Job>,
     stats: Arc<Stats>,
     dead: Mutex<Vec<DeadLetter>>,
     cancel: CancellationToken,
+}
+
+/// One message for one endpoint, waiting for a worker.
+struct Job {
+    sub: Arc<Subscription>,
+    event: Arc<Event>,
+    message_id: Arc<str>,
+    /// Attempts made so far.
+    attempts: u32,
 }
 
 /// Most subscriptions one server holds.
 pub const MAX_SUBSCRIPTIONS: u64 = 100_000;
 
 impl Dispatcher {
-    /// A dispatcher with no subscriptions; `cancel` ends every delivery under way.
+    /// A dispatcher with no subscriptions and its workers; `cancel` ends every delivery under
+    /// way. Must be called within a tokio runtime.
     pub fn new(params: &WebhookParams, topics: u32, stats: Arc<Stats>, cancel: CancellationToken) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(usize::MAX)
             .pool_idle_timeout(Duration::from_secs(90))
             .build(CountingConnector::new(stats.clone()));
-        Dispatcher(Arc::new(Inner {
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
             client,
             by_topic: RwLock::new(vec![Vec::new(); topics as usize]),
             count: AtomicU64::new(0),
             delays: params.retry.delays(params.time_scale),
             params: params.clone(),
-            permits: Semaphore::new(params.concurrency),
+            queue,
             stats,
             dead: Mutex::new(Vec::new()),
             cancel,
-        }))
+        });
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        for _ in 0..params.concurrency {
+            tokio::spawn(worker(inner.clone(), jobs.clone()));
+        }
+        Dispatcher(inner)
     }
 
     /// Registers an endpoint; the caller has checked the URL against the allowlist.
@@ -126,14 +146,24 @@ impl Dispatcher {
         self.0.params.signing
     }
 
-    /// Starts delivering `event` to every endpoint following its topic.
+    /// Queues `event` for every endpoint following its topic.
     pub fn dispatch(&self, event: &Arc<Event>) {
         let by_topic = self.0.by_topic.read().expect("subscriptions lock");
-        for sub in &by_topic[event.topic as usize] {
+        let subs = &by_topic[event.topic as usize];
+        if subs.is_empty() {
+            return;
+        }
+        let message_id: Arc<str> = event.message_id().into();
+        for sub in subs {
             if sub.disabled.load(Relaxed) {
                 continue;
             }
-            tokio::spawn(deliver(self.0.clone(), sub.clone(), event.clone()));
+            self.0.enqueue(Job {
+                sub: sub.clone(),
+                event: event.clone(),
+                message_id: message_id.clone(),
+                attempts: 0,
+            });
         }
     }
 
@@ -150,49 +180,67 @@ enum Attempt {
     Gone,
 }
 
-async fn deliver(inner: Arc<Inner>, sub: Arc<Subscription>, event: Arc<Event>) {
-    let message_id = event.message_id();
-    let mut attempts = 0u32;
-    loop {
-        let outcome = tokio::select! {
-            outcome = attempt(&inner, &sub, &event, &message_id, attempts > 0) => outcome,
-            _ = inner.cancel.cancelled() => return,
-        };
-        attempts += 1;
-        let error = match outcome {
-            Attempt::Delivered => return,
-            Attempt::Gone => {
-                sub.disabled.store(true, Relaxed);
-                "410 Gone: endpoint disabled".to_string()
-            }
-            Attempt::Failed(e) => e,
-        };
-        let next_delay = inner.delays.get(attempts as usize - 1).copied();
-        let Some(delay) = next_delay.filter(|_| !sub.disabled.load(Relaxed)) else {
-            inner.stats.webhook.dead_letters.fetch_add(1, Relaxed);
-            inner.dead.lock().expect("dead letters lock").push(DeadLetter {
-                subscription: sub.id.clone(),
-                message_id,
-                topic: event.topic,
-                seq: event.seq,
-                attempts,
+impl Inner {
+    fn enqueue(&self, job: Job) {
+        self.stats.webhook.queued.fetch_add(1, Relaxed);
+        if self.queue.send(job).is_err() {
+            self.stats.webhook.queued.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// After a failed attempt: schedules the next one, or gives up into the dead letters.
+    fn after_failure(self: &Arc<Self>, job: Job, error: String) {
+        let next_delay = self.delays.get(job.attempts as usize - 1).copied();
+        let Some(delay) = next_delay.filter(|_| !job.sub.disabled.load(Relaxed)) else {
+            self.stats.webhook.dead_letters.fetch_add(1, Relaxed);
+            self.dead.lock().expect("dead letters lock").push(DeadLetter {
+                subscription: job.sub.id.clone(),
+                message_id: job.message_id.to_string(),
+                topic: job.event.topic,
+                seq: job.event.seq,
+                attempts: job.attempts,
                 last_error: error,
             });
             return;
         };
         let jittered = delay.mul_f64(rand::thread_rng().gen_range(0.8..=1.2));
-        tokio::select! {
-            _ = tokio::time::sleep(jittered) => {}
+        let inner = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(jittered) => inner.enqueue(job),
+                _ = inner.cancel.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// Takes jobs off the queue one at a time until the run is cancelled.
+async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>) {
+    loop {
+        let next = async { jobs.lock().await.recv().await };
+        let mut job = tokio::select! {
+            job = next => match job { Some(job) => job, None => return },
             _ = inner.cancel.cancelled() => return,
+        };
+        inner.stats.webhook.queued.fetch_sub(1, Relaxed);
+        let outcome = tokio::select! {
+            outcome = attempt(&inner, &job.sub, &job.event, &job.message_id, job.attempts > 0) => outcome,
+            _ = inner.cancel.cancelled() => return,
+        };
+        job.attempts += 1;
+        match outcome {
+            Attempt::Delivered => {}
+            Attempt::Gone => {
+                job.sub.disabled.store(true, Relaxed);
+                inner.after_failure(job, "410 Gone: endpoint disabled".to_string());
+            }
+            Attempt::Failed(error) => inner.after_failure(job, error),
         }
     }
 }
 
 async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &str, retry: bool) -> Attempt {
     let w = &inner.stats.webhook;
-    let Ok(_permit) = inner.permits.acquire().await else {
-        return Attempt::Failed("dispatcher closed".into());
-    };
     w.attempts.fetch_add(1, Relaxed);
     if retry {
         w.retries.fetch_add(1, Relaxed);
