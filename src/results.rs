@@ -168,6 +168,31 @@ pub struct Deliveries {
     pub client_errors: u64,
     /// Largest delay between an event's scheduled and actual emission, ms.
     pub generator_max_lag_ms: f64,
+    /// Clients that missed at least one delivery owed to them.
+    pub subscribers_with_loss: u64,
+    /// The same accounting per topic (summed over the clients following it).
+    pub by_topic: Vec<TopicDeliveries>,
+}
+
+/// Delivery accounting for one topic, over every client that follows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicDeliveries {
+    /// The topic.
+    pub topic: u32,
+    /// Clients following it.
+    pub subscribers: u64,
+    /// Measured events emitted on it.
+    pub events: u64,
+    /// `events × subscribers`.
+    pub expected: u64,
+    /// First arrivals.
+    pub delivered: u64,
+    /// `expected − delivered`.
+    pub lost: u64,
+    /// Arrivals of an event already had.
+    pub duplicates: u64,
+    /// Arrivals after a later event of the topic.
+    pub out_of_order: u64,
 }
 
 /// What a mode cost the server.

@@ -2,7 +2,9 @@
 
 use crate::driver::recorder::{ClientCounts, Latencies, Ledger};
 use crate::modes::Mode;
-use crate::results::{ClientCost, Deliveries, LatencySummary, ModeResult, Sample, ServerCost};
+use crate::results::{
+    ClientCost, Deliveries, LatencySummary, ModeResult, Sample, ServerCost, TopicDeliveries,
+};
 use crate::scenario::Scenario;
 use crate::server::generator::Emitted;
 use crate::server::stats::StatsSnapshot;
@@ -28,11 +30,46 @@ pub(super) struct Measured<'a> {
     pub drain_seconds: f64,
 }
 
+/// Sums the ledgers per topic and counts the clients that missed something.
+fn by_topic(ledgers: &[Ledger], measured: &[u64]) -> (Vec<TopicDeliveries>, u64) {
+    let mut topics: Vec<TopicDeliveries> = measured
+        .iter()
+        .enumerate()
+        .map(|(t, &events)| TopicDeliveries {
+            topic: t as u32,
+            events,
+            ..TopicDeliveries::default()
+        })
+        .collect();
+    let mut with_loss = 0;
+    for ledger in ledgers {
+        let mut owed = 0;
+        for (t, c) in ledger.topic_counts() {
+            let row = &mut topics[t as usize];
+            row.subscribers += 1;
+            row.expected += row.events;
+            row.delivered += c.delivered;
+            row.duplicates += c.duplicates;
+            row.out_of_order += c.out_of_order;
+            owed += row.events;
+        }
+        if ledger.counts.delivered < owed {
+            with_loss += 1;
+        }
+    }
+    for row in &mut topics {
+        row.lost = row.expected.saturating_sub(row.delivered);
+    }
+    topics.retain(|row| row.subscribers > 0);
+    (topics, with_loss)
+}
+
 pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
     let mut counts = ClientCounts::default();
     for l in &m.ledgers {
         counts += l.counts;
     }
+    let (by_topic, subscribers_with_loss) = by_topic(&m.ledgers, &m.emitted.measured);
     let after = &m.server;
     let mut warnings = Vec::new();
     if counts.delivered > m.expected {
@@ -107,6 +144,8 @@ pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
             rejected: counts.rejected,
             client_errors: counts.errors,
             generator_max_lag_ms: m.emitted.max_lag_ns as f64 / 1e6,
+            subscribers_with_loss,
+            by_topic,
         },
         server: ServerCost {
             requests,

@@ -115,6 +115,17 @@ impl std::ops::AddAssign for ClientCounts {
     }
 }
 
+/// One client's measured counts for one topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicCounts {
+    /// First arrivals.
+    pub delivered: u64,
+    /// Arrivals of an event already had.
+    pub duplicates: u64,
+    /// Arrivals after a later event of the topic.
+    pub out_of_order: u64,
+}
+
 /// Which seqs of one topic a client has seen, exactly, in little memory when they arrive in order.
 #[derive(Debug, Clone, Default)]
 pub struct SeqTracker {
@@ -186,6 +197,8 @@ pub struct Ledger {
     trackers: Vec<SeqTracker>,
     /// The counts so far.
     pub counts: ClientCounts,
+    /// Measured deliveries, duplicates and reorderings per topic, in `topics` order.
+    per_topic: Vec<TopicCounts>,
     shard: usize,
     recorder: Arc<Recorder>,
 }
@@ -195,6 +208,7 @@ impl Ledger {
     pub fn new(client: u32, topics: Vec<TopicId>, recorder: Arc<Recorder>) -> Self {
         Ledger {
             trackers: vec![SeqTracker::default(); topics.len()],
+            per_topic: vec![TopicCounts::default(); topics.len()],
             topics,
             counts: ClientCounts::default(),
             shard: client as usize,
@@ -217,11 +231,16 @@ impl Ledger {
         let seen = self.trackers[i].observe(ev.seq);
         if ev.measured {
             match seen {
-                Seen::Duplicate => self.counts.duplicates += 1,
+                Seen::Duplicate => {
+                    self.counts.duplicates += 1;
+                    self.per_topic[i].duplicates += 1;
+                }
                 Seen::New | Seen::Reordered => {
                     self.counts.delivered += 1;
+                    self.per_topic[i].delivered += 1;
                     if seen == Seen::Reordered {
                         self.counts.out_of_order += 1;
+                        self.per_topic[i].out_of_order += 1;
                     }
                     let sched_us = now_ns.saturating_sub(ev.scheduled_ns) / 1_000;
                     let emit_us = now_ns.saturating_sub(ev.emitted_ns) / 1_000;
@@ -236,6 +255,11 @@ impl Ledger {
     pub fn gap(&mut self, i: usize, from: Seq, earliest: Seq) {
         self.counts.gap_events += earliest.saturating_sub(from + 1);
         self.trackers[i].skip_to(earliest.saturating_sub(1));
+    }
+
+    /// Measured counts for each of the client's topics.
+    pub fn topic_counts(&self) -> impl Iterator<Item = (TopicId, TopicCounts)> + '_ {
+        self.topics.iter().copied().zip(self.per_topic.iter().copied())
     }
 
     /// The highest seq seen per topic: where to resume a stream.

@@ -207,3 +207,88 @@ pub(crate) fn topics_and_cursor(
     }
     Ok((topics, cursor))
 }
+
+#[cfg(test)]
+mod theory_tests {
+    //! Each mode's theory against values computed by hand.
+
+    use super::*;
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!(
+            "name = \"t\"\nduration = \"10s\"\n[events]\nrate = 20\ntopics = 20\n[clients]\ncount = 200\n{extra}"
+        );
+        Scenario::parse(std::path::Path::new("t.toml"), &text).unwrap()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn a_poller_waits_half_its_interval_and_finds_nothing_e_to_the_minus_lambda_t() {
+        // λ = 20 events/s × 1 topic of 20 = 1 event/s per client; T = 1 s.
+        let p = Mode::Poll.predict(&scenario("[poll]\ninterval = \"1s\""));
+        assert!(close(p.latency_p50_ms, 500.0));
+        assert!(close(p.requests_per_second, 200.0));
+        assert!(close(p.empty_share, (-1.0f64).exp()));
+        assert!(close(p.requests_per_delivery, 1.0));
+        assert!(p.explanation.contains("1s / 2 = 500 ms"), "{}", p.explanation);
+        // A 250 ms interval: 800 requests/s, e^(−0.25) empty, 4 requests per delivery.
+        let p = Mode::ConditionalPoll.predict(&scenario("[conditional_poll]\ninterval = \"250ms\""));
+        assert!(close(p.latency_mean_ms, 125.0));
+        assert!(close(p.requests_per_second, 800.0));
+        assert!(close(p.empty_share, (-0.25f64).exp()));
+        assert!(close(p.requests_per_delivery, 4.0));
+    }
+
+    #[test]
+    fn a_long_poll_returns_per_event_or_per_wait() {
+        // λ = 1, W = 1 s: 1 + e^(−1) requests/s per client, e^(−1)/(1 + e^(−1)) of them empty.
+        let p = Mode::LongPoll.predict(&scenario("[long_poll]\nwait = \"1s\""));
+        let e = (-1.0f64).exp();
+        assert!(close(p.requests_per_second, 200.0 * (1.0 + e)));
+        assert!(close(p.empty_share, e / (1.0 + e)));
+        assert!(close(p.requests_per_delivery, 1.0 + e));
+        assert!(close(p.connections, 200.0));
+        assert_eq!(p.latency_p50_ms, 0.0);
+    }
+
+    #[test]
+    fn a_stream_costs_one_request_and_one_connection_per_client() {
+        let p = Mode::Websocket.predict(&scenario(""));
+        assert!(close(p.connections, 200.0));
+        // One opening request against λ × duration = 10 deliveries per client.
+        assert!(close(p.requests_per_delivery, 0.1));
+        assert_eq!(p.empty_share, 0.0);
+    }
+
+    #[test]
+    fn a_webhook_costs_one_request_per_delivery_plus_its_failures() {
+        let p = Mode::Webhook.predict(&scenario(
+            "[webhook]\nretry = [\"100ms\", \"500ms\", \"1s\"]\nreceiver_fail_attempts = 2\nconcurrency = 64",
+        ));
+        assert!(close(p.requests_per_delivery, 3.0));
+        assert!(close(p.latency_p50_ms, 600.0));
+        assert!(close(p.requests_per_second, 600.0));
+        assert!(close(p.connections, 64.0));
+        // Without retries left, failures cannot be made up: the preset `github` has none.
+        let p = Mode::Webhook.predict(&scenario(
+            "[webhook]\nretry = \"github\"\nreceiver_fail_attempts = 2",
+        ));
+        assert!(close(p.requests_per_delivery, 1.0));
+    }
+
+    #[test]
+    fn bursts_average_with_their_gaps() {
+        let s = scenario("");
+        let mut bursty = s.clone();
+        bursty.events.arrival = crate::scenario::Arrival::Bursty;
+        bursty.events.rate = 500.0;
+        bursty.events.burst_size = 50;
+        bursty.events.burst_gap = std::time::Duration::from_secs(2);
+        // 50 events in 0.1 s, then 2 s of quiet: 50 / 2.1 s.
+        assert!(close(bursty.mean_event_rate(), 50.0 / 2.1));
+        assert!(close(s.mean_event_rate(), 20.0));
+    }
+}

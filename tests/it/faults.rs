@@ -31,6 +31,8 @@ async fn webhook_gives_up_into_dead_letters_when_retries_run_out() {
     let d = &m.deliveries;
     assert_eq!(d.delivered, 0, "{d:?}");
     assert_eq!(d.lost, d.expected);
+    assert_eq!(d.subscribers_with_loss, 10);
+    crate::util::assert_topics_add_up(&m);
     // Warm-up messages die too; every owed one is among the dead letters.
     assert!(d.dead_letters >= d.expected, "{d:?}");
 }

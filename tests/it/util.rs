@@ -69,6 +69,34 @@ pub fn assert_all_delivered(m: &ModeResult) {
         m.mode
     );
     assert_eq!(d.client_errors, 0, "{}: {d:?}", m.mode);
+    assert_eq!(d.subscribers_with_loss, 0, "{}: {d:?}", m.mode);
+    assert_topics_add_up(m);
+}
+
+/// The per-topic accounting sums to the totals.
+pub fn assert_topics_add_up(m: &ModeResult) {
+    let d = &m.deliveries;
+    let sum = |f: fn(&pushpull::results::TopicDeliveries) -> u64| d.by_topic.iter().map(f).sum::<u64>();
+    assert_eq!(sum(|t| t.expected), d.expected, "{}: per-topic expected", m.mode);
+    assert_eq!(
+        sum(|t| t.delivered),
+        d.delivered,
+        "{}: per-topic delivered",
+        m.mode
+    );
+    assert_eq!(sum(|t| t.lost), d.lost, "{}: per-topic lost", m.mode);
+    assert_eq!(
+        sum(|t| t.duplicates),
+        d.duplicates,
+        "{}: per-topic duplicates",
+        m.mode
+    );
+    assert_eq!(
+        sum(|t| t.out_of_order),
+        d.out_of_order,
+        "{}: per-topic reordering",
+        m.mode
+    );
 }
 
 /// An in-process server on 127.0.0.1:0, stopped when the returned guard drops.
