@@ -91,7 +91,7 @@ impl Receivers {
             });
             let (app, stop) = (app.clone(), stop.clone());
             servers.push(tokio::spawn(async move {
-                let _ = axum::serve(listener, app)
+                let _ = axum::serve(listener, app.into_make_service())
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await;
             }));
