@@ -244,17 +244,25 @@ async fn start_clients(
             tokio::spawn(modes::run_client(mode, ctx))
         })
         .collect();
-    if matches!(mode, Mode::Sse | Mode::Websocket) {
-        // Events published before a stream attaches would reach it only through the replay;
-        // wait until every client is attached so all modes start on equal terms.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while control.stats().await?.stream_subscribers < u64::from(s.clients.count) {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "not every {mode} client attached within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    // Clients that hold a connection (streams, long polls) are all waited for: an event
+    // published while thousands of them are still connecting would be charged the connection
+    // storm as latency. Pollers need no wait: they ask on their own schedule.
+    let attached = |st: &crate::server::stats::StatsSnapshot| match mode {
+        Mode::Sse | Mode::Websocket => Some(st.stream_subscribers),
+        Mode::LongPoll => Some(st.held_long_polls),
+        _ => None,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Some(n) = attached(&control.stats().await?) {
+        if n >= u64::from(s.clients.count) {
+            break;
         }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {n} of {} {mode} clients connected within 30 s",
+            s.clients.count
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(Clients::Tasks(handles))
 }
