@@ -9,7 +9,15 @@ use clap::{Parser, Subcommand};
 /// conditional polling, long polling, Server-Sent Events, WebSocket and webhooks, measured
 /// side by side on the same seeded event schedule.
 #[derive(Debug, Parser)]
-#[command(name = "pushpull", version, about, long_about = None)]
+#[command(
+    name = "pushpull",
+    version,
+    after_help = "Examples:\n  \
+    pushpull run scenarios/quickstart.toml                 every mode, under a minute\n  \
+    pushpull run scenarios/chat.toml --modes poll,webhook  two modes of a chat app\n  \
+    pushpull validate my-api.toml                          check a file, see every default\n\n\
+    Scenario format: docs/scenarios.md. Exit codes: 0 ok, 1 run failed, 2 bad input."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
