@@ -28,14 +28,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario: start the event server, run every mode in turn, print a comparison
-    /// table and write results.json.
+    /// table and write results.json, charts, report.html and report.md.
     ///
     /// Each mode gets the same seeded event schedule. Latency is measured from each event's
     /// scheduled time; delivery counts are exact; server cost is read from the server process.
     Run {
         /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
         scenario: PathBuf,
-        /// Folder for results.json [default: reports/<scenario name>/].
+        /// Folder for results.json and the report [default: reports/<scenario name>/].
         #[arg(long)]
         out: Option<PathBuf>,
         /// Run only these modes, in this order (comma-separated: poll, conditional_poll,
@@ -54,6 +54,15 @@ pub enum Command {
         /// Print results.json to standard output instead of the table.
         #[arg(long)]
         json: bool,
+    },
+    /// Render the charts, report.html and report.md again from a results.json, without
+    /// running anything.
+    Report {
+        /// The results file written by `pushpull run`.
+        results: PathBuf,
+        /// Folder for the report [default: the results file's folder].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Check a scenario file and print it with every default filled in.
     Validate {

@@ -15,7 +15,8 @@
 //!   simulator and its theory.
 //! - [`driver`]: runs a scenario: server child process, clients, recorder, stats sampling.
 //! - [`results`]: the versioned `results.json` schema.
-//! - [`report`]: what a person reads: the terminal table.
+//! - [`report`]: what a person reads: the terminal table, charts, theory beside measurement,
+//!   verdicts, and the HTML and Markdown reports.
 //! - [`procstat`]: a process's CPU and memory, from the kernel.
 //!
 //! # A run
@@ -28,7 +29,8 @@
 //!                                 │      duplicates, order, gaps) and sample /stats each second
 //!                                 │   ─▶ drain within the grace period ─▶ collect
 //!                                 ▼
-//!                              Results ─▶ results.json, comparison table
+//!                              Results ─▶ results.json, comparison table, charts (SVG, PNG),
+//!                                         report.html, report.md
 //! ```
 
 pub mod cli;
@@ -95,6 +97,7 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             };
             let results = driver::run(&s, &opts).await.map_err(Failure::RunFailed)?;
             let path = write_results(&results, &out).map_err(Failure::RunFailed)?;
+            let html = report::write_all(&results, &out).map_err(Failure::RunFailed)?;
             if json {
                 println!(
                     "{}",
@@ -102,8 +105,18 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
                 );
             } else if !quiet {
                 println!("\n{}", report::table::render(&results));
-                println!("results: {}", path.display());
+                for v in report::verdict::verdicts(&results) {
+                    println!("{v}");
+                }
+                println!("\nresults: {}\nreport:  {}", path.display(), html.display());
             }
+            Ok(())
+        }
+        Command::Report { results, out } => {
+            let r = results::Results::load(&results).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+            let dir = out.unwrap_or_else(|| results.parent().map(PathBuf::from).unwrap_or_default());
+            let html = report::write_all(&r, &dir).map_err(Failure::RunFailed)?;
+            println!("report: {}", html.display());
             Ok(())
         }
         Command::Validate { scenario, json } => {

@@ -1,3 +1,58 @@
-//! Turning results into something a person reads. Today: the terminal comparison table.
+//! Turning results into something a person reads: the terminal table, charts (SVG and PNG),
+//! theory beside measurement, verdicts in plain words, and the HTML and Markdown reports that
+//! hold them all.
 
+pub mod charts;
+pub mod html;
+pub mod markdown;
 pub mod table;
+pub mod theory;
+pub mod verdict;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::results::Results;
+
+/// Writes the charts, `report.html` and `report.md` for `results` into `dir`; returns the
+/// HTML report's path.
+pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let charts = charts::render_all(results, dir)?;
+    let html_path = dir.join("report.html");
+    std::fs::write(&html_path, html::render(results, &charts))
+        .with_context(|| format!("writing {}", html_path.display()))?;
+    let md_path = dir.join("report.md");
+    std::fs::write(&md_path, markdown::render(results, &charts))
+        .with_context(|| format!("writing {}", md_path.display()))?;
+    Ok(html_path)
+}
+
+/// A latency in the unit that reads best: `850 µs`, `4.2 ms`, `250 ms`, `1.5 s`.
+pub fn format_ms(v: f64) -> String {
+    if v >= 1000.0 {
+        let s = format!("{:.2}", v / 1000.0);
+        format!("{} s", s.trim_end_matches('0').trim_end_matches('.'))
+    } else if v >= 10.0 {
+        format!("{v:.0} ms")
+    } else if v >= 1.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{:.0} µs", v * 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_ms;
+
+    #[test]
+    fn latencies_read_in_their_best_unit() {
+        assert_eq!(format_ms(0.85), "850 µs");
+        assert_eq!(format_ms(4.24), "4.2 ms");
+        assert_eq!(format_ms(250.0), "250 ms");
+        assert_eq!(format_ms(1500.0), "1.5 s");
+        assert_eq!(format_ms(2000.0), "2 s");
+    }
+}

@@ -1,55 +1,69 @@
-//! The comparison table printed at the end of a run: one row per mode.
+//! The comparison table, one row per mode: printed at the end of a run, and the same rows in
+//! the HTML and Markdown reports.
 
 use std::fmt::Write as _;
 
+use crate::report::format_ms;
 use crate::results::Results;
 
-/// Renders the table as plain text.
+/// Column headers.
+pub const HEADER: [&str; 11] = [
+    "mode",
+    "p50",
+    "p99",
+    "delivered",
+    "lost",
+    "dup",
+    "req/event",
+    "empty",
+    "bytes/event",
+    "CPU ms/1k",
+    "peak conns",
+];
+
+/// The table's cells, one row per mode.
+pub fn rows(results: &Results) -> Vec<Vec<String>> {
+    results
+        .modes
+        .iter()
+        .map(|m| {
+            let d = &m.deliveries;
+            let s = &m.server;
+            vec![
+                m.mode.to_string(),
+                format_ms(m.latency.p50_ms),
+                format_ms(m.latency.p99_ms),
+                format!("{}/{}", d.delivered, d.expected),
+                d.lost.to_string(),
+                d.duplicates.to_string(),
+                format!("{:.2}", s.requests_per_delivery),
+                format!("{:.1}%", s.empty_share * 100.0),
+                format!("{:.0}", s.bytes_per_delivery),
+                format!("{:.2}", s.cpu_seconds_per_1k_deliveries * 1000.0),
+                s.peak_connections.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// Renders the table as aligned plain text, followed by any warnings.
 pub fn render(results: &Results) -> String {
-    let header = [
-        "mode",
-        "p50",
-        "p99",
-        "delivered",
-        "lost",
-        "dup",
-        "req/event",
-        "empty",
-        "bytes/event",
-        "CPU s/1k",
-        "peak conns",
-    ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-    for m in &results.modes {
-        let d = &m.deliveries;
-        let s = &m.server;
-        rows.push(vec![
-            m.mode.to_string(),
-            ms(m.latency.p50_ms),
-            ms(m.latency.p99_ms),
-            format!("{}/{}", d.delivered, d.expected),
-            d.lost.to_string(),
-            d.duplicates.to_string(),
-            format!("{:.2}", s.requests_per_delivery),
-            format!("{:.1}%", s.empty_share * 100.0),
-            format!("{:.0}", s.bytes_per_delivery),
-            format!("{:.4}", s.cpu_seconds_per_1k_deliveries),
-            s.peak_connections.to_string(),
-        ]);
-    }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+    let mut all = vec![HEADER.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    all.extend(rows(results));
+    let widths: Vec<usize> = (0..HEADER.len())
+        .map(|c| all.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
-    for (i, row) in rows.iter().enumerate() {
+    for (i, row) in all.iter().enumerate() {
         let line: Vec<String> = row
             .iter()
             .enumerate()
             .map(|(c, cell)| {
+                let pad = widths[c] - cell.chars().count();
                 if c == 0 {
-                    format!("{cell:<w$}", w = widths[c])
+                    format!("{cell}{}", " ".repeat(pad))
                 } else {
-                    format!("{cell:>w$}", w = widths[c])
+                    format!("{}{cell}", " ".repeat(pad))
                 }
             })
             .collect();
@@ -72,15 +86,4 @@ pub fn render(results: &Results) -> String {
         }
     }
     out
-}
-
-/// A latency in the unit that reads best.
-pub fn ms(v: f64) -> String {
-    if v >= 1000.0 {
-        format!("{:.2} s", v / 1000.0)
-    } else if v >= 10.0 {
-        format!("{v:.0} ms")
-    } else {
-        format!("{v:.2} ms")
-    }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod faults;
+mod report;
 mod scenario_errors;
 mod server_api;
 mod util;

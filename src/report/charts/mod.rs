@@ -1,0 +1,239 @@
+//! Charts: one file per chart, drawn once per backend (SVG for the HTML and Markdown reports,
+//! PNG for everything else). Shared here: each mode's colour and marker, sizes, the embedded
+//! font, and the loop that writes every chart of a run.
+//!
+//! Text is drawn with plotters' pure-Rust `ab_glyph` renderer from a font compiled into the
+//! binary (DejaVu Sans), so a PNG looks the same on every machine and nothing needs fontconfig.
+
+mod cost;
+mod latency_cdf;
+mod percentiles;
+mod timeseries;
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::Context as _;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::modes::Mode;
+use crate::results::Results;
+
+/// Chart width and height in pixels.
+pub const SIZE: (u32, u32) = (960, 540);
+/// The font family every chart uses (registered from the embedded file).
+pub const FONT: &str = "sans-serif";
+/// Title, label and tick sizes.
+pub const TITLE_SIZE: u32 = 24;
+/// See [`TITLE_SIZE`].
+pub const LABEL_SIZE: u32 = 17;
+/// See [`TITLE_SIZE`].
+pub const TICK_SIZE: u32 = 14;
+
+static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            if plotters::style::register_font(FONT, style, FONT_BYTES).is_err() {
+                panic!("the embedded font does not parse");
+            }
+        }
+    });
+}
+
+/// Each mode's colour: the Okabe–Ito palette, distinguishable with the common colour-vision
+/// deficiencies; markers and dashes tell the modes apart when printed in grey.
+pub fn color(mode: Mode) -> RGBColor {
+    match mode {
+        Mode::Poll => RGBColor(230, 159, 0),
+        Mode::ConditionalPoll => RGBColor(86, 180, 233),
+        Mode::LongPoll => RGBColor(0, 158, 115),
+        Mode::Sse => RGBColor(204, 121, 167),
+        Mode::Websocket => RGBColor(0, 114, 178),
+        Mode::Webhook => RGBColor(213, 94, 0),
+    }
+}
+
+/// The same colour as a CSS hex string, for the HTML report.
+pub fn css_color(mode: Mode) -> String {
+    let RGBColor(r, g, b) = color(mode);
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// Each mode's marker shape, drawn at the data points of line charts.
+#[derive(Clone, Copy)]
+pub(crate) enum Marker {
+    Circle,
+    Square,
+    Triangle,
+    Cross,
+    Diamond,
+    Dot,
+}
+
+pub(crate) fn marker(mode: Mode) -> Marker {
+    match mode {
+        Mode::Poll => Marker::Circle,
+        Mode::ConditionalPoll => Marker::Square,
+        Mode::LongPoll => Marker::Triangle,
+        Mode::Sse => Marker::Cross,
+        Mode::Websocket => Marker::Diamond,
+        Mode::Webhook => Marker::Dot,
+    }
+}
+
+/// Draws `mode`'s marker at `at`.
+pub(crate) fn draw_marker<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    mode: Mode,
+    at: (i32, i32),
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let style = ShapeStyle {
+        color: color(mode).to_rgba(),
+        filled: true,
+        stroke_width: 2,
+    };
+    let (x, y) = at;
+    match marker(mode) {
+        Marker::Circle => area.draw(&Circle::new(at, 5, style)),
+        Marker::Square => area.draw(&Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], style)),
+        Marker::Triangle => area.draw(&TriangleMarker::new(at, 6, style)),
+        Marker::Cross => area.draw(&Cross::new(at, 5, style)),
+        Marker::Diamond => area.draw(&Polygon::new(
+            vec![(x, y - 6), (x + 6, y), (x, y + 6), (x - 6, y)],
+            style,
+        )),
+        Marker::Dot => area.draw(&Circle::new(at, 3, style)),
+    }
+}
+
+/// The charts of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chart {
+    /// Latency CDF per mode on a log time axis.
+    LatencyCdf,
+    /// Latency at 50, 90, 99, 99.9, 99.99% and max, per mode.
+    Percentiles,
+    /// Small multiples of the server's cost per mode.
+    Cost,
+    /// Deliveries/s, server CPU and open connections over time, per mode.
+    Timeseries,
+}
+
+impl Chart {
+    /// Every chart, in report order.
+    pub const ALL: [Chart; 4] = [
+        Chart::LatencyCdf,
+        Chart::Percentiles,
+        Chart::Cost,
+        Chart::Timeseries,
+    ];
+
+    /// File stem: `<name>.svg` and `<name>.png`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Chart::LatencyCdf => "latency-cdf",
+            Chart::Percentiles => "latency-percentiles",
+            Chart::Cost => "cost",
+            Chart::Timeseries => "timeseries",
+        }
+    }
+
+    /// What the chart shows, in words.
+    pub fn title(self) -> &'static str {
+        match self {
+            Chart::LatencyCdf => "Delivery latency: share of deliveries within a time",
+            Chart::Percentiles => "Delivery latency by percentile",
+            Chart::Cost => "What each mode costs the server",
+            Chart::Timeseries => "Over time",
+        }
+    }
+
+    /// Draws the chart on any backend.
+    pub fn draw<DB: DrawingBackend>(self, root: &DrawingArea<DB, Shift>, r: &Results) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE)?;
+        match self {
+            Chart::LatencyCdf => latency_cdf::draw(root, r),
+            Chart::Percentiles => percentiles::draw(root, r),
+            Chart::Cost => cost::draw(root, r),
+            Chart::Timeseries => timeseries::draw(root, r),
+        }
+    }
+}
+
+/// One chart as the reports embed it.
+pub struct Rendered {
+    /// Which chart.
+    pub chart: Chart,
+    /// The SVG text.
+    pub svg: String,
+}
+
+/// Draws every chart of `results` into `dir` as SVG and PNG and returns them for embedding.
+pub fn render_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Rendered>> {
+    register_font();
+    let mut out = Vec::new();
+    for chart in Chart::ALL {
+        let name = chart.name();
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+            chart
+                .draw(&root, results)
+                .with_context(|| format!("drawing {name}.svg"))?;
+            root.present()?;
+        }
+        std::fs::write(dir.join(format!("{name}.svg")), &svg)
+            .with_context(|| format!("writing {name}.svg"))?;
+        let png = dir.join(format!("{name}.png"));
+        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        chart
+            .draw(&root, results)
+            .with_context(|| format!("drawing {name}.png"))?;
+        root.present()
+            .with_context(|| format!("writing {}", png.display()))?;
+        out.push(Rendered { chart, svg });
+    }
+    Ok(out)
+}
+
+/// The modes of a run that delivered at least one event, with their results.
+pub(crate) fn measured(r: &Results) -> impl Iterator<Item = &crate::results::ModeResult> {
+    r.modes.iter().filter(|m| m.latency.count > 0)
+}
+
+/// Width of the legend column at the right of line charts.
+pub const LEGEND_WIDTH: u32 = 170;
+
+/// Splits `area` into a plotting area and, at its right, a legend column listing `modes` with
+/// their colour, line and marker: the legend never covers data.
+pub(crate) fn with_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    modes: &[Mode],
+) -> anyhow::Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
+    let (width, _) = area.dim_in_pixel();
+    let (plot, side) = area.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    for (i, &mode) in modes.iter().enumerate() {
+        let y = 40 + i as i32 * 28;
+        side.draw(&PathElement::new(
+            vec![(6, y), (42, y)],
+            color(mode).stroke_width(3),
+        ))?;
+        draw_marker(&side, mode, (24, y))?;
+        side.draw(&Text::new(
+            mode.name(),
+            (50, y - 8),
+            (FONT, TICK_SIZE).into_font(),
+        ))?;
+    }
+    Ok(plot)
+}

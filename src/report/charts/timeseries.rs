@@ -1,0 +1,79 @@
+//! The run over time, from the once-a-second samples: deliveries per second, server CPU and
+//! open connections, one line per mode, time counted from each mode's start.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{color, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use crate::results::{Results, Sample};
+
+type Rate = fn(&Sample, &Sample) -> f64;
+
+const PANELS: [(&str, Rate); 3] = [
+    ("deliveries per second", |a, b| {
+        (b.delivered - a.delivered) as f64 / (b.t_s - a.t_s)
+    }),
+    ("server CPU (% of one core)", |a, b| {
+        (b.server_cpu_seconds - a.server_cpu_seconds) / (b.t_s - a.t_s) * 100.0
+    }),
+    ("open connections", |_, b| b.open_connections as f64),
+];
+
+pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Results) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let titled = root.titled("Over time (sampled once a second)", (FONT, TITLE_SIZE))?;
+    let modes: Vec<_> = r.modes.iter().map(|m| m.mode).collect();
+    let plot = with_legend(&titled, &modes)?;
+    let panels = plot.split_evenly((3, 1));
+    let t_max = r
+        .modes
+        .iter()
+        .flat_map(|m| m.timeseries.last())
+        .map(|s| s.t_s)
+        .fold(1.0, f64::max);
+    for (i, (panel, (title, rate))) in panels.iter().zip(PANELS).enumerate() {
+        let series: Vec<_> = r
+            .modes
+            .iter()
+            .map(|m| {
+                let points: Vec<(f64, f64)> = m
+                    .timeseries
+                    .windows(2)
+                    .filter(|w| w[1].t_s > w[0].t_s)
+                    .map(|w| (w[1].t_s, rate(&w[0], &w[1])))
+                    .collect();
+                (m.mode, points)
+            })
+            .collect();
+        let max = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|p| p.1))
+            .fold(0.0, f64::max);
+        let mut chart = ChartBuilder::on(panel)
+            .margin(6)
+            .x_label_area_size(if i == 2 { 36 } else { 14 })
+            .y_label_area_size(72)
+            .build_cartesian_2d(0f64..t_max, 0f64..(max * 1.15).max(1.0))?;
+        let mut mesh = chart.configure_mesh();
+        mesh.y_desc(title)
+            .label_style((FONT, TICK_SIZE - 2))
+            .axis_desc_style((FONT, LABEL_SIZE - 3))
+            .y_labels(4);
+        if i == 2 {
+            mesh.x_desc("seconds since the mode started");
+        } else {
+            mesh.x_label_formatter(&|_| String::new());
+        }
+        mesh.light_line_style(BLACK.mix(0.05)).draw()?;
+        for (mode, points) in &series {
+            let c = color(*mode);
+            chart.draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?;
+            for p in points {
+                super::draw_marker(root, *mode, chart.backend_coord(p))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! The HTML report: one self-contained file (inline SVG and CSS, no scripts, no network) that
+//! reads from a phone's width to a wide screen.
+
+use std::fmt::Write as _;
+
+use super::charts::{css_color, Rendered};
+use super::{format_ms, table, theory, verdict};
+use crate::results::Results;
+
+/// Escapes text for HTML.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const CSS: &str = "
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif; margin: 0; color: #1d1d1f;
+       background: #fafafa; line-height: 1.5; }
+main { max-width: 1100px; margin: 0 auto; padding: 1.2rem; }
+h1 { font-size: 1.8rem; margin: .2rem 0 .4rem; }
+h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+.lead { font-size: 1.05rem; color: #333; }
+.verdicts { background: #fff; border-left: 4px solid #0072b2; padding: .6rem 1rem; margin: 1rem 0; }
+.verdicts li { margin: .3rem 0; }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
+table { border-collapse: collapse; background: #fff; font-size: .92rem; min-width: 100%; }
+th, td { padding: .35rem .6rem; border-bottom: 1px solid #e5e5e5; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+td.note { white-space: normal; text-align: left; color: #444; min-width: 16rem; }
+tr.differs td { background: #fff6e5; }
+.swatch { display: inline-block; width: .8em; height: .8em; border-radius: 2px; margin-right: .4em; vertical-align: -.05em; }
+figure { margin: 1.2rem 0; background: #fff; padding: .4rem; border: 1px solid #e5e5e5; }
+figure svg { width: 100%; height: auto; display: block; }
+figcaption { font-size: .9rem; color: #555; padding: .3rem .4rem 0; }
+pre { background: #fff; border: 1px solid #e5e5e5; padding: .8rem; overflow-x: auto; font-size: .85rem; }
+.warn { color: #8a4b00; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
+dt { font-weight: 600; }
+@media (max-width: 600px) { main { padding: .6rem; } h1 { font-size: 1.4rem; } }
+@media print { body { background: #fff; } figure, .verdicts { break-inside: avoid; } }
+";
+
+/// Renders the whole report.
+pub fn render(r: &Results, charts: &[Rendered]) -> String {
+    let s = &r.scenario;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>pushpull: {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+        esc(&s.name)
+    );
+    let _ = writeln!(h, "<h1>pushpull report: {}</h1>", esc(&s.name));
+    if !s.description.is_empty() {
+        let _ = writeln!(h, "<p class=\"lead\">{}</p>", esc(&s.description));
+    }
+    let _ = writeln!(
+        h,
+        "<p>{} clients, {} events/s ({:?} arrivals) over {} topics, measured for {} after a {} warm-up; seed {}.</p>",
+        s.clients.count,
+        s.events.rate,
+        s.events.arrival,
+        s.events.topics,
+        crate::scenario::humane::format(s.duration),
+        crate::scenario::humane::format(s.warmup),
+        s.seed
+    );
+
+    let verdicts = verdict::verdicts(r);
+    if !verdicts.is_empty() {
+        h.push_str("<section class=\"verdicts\" aria-label=\"verdicts\"><ul>\n");
+        for v in verdicts {
+            let _ = writeln!(h, "<li>{}</li>", esc(&v));
+        }
+        h.push_str("</ul></section>\n");
+    }
+
+    h.push_str("<h2 id=\"comparison\">Comparison</h2>\n<div class=\"scroll\"><table>\n<thead><tr>");
+    for col in table::HEADER {
+        let _ = write!(h, "<th>{}</th>", esc(col));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (m, row) in r.modes.iter().zip(table::rows(r)) {
+        h.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(
+                    h,
+                    "<td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
+                    css_color(m.mode),
+                    esc(cell)
+                );
+            } else {
+                let _ = write!(h, "<td>{}</td>", esc(cell));
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table></div>\n");
+    h.push_str(
+        "<p>Latency runs from each event's <em>scheduled</em> time to its arrival. Delivery counts are exact. \
+         Requests, bytes and CPU are the server's own, counted from the end of the warm-up to the end of the drain.</p>\n",
+    );
+    for m in &r.modes {
+        for w in &m.warnings {
+            let _ = writeln!(h, "<p class=\"warn\">Warning, {}: {}</p>", m.mode, esc(w));
+        }
+    }
+
+    h.push_str("<h2 id=\"theory\">Theory beside measurement</h2>\n");
+    h.push_str(&theory_table(r));
+
+    h.push_str("<h2 id=\"charts\">Charts</h2>\n");
+    for c in charts {
+        let _ = writeln!(
+            h,
+            "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>",
+            c.chart.name(),
+            strip_xml_prolog(&c.svg),
+            esc(c.chart.title())
+        );
+    }
+
+    h.push_str("<h2 id=\"modes\">Each mode</h2>\n");
+    for m in &r.modes {
+        let d = &m.deliveries;
+        let _ = writeln!(
+            h,
+            "<h3><span class=\"swatch\" style=\"background:{}\"></span>{}</h3>\n<p>{}</p>\n<dl>\
+             <dt>latency</dt><dd>p50 {}, p90 {}, p99 {}, p99.9 {}, max {} (from actual emission: p50 {})</dd>\
+             <dt>deliveries</dt><dd>{} of {} ({} lost, {} duplicates, {} out of order, {} reported gone, {} reconnections)</dd>\
+             <dt>server</dt><dd>{} requests ({:.0}/s), {} bytes read, {} written, {:.2} CPU s, peak {} connections, {:.1} KiB per client</dd>\
+             <dt>driver</dt><dd>{:.2} CPU s ({:.0}% of a core)</dd></dl>",
+            css_color(m.mode),
+            m.mode,
+            esc(&m.theory.explanation),
+            format_ms(m.latency.p50_ms),
+            format_ms(m.latency.p90_ms),
+            format_ms(m.latency.p99_ms),
+            format_ms(m.latency.p999_ms),
+            format_ms(m.latency.max_ms),
+            format_ms(m.latency_from_emission.p50_ms),
+            d.delivered,
+            d.expected,
+            d.lost,
+            d.duplicates,
+            d.out_of_order,
+            d.gap_events,
+            d.reconnects,
+            m.server.requests,
+            m.server.requests_per_second,
+            m.server.bytes_read,
+            m.server.bytes_written,
+            m.server.cpu_seconds,
+            m.server.peak_connections,
+            m.server.memory_per_client_bytes / 1024.0,
+            m.client.cpu_seconds,
+            m.client.cpu_share_of_core * 100.0,
+        );
+    }
+
+    h.push_str("<h2 id=\"scenario\">The scenario as run</h2>\n");
+    let _ = writeln!(h, "<pre>{}</pre>", esc(&s.to_toml()));
+    h.push_str("<h2 id=\"environment\">Environment</h2>\n<dl>\n");
+    let e = &r.environment;
+    for (k, v) in [
+        ("host", e.hostname.clone()),
+        ("CPU", format!("{} ({} cores)", e.cpu_model, e.cores)),
+        (
+            "memory",
+            format!("{:.1} GiB", e.memory_bytes as f64 / (1u64 << 30) as f64),
+        ),
+        ("OS", e.os.clone()),
+        ("pushpull", e.pushpull_version.clone()),
+        (
+            "git commit",
+            e.git_commit.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+        ("started", e.started_at.clone()),
+        ("clock", e.clock.clone()),
+        ("seed", s.seed.to_string()),
+    ] {
+        let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
+    }
+    h.push_str("</dl>\n</main>\n</body>\n</html>\n");
+    h
+}
+
+fn theory_table(r: &Results) -> String {
+    let mut h = String::from(
+        "<div class=\"scroll\"><table>\n<thead><tr><th>mode</th><th>metric</th><th>theory</th><th>measured</th>\
+         <th>measured / theory</th><th>why they differ</th></tr></thead>\n<tbody>\n",
+    );
+    for c in theory::compare(r) {
+        let _ = writeln!(
+            h,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"note\">{}</td></tr>",
+            if c.differs() { " class=\"differs\"" } else { "" },
+            c.mode,
+            esc(c.metric),
+            number(c.predicted),
+            number(c.measured),
+            c.ratio.map_or("—".to_string(), |x| format!("{x:.2}")),
+            esc(c.note.as_deref().unwrap_or(""))
+        );
+    }
+    h.push_str("</tbody></table></div>\n<p>Rows more than 20% off their theory are shaded, with the likeliest reason from this run's figures.</p>\n");
+    h
+}
+
+/// A number with as many decimals as its size deserves.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        "—".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn strip_xml_prolog(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}

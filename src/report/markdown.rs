@@ -1,0 +1,91 @@
+//! The Markdown report: renders on a code-hosting site, with the charts as image links to the
+//! SVG files beside it.
+
+use std::fmt::Write as _;
+
+use super::charts::Rendered;
+use super::html::number;
+use super::{table, theory, verdict};
+use crate::results::Results;
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Renders the whole report.
+pub fn render(r: &Results, charts: &[Rendered]) -> String {
+    let s = &r.scenario;
+    let mut m = String::new();
+    let _ = writeln!(m, "# pushpull report: {}\n", s.name);
+    if !s.description.is_empty() {
+        let _ = writeln!(m, "{}\n", s.description);
+    }
+    for v in verdict::verdicts(r) {
+        let _ = writeln!(m, "- {v}");
+    }
+    let _ = writeln!(m, "\n## Comparison\n");
+    let _ = writeln!(m, "| {} |", table::HEADER.join(" | "));
+    let _ = writeln!(
+        m,
+        "|{}",
+        table::HEADER
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+            .collect::<String>()
+    );
+    for row in table::rows(r) {
+        let _ = writeln!(
+            m,
+            "| {} |",
+            row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+        );
+    }
+    for mr in &r.modes {
+        for w in &mr.warnings {
+            let _ = writeln!(m, "\n> Warning, {}: {}", mr.mode, cell(w));
+        }
+    }
+    let _ = writeln!(m, "\n## Theory beside measurement\n");
+    let _ = writeln!(
+        m,
+        "| mode | metric | theory | measured | measured / theory | why they differ |"
+    );
+    let _ = writeln!(m, "|---|---|---:|---:|---:|---|");
+    for c in theory::compare(r) {
+        let flag = if c.differs() { " ⚠" } else { "" };
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {}{flag} | {} |",
+            c.mode,
+            c.metric,
+            number(c.predicted),
+            number(c.measured),
+            c.ratio.map_or("—".to_string(), |x| format!("{x:.2}")),
+            cell(c.note.as_deref().unwrap_or(""))
+        );
+    }
+    let _ = writeln!(m, "\n## Charts\n");
+    for c in charts {
+        let _ = writeln!(m, "![{}]({}.svg)\n", c.chart.title(), c.chart.name());
+    }
+    let _ = writeln!(m, "## Each mode\n");
+    for mr in &r.modes {
+        let _ = writeln!(m, "**{}**: {}\n", mr.mode, mr.theory.explanation);
+    }
+    let _ = writeln!(m, "## The scenario as run\n\n```toml\n{}```\n", s.to_toml());
+    let e = &r.environment;
+    let _ = writeln!(
+        m,
+        "## Environment\n\n- host: {}\n- CPU: {} ({} cores)\n- OS: {}\n- pushpull {}, commit {}\n- started {}\n- clock: {}",
+        e.hostname,
+        e.cpu_model,
+        e.cores,
+        e.os,
+        e.pushpull_version,
+        e.git_commit.as_deref().unwrap_or("unknown"),
+        e.started_at,
+        e.clock
+    );
+    m
+}

@@ -1,0 +1,144 @@
+//! Verdicts in plain words: which mode delivered fastest, which cost the server least, and what
+//! the choice costs, each sentence built from the run's own numbers and nothing else.
+
+use crate::modes::Mode;
+use crate::report::format_ms;
+use crate::results::{ModeResult, Results};
+
+fn names(modes: &[&ModeResult]) -> String {
+    let names: Vec<&str> = modes.iter().map(|m| m.mode.name()).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The verdict sentences for a run (empty when nothing was delivered).
+pub fn verdicts(r: &Results) -> Vec<String> {
+    let delivered: Vec<&ModeResult> = r.modes.iter().filter(|m| m.deliveries.delivered > 0).collect();
+    let mut out = Vec::new();
+    if delivered.is_empty() {
+        if !r.modes.is_empty() {
+            out.push("No mode delivered any event, so there is nothing to compare.".into());
+        }
+        return out;
+    }
+
+    let fastest = delivered
+        .iter()
+        .min_by(|a, b| a.latency.p50_ms.total_cmp(&b.latency.p50_ms))
+        .expect("non-empty");
+    let close: Vec<&ModeResult> = delivered
+        .iter()
+        .filter(|m| m.mode != fastest.mode && m.latency.p50_ms <= fastest.latency.p50_ms * 1.2)
+        .copied()
+        .collect();
+    let mut s = format!(
+        "{} delivered fastest: half of its deliveries arrived within {} and 99% within {}",
+        fastest.mode,
+        format_ms(fastest.latency.p50_ms),
+        format_ms(fastest.latency.p99_ms)
+    );
+    if !close.is_empty() {
+        s.push_str(&format!(", with {} within 20% of it", names(&close)));
+    }
+    let slowest = delivered
+        .iter()
+        .max_by(|a, b| a.latency.p50_ms.total_cmp(&b.latency.p50_ms))
+        .expect("non-empty");
+    if slowest.mode != fastest.mode && slowest.latency.p50_ms > fastest.latency.p50_ms * 1.2 {
+        s.push_str(&format!(
+            "; {} was slowest at a median of {}",
+            slowest.mode,
+            format_ms(slowest.latency.p50_ms)
+        ));
+        if let Some(interval) = poll_interval(r, slowest.mode) {
+            s.push_str(&format!(", about half its {interval} polling interval"));
+        }
+    }
+    out.push(s + ".");
+
+    let cpu = |m: &ModeResult| m.server.cpu_seconds_per_1k_deliveries * 1000.0;
+    let cheapest = delivered
+        .iter()
+        .min_by(|a, b| cpu(a).total_cmp(&cpu(b)))
+        .expect("non-empty");
+    let dearest = delivered
+        .iter()
+        .max_by(|a, b| cpu(a).total_cmp(&cpu(b)))
+        .expect("non-empty");
+    if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 {
+        out.push(format!(
+            "{} cost the server least CPU, {:.2} ms per 1,000 delivered events; {} cost the most, {:.2} ms ({:.1}×).",
+            cheapest.mode,
+            cpu(cheapest),
+            dearest.mode,
+            cpu(dearest),
+            cpu(dearest) / cpu(cheapest)
+        ));
+    }
+
+    let mut costs = Vec::new();
+    let held: Vec<&ModeResult> = delivered
+        .iter()
+        .filter(|m| matches!(m.mode, Mode::LongPoll | Mode::Sse | Mode::Websocket))
+        .copied()
+        .collect();
+    if !held.is_empty() {
+        let peak = held.iter().map(|m| m.server.peak_connections).max().unwrap_or(0);
+        costs.push(format!(
+            "{} held up to {peak} connections open for {} clients",
+            names(&held),
+            r.scenario.clients.count
+        ));
+    }
+    for m in delivered
+        .iter()
+        .filter(|m| matches!(m.mode, Mode::Poll | Mode::ConditionalPoll))
+    {
+        costs.push(format!(
+            "{} made {:.2} requests per delivered event, {:.0}% of them empty",
+            m.mode,
+            m.server.requests_per_delivery,
+            m.server.empty_share * 100.0
+        ));
+    }
+    if let Some(w) = delivered.iter().find(|m| m.mode == Mode::Webhook) {
+        costs.push(format!(
+            "webhook made {:.2} requests per delivered event and held at most {} connections",
+            w.server.requests_per_delivery, w.server.peak_connections
+        ));
+    }
+    if !costs.is_empty() {
+        let mut s = format!("What the choice costs: {}.", costs.join("; "));
+        s.replace_range(..1, &s[..1].to_uppercase());
+        out.push(s);
+    }
+
+    let lossy: Vec<&ModeResult> = r.modes.iter().filter(|m| m.deliveries.lost > 0).collect();
+    if lossy.is_empty() {
+        out.push("Every mode delivered every event it owed.".into());
+    } else {
+        let parts: Vec<String> = lossy
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} lost {} of {}",
+                    m.mode, m.deliveries.lost, m.deliveries.expected
+                )
+            })
+            .collect();
+        out.push(format!("Not everything arrived: {}.", parts.join("; ")));
+    }
+    out
+}
+
+fn poll_interval(r: &Results, mode: Mode) -> Option<String> {
+    let interval = match mode {
+        Mode::Poll => r.scenario.poll.interval,
+        Mode::ConditionalPoll => r.scenario.conditional_poll.interval,
+        _ => return None,
+    };
+    Some(crate::scenario::humane::format(interval))
+}

@@ -1,0 +1,153 @@
+//! The report a run leaves behind: charts as SVG and PNG, report.html and report.md.
+
+use std::process::Command;
+
+use pushpull::modes::Mode;
+use pushpull::report::charts::{css_color, Chart};
+use scraper::{Html, Selector};
+
+use crate::util::exe;
+
+/// Runs `modes` of a tiny scenario through the binary into a temporary folder.
+fn run(modes: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"report\"\ndescription = \"A <tiny> run & its report\"\nduration = \"600ms\"\nwarmup = \"100ms\"\n\
+             drain = \"2s\"\nmodes = [{modes}]\n[events]\nrate = 50\ntopics = 2\n[clients]\ncount = 4\n\
+             [poll]\ninterval = \"100ms\"\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(&scenario)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+#[test]
+fn a_run_writes_every_chart_as_svg_and_png_with_one_series_per_mode() {
+    let dir = run("\"poll\", \"websocket\"");
+    for chart in Chart::ALL {
+        let svg = std::fs::read_to_string(dir.path().join(format!("{}.svg", chart.name()))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{}",
+            chart.name()
+        );
+        let png = std::fs::read(dir.path().join(format!("{}.png", chart.name()))).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5_000,
+            "{}.png",
+            chart.name()
+        );
+        for mode in Mode::ALL {
+            let stroke = format!("stroke=\"{}\"", css_color(mode).to_uppercase());
+            let fill = format!("fill=\"{}\"", css_color(mode).to_uppercase());
+            let present = svg.contains(&stroke) || svg.contains(&fill);
+            let ran = matches!(mode, Mode::Poll | Mode::Websocket);
+            assert_eq!(present, ran, "{}: {mode} drawn = {present}", chart.name());
+        }
+    }
+    let cdf = std::fs::read_to_string(dir.path().join("latency-cdf.svg")).unwrap();
+    for mode in [Mode::Poll, Mode::Websocket] {
+        let polyline = format!("stroke=\"{}\" stroke-width=\"2\"", css_color(mode).to_uppercase());
+        assert_eq!(cdf.matches(&polyline).count(), 1, "one CDF line for {mode}");
+    }
+}
+
+#[test]
+fn the_html_report_is_self_contained_and_holds_every_chart_and_the_table() {
+    let dir = run("\"poll\", \"sse\"");
+    let text = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let html = Html::parse_document(&text);
+    assert!(html.errors.is_empty(), "HTML parse errors: {:?}", html.errors);
+    let select = |s: &str| Selector::parse(s).unwrap();
+    assert_eq!(html.select(&select("figure svg")).count(), Chart::ALL.len());
+    for chart in Chart::ALL {
+        assert_eq!(
+            html.select(&select(&format!("figure#{}", chart.name()))).count(),
+            1
+        );
+    }
+    let table = html
+        .select(&select("#comparison + div table"))
+        .next()
+        .expect("the comparison table");
+    let rows: Vec<String> = table
+        .select(&select("tbody tr td:first-child"))
+        .map(|td| td.text().collect())
+        .collect();
+    assert_eq!(rows, vec!["poll", "sse"]);
+    assert!(
+        html.select(&select("script, link, iframe, img, object"))
+            .next()
+            .is_none(),
+        "nothing is loaded from elsewhere"
+    );
+    for el in html.select(&select("[src], [href]")) {
+        let v = el.value();
+        let target = v.attr("src").or(v.attr("href")).unwrap();
+        assert!(!target.contains("//"), "external reference {target}");
+    }
+    assert!(
+        text.contains("A &lt;tiny&gt; run &amp; its report"),
+        "the description is escaped"
+    );
+    assert!(
+        html.select(&select(".verdicts li")).count() >= 2,
+        "verdicts lead the report"
+    );
+    assert!(text.contains("Theory beside measurement"));
+    assert!(text.contains("[events]"), "the scenario as run");
+}
+
+#[test]
+fn the_markdown_report_links_every_chart() {
+    let dir = run("\"long_poll\"");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for chart in Chart::ALL {
+        assert!(
+            md.contains(&format!("]({}.svg)", chart.name())),
+            "{}",
+            chart.name()
+        );
+    }
+    assert!(md.contains("| mode | p50 |"));
+    assert!(md.contains("| long_poll |"));
+}
+
+#[test]
+fn report_rerenders_from_results_alone() {
+    let dir = run("\"webhook\"");
+    let again = tempfile::tempdir().unwrap();
+    let out = Command::new(exe())
+        .arg("report")
+        .arg(dir.path().join("results.json"))
+        .arg("--out")
+        .arg(again.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let second = std::fs::read_to_string(again.path().join("report.md")).unwrap();
+    assert_eq!(first, second, "the same results render the same report");
+}
+
+#[test]
+fn report_refuses_a_file_that_is_not_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("results.json");
+    std::fs::write(&bad, "{\"schema_version\": 99}").unwrap();
+    let out = Command::new(exe()).arg("report").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("schema version 99"));
+}
