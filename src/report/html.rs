@@ -30,6 +30,7 @@ h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; paddi
 table { border-collapse: collapse; background: #fff; font-size: .92rem; min-width: 100%; }
 th, td { padding: .35rem .6rem; border-bottom: 1px solid #e5e5e5; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
+td.left, th.left { text-align: left; }
 td.note { white-space: normal; text-align: left; color: #444; min-width: 16rem; }
 tr.differs td { background: #fff6e5; }
 .swatch { display: inline-block; width: .8em; height: .8em; border-radius: 2px; margin-right: .4em; vertical-align: -.05em; }
@@ -193,13 +194,13 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
 
 fn theory_table(r: &Results) -> String {
     let mut h = String::from(
-        "<div class=\"scroll\"><table>\n<thead><tr><th>mode</th><th>metric</th><th>theory</th><th>measured</th>\
+        "<div class=\"scroll\"><table>\n<thead><tr><th>mode</th><th class=\"left\">metric</th><th>theory</th><th>measured</th>\
          <th>measured / theory</th><th>why they differ</th></tr></thead>\n<tbody>\n",
     );
     for c in theory::compare(r) {
         let _ = writeln!(
             h,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"note\">{}</td></tr>",
+            "<tr{}><td>{}</td><td class=\"left\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"note\">{}</td></tr>",
             if c.differs() { " class=\"differs\"" } else { "" },
             c.mode,
             esc(c.metric),

@@ -60,7 +60,10 @@ pub fn compare(r: &Results) -> Vec<Comparison> {
             ),
         ];
         for (metric, predicted, measured, floor) in rows {
-            let ratio = (predicted.is_finite() && predicted >= floor).then(|| measured / predicted);
+            // A webhook sender's connection count is a ceiling (its concurrency), not a forecast.
+            let bound_only = m.mode == Mode::Webhook && metric == "connections held";
+            let ratio =
+                (predicted.is_finite() && predicted >= floor && !bound_only).then(|| measured / predicted);
             let mut c = Comparison {
                 mode: m.mode,
                 metric,

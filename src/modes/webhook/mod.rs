@@ -118,7 +118,7 @@ pub fn predict(s: &Scenario) -> Prediction {
         .iter()
         .take(fails as usize)
         .map(|d| d.as_secs_f64() * 1000.0)
-        .sum();
+        .fold(0.0, |a, b| a + b);
     let rps = clients * lambda * per_delivery;
     Prediction {
         latency_p50_ms: first_delay_ms,
