@@ -18,6 +18,7 @@
 //! - [`report`]: what a person reads: the terminal table, charts, theory beside measurement,
 //!   verdicts, and the HTML and Markdown reports.
 //! - [`procstat`]: a process's CPU and memory, from the kernel.
+//! - [`thresholds`]: conditions a run must meet, for CI (exit code 3).
 //!
 //! # A run
 //!
@@ -43,6 +44,7 @@ pub mod report;
 pub mod results;
 pub mod scenario;
 pub mod server;
+pub mod thresholds;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -63,6 +65,9 @@ pub enum Failure {
     /// The run itself failed (exit code 1).
     #[error("{0:#}")]
     RunFailed(anyhow::Error),
+    /// The run completed but thresholds failed (exit code 3).
+    #[error("{0} of the scenario's thresholds failed")]
+    ThresholdsFailed(usize),
 }
 
 impl Failure {
@@ -71,6 +76,7 @@ impl Failure {
         match self {
             Failure::BadInput(_) => 2,
             Failure::RunFailed(_) => 1,
+            Failure::ThresholdsFailed(_) => 3,
         }
     }
 }
@@ -110,7 +116,24 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
                 }
                 println!("\nresults: {}\nreport:  {}", path.display(), html.display());
             }
-            Ok(())
+            let outcomes = thresholds::evaluate(&results);
+            for o in &outcomes {
+                let measured = o.measured.map_or("no data".to_string(), |v| format!("{v:.4}"));
+                let line = format!(
+                    "threshold {}: {} (measured {measured})",
+                    o.threshold,
+                    if o.passed { "pass" } else { "FAIL" }
+                );
+                if !o.passed {
+                    eprintln!("{line}");
+                } else if !quiet && !json {
+                    println!("{line}");
+                }
+            }
+            match outcomes.iter().filter(|o| !o.passed).count() {
+                0 => Ok(()),
+                failed => Err(Failure::ThresholdsFailed(failed)),
+            }
         }
         Command::Report { results, out } => {
             let r = results::Results::load(&results).map_err(|e| Failure::BadInput(format!("{e:#}")))?;

@@ -113,6 +113,22 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         }
     }
 
+    let outcomes = crate::thresholds::evaluate(r);
+    if !outcomes.is_empty() {
+        h.push_str("<h2 id=\"thresholds\">Thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">threshold</th><th>measured</th><th>result</th></tr></thead>\n<tbody>\n");
+        for o in &outcomes {
+            let _ = writeln!(
+                h,
+                "<tr{}><td class=\"left\">{}</td><td>{}</td><td>{}</td></tr>",
+                if o.passed { "" } else { " class=\"differs\"" },
+                esc(&o.threshold),
+                o.measured.map_or("no data".to_string(), number),
+                if o.passed { "pass" } else { "<strong>FAIL</strong>" }
+            );
+        }
+        h.push_str("</tbody></table></div>\n");
+    }
+
     h.push_str("<h2 id=\"theory\">Theory beside measurement</h2>\n");
     h.push_str(&theory_table(r));
 

@@ -46,6 +46,22 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
             let _ = writeln!(m, "\n> Warning, {}: {}", mr.mode, cell(w));
         }
     }
+    let outcomes = crate::thresholds::evaluate(r);
+    if !outcomes.is_empty() {
+        let _ = writeln!(
+            m,
+            "\n## Thresholds\n\n| threshold | measured | result |\n|---|---:|---|"
+        );
+        for o in &outcomes {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} |",
+                cell(&o.threshold),
+                o.measured.map_or("no data".to_string(), number),
+                if o.passed { "pass" } else { "**FAIL**" }
+            );
+        }
+    }
     let _ = writeln!(m, "\n## Theory beside measurement\n");
     let _ = writeln!(
         m,

@@ -15,8 +15,14 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
 
+/// The candidate closest to `word`, if any is close enough to be a plausible typo.
+pub fn nearest_name<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
+    error::nearest(word, candidates)
+}
+
 use crate::event::TopicId;
 use crate::modes::Mode;
+use crate::thresholds::Thresholds;
 
 /// A validated scenario with every default filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +60,9 @@ pub struct Scenario {
     pub websocket: StreamParams,
     /// `webhook` parameters.
     pub webhook: WebhookParams,
+    /// Conditions a run must meet (`pushpull run` exits 3 when one fails).
+    #[serde(default, skip_serializing_if = "Thresholds::is_empty")]
+    pub thresholds: Thresholds,
 }
 
 /// `[events]`: what the simulated application emits.

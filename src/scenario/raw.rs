@@ -1,6 +1,8 @@
 //! The scenario file exactly as written: a serde mirror of the TOML, every value with its span
 //! so that validation can point at the line and column of a bad value.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
@@ -26,6 +28,7 @@ pub struct RawScenario {
     pub sse: Option<RawStream>,
     pub websocket: Option<RawStream>,
     pub webhook: Option<RawWebhook>,
+    pub thresholds: Option<BTreeMap<S<String>, S<String>>>,
 }
 
 /// `[events]`

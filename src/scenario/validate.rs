@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::error::{nearest, SourceMap};
 use super::raw::{RawPoll, RawRetry, RawScenario, RawStream, S};
 use super::*;
+use crate::thresholds::{Threshold, Thresholds};
 
 /// Largest client count one driver process can serve: each stream client holds a socket in the
 /// driver and one in the server, and these machines cap a process at 20,000 descriptors.
@@ -113,8 +114,32 @@ impl Check<'_> {
             sse: self.stream(&raw.sse, "sse")?,
             websocket: self.stream(&raw.websocket, "websocket")?,
             webhook: self.webhook(&raw, clients)?,
+            thresholds: self.thresholds(&raw)?,
         };
         Ok(scenario)
+    }
+
+    fn thresholds(&self, raw: &RawScenario) -> Result<Thresholds, ScenarioError> {
+        let Some(map) = &raw.thresholds else {
+            return Ok(Thresholds::default());
+        };
+        let mut out = Vec::new();
+        for (name, condition) in map {
+            let field = format!("thresholds.\"{}\"", name.get_ref());
+            let (mode, metric) =
+                Threshold::parse_name(name.get_ref()).map_err(|e| self.map.error(name.span(), &field, e))?;
+            let (op, bound) = Threshold::parse_condition(metric, condition.get_ref())
+                .map_err(|e| self.map.error(condition.span(), &field, e))?;
+            out.push(Threshold {
+                name: name.get_ref().clone(),
+                condition: condition.get_ref().trim().to_string(),
+                mode,
+                metric,
+                op,
+                bound,
+            });
+        }
+        Ok(Thresholds(out))
     }
 
     fn poll(&self, raw: &Option<RawPoll>, table: &str) -> Result<PollParams, ScenarioError> {

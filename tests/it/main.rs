@@ -7,4 +7,5 @@ mod faults;
 mod report;
 mod scenario_errors;
 mod server_api;
+mod thresholds;
 mod util;
