@@ -56,11 +56,15 @@ pub enum Command {
         json: bool,
     },
     /// Render the charts, report.html and report.md again from a results.json, without
-    /// running anything.
+    /// running anything; given several results of one scenario, merge them first.
+    ///
+    /// A merge adds the latency histograms (so its percentiles are those of all deliveries
+    /// together), sums the counts, recomputes rates and shares, and keeps each run's time series.
     Report {
-        /// The results file written by `pushpull run`.
-        results: PathBuf,
-        /// Folder for the report [default: the results file's folder].
+        /// Results files written by `pushpull run`.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Folder for the report [default: the results file's folder; required for a merge].
         #[arg(long)]
         out: Option<PathBuf>,
     },

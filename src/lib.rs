@@ -136,8 +136,22 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Report { results, out } => {
-            let r = results::Results::load(&results).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
-            let dir = out.unwrap_or_else(|| results.parent().map(PathBuf::from).unwrap_or_default());
+            let loaded = results
+                .iter()
+                .map(|p| results::Results::load(p))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+            let (r, dir) = if let [single] = loaded.as_slice() {
+                let dir = out.unwrap_or_else(|| results[0].parent().map(PathBuf::from).unwrap_or_default());
+                (single.clone(), dir)
+            } else {
+                let dir =
+                    out.ok_or_else(|| Failure::BadInput("merging several results needs --out DIR".into()))?;
+                let merged = results::merge(&loaded).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+                let path = write_results(&merged, &dir).map_err(Failure::RunFailed)?;
+                println!("merged {} results: {}", loaded.len(), path.display());
+                (merged, dir)
+            };
             let html = report::write_all(&r, &dir).map_err(Failure::RunFailed)?;
             println!("report: {}", html.display());
             Ok(())

@@ -70,6 +70,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Resul
         scenario: scenario.clone(),
         environment,
         modes,
+        sources: Vec::new(),
     })
 }
 
@@ -287,6 +288,7 @@ async fn sample(
             continue;
         };
         out.push(Sample {
+            source: 0,
             t_s: started.elapsed().as_secs_f64(),
             delivered: recorder.delivered(),
             requests: st.requests_total,

@@ -204,7 +204,23 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
     ] {
         let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
     }
-    h.push_str("</dl>\n</main>\n</body>\n</html>\n");
+    h.push_str("</dl>\n");
+    if !r.sources.is_empty() {
+        let _ = writeln!(h, "<p>Merged from {} runs:</p>\n<ol>", r.sources.len());
+        for src in &r.sources {
+            let _ = writeln!(
+                h,
+                "<li>{} ({}, {} cores), started {}, commit {}</li>",
+                esc(&src.hostname),
+                esc(&src.cpu_model),
+                src.cores,
+                esc(&src.started_at),
+                esc(src.git_commit.as_deref().unwrap_or("unknown"))
+            );
+        }
+        h.push_str("</ol>\n");
+    }
+    h.push_str("</main>\n</body>\n</html>\n");
     h
 }
 

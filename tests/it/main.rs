@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod faults;
+mod merge;
 mod report;
 mod scenario_errors;
 mod server_api;

@@ -14,6 +14,9 @@ use crate::modes::{Mode, Prediction};
 use crate::scenario::Scenario;
 use crate::server::stats::WebhookSnapshot;
 
+mod merge;
+pub use merge::merge;
+
 /// Bumped whenever a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -28,6 +31,10 @@ pub struct Results {
     pub environment: Environment,
     /// One entry per mode, in the order run.
     pub modes: Vec<ModeResult>,
+    /// For a merge of several runs: each source's environment, in the order merged (the
+    /// `source` of a time-series sample indexes this list). Empty for a single run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Environment>,
 }
 
 /// The machine and software a run happened on.
@@ -249,6 +256,9 @@ pub struct ClientCost {
 /// One sample of the time series.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
+    /// Which run of a merge the sample came from (0 for a single run).
+    #[serde(default)]
+    pub source: u32,
     /// Seconds since the generator started.
     pub t_s: f64,
     /// Measured deliveries so far.

@@ -1,0 +1,203 @@
+//! Merging results of the same scenario run several times (other seeds, other machines, other
+//! drivers): histograms are added, counts summed, rates and shares recomputed from the sums,
+//! and time series kept per source.
+//!
+//! Server figures are summed as if each run had its own server, which is how `pushpull run`
+//! works (it starts a server per mode). Latency percentiles of the merge are those of all the
+//! runs' deliveries together, because the histograms themselves are added.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, ensure, Context as _};
+
+use super::{ClientCost, Deliveries, LatencySummary, ModeResult, Results, ServerCost, TopicDeliveries};
+use crate::scenario::Scenario;
+
+/// Merges runs of one scenario (same name and settings; seeds may differ) into one result.
+pub fn merge(parts: &[Results]) -> anyhow::Result<Results> {
+    let Some(first) = parts.first() else {
+        bail!("nothing to merge")
+    };
+    for (i, p) in parts.iter().enumerate().skip(1) {
+        ensure!(
+            same_scenario(&first.scenario, &p.scenario),
+            "results {} is of a different scenario than results 1 (`{}` vs `{}`, or other settings): only runs of the \
+             same scenario can be merged",
+            i + 1,
+            p.scenario.name,
+            first.scenario.name
+        );
+        let modes = |r: &Results| r.modes.iter().map(|m| m.mode).collect::<Vec<_>>();
+        ensure!(
+            modes(p) == modes(first),
+            "results {} ran other modes ({:?}) than results 1 ({:?})",
+            i + 1,
+            modes(p),
+            modes(first)
+        );
+    }
+    let mut modes = Vec::new();
+    for (k, m) in first.modes.iter().enumerate() {
+        let all: Vec<&ModeResult> = parts.iter().map(|p| &p.modes[k]).collect();
+        modes.push(merge_mode(&all).with_context(|| format!("merging mode `{}`", m.mode))?);
+    }
+    let sources: Vec<_> = parts
+        .iter()
+        .flat_map(|p| {
+            if p.sources.is_empty() {
+                vec![p.environment.clone()]
+            } else {
+                p.sources.clone()
+            }
+        })
+        .collect();
+    Ok(Results {
+        schema_version: first.schema_version,
+        scenario: first.scenario.clone(),
+        environment: first.environment.clone(),
+        modes,
+        sources,
+    })
+}
+
+/// Same scenario but for the seed.
+fn same_scenario(a: &Scenario, b: &Scenario) -> bool {
+    let mut b = b.clone();
+    b.seed = a.seed;
+    *a == b
+}
+
+fn latency(parts: &[&LatencySummary]) -> anyhow::Result<LatencySummary> {
+    let mut total = crate::driver::recorder::new_histogram();
+    for l in parts {
+        total.add(l.decode_histogram()?).context("adding histograms")?;
+    }
+    Ok(LatencySummary::from_histogram(&total))
+}
+
+fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
+    let first = all[0];
+    let sum = |f: fn(&ModeResult) -> u64| all.iter().map(|m| f(m)).sum::<u64>();
+    let sumf = |f: fn(&ModeResult) -> f64| all.iter().map(|m| f(m)).sum::<f64>();
+    let maxf = |f: fn(&ModeResult) -> f64| all.iter().map(|m| f(m)).fold(0.0, f64::max);
+
+    let mut by_topic: BTreeMap<u32, TopicDeliveries> = BTreeMap::new();
+    for m in all {
+        for t in &m.deliveries.by_topic {
+            let row = by_topic.entry(t.topic).or_insert_with(|| TopicDeliveries {
+                topic: t.topic,
+                ..TopicDeliveries::default()
+            });
+            row.subscribers += t.subscribers;
+            row.events += t.events;
+            row.expected += t.expected;
+            row.delivered += t.delivered;
+            row.lost += t.lost;
+            row.duplicates += t.duplicates;
+            row.out_of_order += t.out_of_order;
+        }
+    }
+    let deliveries = Deliveries {
+        events_measured: sum(|m| m.deliveries.events_measured),
+        expected: sum(|m| m.deliveries.expected),
+        delivered: sum(|m| m.deliveries.delivered),
+        lost: sum(|m| m.deliveries.lost),
+        duplicates: sum(|m| m.deliveries.duplicates),
+        out_of_order: sum(|m| m.deliveries.out_of_order),
+        gap_events: sum(|m| m.deliveries.gap_events),
+        reconnects: sum(|m| m.deliveries.reconnects),
+        slow_disconnects: sum(|m| m.deliveries.slow_disconnects),
+        dropped_oldest: sum(|m| m.deliveries.dropped_oldest),
+        dead_letters: sum(|m| m.deliveries.dead_letters),
+        rejected: sum(|m| m.deliveries.rejected),
+        client_errors: sum(|m| m.deliveries.client_errors),
+        generator_max_lag_ms: maxf(|m| m.deliveries.generator_max_lag_ms),
+        subscribers_with_loss: sum(|m| m.deliveries.subscribers_with_loss),
+        by_topic: by_topic.into_values().collect(),
+    };
+
+    let mut requests_by_route: BTreeMap<String, BTreeMap<u16, u64>> = BTreeMap::new();
+    for m in all {
+        for (route, by_status) in &m.server.requests_by_route {
+            for (status, n) in by_status {
+                *requests_by_route
+                    .entry(route.clone())
+                    .or_default()
+                    .entry(*status)
+                    .or_default() += n;
+            }
+        }
+    }
+    let delivered = deliveries.delivered.max(1) as f64;
+    let requests = sum(|m| m.server.requests);
+    let empty = sum(|m| m.server.empty_responses);
+    let (bytes_read, bytes_written) = (sum(|m| m.server.bytes_read), sum(|m| m.server.bytes_written));
+    let cpu = sumf(|m| m.server.cpu_seconds);
+    let mut webhook = first.server.webhook;
+    for m in &all[1..] {
+        let w = &m.server.webhook;
+        webhook.attempts += w.attempts;
+        webhook.successes += w.successes;
+        webhook.failures += w.failures;
+        webhook.timeouts += w.timeouts;
+        webhook.retries += w.retries;
+        webhook.in_flight += w.in_flight;
+        webhook.queued += w.queued;
+        webhook.dead_letters += w.dead_letters;
+    }
+    let server = ServerCost {
+        requests,
+        requests_per_delivery: requests as f64 / delivered,
+        requests_per_second: sumf(|m| m.server.requests_per_second),
+        requests_by_route,
+        empty_responses: empty,
+        empty_share: if requests > 0 {
+            empty as f64 / requests as f64
+        } else {
+            0.0
+        },
+        bytes_read,
+        bytes_written,
+        bytes_per_delivery: (bytes_read + bytes_written) as f64 / delivered,
+        cpu_seconds: cpu,
+        cpu_seconds_per_1k_deliveries: cpu / delivered * 1000.0,
+        peak_rss_bytes: all.iter().map(|m| m.server.peak_rss_bytes).max().unwrap_or(0),
+        peak_connections: sum(|m| m.server.peak_connections),
+        memory_per_client_bytes: sumf(|m| m.server.memory_per_client_bytes) / all.len() as f64,
+        webhook,
+    };
+    let client = ClientCost {
+        requests: sum(|m| m.client.requests),
+        cpu_seconds: sumf(|m| m.client.cpu_seconds),
+        cpu_share_of_core: sumf(|m| m.client.cpu_share_of_core),
+        peak_rss_bytes: all.iter().map(|m| m.client.peak_rss_bytes).max().unwrap_or(0),
+        saturated: all.iter().any(|m| m.client.saturated),
+    };
+    let mut timeseries = Vec::new();
+    let mut warnings = Vec::new();
+    let mut offset = 0;
+    for m in all {
+        // A part may itself be a merge: keep its sources distinct from the other parts'.
+        let span = m.timeseries.iter().map(|s| s.source).max().map_or(1, |s| s + 1);
+        timeseries.extend(m.timeseries.iter().cloned().map(|mut s| {
+            s.source += offset;
+            s
+        }));
+        warnings.extend(m.warnings.iter().map(|w| format!("source {}: {w}", offset + 1)));
+        offset += span;
+    }
+    Ok(ModeResult {
+        mode: first.mode,
+        theory: first.theory.clone(),
+        latency: latency(&all.iter().map(|m| &m.latency).collect::<Vec<_>>())?,
+        latency_from_emission: latency(&all.iter().map(|m| &m.latency_from_emission).collect::<Vec<_>>())?,
+        deliveries,
+        server,
+        client,
+        timeseries,
+        measured_seconds: maxf(|m| m.measured_seconds),
+        deliveries_per_second: sumf(|m| m.deliveries_per_second),
+        drain_seconds: maxf(|m| m.drain_seconds),
+        warnings,
+    })
+}
