@@ -3,6 +3,7 @@
 
 use crate::modes::Mode;
 use crate::report::format_ms;
+use crate::report::html::number;
 use crate::results::{ModeResult, Results};
 
 fn names(modes: &[&ModeResult]) -> String {
@@ -70,11 +71,11 @@ pub fn verdicts(r: &Results) -> Vec<String> {
         .expect("non-empty");
     if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 {
         out.push(format!(
-            "{} cost the server least CPU, {:.2} ms per 1,000 delivered events; {} cost the most, {:.2} ms ({:.1}×).",
+            "{} cost the server least CPU, {} ms per 1,000 delivered events; {} cost the most, {} ms ({:.1}×).",
             cheapest.mode,
-            cpu(cheapest),
+            number(cpu(cheapest)),
             dearest.mode,
-            cpu(dearest),
+            number(cpu(dearest)),
             cpu(dearest) / cpu(cheapest)
         ));
     }

@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{color, draw_marker, measured, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use super::{color, draw_marker, log_bounds, measured, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
 use crate::report::format_ms;
 use crate::results::{LatencySummary, Results};
 
@@ -32,21 +32,7 @@ where
     let series = measured(r)
         .map(|m| Ok((m.mode, cdf_points(&m.latency)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let lo = series
-        .iter()
-        .flat_map(|(_, p)| p.first())
-        .map(|p| p.0)
-        .fold(f64::INFINITY, f64::min);
-    let hi = series
-        .iter()
-        .flat_map(|(_, p)| p.last())
-        .map(|p| p.0)
-        .fold(0.0, f64::max);
-    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
-        (lo / 1.5, hi * 1.5)
-    } else {
-        (0.01, 1000.0)
-    };
+    let (lo, hi) = log_bounds(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.0)));
     let titled = root.titled(
         "Delivery latency: share of deliveries within a time",
         (FONT, TITLE_SIZE),

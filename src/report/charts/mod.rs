@@ -208,6 +208,16 @@ pub(crate) fn measured(r: &Results) -> impl Iterator<Item = &crate::results::Mod
     r.modes.iter().filter(|m| m.latency.count > 0)
 }
 
+/// A log axis's range around `values` (ms), with room at both ends; a default when empty.
+pub(crate) fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo.is_finite() && hi > 0.0 {
+        (lo.max(0.001) / 1.5, hi * 1.5)
+    } else {
+        (0.01, 1000.0)
+    }
+}
+
 /// Width of the legend column at the right of line charts.
 pub const LEGEND_WIDTH: u32 = 170;
 

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{color, draw_marker, measured, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use super::{color, draw_marker, log_bounds, measured, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
 use crate::report::format_ms;
 use crate::results::Results;
 
@@ -44,19 +44,7 @@ where
         points.push((MAX_X, (h.max() as f64 / 1000.0).max(0.001)));
         series.push((m.mode, points));
     }
-    let lo = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|p| p.1))
-        .fold(f64::INFINITY, f64::min);
-    let hi = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|p| p.1))
-        .fold(0.0, f64::max);
-    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
-        (lo / 1.5, hi * 1.5)
-    } else {
-        (0.01, 1000.0)
-    };
+    let (lo, hi) = log_bounds(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)));
     let titled = root.titled("Delivery latency by percentile", (FONT, TITLE_SIZE))?;
     let modes: Vec<_> = series.iter().map(|(m, _)| *m).collect();
     let plot = with_legend(&titled, &modes)?;
