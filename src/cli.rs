@@ -1,9 +1,9 @@
 //! The command line: `run`, `validate`, `serve`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Compare the ways one system can tell another that something happened: short polling,
 /// conditional polling, long polling, Server-Sent Events, WebSocket and webhooks, measured
@@ -24,6 +24,30 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `run` and `drive` share.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Folder for results.json and the report [default: reports/<scenario name>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only these modes, in this order (comma-separated: poll, conditional_poll,
+    /// long_poll, sse, websocket, webhook).
+    #[arg(long, value_delimiter = ',')]
+    pub modes: Option<Vec<String>>,
+    /// Override the scenario's measured duration, e.g. 10s or 2m.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// No progress bars and no table; only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print results.json to standard output instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -35,25 +59,35 @@ pub enum Command {
     Run {
         /// The scenario file (TOML), e.g. scenarios/quickstart.toml.
         scenario: PathBuf,
-        /// Folder for results.json and the report [default: reports/<scenario name>/].
+        /// Where to write and what to show.
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Run a scenario's clients against an already running `pushpull serve`, possibly on
+    /// another host.
+    ///
+    /// Latency then spans two clocks: the driver estimates the offset between the server's
+    /// monotonic clock and its own from /healthz round trips before each mode (keeping the
+    /// fastest of several) and records it, with its uncertainty, in the results. Modes share
+    /// the one server, so memory per client is only exact for the first mode run.
+    Drive {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The server's client address, e.g. http://10.0.0.5:8080.
         #[arg(long)]
-        out: Option<PathBuf>,
-        /// Run only these modes, in this order (comma-separated: poll, conditional_poll,
-        /// long_poll, sse, websocket, webhook).
-        #[arg(long, value_delimiter = ',')]
-        modes: Option<Vec<String>>,
-        /// Override the scenario's measured duration, e.g. 10s or 2m.
+        target: String,
+        /// The server's control address [default: the target, whose stats then include the
+        /// driver's own control calls].
         #[arg(long)]
-        duration: Option<String>,
-        /// Override the scenario's seed.
+        control: Option<String>,
+        /// Address the webhook receivers listen on; the server must be able to reach it and
+        /// allow it (`pushpull serve --allow`). [default: 127.0.0.x loopback addresses, which
+        /// only a server on this host can reach]
         #[arg(long)]
-        seed: Option<u64>,
-        /// No progress bars and no table; only errors.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Print results.json to standard output instead of the table.
-        #[arg(long)]
-        json: bool,
+        receiver_ip: Option<IpAddr>,
+        /// Where to write and what to show.
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Render the charts, report.html and report.md again from a results.json, without
     /// running anything; given several results of one scenario, merge them first.
@@ -87,5 +121,9 @@ pub enum Command {
         /// Address for the driver's control calls, which are left out of the server's stats.
         #[arg(long, default_value = "127.0.0.1:0")]
         control: SocketAddr,
+        /// Also accept webhook targets in this range (an address or CIDR such as 10.0.0.0/8;
+        /// repeatable). Loopback is always accepted; nothing else is by default.
+        #[arg(long = "allow")]
+        allow: Vec<String>,
     },
 }

@@ -84,56 +84,38 @@ impl Failure {
 /// Carries out a parsed command line.
 pub async fn execute(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Run {
-            scenario,
-            out,
-            modes,
-            duration,
-            seed,
-            quiet,
-            json,
-        } => {
-            let mut s = Scenario::load(&scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
-            apply_overrides(&mut s, modes, duration, seed)?;
-            let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+        Command::Run { scenario, args } => {
             let exe = std::env::current_exe().map_err(|e| Failure::RunFailed(e.into()))?;
-            let opts = driver::RunOptions {
-                server_exe: exe,
-                progress: !quiet && !json,
+            run_scenario(&scenario, args, driver::Target::Spawn(exe)).await
+        }
+        Command::Drive {
+            scenario,
+            target,
+            control,
+            receiver_ip,
+            args,
+        } => {
+            let parse = |what: &str, url: &str| {
+                let addr = url.trim_start_matches("http://").trim_end_matches('/');
+                addr.parse::<std::net::SocketAddr>().map_err(|_| {
+                    Failure::BadInput(format!("{what}: expected http://ADDRESS:PORT, found {url:?}"))
+                })
             };
-            let results = driver::run(&s, &opts).await.map_err(Failure::RunFailed)?;
-            let path = write_results(&results, &out).map_err(Failure::RunFailed)?;
-            let html = report::write_all(&results, &out).map_err(Failure::RunFailed)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&results).expect("results serialize")
-                );
-            } else if !quiet {
-                println!("\n{}", report::table::render(&results));
-                for v in report::verdict::verdicts(&results) {
-                    println!("{v}");
-                }
-                println!("\nresults: {}\nreport:  {}", path.display(), html.display());
-            }
-            let outcomes = thresholds::evaluate(&results);
-            for o in &outcomes {
-                let measured = o.measured.map_or("no data".to_string(), |v| format!("{v:.4}"));
-                let line = format!(
-                    "threshold {}: {} (measured {measured})",
-                    o.threshold,
-                    if o.passed { "pass" } else { "FAIL" }
-                );
-                if !o.passed {
-                    eprintln!("{line}");
-                } else if !quiet && !json {
-                    println!("{line}");
-                }
-            }
-            match outcomes.iter().filter(|o| !o.passed).count() {
-                0 => Ok(()),
-                failed => Err(Failure::ThresholdsFailed(failed)),
-            }
+            let public = parse("--target", &target)?;
+            let control = match control {
+                Some(c) => parse("--control", &c)?,
+                None => public,
+            };
+            run_scenario(
+                &scenario,
+                args,
+                driver::Target::Remote {
+                    public,
+                    control,
+                    receiver_ip,
+                },
+            )
+            .await
         }
         Command::Report { results, out } => {
             let loaded = results
@@ -168,7 +150,17 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Serve { listen, control } => {
+        Command::Serve {
+            listen,
+            control,
+            allow,
+        } => {
+            let mut allowlist = modes::webhook::Allowlist::default();
+            for range in &allow {
+                allowlist
+                    .add(range)
+                    .map_err(|e| Failure::BadInput(format!("--allow {range}: {e}")))?;
+            }
             let bind = |addr| async move {
                 tokio::net::TcpListener::bind(addr)
                     .await
@@ -184,7 +176,7 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
                 local(&control)?
             );
             let _ = std::io::stdout().flush();
-            let state = server::AppState::new(modes::webhook::Allowlist::default());
+            let state = server::AppState::new(allowlist);
             let ctrl_c = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
@@ -192,6 +184,62 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::RunFailed(e.into()))
         }
+    }
+}
+
+/// `run` and `drive`: load, override, run, write results and report, check thresholds.
+async fn run_scenario(
+    scenario: &std::path::Path,
+    args: cli::RunArgs,
+    target: driver::Target,
+) -> Result<(), Failure> {
+    let cli::RunArgs {
+        out,
+        modes,
+        duration,
+        seed,
+        quiet,
+        json,
+    } = args;
+    let mut s = Scenario::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    apply_overrides(&mut s, modes, duration, seed)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+    let opts = driver::RunOptions {
+        target,
+        progress: !quiet && !json,
+    };
+    let results = driver::run(&s, &opts).await.map_err(Failure::RunFailed)?;
+    let path = write_results(&results, &out).map_err(Failure::RunFailed)?;
+    let html = report::write_all(&results, &out).map_err(Failure::RunFailed)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).expect("results serialize")
+        );
+    } else if !quiet {
+        println!("\n{}", report::table::render(&results));
+        for v in report::verdict::verdicts(&results) {
+            println!("{v}");
+        }
+        println!("\nresults: {}\nreport:  {}", path.display(), html.display());
+    }
+    let outcomes = thresholds::evaluate(&results);
+    for o in &outcomes {
+        let measured = o.measured.map_or("no data".to_string(), |v| format!("{v:.4}"));
+        let line = format!(
+            "threshold {}: {} (measured {measured})",
+            o.threshold,
+            if o.passed { "pass" } else { "FAIL" }
+        );
+        if !o.passed {
+            eprintln!("{line}");
+        } else if !quiet && !json {
+            println!("{line}");
+        }
+    }
+    match outcomes.iter().filter(|o| !o.passed).count() {
+        0 => Ok(()),
+        failed => Err(Failure::ThresholdsFailed(failed)),
     }
 }
 

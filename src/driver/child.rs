@@ -11,9 +11,11 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::clock;
 use crate::modes::webhook::{Register, Registered};
 use crate::server::generator::Emitted;
 use crate::server::stats::StatsSnapshot;
+use crate::server::Health;
 use crate::server::{ResetRequest, StartResponse};
 
 /// The line `pushpull serve` prints once it listens; the driver reads the address from it.
@@ -74,6 +76,27 @@ impl ServerProcess {
     }
 }
 
+/// The offset between the server's clock and the driver's, from one round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockSync {
+    /// Server clock − driver clock, ns.
+    pub offset_ns: i64,
+    /// Half the round trip: the server read its clock somewhere within it.
+    pub uncertainty_ns: u64,
+}
+
+impl ClockSync {
+    /// The server read `server_ns` between the driver's `sent_ns` and `received_ns`; assume
+    /// the midpoint (Cristian's algorithm).
+    pub fn from_round_trip(sent_ns: u64, server_ns: u64, received_ns: u64) -> ClockSync {
+        let half = received_ns.saturating_sub(sent_ns) / 2;
+        ClockSync {
+            offset_ns: server_ns as i64 - (sent_ns + half) as i64,
+            uncertainty_ns: half,
+        }
+    }
+}
+
 /// The driver's client for the control API (reqwest: off the hot path).
 #[derive(Clone)]
 pub struct Control {
@@ -106,7 +129,7 @@ impl Control {
         Self::parse(path, res).await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let res = self
             .http
             .get(format!("{}{path}", self.base))
@@ -148,8 +171,52 @@ impl Control {
         self.get("/stats").await
     }
 
+    /// Estimates the server's CLOCK_MONOTONIC minus the driver's from several /healthz round
+    /// trips, keeping the fastest (its midpoint is the least uncertain).
+    pub async fn clock_offset(&self) -> anyhow::Result<ClockSync> {
+        let mut best: Option<ClockSync> = None;
+        for _ in 0..9 {
+            let t0 = clock::now_ns();
+            let health: Health = self.get("/healthz").await?;
+            let t1 = clock::now_ns();
+            let sync = ClockSync::from_round_trip(t0, health.now_ns, t1);
+            if best.is_none_or(|b| sync.uncertainty_ns < b.uncertainty_ns) {
+                best = Some(sync);
+            }
+        }
+        Ok(best.expect("nine samples"))
+    }
+
     /// Registers a webhook endpoint.
     pub async fn register(&self, req: &Register) -> anyhow::Result<Registered> {
         self.post("/webhooks", req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_assumes_the_server_read_its_clock_mid_trip() {
+        // Sent at 1,000, answered at 1,400; the server's clock read 51,200 in between.
+        let s = ClockSync::from_round_trip(1_000, 51_200, 1_400);
+        assert_eq!(
+            s,
+            ClockSync {
+                offset_ns: 50_000,
+                uncertainty_ns: 200
+            }
+        );
+        let behind = ClockSync::from_round_trip(90_000, 10_050, 90_100);
+        assert_eq!(behind.offset_ns, -80_000);
+    }
+
+    #[test]
+    fn listening_line_parses() {
+        let line = format!("{LISTENING_PREFIX}127.0.0.1:4000 control http://127.0.0.1:4001");
+        let (a, b) = parse_listening(&line).unwrap();
+        assert_eq!((a.port(), b.port()), (4000, 4001));
+        assert!(parse_listening("something else").is_none());
     }
 }

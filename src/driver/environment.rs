@@ -38,6 +38,8 @@ pub fn capture() -> Environment {
         git_commit: git_commit(),
         started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         clock: "CLOCK_MONOTONIC, server and driver on one host".to_string(),
+        clock_offset_ns: None,
+        clock_uncertainty_ns: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod collect;
 pub mod environment;
 pub mod recorder;
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,27 +31,84 @@ use child::{Control, ServerProcess};
 use collect::Measured;
 use recorder::{Ledger, Recorder};
 
+/// Which server a run talks to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Start `exe serve` on loopback for each mode: a fresh server per mode, one clock.
+    Spawn(PathBuf),
+    /// A server that is already running, possibly on another host.
+    Remote {
+        /// Its client address.
+        public: SocketAddr,
+        /// Its control address (may be the same).
+        control: SocketAddr,
+        /// Where webhook receivers listen; loopback addresses when None.
+        receiver_ip: Option<IpAddr>,
+    },
+}
+
 /// How a run is carried out (not what it measures: that is the scenario).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The `pushpull` executable to start the server from.
-    pub server_exe: PathBuf,
+    /// The server to run against.
+    pub target: Target,
     /// Show progress bars.
     pub progress: bool,
 }
 
-/// Runs every mode of `scenario`, each against a fresh server child (so no mode inherits
-/// another's memory, connections or warm caches), and returns the results.
+/// Where one mode's clients and control calls go.
+struct Endpoints {
+    public: SocketAddr,
+    control: Control,
+    receiver_ip: Option<IpAddr>,
+    /// Server clock − driver clock, ns (0 when they share a host and its monotonic clock).
+    offset_ns: i64,
+}
+
+/// Runs every mode of `scenario` and returns the results. With [`Target::Spawn`] each mode
+/// gets a fresh server child, so no mode inherits another's memory, connections or warm caches.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Results> {
-    let environment = environment::capture();
+    let mut environment = environment::capture();
     let scenario_arc = Arc::new(scenario.clone());
     let mut modes = Vec::new();
+    let mut offsets = Vec::new();
     for (i, &mode) in scenario.modes.iter().enumerate() {
         let bar = progress_bar(opts.progress, mode, i, scenario);
-        let server = ServerProcess::spawn(&opts.server_exe).await?;
-        let control = Control::new(server.control);
-        let outcome = run_mode(&control, server.addr, &scenario_arc, mode, &bar).await;
-        server.shutdown(&control).await;
+        let (outcome, server) = match &opts.target {
+            Target::Spawn(exe) => {
+                let server = ServerProcess::spawn(exe).await?;
+                let endpoints = Endpoints {
+                    public: server.addr,
+                    control: Control::new(server.control),
+                    receiver_ip: None,
+                    offset_ns: 0,
+                };
+                let outcome = run_mode(&endpoints, &scenario_arc, mode, &bar).await;
+                (outcome, Some((server, endpoints.control)))
+            }
+            Target::Remote {
+                public,
+                control,
+                receiver_ip,
+            } => {
+                let control = Control::new(*control);
+                let sync = control
+                    .clock_offset()
+                    .await
+                    .context("estimating the server's clock offset")?;
+                offsets.push(sync);
+                let endpoints = Endpoints {
+                    public: *public,
+                    control,
+                    receiver_ip: *receiver_ip,
+                    offset_ns: sync.offset_ns,
+                };
+                (run_mode(&endpoints, &scenario_arc, mode, &bar).await, None)
+            }
+        };
+        if let Some((server, control)) = server {
+            server.shutdown(&control).await;
+        }
         match outcome {
             Ok(result) => {
                 bar.finish_with_message(format!(
@@ -64,6 +122,20 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Resul
                 return Err(e.context(format!("running mode `{mode}`")));
             }
         }
+    }
+    if let Some(worst) = offsets.iter().max_by_key(|o| o.uncertainty_ns) {
+        environment.clock = format!(
+            "server at {}: its CLOCK_MONOTONIC, mapped to the driver's by an offset estimated from /healthz round \
+             trips before each mode (last {:+.3} ms, uncertain by up to ±{:.3} ms)",
+            match &opts.target {
+                Target::Remote { public, .. } => public.to_string(),
+                Target::Spawn(_) => "this host".into(),
+            },
+            offsets.last().map_or(0, |o| o.offset_ns) as f64 / 1e6,
+            worst.uncertainty_ns as f64 / 1e6
+        );
+        environment.clock_offset_ns = offsets.last().map(|o| o.offset_ns);
+        environment.clock_uncertainty_ns = Some(worst.uncertainty_ns);
     }
     Ok(Results {
         schema_version: SCHEMA_VERSION,
@@ -96,23 +168,23 @@ enum Clients {
 }
 
 async fn run_mode(
-    control: &Control,
-    server: std::net::SocketAddr,
+    endpoints: &Endpoints,
     s: &Arc<Scenario>,
     mode: Mode,
     bar: &ProgressBar,
 ) -> anyhow::Result<crate::results::ModeResult> {
+    let control = &endpoints.control;
     control
         .reset(&ResetRequest {
             scenario: (**s).clone(),
             mode,
         })
         .await?;
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Arc::new(Recorder::with_clock_offset(endpoints.offset_ns));
     let stop = CancellationToken::new();
     let idle = control.stats().await?;
     bar.set_message("connecting clients");
-    let clients = start_clients(control, server, s, mode, &recorder, &stop).await?;
+    let clients = start_clients(endpoints, s, mode, &recorder, &stop).await?;
     let at_start = control.stats().await?;
     let driver_at_start = procstat::read();
     control.start().await?;
@@ -200,13 +272,13 @@ async fn run_mode(
 }
 
 async fn start_clients(
-    control: &Control,
-    server: std::net::SocketAddr,
+    endpoints: &Endpoints,
     s: &Arc<Scenario>,
     mode: Mode,
     recorder: &Arc<Recorder>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Clients> {
+    let control = &endpoints.control;
     let ledger = |c: u32| Ledger::new(c, s.client_topics(c), recorder.clone());
     if mode == Mode::Webhook {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
@@ -219,6 +291,7 @@ async fn start_clients(
             .map(|(c, sec)| (ledger(c), sec.as_ref().map(|(_, k)| k.clone())))
             .collect();
         let receivers = Receivers::start(
+            endpoints.receiver_ip,
             s.webhook.receiver_hosts,
             inboxes,
             s.webhook.receiver_fail_attempts,
@@ -241,7 +314,7 @@ async fn start_clients(
     }
     let handles = (0..s.clients.count)
         .map(|c| {
-            let ctx = ClientCtx::new(c, server, s.clone(), ledger(c), stop.clone());
+            let ctx = ClientCtx::new(c, endpoints.public, s.clone(), ledger(c), stop.clone());
             tokio::spawn(modes::run_client(mode, ctx))
         })
         .collect();

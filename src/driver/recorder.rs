@@ -44,18 +44,32 @@ const SHARDS: usize = 16;
 pub struct Recorder {
     shards: Vec<Mutex<Latencies>>,
     delivered: AtomicU64,
+    /// Server clock − driver clock, ns: added to the driver's readings so they compare with
+    /// the server's stamps (0 when both share a host's monotonic clock).
+    offset_ns: i64,
 }
 
 impl Default for Recorder {
     fn default() -> Self {
-        Recorder {
-            shards: (0..SHARDS).map(|_| Mutex::new(Latencies::new())).collect(),
-            delivered: AtomicU64::new(0),
-        }
+        Recorder::with_clock_offset(0)
     }
 }
 
 impl Recorder {
+    /// A recorder whose clients read the server's clock as the driver's plus `offset_ns`.
+    pub fn with_clock_offset(offset_ns: i64) -> Self {
+        Recorder {
+            shards: (0..SHARDS).map(|_| Mutex::new(Latencies::new())).collect(),
+            delivered: AtomicU64::new(0),
+            offset_ns,
+        }
+    }
+
+    /// Now, on the server's clock.
+    pub fn now_ns(&self) -> u64 {
+        (clock::now_ns() as i64).saturating_add(self.offset_ns).max(0) as u64
+    }
+
     /// Measured first deliveries so far, across all clients.
     pub fn delivered(&self) -> u64 {
         self.delivered.load(Relaxed)
@@ -218,7 +232,8 @@ impl Ledger {
 
     /// Records a received event (reading the clock now) and says what it was.
     pub fn observe(&mut self, ev: &WireEvent) -> Seen {
-        self.observe_at(ev, clock::now_ns())
+        let now = self.recorder.now_ns();
+        self.observe_at(ev, now)
     }
 
     /// Records a received event received at `now_ns`.

@@ -58,6 +58,12 @@ pub struct Environment {
     pub started_at: String,
     /// How latency timestamps were taken.
     pub clock: String,
+    /// For a remote server: its clock minus the driver's, ns, as last estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ns: Option<i64>,
+    /// How far the offset estimate may be off (half the fastest round trip), ns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_uncertainty_ns: Option<u64>,
 }
 
 /// One mode's measured figures and its theory.

@@ -31,7 +31,7 @@ use crate::modes::webhook::{Allowlist, Dispatcher};
 use crate::modes::{self, Mode};
 use crate::scenario::Scenario;
 
-pub use control::{ResetRequest, StartResponse};
+pub use control::{Health, ResetRequest, StartResponse};
 use log::EventLog;
 use stats::Stats;
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod drive;
 mod faults;
 mod merge;
 mod report;

@@ -176,7 +176,7 @@ async fn registering_a_target_outside_the_allowlist_is_refused() {
 async fn receiver_rejects_forged_stale_and_unsigned_requests() {
     let (text, secret) = Secret::generate(&mut rand::thread_rng());
     let ledger = Ledger::new(0, vec![0], Arc::new(Recorder::default()));
-    let receivers = Receivers::start(1, vec![(ledger, Some(secret.clone()))], 0)
+    let receivers = Receivers::start(None, 1, vec![(ledger, Some(secret.clone()))], 0)
         .await
         .unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();

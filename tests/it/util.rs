@@ -35,7 +35,7 @@ pub async fn run(s: &Scenario) -> Results {
     driver::run(
         s,
         &RunOptions {
-            server_exe: exe(),
+            target: driver::Target::Spawn(exe()),
             progress: false,
         },
     )

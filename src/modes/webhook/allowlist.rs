@@ -25,6 +25,30 @@ impl Default for Allowlist {
 }
 
 impl Allowlist {
+    /// Adds a range: an address (`10.0.0.5`) or a CIDR block (`10.0.0.0/8`, `fd00::/8`).
+    pub fn add(&mut self, range: &str) -> Result<(), String> {
+        let (ip, bits) = match range.split_once('/') {
+            Some((ip, bits)) => (ip, Some(bits)),
+            None => (range, None),
+        };
+        let ip: IpAddr = ip
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{ip}` is not an IP address"))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            None => max,
+            Some(b) => b
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("`/{b}` is not a prefix length 0..={max}"))?,
+        };
+        self.nets.push((ip, bits));
+        Ok(())
+    }
+
     /// True when `ip` is inside one of the ranges.
     pub fn allows(&self, ip: IpAddr) -> bool {
         self.nets.iter().any(|(net, bits)| in_net(ip, *net, *bits))
@@ -111,5 +135,17 @@ mod tests {
             .contains("not an address"));
         assert!(a.check("https://127.0.0.1:443/").is_err());
         assert!(a.check("http://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn ranges_can_be_added() {
+        let mut a = Allowlist::default();
+        a.add("10.0.0.0/8").unwrap();
+        a.add("192.168.1.7").unwrap();
+        assert!(a.check("http://10.9.8.7:80/").is_ok());
+        assert!(a.check("http://192.168.1.7:80/").is_ok());
+        assert!(a.check("http://192.168.1.8:80/").is_err());
+        assert!(a.add("10.0.0.0/33").is_err());
+        assert!(a.add("ten").is_err());
     }
 }

@@ -55,9 +55,11 @@ pub fn host_addr(h: u32) -> Ipv4Addr {
 }
 
 impl Receivers {
-    /// Starts `hosts` receiver servers (each on its own 127.0.0.x, port 0) for these inboxes;
-    /// each receiver answers 503 to the first `fail_attempts` attempts of every message.
+    /// Starts `hosts` receiver servers for these inboxes, each on port 0 of its own 127.0.0.x,
+    /// or all on `ip` when given (a server on another host cannot reach loopback); each
+    /// receiver answers 503 to the first `fail_attempts` attempts of every message.
     pub async fn start(
+        ip: Option<std::net::IpAddr>,
         hosts: u32,
         inboxes: Vec<(Ledger, Option<Secret>)>,
         fail_attempts: u32,
@@ -82,9 +84,10 @@ impl Receivers {
         let mut addrs = Vec::new();
         let mut servers = Vec::new();
         for h in 0..hosts.clamp(1, 250) {
-            let listener = TcpListener::bind((host_addr(h), 0))
+            let at = ip.unwrap_or(std::net::IpAddr::V4(host_addr(h)));
+            let listener = TcpListener::bind((at, 0))
                 .await
-                .with_context(|| format!("binding a webhook receiver on {}", host_addr(h)))?;
+                .with_context(|| format!("binding a webhook receiver on {at}"))?;
             addrs.push(listener.local_addr()?);
             let listener = listener.tap_io(|s| {
                 let _ = s.set_nodelay(true);
