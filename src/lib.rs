@@ -146,7 +146,11 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
                     serde_json::to_string_pretty(&s).expect("scenario serializes")
                 );
             } else {
-                print!("{}", s.to_toml());
+                let text = s.to_toml();
+                print!("{text}");
+                if !text.ends_with('\n') {
+                    println!();
+                }
             }
             Ok(())
         }
@@ -208,7 +212,12 @@ async fn run_scenario(
         target,
         progress: !quiet && !json,
     };
-    let results = driver::run(&s, &opts).await.map_err(Failure::RunFailed)?;
+    let results = if s.sweep.is_some() {
+        driver::run_sweep(&s, &opts).await
+    } else {
+        driver::run(&s, &opts).await
+    }
+    .map_err(Failure::RunFailed)?;
     let path = write_results(&results, &out).map_err(Failure::RunFailed)?;
     let html = report::write_all(&results, &out).map_err(Failure::RunFailed)?;
     if json {
@@ -217,9 +226,18 @@ async fn run_scenario(
             serde_json::to_string_pretty(&results).expect("results serialize")
         );
     } else if !quiet {
-        println!("\n{}", report::table::render(&results));
-        for v in report::verdict::verdicts(&results) {
-            println!("{v}");
+        if results.points.is_empty() {
+            println!("\n{}", report::table::render(&results));
+            for v in report::verdict::verdicts(&results) {
+                println!("{v}");
+            }
+        }
+        for p in &results.points {
+            println!(
+                "\npoint {}\n{}",
+                p.label,
+                report::table::render(&results.point_view(p))
+            );
         }
         println!("\nresults: {}\nreport:  {}", path.display(), html.display());
     }

@@ -313,8 +313,20 @@ pub struct Outcome {
     pub passed: bool,
 }
 
-/// Checks every threshold of the run's scenario.
+/// Checks every threshold of the run's scenario (at every point, for a sweep).
 pub fn evaluate(r: &Results) -> Vec<Outcome> {
+    if !r.points.is_empty() {
+        return r
+            .points
+            .iter()
+            .flat_map(|p| {
+                evaluate(&r.point_view(p)).into_iter().map(|mut o| {
+                    o.threshold = format!("[{}] {}", p.label, o.threshold);
+                    o
+                })
+            })
+            .collect();
+    }
     r.scenario
         .thresholds
         .0

@@ -143,6 +143,49 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Resul
         environment,
         modes,
         sources: Vec::new(),
+        points: Vec::new(),
+    })
+}
+
+/// Runs every point of a swept scenario (each a full run of its modes) into one result.
+pub async fn run_sweep(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Results> {
+    use crate::scenario::sweep;
+    let plan = scenario.sweep.as_ref().context("the scenario has no [sweep]")?;
+    let points = plan.points(scenario).map_err(|e| anyhow::anyhow!(e.message))?;
+    let mut out = Vec::new();
+    let mut environment = None;
+    for (i, point) in points.iter().enumerate() {
+        let label = sweep::label(&point.values);
+        if opts.progress {
+            eprintln!("point {}/{}: {label}", i + 1, points.len());
+        }
+        let r = run(&point.scenario, opts)
+            .await
+            .with_context(|| format!("sweep point {} ({label})", i + 1))?;
+        environment.get_or_insert(r.environment);
+        let values = point
+            .values
+            .iter()
+            .map(|(path, v)| crate::results::SweptValue {
+                path: path.clone(),
+                value: sweep::show(v),
+                number: sweep::as_number(v),
+            })
+            .collect();
+        out.push(crate::results::SweepPoint {
+            label,
+            values,
+            scenario: point.scenario.clone(),
+            modes: r.modes,
+        });
+    }
+    Ok(Results {
+        schema_version: SCHEMA_VERSION,
+        scenario: scenario.clone(),
+        environment: environment.context("a sweep has at least one point")?,
+        modes: Vec::new(),
+        sources: Vec::new(),
+        points: out,
     })
 }
 

@@ -72,66 +72,11 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         s.seed
     );
 
-    let verdicts = verdict::verdicts(r);
-    if !verdicts.is_empty() {
-        h.push_str("<section class=\"verdicts\" aria-label=\"verdicts\"><ul>\n");
-        for v in verdicts {
-            let _ = writeln!(h, "<li>{}</li>", esc(&v));
-        }
-        h.push_str("</ul></section>\n");
+    if r.points.is_empty() {
+        run_sections(&mut h, r);
+    } else {
+        sweep_sections(&mut h, r);
     }
-
-    h.push_str("<h2 id=\"comparison\">Comparison</h2>\n<div class=\"scroll\"><table>\n<thead><tr>");
-    for col in table::HEADER {
-        let _ = write!(h, "<th>{}</th>", esc(col));
-    }
-    h.push_str("</tr></thead>\n<tbody>\n");
-    for (m, row) in r.modes.iter().zip(table::rows(r)) {
-        h.push_str("<tr>");
-        for (i, cell) in row.iter().enumerate() {
-            if i == 0 {
-                let _ = write!(
-                    h,
-                    "<td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
-                    css_color(m.mode),
-                    esc(cell)
-                );
-            } else {
-                let _ = write!(h, "<td>{}</td>", esc(cell));
-            }
-        }
-        h.push_str("</tr>\n");
-    }
-    h.push_str("</tbody></table></div>\n");
-    h.push_str(
-        "<p>Latency runs from each event's <em>scheduled</em> time to its arrival. Delivery counts are exact. \
-         Requests, bytes and CPU are the server's own, counted from the end of the warm-up to the end of the drain.</p>\n",
-    );
-    for m in &r.modes {
-        for w in &m.warnings {
-            let _ = writeln!(h, "<p class=\"warn\">Warning, {}: {}</p>", m.mode, esc(w));
-        }
-    }
-
-    let outcomes = crate::thresholds::evaluate(r);
-    if !outcomes.is_empty() {
-        h.push_str("<h2 id=\"thresholds\">Thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">threshold</th><th>measured</th><th>result</th></tr></thead>\n<tbody>\n");
-        for o in &outcomes {
-            let _ = writeln!(
-                h,
-                "<tr{}><td class=\"left\">{}</td><td>{}</td><td>{}</td></tr>",
-                if o.passed { "" } else { " class=\"differs\"" },
-                esc(&o.threshold),
-                o.measured.map_or("no data".to_string(), number),
-                if o.passed { "pass" } else { "<strong>FAIL</strong>" }
-            );
-        }
-        h.push_str("</tbody></table></div>\n");
-    }
-
-    h.push_str("<h2 id=\"theory\">Theory beside measurement</h2>\n");
-    h.push_str(&theory_table(r));
-
     h.push_str("<h2 id=\"charts\">Charts</h2>\n");
     for c in charts {
         let _ = writeln!(
@@ -143,44 +88,9 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         );
     }
 
-    h.push_str("<h2 id=\"modes\">Each mode</h2>\n");
-    for m in &r.modes {
-        let d = &m.deliveries;
-        let _ = writeln!(
-            h,
-            "<h3><span class=\"swatch\" style=\"background:{}\"></span>{}</h3>\n<p>{}</p>\n<dl>\
-             <dt>latency</dt><dd>p50 {}, p90 {}, p99 {}, p99.9 {}, max {} (from actual emission: p50 {})</dd>\
-             <dt>deliveries</dt><dd>{} of {} ({} lost, {} duplicates, {} out of order, {} reported gone, {} reconnections)</dd>\
-             <dt>server</dt><dd>{} requests ({:.0}/s), {} bytes read, {} written, {:.2} CPU s, peak {} connections, {:.1} KiB per client</dd>\
-             <dt>driver</dt><dd>{:.2} CPU s ({:.0}% of a core)</dd></dl>",
-            css_color(m.mode),
-            m.mode,
-            esc(&m.theory.explanation),
-            format_ms(m.latency.p50_ms),
-            format_ms(m.latency.p90_ms),
-            format_ms(m.latency.p99_ms),
-            format_ms(m.latency.p999_ms),
-            format_ms(m.latency.max_ms),
-            format_ms(m.latency_from_emission.p50_ms),
-            d.delivered,
-            d.expected,
-            d.lost,
-            d.duplicates,
-            d.out_of_order,
-            d.gap_events,
-            d.reconnects,
-            m.server.requests,
-            m.server.requests_per_second,
-            m.server.bytes_read,
-            m.server.bytes_written,
-            m.server.cpu_seconds,
-            m.server.peak_connections,
-            m.server.memory_per_client_bytes / 1024.0,
-            m.client.cpu_seconds,
-            m.client.cpu_share_of_core * 100.0,
-        );
+    if r.points.is_empty() {
+        mode_sections(&mut h, r);
     }
-
     h.push_str("<h2 id=\"scenario\">The scenario as run</h2>\n");
     let _ = writeln!(h, "<pre>{}</pre>", esc(&s.to_toml()));
     h.push_str("<h2 id=\"environment\">Environment</h2>\n<dl>\n");
@@ -263,5 +173,157 @@ fn strip_xml_prolog(svg: &str) -> &str {
     match svg.find("<svg") {
         Some(i) => &svg[i..],
         None => svg,
+    }
+}
+
+/// Verdicts, comparison table, thresholds and theory of a single run.
+fn run_sections(h: &mut String, r: &Results) {
+    let verdicts = verdict::verdicts(r);
+    if !verdicts.is_empty() {
+        h.push_str("<section class=\"verdicts\" aria-label=\"verdicts\"><ul>\n");
+        for v in verdicts {
+            let _ = writeln!(h, "<li>{}</li>", esc(&v));
+        }
+        h.push_str("</ul></section>\n");
+    }
+
+    h.push_str("<h2 id=\"comparison\">Comparison</h2>\n<div class=\"scroll\"><table>\n<thead><tr>");
+    for col in table::HEADER {
+        let _ = write!(h, "<th>{}</th>", esc(col));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (m, row) in r.modes.iter().zip(table::rows(r)) {
+        h.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(
+                    h,
+                    "<td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
+                    css_color(m.mode),
+                    esc(cell)
+                );
+            } else {
+                let _ = write!(h, "<td>{}</td>", esc(cell));
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table></div>\n");
+    h.push_str(
+        "<p>Latency runs from each event's <em>scheduled</em> time to its arrival. Delivery counts are exact. \
+         Requests, bytes and CPU are the server's own, counted from the end of the warm-up to the end of the drain.</p>\n",
+    );
+    for m in &r.modes {
+        for w in &m.warnings {
+            let _ = writeln!(h, "<p class=\"warn\">Warning, {}: {}</p>", m.mode, esc(w));
+        }
+    }
+
+    thresholds_table(h, r);
+
+    h.push_str("<h2 id=\"theory\">Theory beside measurement</h2>\n");
+    h.push_str(&theory_table(r));
+}
+
+/// What each mode did, with its theory in words.
+fn mode_sections(h: &mut String, r: &Results) {
+    h.push_str("<h2 id=\"modes\">Each mode</h2>\n");
+    for m in &r.modes {
+        let d = &m.deliveries;
+        let _ = writeln!(
+            h,
+            "<h3><span class=\"swatch\" style=\"background:{}\"></span>{}</h3>\n<p>{}</p>\n<dl>\
+             <dt>latency</dt><dd>p50 {}, p90 {}, p99 {}, p99.9 {}, max {} (from actual emission: p50 {})</dd>\
+             <dt>deliveries</dt><dd>{} of {} ({} lost, {} duplicates, {} out of order, {} reported gone, {} reconnections)</dd>\
+             <dt>server</dt><dd>{} requests ({:.0}/s), {} bytes read, {} written, {:.2} CPU s, peak {} connections, {:.1} KiB per client</dd>\
+             <dt>driver</dt><dd>{:.2} CPU s ({:.0}% of a core)</dd></dl>",
+            css_color(m.mode),
+            m.mode,
+            esc(&m.theory.explanation),
+            format_ms(m.latency.p50_ms),
+            format_ms(m.latency.p90_ms),
+            format_ms(m.latency.p99_ms),
+            format_ms(m.latency.p999_ms),
+            format_ms(m.latency.max_ms),
+            format_ms(m.latency_from_emission.p50_ms),
+            d.delivered,
+            d.expected,
+            d.lost,
+            d.duplicates,
+            d.out_of_order,
+            d.gap_events,
+            d.reconnects,
+            m.server.requests,
+            m.server.requests_per_second,
+            m.server.bytes_read,
+            m.server.bytes_written,
+            m.server.cpu_seconds,
+            m.server.peak_connections,
+            m.server.memory_per_client_bytes / 1024.0,
+            m.client.cpu_seconds,
+            m.client.cpu_share_of_core * 100.0,
+        );
+    }
+}
+
+/// A sweep: one table row per point and mode, and the thresholds of every point.
+fn sweep_sections(h: &mut String, r: &Results) {
+    let _ = writeln!(
+        h,
+        "<p class=\"verdicts\">A sweep of {} points: {}.</p>",
+        r.points.len(),
+        esc(&r
+            .points
+            .iter()
+            .map(|p| p.label.as_str())
+            .collect::<Vec<_>>()
+            .join("; "))
+    );
+    h.push_str(
+        "<h2 id=\"comparison\">Every point</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th>point</th>",
+    );
+    for col in table::HEADER {
+        let _ = write!(h, "<th>{}</th>", esc(col));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for p in &r.points {
+        let view = r.point_view(p);
+        for (m, row) in view.modes.iter().zip(table::rows(&view)) {
+            let _ = write!(h, "<tr><td>{}</td>", esc(&p.label));
+            for (i, cell) in row.iter().enumerate() {
+                if i == 0 {
+                    let _ = write!(
+                        h,
+                        "<td class=\"left\"><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
+                        css_color(m.mode),
+                        esc(cell)
+                    );
+                } else {
+                    let _ = write!(h, "<td>{}</td>", esc(cell));
+                }
+            }
+            h.push_str("</tr>\n");
+        }
+    }
+    h.push_str("</tbody></table></div>\n");
+    thresholds_table(h, r);
+}
+
+/// Every threshold with what was measured and whether it held.
+fn thresholds_table(h: &mut String, r: &Results) {
+    let outcomes = crate::thresholds::evaluate(r);
+    if !outcomes.is_empty() {
+        h.push_str("<h2 id=\"thresholds\">Thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">threshold</th><th>measured</th><th>result</th></tr></thead>\n<tbody>\n");
+        for o in &outcomes {
+            let _ = writeln!(
+                h,
+                "<tr{}><td class=\"left\">{}</td><td>{}</td><td>{}</td></tr>",
+                if o.passed { "" } else { " class=\"differs\"" },
+                esc(&o.threshold),
+                o.measured.map_or("no data".to_string(), number),
+                if o.passed { "pass" } else { "<strong>FAIL</strong>" }
+            );
+        }
+        h.push_str("</tbody></table></div>\n");
     }
 }

@@ -20,6 +20,10 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
     if !s.description.is_empty() {
         let _ = writeln!(m, "{}\n", s.description);
     }
+    if !r.points.is_empty() {
+        sweep(&mut m, r, charts);
+        return m;
+    }
     for v in verdict::verdicts(r) {
         let _ = writeln!(m, "- {v}");
     }
@@ -46,22 +50,7 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
             let _ = writeln!(m, "\n> Warning, {}: {}", mr.mode, cell(w));
         }
     }
-    let outcomes = crate::thresholds::evaluate(r);
-    if !outcomes.is_empty() {
-        let _ = writeln!(
-            m,
-            "\n## Thresholds\n\n| threshold | measured | result |\n|---|---:|---|"
-        );
-        for o in &outcomes {
-            let _ = writeln!(
-                m,
-                "| {} | {} | {} |",
-                cell(&o.threshold),
-                o.measured.map_or("no data".to_string(), number),
-                if o.passed { "pass" } else { "**FAIL**" }
-            );
-        }
-    }
+    thresholds(&mut m, r);
     let _ = writeln!(m, "\n## Theory beside measurement\n");
     let _ = writeln!(
         m,
@@ -104,4 +93,57 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         e.clock
     );
     m
+}
+
+fn thresholds(m: &mut String, r: &Results) {
+    let outcomes = crate::thresholds::evaluate(r);
+    if !outcomes.is_empty() {
+        let _ = writeln!(
+            m,
+            "\n## Thresholds\n\n| threshold | measured | result |\n|---|---:|---|"
+        );
+        for o in &outcomes {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} |",
+                cell(&o.threshold),
+                o.measured.map_or("no data".to_string(), number),
+                if o.passed { "pass" } else { "**FAIL**" }
+            );
+        }
+    }
+}
+
+fn sweep(m: &mut String, r: &Results, charts: &[Rendered]) {
+    let _ = writeln!(m, "A sweep of {} points.\n\n## Every point\n", r.points.len());
+    let _ = writeln!(m, "| point | {} |", table::HEADER.join(" | "));
+    let _ = writeln!(
+        m,
+        "|---|{}",
+        table::HEADER
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+            .collect::<String>()
+    );
+    for p in &r.points {
+        for row in table::rows(&r.point_view(p)) {
+            let _ = writeln!(
+                m,
+                "| {} | {} |",
+                cell(&p.label),
+                row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+            );
+        }
+    }
+    thresholds(m, r);
+    let _ = writeln!(m, "\n## Charts\n");
+    for c in charts {
+        let _ = writeln!(m, "![{}]({}.svg)\n", c.chart.title(), c.chart.name());
+    }
+    let _ = writeln!(
+        m,
+        "## The scenario as run\n\n```toml\n{}```",
+        r.scenario.to_toml()
+    );
 }

@@ -57,6 +57,7 @@ pub fn merge(parts: &[Results]) -> anyhow::Result<Results> {
         environment: first.environment.clone(),
         modes,
         sources,
+        points: Vec::new(),
     })
 }
 

@@ -35,6 +35,47 @@ pub struct Results {
     /// `source` of a time-series sample indexes this list). Empty for a single run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Environment>,
+    /// For a sweep: one entry per point, each with its own modes (`modes` above is then empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<SweepPoint>,
+}
+
+/// One point of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// `poll.interval=1s, clients.count=100`.
+    pub label: String,
+    /// The swept values, in the scenario's order.
+    pub values: Vec<SweptValue>,
+    /// The scenario of this point.
+    pub scenario: Scenario,
+    /// Its results, one per mode.
+    pub modes: Vec<ModeResult>,
+}
+
+/// One swept parameter's value at a point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweptValue {
+    /// Dotted path, e.g. `poll.interval`.
+    pub path: String,
+    /// As written, e.g. `1s`.
+    pub value: String,
+    /// As a number for charts: durations in ms, numbers as they are.
+    pub number: Option<f64>,
+}
+
+impl Results {
+    /// One point of a sweep as a plain run's results, so tables and charts of a run apply.
+    pub fn point_view(&self, point: &SweepPoint) -> Results {
+        Results {
+            schema_version: self.schema_version,
+            scenario: point.scenario.clone(),
+            environment: self.environment.clone(),
+            modes: point.modes.clone(),
+            sources: Vec::new(),
+            points: Vec::new(),
+        }
+    }
 }
 
 /// The machine and software a run happened on.

@@ -6,6 +6,7 @@
 mod error;
 pub mod humane;
 mod raw;
+pub mod sweep;
 mod validate;
 
 use std::path::Path;
@@ -63,6 +64,9 @@ pub struct Scenario {
     /// Conditions a run must meet (`pushpull run` exits 3 when one fails).
     #[serde(default, skip_serializing_if = "Thresholds::is_empty")]
     pub thresholds: Thresholds,
+    /// Parameters to sweep: `run` executes one point per combination of their values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<sweep::Sweep>,
 }
 
 /// `[events]`: what the simulated application emits.

@@ -29,6 +29,7 @@ pub struct RawScenario {
     pub websocket: Option<RawStream>,
     pub webhook: Option<RawWebhook>,
     pub thresholds: Option<BTreeMap<S<String>, S<String>>>,
+    pub sweep: Option<S<BTreeMap<S<String>, S<toml::Value>>>>,
 }
 
 /// `[events]`

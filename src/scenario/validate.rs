@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::error::{nearest, SourceMap};
 use super::raw::{RawPoll, RawRetry, RawScenario, RawStream, S};
+use super::sweep::Sweep;
 use super::*;
 use crate::thresholds::{Threshold, Thresholds};
 
@@ -115,7 +116,42 @@ impl Check<'_> {
             websocket: self.stream(&raw.websocket, "websocket")?,
             webhook: self.webhook(&raw, clients)?,
             thresholds: self.thresholds(&raw)?,
+            sweep: None,
         };
+        self.with_sweep(scenario, &raw)
+    }
+
+    /// Attaches `[sweep]`, after building every point so a bad path or value is reported here,
+    /// at the key it concerns.
+    fn with_sweep(&self, mut scenario: Scenario, raw: &RawScenario) -> Result<Scenario, ScenarioError> {
+        let Some(table) = &raw.sweep else {
+            return Ok(scenario);
+        };
+        let span_of = |path: Option<&str>| {
+            path.and_then(|p| table.get_ref().keys().find(|k| k.get_ref() == p))
+                .map_or(table.span(), |k| k.span())
+        };
+        let plain: std::collections::BTreeMap<String, toml::Value> = table
+            .get_ref()
+            .iter()
+            .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
+            .collect();
+        let mut sweep = Sweep::try_from(plain).map_err(|e| self.map.error(table.span(), "sweep", e))?;
+        // Combine in the order the file lists the parameters (the first is the charts' x axis).
+        sweep.params.sort_by_key(|p| span_of(Some(&p.path)).start);
+        if sweep.params.is_empty() {
+            return Err(self
+                .map
+                .error(table.span(), "sweep", "name at least one parameter to sweep"));
+        }
+        sweep.points(&scenario).map_err(|e| {
+            let field = e
+                .path
+                .as_ref()
+                .map_or("sweep".to_string(), |p| format!("sweep.\"{p}\""));
+            self.map.error(span_of(e.path.as_deref()), &field, e.message)
+        })?;
+        scenario.sweep = Some(sweep);
         Ok(scenario)
     }
 

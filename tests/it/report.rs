@@ -151,3 +151,63 @@ fn report_refuses_a_file_that_is_not_results() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("schema version 99"));
 }
+
+#[test]
+fn a_sweep_runs_every_point_into_one_results_file_and_draws_the_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("sweep.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"sweep\"\nduration = \"500ms\"\nwarmup = \"100ms\"\ndrain = \"2s\"\nmodes = [\"poll\", \"websocket\"]\n\
+         [events]\nrate = 40\ntopics = 2\n[clients]\ncount = 4\n[sweep]\n\"poll.interval\" = [\"50ms\", \"400ms\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("point poll.interval=50ms") && stdout.contains("point poll.interval=400ms"),
+        "{stdout}"
+    );
+    let r = pushpull::results::Results::load(&dir.path().join("results.json")).unwrap();
+    assert!(r.modes.is_empty());
+    assert_eq!(r.points.len(), 2);
+    assert_eq!(r.points[1].values[0].number, Some(400.0));
+    for p in &r.points {
+        assert_eq!(p.modes.len(), 2);
+        for m in &p.modes {
+            assert_eq!(
+                m.deliveries.delivered, m.deliveries.expected,
+                "{}: {}",
+                p.label, m.mode
+            );
+        }
+    }
+    let slow = &r.points[1].modes[0];
+    let fast = &r.points[0].modes[0];
+    assert!(
+        slow.latency.p50_ms > fast.latency.p50_ms,
+        "a longer interval waits longer"
+    );
+    for chart in Chart::SWEEP {
+        let svg = std::fs::read_to_string(dir.path().join(format!("{}.svg", chart.name()))).unwrap();
+        for mode in [Mode::Poll, Mode::Websocket] {
+            assert!(
+                svg.contains(&css_color(mode).to_uppercase()),
+                "{}: {mode}",
+                chart.name()
+            );
+        }
+    }
+    let html = Html::parse_document(&std::fs::read_to_string(dir.path().join("report.html")).unwrap());
+    let rows = html
+        .select(&Selector::parse("#comparison + div tbody tr").unwrap())
+        .count();
+    assert_eq!(rows, 4, "one row per point and mode");
+}

@@ -8,6 +8,7 @@
 mod cost;
 mod latency_cdf;
 mod percentiles;
+mod sweep;
 mod timeseries;
 
 use std::path::Path;
@@ -121,6 +122,10 @@ pub enum Chart {
     Cost,
     /// Deliveries/s, server CPU and open connections over time, per mode.
     Timeseries,
+    /// For a sweep: each metric against the swept parameter, per mode.
+    SweepCurves,
+    /// For a sweep: latency against server CPU at every point, with the Pareto frontier.
+    Pareto,
 }
 
 impl Chart {
@@ -131,6 +136,17 @@ impl Chart {
         Chart::Cost,
         Chart::Timeseries,
     ];
+    /// The charts of a sweep.
+    pub const SWEEP: [Chart; 2] = [Chart::SweepCurves, Chart::Pareto];
+
+    /// The charts for these results: a sweep's or a run's.
+    pub fn for_results(r: &Results) -> &'static [Chart] {
+        if r.points.is_empty() {
+            &Chart::ALL
+        } else {
+            &Chart::SWEEP
+        }
+    }
 
     /// File stem: `<name>.svg` and `<name>.png`.
     pub fn name(self) -> &'static str {
@@ -139,6 +155,8 @@ impl Chart {
             Chart::Percentiles => "latency-percentiles",
             Chart::Cost => "cost",
             Chart::Timeseries => "timeseries",
+            Chart::SweepCurves => "sweep-curves",
+            Chart::Pareto => "sweep-pareto",
         }
     }
 
@@ -149,6 +167,8 @@ impl Chart {
             Chart::Percentiles => "Delivery latency by percentile",
             Chart::Cost => "What each mode costs the server",
             Chart::Timeseries => "Over time",
+            Chart::SweepCurves => "Each metric against the swept parameter",
+            Chart::Pareto => "Latency against server CPU, with the Pareto frontier",
         }
     }
 
@@ -163,6 +183,8 @@ impl Chart {
             Chart::Percentiles => percentiles::draw(root, r),
             Chart::Cost => cost::draw(root, r),
             Chart::Timeseries => timeseries::draw(root, r),
+            Chart::SweepCurves => sweep::draw_curves(root, r),
+            Chart::Pareto => sweep::draw_pareto(root, r),
         }
     }
 }
@@ -179,7 +201,7 @@ pub struct Rendered {
 pub fn render_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Rendered>> {
     register_font();
     let mut out = Vec::new();
-    for chart in Chart::ALL {
+    for &chart in Chart::for_results(results) {
         let name = chart.name();
         let mut svg = String::new();
         {

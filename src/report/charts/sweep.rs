@@ -1,0 +1,238 @@
+//! Sweep charts: each metric against the swept parameter, one line per mode; and every
+//! (mode, point) on a latency-versus-cost plane with the Pareto frontier marked, the points no
+//! other is both faster and cheaper than.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{color, draw_marker, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use crate::modes::Mode;
+use crate::report::format_ms;
+use crate::results::{ModeResult, Results};
+
+type Read = fn(&ModeResult) -> f64;
+
+const PANELS: [(&str, Read); 4] = [
+    ("median latency (ms)", |m| m.latency.p50_ms),
+    ("requests per delivered event", |m| m.server.requests_per_delivery),
+    ("server CPU per 1,000 events (ms)", |m| {
+        m.server.cpu_seconds_per_1k_deliveries * 1000.0
+    }),
+    ("bytes per event", |m| m.server.bytes_per_delivery),
+];
+
+/// The x axis: the first swept parameter's numbers when every point has one, else the index.
+fn x_axis(r: &Results) -> (String, Vec<f64>, bool) {
+    let numbers: Option<Vec<f64>> = r
+        .points
+        .iter()
+        .map(|p| p.values.first().and_then(|v| v.number))
+        .collect();
+    match (numbers, r.points.first().and_then(|p| p.values.first())) {
+        (Some(xs), Some(v)) if r.points.iter().all(|p| p.values.len() == 1) => {
+            let positive = xs.iter().all(|x| *x > 0.0);
+            let unit = if v.value.parse::<f64>().is_err() {
+                " (ms)"
+            } else {
+                ""
+            };
+            (format!("{}{unit}", v.path), xs, positive)
+        }
+        _ => (
+            "sweep point".to_string(),
+            (1..=r.points.len()).map(|i| i as f64).collect(),
+            false,
+        ),
+    }
+}
+
+fn modes(r: &Results) -> Vec<Mode> {
+    r.points
+        .first()
+        .map(|p| p.modes.iter().map(|m| m.mode).collect())
+        .unwrap_or_default()
+}
+
+/// Each metric against the swept parameter.
+pub(super) fn draw_curves<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &Results,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (x_desc, xs, log_x) = x_axis(r);
+    let titled = root.titled("Each metric against the swept parameter", (FONT, TITLE_SIZE))?;
+    let plot = with_legend(&titled, &modes(r))?;
+    let panels = plot.split_evenly((2, 2));
+    let (x_lo, x_hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(*x), b.max(*x))
+    });
+    for (panel, (title, read)) in panels.iter().zip(PANELS) {
+        let series: Vec<(Mode, Vec<(f64, f64)>)> = modes(r)
+            .into_iter()
+            .map(|mode| {
+                let pts = r
+                    .points
+                    .iter()
+                    .zip(&xs)
+                    .filter_map(|(p, x)| p.modes.iter().find(|m| m.mode == mode).map(|m| (*x, read(m))))
+                    .filter(|(_, y)| y.is_finite())
+                    .collect();
+                (mode, pts)
+            })
+            .collect();
+        let y_hi = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|p| p.1))
+            .fold(0.0, f64::max)
+            .max(1e-9)
+            * 1.15;
+        let mut builder = ChartBuilder::on(panel);
+        builder
+            .caption(title, (FONT, TICK_SIZE + 2))
+            .margin(8)
+            .x_label_area_size(34)
+            .y_label_area_size(58);
+        // Log x when the values span more than a decade (100 ms → 30 s), linear otherwise.
+        if log_x && x_hi / x_lo > 10.0 {
+            let mut chart = builder.build_cartesian_2d((x_lo / 1.3..x_hi * 1.3).log_scale(), 0f64..y_hi)?;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc.as_str())
+                // Only powers of ten: the log axis's other ticks crowd each other.
+                .x_label_formatter(&|v| {
+                    let l = v.log10();
+                    if (l - l.round()).abs() < 0.01 {
+                        format!("{v}")
+                    } else {
+                        String::new()
+                    }
+                })
+                .label_style((FONT, TICK_SIZE - 2))
+                .axis_desc_style((FONT, LABEL_SIZE - 3))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            for (mode, pts) in &series {
+                chart.draw_series(LineSeries::new(pts.iter().copied(), color(*mode).stroke_width(2)))?;
+                for p in pts {
+                    draw_marker(root, *mode, chart.backend_coord(p))?;
+                }
+            }
+        } else {
+            let pad = ((x_hi - x_lo) * 0.05).max(0.5);
+            let mut chart = builder.build_cartesian_2d(x_lo - pad..x_hi + pad, 0f64..y_hi)?;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc.as_str())
+                .label_style((FONT, TICK_SIZE - 2))
+                .axis_desc_style((FONT, LABEL_SIZE - 3))
+                .light_line_style(BLACK.mix(0.05))
+                .draw()?;
+            for (mode, pts) in &series {
+                chart.draw_series(LineSeries::new(pts.iter().copied(), color(*mode).stroke_width(2)))?;
+                for p in pts {
+                    draw_marker(root, *mode, chart.backend_coord(p))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The points no other point beats on both axes (lower is better on each), by rising cost.
+pub(crate) fn pareto(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut front: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|&(c, l)| {
+            !points
+                .iter()
+                .any(|&(c2, l2)| c2 <= c && l2 <= l && (c2 < c || l2 < l))
+        })
+        .collect();
+    front.sort_by(|a, b| a.0.total_cmp(&b.0));
+    front.dedup();
+    front
+}
+
+/// Latency against server cost for every mode at every point, with the Pareto frontier.
+pub(super) fn draw_pareto<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &Results,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let titled = root.titled(
+        "Latency against server CPU, every mode at every point",
+        (FONT, TITLE_SIZE),
+    )?;
+    let plot = with_legend(&titled, &modes(r))?;
+    let dots: Vec<(Mode, (f64, f64))> = r
+        .points
+        .iter()
+        .flat_map(|p| p.modes.iter().filter(|m| m.latency.count > 0))
+        .map(|m| {
+            (
+                m.mode,
+                (
+                    m.server.cpu_seconds_per_1k_deliveries * 1000.0,
+                    m.latency.p50_ms.max(0.001),
+                ),
+            )
+        })
+        .filter(|(_, (c, l))| c.is_finite() && l.is_finite())
+        .collect();
+    let (c_hi, l_lo, l_hi) = dots
+        .iter()
+        .fold((0.0f64, f64::INFINITY, 0.0f64), |(c, lo, hi), (_, (x, y))| {
+            (c.max(*x), lo.min(*y), hi.max(*y))
+        });
+    let (l_lo, l_hi) = if l_lo.is_finite() {
+        (l_lo / 1.5, l_hi * 1.5)
+    } else {
+        (0.01, 1000.0)
+    };
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(16)
+        .x_label_area_size(52)
+        .y_label_area_size(72)
+        .build_cartesian_2d(0f64..(c_hi * 1.15).max(1e-6), (l_lo..l_hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("server CPU per 1,000 delivered events (ms)")
+        .y_desc("median latency (log scale)")
+        .y_label_formatter(&|v| format_ms(*v))
+        .label_style((FONT, TICK_SIZE))
+        .axis_desc_style((FONT, LABEL_SIZE))
+        .light_line_style(BLACK.mix(0.05))
+        .draw()?;
+    let front = pareto(&dots.iter().map(|(_, p)| *p).collect::<Vec<_>>());
+    chart.draw_series(LineSeries::new(
+        front.iter().copied(),
+        BLACK.mix(0.5).stroke_width(2),
+    ))?;
+    for (mode, p) in &dots {
+        draw_marker(root, *mode, chart.backend_coord(p))?;
+    }
+    if let Some(last) = front.last() {
+        chart.draw_series(std::iter::once(Text::new(
+            "Pareto frontier",
+            (last.0, last.1 * 1.25),
+            (FONT, TICK_SIZE).into_font().color(&BLACK.mix(0.6)),
+        )))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pareto;
+
+    #[test]
+    fn the_frontier_keeps_only_undominated_points() {
+        let pts = [(1.0, 100.0), (2.0, 10.0), (3.0, 50.0), (4.0, 1.0), (5.0, 1.0)];
+        assert_eq!(pareto(&pts), vec![(1.0, 100.0), (2.0, 10.0), (4.0, 1.0)]);
+    }
+}
