@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates the gallery: runs every gallery scenario into reports/<name>/ and rewrites
-# reports/README.md, the index. Takes about ten minutes on two cores.
+# reports/README.md, the index. Takes about half an hour on two cores.
 #
 #   scripts/regenerate-gallery.sh            # all of them
 #   scripts/regenerate-gallery.sh chat       # just one (the index is rewritten all the same)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-gallery=(quickstart chat order-feed zapier-waste)
+gallery=(quickstart chat order-feed zapier-waste seed-claims poll-interval-sweep clients-sweep)
 chosen=("${@:-${gallery[@]}}")
 
 cargo build --release --quiet

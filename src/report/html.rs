@@ -221,6 +221,21 @@ fn run_sections(h: &mut String, r: &Results) {
 
     thresholds_table(h, r);
 
+    let claims = super::claims::judge(r);
+    if !claims.is_empty() {
+        h.push_str("<h2 id=\"claims\">What people say, checked</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">claim</th><th class=\"left\">verdict</th><th class=\"left\">the numbers</th></tr></thead>\n<tbody>\n");
+        for c in claims {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"left\">{}</td><td class=\"left\"><strong>{}</strong></td><td class=\"note\">{}</td></tr>",
+                esc(c.claim),
+                c.judgement.words(),
+                esc(&c.evidence)
+            );
+        }
+        h.push_str("</tbody></table></div>\n");
+    }
+
     h.push_str("<h2 id=\"theory\">Theory beside measurement</h2>\n");
     h.push_str(&theory_table(r));
 }

@@ -51,6 +51,22 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         }
     }
     thresholds(&mut m, r);
+    let claims = super::claims::judge(r);
+    if !claims.is_empty() {
+        let _ = writeln!(
+            m,
+            "\n## What people say, checked\n\n| claim | verdict | the numbers |\n|---|---|---|"
+        );
+        for c in claims {
+            let _ = writeln!(
+                m,
+                "| {} | **{}** | {} |",
+                c.claim,
+                c.judgement.words(),
+                cell(&c.evidence)
+            );
+        }
+    }
     let _ = writeln!(m, "\n## Theory beside measurement\n");
     let _ = writeln!(
         m,

@@ -3,6 +3,7 @@
 //! hold them all.
 
 pub mod charts;
+pub mod claims;
 pub mod html;
 pub mod markdown;
 pub mod table;

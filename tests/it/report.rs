@@ -107,6 +107,17 @@ fn the_html_report_is_self_contained_and_holds_every_chart_and_the_table() {
         "verdicts lead the report"
     );
     assert!(text.contains("Theory beside measurement"));
+    let claims: Vec<String> = html
+        .select(&select("#claims + div tbody tr td:first-child"))
+        .map(|td| td.text().collect())
+        .collect();
+    assert_eq!(
+        claims,
+        vec![
+            "Polling wastes requests",
+            "Open connections tie up resources and can't handle many connections"
+        ]
+    );
     assert!(text.contains("[events]"), "the scenario as run");
 }
 
