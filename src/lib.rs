@@ -211,6 +211,7 @@ async fn run_scenario(
     let opts = driver::RunOptions {
         target,
         progress: !quiet && !json,
+        bars: None,
     };
     let results = if s.sweep.is_some() {
         driver::run_sweep(&s, &opts).await

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures_util::{stream, StreamExt, TryStreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub target: Target,
     /// Show progress bars.
     pub progress: bool,
+    /// Where the bars go when several runs share the terminal (a sweep's points).
+    pub bars: Option<MultiProgress>,
 }
 
 /// Where one mode's clients and control calls go.
@@ -73,7 +75,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Resul
     let mut modes = Vec::new();
     let mut offsets = Vec::new();
     for (i, &mode) in scenario.modes.iter().enumerate() {
-        let bar = progress_bar(opts.progress, mode, i, scenario);
+        let bar = progress_bar(opts, mode, i, scenario);
         let (outcome, server) = match &opts.target {
             Target::Spawn(exe) => {
                 let server = ServerProcess::spawn(exe).await?;
@@ -154,14 +156,30 @@ pub async fn run_sweep(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result
     let points = plan.points(scenario).map_err(|e| anyhow::anyhow!(e.message))?;
     let mut out = Vec::new();
     let mut environment = None;
+    // One bar over the points, with each point's mode bars below it.
+    let bars = MultiProgress::new();
+    let overall = if opts.progress {
+        bars.add(ProgressBar::new(points.len() as u64))
+    } else {
+        ProgressBar::hidden()
+    };
+    overall.set_style(
+        ProgressStyle::with_template("{prefix:>20} [{bar:30.green/white}] {pos}/{len} points {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    overall.set_prefix("sweep");
+    let point_opts = RunOptions {
+        bars: opts.progress.then(|| bars.clone()),
+        ..opts.clone()
+    };
     for (i, point) in points.iter().enumerate() {
         let label = sweep::label(&point.values);
-        if opts.progress {
-            eprintln!("point {}/{}: {label}", i + 1, points.len());
-        }
-        let r = run(&point.scenario, opts)
+        overall.set_message(label.clone());
+        let r = run(&point.scenario, &point_opts)
             .await
             .with_context(|| format!("sweep point {} ({label})", i + 1))?;
+        overall.inc(1);
         environment.get_or_insert(r.environment);
         let values = point
             .values
@@ -179,6 +197,7 @@ pub async fn run_sweep(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result
             modes: r.modes,
         });
     }
+    overall.finish_with_message("done");
     Ok(Results {
         schema_version: SCHEMA_VERSION,
         scenario: scenario.clone(),
@@ -189,12 +208,16 @@ pub async fn run_sweep(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result
     })
 }
 
-fn progress_bar(show: bool, mode: Mode, index: usize, s: &Scenario) -> ProgressBar {
-    if !show {
+fn progress_bar(opts: &RunOptions, mode: Mode, index: usize, s: &Scenario) -> ProgressBar {
+    if !opts.progress {
         return ProgressBar::hidden();
     }
     let total_ms = (s.warmup + s.duration).as_millis() as u64;
-    let bar = ProgressBar::new(total_ms);
+    // Join the shared display before drawing anything, or the first draw lands outside it.
+    let bar = match &opts.bars {
+        Some(bars) => bars.add(ProgressBar::new(total_ms)),
+        None => ProgressBar::new(total_ms),
+    };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>20} [{bar:30.cyan/blue}] {elapsed:>4} {msg}")
             .expect("valid template")

@@ -37,6 +37,7 @@ pub async fn run(s: &Scenario) -> Results {
         &RunOptions {
             target: driver::Target::Spawn(exe()),
             progress: false,
+            bars: None,
         },
     )
     .await

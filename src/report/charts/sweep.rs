@@ -12,13 +12,21 @@ use crate::results::{ModeResult, Results};
 
 type Read = fn(&ModeResult) -> f64;
 
-const PANELS: [(&str, Read); 4] = [
+/// Per-event costs show efficiency; totals (requests/s, CPU, connections) show how cost grows
+/// with the swept parameter.
+const PANELS: [(&str, Read); 6] = [
     ("median latency (ms)", |m| m.latency.p50_ms),
     ("requests per delivered event", |m| m.server.requests_per_delivery),
-    ("server CPU per 1,000 events (ms)", |m| {
-        m.server.cpu_seconds_per_1k_deliveries * 1000.0
-    }),
     ("bytes per event", |m| m.server.bytes_per_delivery),
+    ("server requests per second", |m| m.server.requests_per_second),
+    ("server CPU (% of one core)", |m| {
+        if m.measured_seconds > 0.0 {
+            m.server.cpu_seconds / m.measured_seconds * 100.0
+        } else {
+            0.0
+        }
+    }),
+    ("peak open connections", |m| m.server.peak_connections as f64),
 ];
 
 /// The x axis: the first swept parameter's numbers when every point has one, else the index.
@@ -64,7 +72,7 @@ where
     let (x_desc, xs, log_x) = x_axis(r);
     let titled = root.titled("Each metric against the swept parameter", (FONT, TITLE_SIZE))?;
     let plot = with_legend(&titled, &modes(r))?;
-    let panels = plot.split_evenly((2, 2));
+    let panels = plot.split_evenly((2, 3));
     let (x_lo, x_hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(*x), b.max(*x))
     });
