@@ -121,25 +121,36 @@ impl FromStr for Cursor {
     }
 }
 
-/// Parses a comma-separated topic list such as `"0,3"`.
+/// Parses a comma-separated topic list such as `"0,3"` and checks it with [`check_topics`].
 pub fn parse_topics(s: &str, topic_count: u32) -> Result<Vec<TopicId>, String> {
     let topics = s
         .split(',')
         .map(|p| {
-            let t: TopicId = p
-                .trim()
-                .parse()
-                .map_err(|_| format!("topic {p:?} is not a topic number"))?;
-            if t >= topic_count {
-                return Err(format!("topic {t} does not exist (topics are 0..{topic_count})"));
-            }
-            Ok(t)
+            p.trim()
+                .parse::<TopicId>()
+                .map_err(|_| format!("topic {p:?} is not a topic number"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    check_topics(&topics, topic_count)?;
+    Ok(topics)
+}
+
+/// A client's topic list must name at least one topic, each existing and named once.
+pub fn check_topics(topics: &[TopicId], topic_count: u32) -> Result<(), String> {
     if topics.is_empty() {
         return Err("at least one topic is needed".into());
     }
-    Ok(topics)
+    if let Some(t) = topics.iter().find(|t| **t >= topic_count) {
+        return Err(format!("topic {t} does not exist (topics are 0..{topic_count})"));
+    }
+    if let Some(t) = topics
+        .iter()
+        .enumerate()
+        .find_map(|(i, t)| topics[..i].contains(t).then_some(t))
+    {
+        return Err(format!("topic {t} is listed twice"));
+    }
+    Ok(())
 }
 
 /// Joins topics into the comma-separated form [`parse_topics`] reads.
@@ -180,5 +191,6 @@ mod tests {
         assert_eq!(parse_topics("0,3", 4).unwrap(), vec![0, 3]);
         assert!(parse_topics("4", 4).is_err());
         assert!(parse_topics("", 4).is_err());
+        assert_eq!(parse_topics("1,2,1", 4).unwrap_err(), "topic 1 is listed twice");
     }
 }

@@ -24,7 +24,7 @@ use super::sse::Gap;
 use super::stream::{is_slow, Batch, Session};
 use super::ClientCtx;
 use crate::driver::recorder::Ledger;
-use crate::event::{decode, parse_topics, Cursor, TopicId};
+use crate::event::{check_topics, decode, Cursor, TopicId};
 use crate::server::{ApiError, AppState, RunState};
 
 /// Bytes of frames the server gathers before writing them out (a flush writes sooner).
@@ -134,7 +134,8 @@ async fn serve_socket(run: Arc<RunState>, socket: WebSocket) {
 
 fn parse_subscribe(text: &str, topic_count: u32) -> Result<(Vec<TopicId>, Cursor), String> {
     let sub: Subscribe = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let topics = parse_topics(&crate::event::format_topics(&sub.topics), topic_count)?;
+    check_topics(&sub.topics, topic_count)?;
+    let topics = sub.topics;
     let cursor = match sub.after {
         Some(a) => a.parse::<Cursor>()?,
         None => Cursor::start(topics.len()),

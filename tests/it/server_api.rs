@@ -100,6 +100,7 @@ async fn bad_requests_get_400_with_a_json_reason() {
     for (path, needle) in [
         ("/events", "missing query parameter `topics`"),
         ("/events?topics=9", "topic 9 does not exist"),
+        ("/events?topics=1,1&after=0,0", "topic 1 is listed twice"),
         ("/events?topics=0&after=x", "not a sequence number"),
         ("/events?topics=0,1&after=3", "`after` has 1 positions"),
         ("/events?topics=0&limit=1000", "`limit` must be"),

@@ -64,17 +64,8 @@ async fn register(
         .allowlist
         .check(&req.url)
         .map_err(|e| ApiError::Unprocessable(format!("url: {e}")))?;
-    if req.topics.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "topics: at least one topic is needed".into(),
-        ));
-    }
-    if let Some(t) = req.topics.iter().find(|t| **t >= run.log.topic_count()) {
-        return Err(ApiError::Unprocessable(format!(
-            "topics: topic {t} does not exist (topics are 0..{})",
-            run.log.topic_count()
-        )));
-    }
+    crate::event::check_topics(&req.topics, run.log.topic_count())
+        .map_err(|e| ApiError::Unprocessable(format!("topics: {e}")))?;
     let (text, secret) = match (&req.secret, run.webhooks.signing()) {
         (_, false) => (None, None),
         (Some(s), true) => (
