@@ -125,5 +125,8 @@ pub enum Command {
         /// repeatable). Loopback is always accepted; nothing else is by default.
         #[arg(long = "allow")]
         allow: Vec<String>,
+        /// Most long polls held at once; more are answered 503 with Retry-After.
+        #[arg(long, default_value_t = 15_000)]
+        max_held_long_polls: u64,
     },
 }

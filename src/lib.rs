@@ -158,6 +158,7 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             listen,
             control,
             allow,
+            max_held_long_polls,
         } => {
             let mut allowlist = modes::webhook::Allowlist::default();
             for range in &allow {
@@ -180,7 +181,11 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
                 local(&control)?
             );
             let _ = std::io::stdout().flush();
-            let state = server::AppState::new(allowlist);
+            let limits = server::Limits {
+                max_held_long_polls,
+                ..server::Limits::default()
+            };
+            let state = server::AppState::with_limits(allowlist, limits);
             let ctrl_c = async {
                 let _ = tokio::signal::ctrl_c().await;
             };

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,6 +23,7 @@ use super::{topics_and_cursor, ClientCtx, Prediction};
 use crate::driver::recorder::Ledger;
 use crate::event::{format_topics, Cursor};
 use crate::scenario::{humane, Scenario};
+use crate::server::extract::ApiQuery;
 use crate::server::stats::GaugeGuard;
 use crate::server::{ApiError, AppState};
 
@@ -35,7 +36,7 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn long_poll(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    ApiQuery(query): ApiQuery<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let run = state.run()?;
     let (topics, cursor) = topics_and_cursor(&query, run.log.topic_count())?;
@@ -51,6 +52,19 @@ async fn long_poll(
     // Subscribe before reading, so an event published in between still wakes us.
     let mut watches: Vec<_> = topics.iter().map(|t| run.log.watch(*t)).collect();
     let _held = GaugeGuard::new(&state.stats.held_long_polls);
+    let held = state
+        .stats
+        .held_long_polls
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if held > state.limits.max_held_long_polls {
+        return Err(ApiError::Busy(
+            format!(
+                "{} long polls are held already, the most this server holds; ask again shortly",
+                held - 1
+            ),
+            1,
+        ));
+    }
     loop {
         match read_page(&run, &topics, &cursor, limit) {
             PageRead::Gone(resume) => return Ok(gone_response(&resume)),

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,6 +26,7 @@ use super::{topics_and_cursor, ClientCtx, Mode, Prediction};
 use crate::driver::recorder::Ledger;
 use crate::event::{format_topics, Cursor, Event, TopicId, WireEvent};
 use crate::scenario::{PollParams, Scenario};
+use crate::server::extract::ApiQuery;
 use crate::server::{ApiError, AppState, RunState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -145,7 +146,7 @@ fn etag_matches(if_none_match: &HeaderValue, tag: &HeaderValue) -> bool {
 
 async fn events(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    ApiQuery(query): ApiQuery<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let run = state.run()?;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,6 +23,7 @@ use super::stream::{is_slow, Batch, Session};
 use super::{topics_and_cursor, ClientCtx};
 use crate::driver::recorder::Ledger;
 use crate::event::{decode, format_topics};
+use crate::server::extract::ApiQuery;
 use crate::server::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -42,7 +43,7 @@ pub struct Gap {
 
 async fn sse(
     State(state): State<AppState>,
-    Query(mut query): Query<HashMap<String, String>>,
+    ApiQuery(mut query): ApiQuery<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let run = state.run()?;

@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use super::extract::ApiJson;
 use super::generator::{self, Emitted, Schedule};
 use super::stats::StatsSnapshot;
 use super::{ApiError, AppState, RunState};
@@ -74,7 +75,7 @@ async fn stats(State(state): State<AppState>) -> Json<StatsSnapshot> {
     Json(state.stats.snapshot())
 }
 
-async fn reset(State(state): State<AppState>, Json(req): Json<ResetRequest>) -> StatusCode {
+async fn reset(State(state): State<AppState>, ApiJson(req): ApiJson<ResetRequest>) -> StatusCode {
     let run = RunState::new(req.scenario, req.mode, state.stats.clone(), &state.shutdown);
     state.replace_run(Some(Arc::new(run)));
     state.stats.reset();

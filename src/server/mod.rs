@@ -5,6 +5,7 @@
 //! shutdown)` runs it on a real socket with byte-counting connections.
 
 mod control;
+pub mod extract;
 pub mod generator;
 mod http1;
 pub mod log;
@@ -46,6 +47,8 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Which webhook targets may be registered.
     pub allowlist: Allowlist,
+    /// Resource limits.
+    pub limits: Limits,
     run: RwLock<Option<Arc<RunState>>>,
     shutdown: CancellationToken,
 }
@@ -57,12 +60,37 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// What the server refuses to hold more of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Long polls held at once; more get 503 with Retry-After.
+    pub max_held_long_polls: u64,
+    /// Largest request body, bytes; larger get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 15,000 held long polls (a process may hold about 20,000 descriptors here) and 64 KiB bodies.
+    fn default() -> Self {
+        Limits {
+            max_held_long_polls: 15_000,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
 impl AppState {
     /// A server with no run configured, accepting webhook targets in `allowlist`.
     pub fn new(allowlist: Allowlist) -> Self {
+        AppState::with_limits(allowlist, Limits::default())
+    }
+
+    /// The same with explicit limits.
+    pub fn with_limits(allowlist: Allowlist, limits: Limits) -> Self {
         AppState(Arc::new(Shared {
             stats: Arc::new(Stats::default()),
             allowlist,
+            limits,
             run: RwLock::new(None),
             shutdown: CancellationToken::new(),
         }))
@@ -161,14 +189,27 @@ pub enum ApiError {
     /// 422: well-formed but refused (e.g. a webhook target outside the allowlist).
     #[error("{0}")]
     Unprocessable(String),
+    /// 503: a limit is reached for now; try again after the given seconds.
+    #[error("{0}")]
+    Busy(String, u64),
+    /// Any other status, with its reason (extractor rejections: 413, 415, …).
+    #[error("{1}")]
+    Status(StatusCode, String),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match self {
+        let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Status(status, _) => *status,
+            ApiError::Busy(_, retry_after) => {
+                let mut res = error_response(StatusCode::SERVICE_UNAVAILABLE, &self.to_string());
+                res.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
+                return res;
+            }
         };
         error_response(status, &self.to_string())
     }
@@ -201,7 +242,9 @@ fn routes() -> Router<AppState> {
 
 /// The whole server, every route, with each request counted in the stats.
 pub fn app(state: AppState) -> Router {
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes);
     routes()
+        .layer(body_limit)
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }
@@ -209,7 +252,9 @@ pub fn app(state: AppState) -> Router {
 /// The same routes, uncounted, for the control listener: the driver's own calls (reset,
 /// stats, registration) then never show up in the cost it measures.
 pub fn control_app(state: AppState) -> Router {
-    routes().with_state(state)
+    routes()
+        .layer(axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .with_state(state)
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -257,3 +257,91 @@ async fn receiver_rejects_forged_stale_and_unsigned_requests() {
     let c = ledgers[0].counts;
     assert_eq!((c.rejected, c.delivered, c.duplicates, c.requests), (4, 1, 1, 6));
 }
+
+#[tokio::test]
+async fn oversized_malformed_and_mistyped_bodies_get_json_4xx() {
+    let server = TestServer::start().await;
+    server
+        .reset(&tiny("webhook", "rate = 5\ntopics = 1", ""), Mode::Webhook)
+        .await;
+    let url = server.url("/webhooks");
+    let huge =
+        serde_json::json!({"url": "http://127.0.0.9:9/h", "topics": [0], "secret": "x".repeat(100_000)});
+    let res = server.http.post(&url).json(&huge).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("request body"));
+    let res = server
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{\"url\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.json::<Value>().await.unwrap()["error"].is_string());
+    let res = server
+        .http
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(res.json::<Value>().await.unwrap()["error"].is_string());
+    let res = server
+        .http
+        .post(&url)
+        .json(&serde_json::json!({"url": "http://127.0.0.9:9/h", "topics": [0, 0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("listed twice"));
+}
+
+#[tokio::test]
+async fn long_polls_beyond_the_limit_get_503_with_retry_after() {
+    let limits = pushpull::server::Limits {
+        max_held_long_polls: 2,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(limits).await;
+    server
+        .reset(&tiny("long_poll", "rate = 5\ntopics = 1", ""), Mode::LongPoll)
+        .await;
+    let url = server.url("/long-poll?topics=0&after=0&wait=10s");
+    let held: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(server.http.get(&url).send()))
+        .collect();
+    for _ in 0..100 {
+        if server.state.stats.snapshot().held_long_polls == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.state.stats.snapshot().held_long_polls, 2);
+    let res = server.http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(res.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("long polls are held"));
+    assert_eq!(
+        server.state.stats.snapshot().held_long_polls,
+        2,
+        "the refused request is not counted as held"
+    );
+    publish(&server, 0, 1).await;
+    for h in held {
+        assert_eq!(h.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+}

@@ -116,9 +116,13 @@ impl Drop for TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(server::Limits::default()).await
+    }
+
+    pub async fn start_with(limits: server::Limits) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(Default::default());
+        let state = AppState::with_limits(Default::default(), limits);
         let stop = CancellationToken::new();
         let shutdown = stop.clone().cancelled_owned();
         tokio::spawn(server::serve(listener, None, state.clone(), shutdown));

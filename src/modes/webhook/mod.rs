@@ -26,6 +26,7 @@ use signature::Secret;
 use super::Prediction;
 use crate::event::TopicId;
 use crate::scenario::{humane, Scenario};
+use crate::server::extract::ApiJson;
 use crate::server::{ApiError, AppState};
 
 /// `POST /webhooks` body.
@@ -57,7 +58,7 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn register(
     State(state): State<AppState>,
-    Json(req): Json<Register>,
+    ApiJson(req): ApiJson<Register>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let run = state.run()?;
     let uri = state
