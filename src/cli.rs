@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
     pushpull run scenarios/quickstart.toml                 every mode, under a minute\n  \
     pushpull run scenarios/chat.toml --modes poll,webhook  two modes of a chat app\n  \
     pushpull validate my-api.toml                          check a file, see every default\n\n\
-    Scenario format: docs/scenarios.md. Exit codes: 0 ok, 1 run failed, 2 bad input."
+    Scenario format: docs/scenarios.md. Exit codes: 0 ok, 1 run failed, 2 bad input, 3 a threshold failed."
 )]
 pub struct Cli {
     /// What to do.

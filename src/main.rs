@@ -1,5 +1,5 @@
 //! The `pushpull` command: parse, set up logging, call the library, map failure to an exit code
-//! (0 ok, 1 run failed, 2 bad input).
+//! (0 ok, 1 run failed, 2 bad input, 3 a threshold failed).
 
 use std::process::ExitCode;
 
