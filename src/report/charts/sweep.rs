@@ -14,19 +14,36 @@ type Read = fn(&ModeResult) -> f64;
 
 /// Per-event costs show efficiency; totals (requests/s, CPU, connections) show how cost grows
 /// with the swept parameter.
-const PANELS: [(&str, Read); 6] = [
-    ("median latency (ms)", |m| m.latency.p50_ms),
-    ("requests per delivered event", |m| m.server.requests_per_delivery),
-    ("bytes per event", |m| m.server.bytes_per_delivery),
-    ("server requests per second", |m| m.server.requests_per_second),
-    ("server CPU (% of one core)", |m| {
-        if m.measured_seconds > 0.0 {
-            m.server.cpu_seconds / m.measured_seconds * 100.0
-        } else {
-            0.0
-        }
-    }),
-    ("peak open connections", |m| m.server.peak_connections as f64),
+/// The flag marks panels drawn on a log scale (latency spans milliseconds to seconds).
+const PANELS: [(&str, Read, bool); 6] = [
+    ("median latency (log scale)", |m| m.latency.p50_ms, true),
+    (
+        "requests per delivered event",
+        |m| m.server.requests_per_delivery,
+        false,
+    ),
+    ("bytes per event", |m| m.server.bytes_per_delivery, false),
+    (
+        "server requests per second",
+        |m| m.server.requests_per_second,
+        false,
+    ),
+    (
+        "server CPU (% of one core)",
+        |m| {
+            if m.measured_seconds > 0.0 {
+                m.server.cpu_seconds / m.measured_seconds * 100.0
+            } else {
+                0.0
+            }
+        },
+        false,
+    ),
+    (
+        "peak open connections",
+        |m| m.server.peak_connections as f64,
+        false,
+    ),
 ];
 
 /// The x axis: the first swept parameter's numbers when every point has one, else the index.
@@ -76,7 +93,9 @@ where
     let (x_lo, x_hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(*x), b.max(*x))
     });
-    for (panel, (title, read)) in panels.iter().zip(PANELS) {
+    for (panel, (title, read, log_y)) in panels.iter().zip(PANELS) {
+        // A log panel plots log10 of the value on a linear axis and labels it back in ms.
+        let y_of = |v: f64| if log_y { v.max(0.001).log10() } else { v };
         let series: Vec<(Mode, Vec<(f64, f64)>)> = modes(r)
             .into_iter()
             .map(|mode| {
@@ -86,16 +105,25 @@ where
                     .zip(&xs)
                     .filter_map(|(p, x)| p.modes.iter().find(|m| m.mode == mode).map(|m| (*x, read(m))))
                     .filter(|(_, y)| y.is_finite())
+                    .map(|(x, y)| (x, y_of(y)))
                     .collect();
                 (mode, pts)
             })
             .collect();
-        let y_hi = series
-            .iter()
-            .flat_map(|(_, p)| p.iter().map(|p| p.1))
-            .fold(0.0, f64::max)
-            .max(1e-9)
-            * 1.15;
+        let ys = || series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1));
+        let (y_lo, y_hi) = if log_y {
+            (
+                ys().fold(f64::INFINITY, f64::min).min(0.0) - 0.3,
+                ys().fold(0.0, f64::max) + 0.3,
+            )
+        } else {
+            (0.0, ys().fold(0.0, f64::max).max(1e-9) * 1.15)
+        };
+        let y_label = |v: &f64| match (log_y, *v == 0.0) {
+            (true, _) => format_ms(10f64.powf(*v)),
+            (false, true) => "0".to_string(),
+            (false, false) => crate::report::html::number(*v),
+        };
         let mut builder = ChartBuilder::on(panel);
         builder
             .caption(title, (FONT, TICK_SIZE + 2))
@@ -104,10 +132,11 @@ where
             .y_label_area_size(58);
         // Log x when the values span more than a decade (100 ms → 30 s), linear otherwise.
         if log_x && x_hi / x_lo > 10.0 {
-            let mut chart = builder.build_cartesian_2d((x_lo / 1.3..x_hi * 1.3).log_scale(), 0f64..y_hi)?;
+            let mut chart = builder.build_cartesian_2d((x_lo / 1.3..x_hi * 1.3).log_scale(), y_lo..y_hi)?;
             chart
                 .configure_mesh()
                 .x_desc(x_desc.as_str())
+                .y_label_formatter(&y_label)
                 // Only powers of ten: the log axis's other ticks crowd each other.
                 .x_label_formatter(&|v| {
                     let l = v.log10();
@@ -129,10 +158,11 @@ where
             }
         } else {
             let pad = ((x_hi - x_lo) * 0.05).max(0.5);
-            let mut chart = builder.build_cartesian_2d(x_lo - pad..x_hi + pad, 0f64..y_hi)?;
+            let mut chart = builder.build_cartesian_2d(x_lo - pad..x_hi + pad, y_lo..y_hi)?;
             chart
                 .configure_mesh()
                 .x_desc(x_desc.as_str())
+                .y_label_formatter(&y_label)
                 .label_style((FONT, TICK_SIZE - 2))
                 .axis_desc_style((FONT, LABEL_SIZE - 3))
                 .light_line_style(BLACK.mix(0.05))
