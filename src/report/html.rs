@@ -193,20 +193,7 @@ fn run_sections(h: &mut String, r: &Results) {
     }
     h.push_str("</tr></thead>\n<tbody>\n");
     for (m, row) in r.modes.iter().zip(table::rows(r)) {
-        h.push_str("<tr>");
-        for (i, cell) in row.iter().enumerate() {
-            if i == 0 {
-                let _ = write!(
-                    h,
-                    "<td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
-                    css_color(m.mode),
-                    esc(cell)
-                );
-            } else {
-                let _ = write!(h, "<td>{}</td>", esc(cell));
-            }
-        }
-        h.push_str("</tr>\n");
+        comparison_row(h, None, m.mode, &row);
     }
     h.push_str("</tbody></table></div>\n");
     h.push_str(
@@ -281,6 +268,27 @@ fn mode_sections(h: &mut String, r: &Results) {
     }
 }
 
+/// One row of the comparison table: the mode with its colour swatch, then the figures; a
+/// sweep's rows start with the point.
+fn comparison_row(h: &mut String, point: Option<&str>, mode: crate::modes::Mode, row: &[String]) {
+    h.push_str("<tr>");
+    if let Some(point) = point {
+        let _ = write!(h, "<td>{}</td>", esc(point));
+    }
+    for (i, cell) in row.iter().enumerate() {
+        if i == 0 {
+            let swatch = format!(
+                "<span class=\"swatch\" style=\"background:{}\"></span>",
+                css_color(mode)
+            );
+            let _ = write!(h, "<td class=\"left\">{swatch}{}</td>", esc(cell));
+        } else {
+            let _ = write!(h, "<td>{}</td>", esc(cell));
+        }
+    }
+    h.push_str("</tr>\n");
+}
+
 /// A sweep: one table row per point and mode, and the thresholds of every point.
 fn sweep_sections(h: &mut String, r: &Results) {
     let _ = writeln!(
@@ -304,20 +312,7 @@ fn sweep_sections(h: &mut String, r: &Results) {
     for p in &r.points {
         let view = r.point_view(p);
         for (m, row) in view.modes.iter().zip(table::rows(&view)) {
-            let _ = write!(h, "<tr><td>{}</td>", esc(&p.label));
-            for (i, cell) in row.iter().enumerate() {
-                if i == 0 {
-                    let _ = write!(
-                        h,
-                        "<td class=\"left\"><span class=\"swatch\" style=\"background:{}\"></span>{}</td>",
-                        css_color(m.mode),
-                        esc(cell)
-                    );
-                } else {
-                    let _ = write!(h, "<td>{}</td>", esc(cell));
-                }
-            }
-            h.push_str("</tr>\n");
+            comparison_row(h, Some(&p.label), m.mode, &row);
         }
     }
     h.push_str("</tbody></table></div>\n");

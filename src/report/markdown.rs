@@ -28,16 +28,7 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         let _ = writeln!(m, "- {v}");
     }
     let _ = writeln!(m, "\n## Comparison\n");
-    let _ = writeln!(m, "| {} |", table::HEADER.join(" | "));
-    let _ = writeln!(
-        m,
-        "|{}",
-        table::HEADER
-            .iter()
-            .enumerate()
-            .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
-            .collect::<String>()
-    );
+    table_header(&mut m, &[]);
     for row in table::rows(r) {
         let _ = writeln!(
             m,
@@ -130,18 +121,23 @@ fn thresholds(m: &mut String, r: &Results) {
     }
 }
 
-fn sweep(m: &mut String, r: &Results, charts: &[Rendered]) {
-    let _ = writeln!(m, "A sweep of {} points.\n\n## Every point\n", r.points.len());
-    let _ = writeln!(m, "| point | {} |", table::HEADER.join(" | "));
+/// The comparison table's header rows, after any `leading` columns (left-aligned like the
+/// mode; the figures are right-aligned).
+fn table_header(m: &mut String, leading: &[&str]) {
+    let names: Vec<&str> = leading.iter().copied().chain(table::HEADER).collect();
+    let figures = table::HEADER.len() - 1;
+    let _ = writeln!(m, "| {} |", names.join(" | "));
     let _ = writeln!(
         m,
-        "|---|{}",
-        table::HEADER
-            .iter()
-            .enumerate()
-            .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
-            .collect::<String>()
+        "|{}{}",
+        "---|".repeat(names.len() - figures),
+        "---:|".repeat(figures)
     );
+}
+
+fn sweep(m: &mut String, r: &Results, charts: &[Rendered]) {
+    let _ = writeln!(m, "A sweep of {} points.\n\n## Every point\n", r.points.len());
+    table_header(m, &["point"]);
     for p in &r.points {
         for row in table::rows(&r.point_view(p)) {
             let _ = writeln!(

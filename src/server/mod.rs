@@ -258,13 +258,11 @@ pub fn control_app(state: AppState) -> Router {
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    // MatchedPath is a shared string: cloning it costs no allocation per request.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let response = next.run(req).await;
     state.stats.count_request(
-        route.as_deref().unwrap_or("(unmatched)"),
+        route.as_ref().map_or("(unmatched)", MatchedPath::as_str),
         response.status().as_u16(),
     );
     response

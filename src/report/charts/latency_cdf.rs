@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{color, draw_marker, log_bounds, measured, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use super::{draw_lines, log_bounds, measured, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
 use crate::report::format_ms;
 use crate::results::{LatencySummary, Results};
 
@@ -23,6 +23,13 @@ pub(crate) fn cdf_points(l: &LatencySummary) -> anyhow::Result<Vec<(f64, f64)>> 
             )
         })
         .collect())
+}
+
+/// Markers at the 10th, 20th, … percentiles: enough to tell the lines apart in grey.
+fn deciles(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    (1..10)
+        .filter_map(|d| points.iter().find(|p| p.1 >= d as f64 * 10.0).copied())
+        .collect()
 }
 
 pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Results) -> anyhow::Result<()>
@@ -53,15 +60,6 @@ where
         .axis_desc_style((FONT, LABEL_SIZE))
         .light_line_style(BLACK.mix(0.05))
         .draw()?;
-    for (mode, points) in &series {
-        let c = color(*mode);
-        chart.draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?;
-        // Markers at the 10th, 20th, … percentiles tell the lines apart in grey.
-        for decile in 1..10 {
-            if let Some(p) = points.iter().find(|p| p.1 >= decile as f64 * 10.0) {
-                draw_marker(root, *mode, chart.backend_coord(p))?;
-            }
-        }
-    }
+    draw_lines(root, &mut chart, &series, deciles)?;
     Ok(())
 }

@@ -240,6 +240,40 @@ pub(crate) fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
+/// Chooses which of a line's points get a marker.
+pub(crate) type PickMarkers = fn(&[(f64, f64)]) -> Vec<(f64, f64)>;
+
+/// Draws each mode's line in its colour, with its marker at the points `marked` picks (every
+/// point, or a few, so lines can be told apart in grey).
+pub(crate) fn draw_lines<'a, DB, X, Y>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    series: &[(Mode, Vec<(f64, f64)>)],
+    marked: PickMarkers,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (mode, points) in series {
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            color(*mode).stroke_width(2),
+        ))?;
+        for p in marked(points) {
+            draw_marker(root, *mode, chart.backend_coord(&p))?;
+        }
+    }
+    Ok(())
+}
+
+/// For [`draw_lines`]: a marker at every point.
+pub(crate) fn every_point(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    points.to_vec()
+}
+
 /// Width of the legend column at the right of line charts.
 pub const LEGEND_WIDTH: u32 = 170;
 

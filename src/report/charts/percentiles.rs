@@ -4,7 +4,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{color, draw_marker, log_bounds, measured, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use super::{
+    draw_lines, every_point, log_bounds, measured, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE,
+};
 use crate::report::format_ms;
 use crate::results::Results;
 
@@ -64,14 +66,7 @@ where
         .axis_desc_style((FONT, LABEL_SIZE))
         .light_line_style(BLACK.mix(0.05))
         .draw()?;
-    for (mode, points) in &series {
-        let c = color(*mode);
-        chart.draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?;
-        for p in points {
-            draw_marker(root, *mode, chart.backend_coord(p))?;
-        }
-    }
-    Ok(())
+    draw_lines(root, &mut chart, &series, every_point)
 }
 
 #[cfg(test)]

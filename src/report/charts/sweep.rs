@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{color, draw_marker, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use super::{draw_lines, draw_marker, every_point, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
 use crate::modes::Mode;
 use crate::report::format_ms;
 use crate::results::{ModeResult, Results};
@@ -150,12 +150,7 @@ where
                 .axis_desc_style((FONT, LABEL_SIZE - 3))
                 .light_line_style(BLACK.mix(0.05))
                 .draw()?;
-            for (mode, pts) in &series {
-                chart.draw_series(LineSeries::new(pts.iter().copied(), color(*mode).stroke_width(2)))?;
-                for p in pts {
-                    draw_marker(root, *mode, chart.backend_coord(p))?;
-                }
-            }
+            draw_lines(root, &mut chart, &series, every_point)?;
         } else {
             let pad = ((x_hi - x_lo) * 0.05).max(0.5);
             let mut chart = builder.build_cartesian_2d(x_lo - pad..x_hi + pad, y_lo..y_hi)?;
@@ -167,12 +162,7 @@ where
                 .axis_desc_style((FONT, LABEL_SIZE - 3))
                 .light_line_style(BLACK.mix(0.05))
                 .draw()?;
-            for (mode, pts) in &series {
-                chart.draw_series(LineSeries::new(pts.iter().copied(), color(*mode).stroke_width(2)))?;
-                for p in pts {
-                    draw_marker(root, *mode, chart.backend_coord(p))?;
-                }
-            }
+            draw_lines(root, &mut chart, &series, every_point)?;
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{color, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use super::{with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
 use crate::results::{Results, Sample};
 
 type Rate = fn(&Sample, &Sample) -> f64;
@@ -67,13 +67,7 @@ where
             mesh.x_label_formatter(&|_| String::new());
         }
         mesh.light_line_style(BLACK.mix(0.05)).draw()?;
-        for (mode, points) in &series {
-            let c = color(*mode);
-            chart.draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?;
-            for p in points {
-                super::draw_marker(root, *mode, chart.backend_coord(p))?;
-            }
-        }
+        super::draw_lines(root, &mut chart, &series, super::every_point)?;
     }
     Ok(())
 }
