@@ -55,7 +55,7 @@ async fn sse(
     }
     let (topics, cursor) = topics_and_cursor(&query, run.log.topic_count())?;
     let params = run.scenario.sse.clone();
-    let session = Session::open(run, topics, cursor, &params);
+    let session = Session::open(run, topics, cursor, &params, true);
     let opening = Bytes::from(format!("retry: {}\n\n", params.retry.as_millis()));
     let stream =
         futures_util::stream::unfold((session, Some(opening)), |(mut session, opening)| async move {
@@ -67,7 +67,7 @@ async fn sse(
                     let mut out = BytesMut::new();
                     for (ev, id) in events {
                         out.put_slice(b"id: ");
-                        out.put_slice(id.as_bytes());
+                        out.put_slice(id.as_deref().unwrap_or_default().as_bytes());
                         out.put_slice(b"\ndata: ");
                         out.put_slice(&ev.json);
                         out.put_slice(b"\n\n");

@@ -112,8 +112,9 @@ impl StreamHub {
 
 /// What a session has to write next.
 pub enum Batch {
-    /// Events, in order per topic, each with the client's cursor after it.
-    Events(Vec<(Arc<Event>, String)>),
+    /// Events, in order per topic, each with the client's cursor after it when the session was
+    /// opened with resume ids (SSE's `id:`).
+    Events(Vec<(Arc<Event>, Option<String>)>),
     /// Events of `topics[index]` after `from` and before `earliest` are no longer retained.
     Gap {
         /// Index into the client's topics.
@@ -140,11 +141,20 @@ pub struct Session {
     backlog_done: bool,
     heartbeat: Duration,
     cancel: CancellationToken,
+    /// Whether each event carries the cursor after it (formatted per event, so only when used).
+    resume_ids: bool,
 }
 
 impl Session {
-    /// Attaches a client following `topics` that has seen up to `cursor`.
-    pub fn open(run: Arc<RunState>, topics: Vec<TopicId>, cursor: Cursor, params: &StreamParams) -> Session {
+    /// Attaches a client following `topics` that has seen up to `cursor`; with `resume_ids`,
+    /// every event is paired with the cursor after it.
+    pub fn open(
+        run: Arc<RunState>,
+        topics: Vec<TopicId>,
+        cursor: Cursor,
+        params: &StreamParams,
+        resume_ids: bool,
+    ) -> Session {
         // Attach before reading the backlog, so nothing published in between is missed;
         // what arrives twice is dropped by seq below.
         let queue = run.streams.attach(&topics, params);
@@ -155,6 +165,7 @@ impl Session {
             sent: cursor,
             backlog_done: false,
             heartbeat: params.heartbeat,
+            resume_ids,
             run,
         }
     }
@@ -214,7 +225,7 @@ impl Session {
     }
 
     /// Keeps the events past the cursor and advances it, pairing each with its resume id.
-    fn accept(&mut self, events: Vec<Arc<Event>>) -> Vec<(Arc<Event>, String)> {
+    fn accept(&mut self, events: Vec<Arc<Event>>) -> Vec<(Arc<Event>, Option<String>)> {
         let mut out = Vec::with_capacity(events.len());
         for ev in events {
             let Some(i) = self.topics.iter().position(|t| *t == ev.topic) else {
@@ -224,7 +235,8 @@ impl Session {
                 continue;
             }
             self.sent.0[i] = ev.seq;
-            out.push((ev, self.sent.to_string()));
+            let id = self.resume_ids.then(|| self.sent.to_string());
+            out.push((ev, id));
         }
         self.run
             .streams

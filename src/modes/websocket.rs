@@ -94,7 +94,8 @@ async fn serve_socket(run: Arc<RunState>, socket: WebSocket) {
         }
     };
     let params = run.scenario.websocket.clone();
-    let mut session = Session::open(run, topics, cursor, &params);
+    // WebSocket clients resume from their own cursor: no id per event.
+    let mut session = Session::open(run, topics, cursor, &params, false);
     loop {
         tokio::select! {
             batch = session.next() => {
