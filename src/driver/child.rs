@@ -16,7 +16,7 @@ use crate::modes::webhook::{Register, Registered};
 use crate::server::generator::Emitted;
 use crate::server::stats::StatsSnapshot;
 use crate::server::Health;
-use crate::server::{ResetRequest, StartResponse};
+use crate::server::{ResetRequest, StartRequest, StartResponse};
 
 /// The line `pushpull serve` prints once it listens; the driver reads the address from it.
 pub const LISTENING_PREFIX: &str = "pushpull server listening on http://";
@@ -156,14 +156,19 @@ impl Control {
             .map(drop)
     }
 
-    /// Starts the generator.
-    pub async fn start(&self) -> anyhow::Result<StartResponse> {
-        self.post("/control/start", &()).await
+    /// Starts the generator with its schedule counting from `start_ns` (server clock).
+    pub async fn start(&self, start_ns: u64) -> anyhow::Result<StartResponse> {
+        self.post("/control/start", &StartRequest { start_ns }).await
     }
 
     /// Waits for the generator to finish and returns what it emitted.
     pub async fn stop(&self) -> anyhow::Result<Emitted> {
         self.post("/control/stop", &()).await
+    }
+
+    /// The webhook messages the server gave up on.
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<crate::modes::webhook::DeadLetter>> {
+        self.get("/webhooks/dead-letters").await
     }
 
     /// The server's counters.

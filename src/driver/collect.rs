@@ -1,5 +1,6 @@
 //! From raw measurements of one mode to its [`ModeResult`].
 
+use super::accounting::{self, Owed};
 use crate::driver::recorder::{ClientCounts, Latencies, Ledger};
 use crate::modes::Mode;
 use crate::results::{
@@ -28,11 +29,17 @@ pub(super) struct Measured<'a> {
     /// Seconds from the end of the warm-up to the end of the drain.
     pub measured_seconds: f64,
     pub drain_seconds: f64,
+    /// The run's clock and fault windows.
+    pub timeline: super::recorder::Timeline,
+    /// `(client, topic, seq)` of every dead letter.
+    pub dead: std::collections::HashSet<(u32, crate::event::TopicId, crate::event::Seq)>,
 }
 
 /// Sums the ledgers per topic and counts the clients that missed something.
-fn by_topic(ledgers: &[Ledger], measured: &[u64]) -> (Vec<TopicDeliveries>, u64) {
-    let mut topics: Vec<TopicDeliveries> = measured
+fn by_topic(ledgers: &[Ledger], m: &Measured<'_>) -> (Vec<TopicDeliveries>, u64) {
+    let mut topics: Vec<TopicDeliveries> = m
+        .emitted
+        .measured
         .iter()
         .enumerate()
         .map(|(t, &events)| TopicDeliveries {
@@ -57,19 +64,48 @@ fn by_topic(ledgers: &[Ledger], measured: &[u64]) -> (Vec<TopicDeliveries>, u64)
             with_loss += 1;
         }
     }
+    // Dead letters of measured events their client never got.
+    for &(client, topic, seq) in &m.dead {
+        let t = topic as usize;
+        let measured = seq > m.emitted.total[t] - m.emitted.measured[t] && seq <= m.emitted.total[t];
+        let ledger = ledgers.get(client as usize).filter(|l| l.client == client);
+        if measured && ledger.is_some_and(|l| !l.has(topic, seq)) {
+            topics[t].dead_lettered += 1;
+        }
+    }
     for row in &mut topics {
-        row.lost = row.expected.saturating_sub(row.delivered);
+        row.lost = row.expected.saturating_sub(row.delivered + row.dead_lettered);
     }
     topics.retain(|row| row.subscribers > 0);
     (topics, with_loss)
 }
 
-pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
+/// The mode's result; an error when the delivery accounting does not add up.
+pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
     let mut counts = ClientCounts::default();
     for l in &m.ledgers {
         counts += l.counts;
     }
-    let (by_topic, subscribers_with_loss) = by_topic(&m.ledgers, &m.emitted.measured);
+    let (outcomes, fault_windows) = accounting::account(
+        &m.ledgers,
+        &m.latencies,
+        &Owed {
+            scenario: m.scenario,
+            mode: m.mode,
+            emitted: &m.emitted,
+            timeline: &m.timeline,
+            dead: &m.dead,
+        },
+    )?;
+    anyhow::ensure!(
+        outcomes.expected == m.expected && outcomes.delivered() == counts.delivered,
+        "the clients' accounting ({} owed, {} delivered) disagrees with the driver's ({} owed, {} delivered)",
+        outcomes.expected,
+        outcomes.delivered(),
+        m.expected,
+        counts.delivered
+    );
+    let (by_topic, subscribers_with_loss) = by_topic(&m.ledgers, &m);
     let after = &m.server;
     let mut warnings = Vec::new();
     if counts.delivered > m.expected {
@@ -78,11 +114,17 @@ pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
             counts.delivered, m.expected
         ));
     }
-    let lost = m.expected.saturating_sub(counts.delivered);
+    let lost = outcomes.lost;
     if lost > 0 {
         warnings.push(format!(
             "{lost} of {} deliveries did not arrive by the end of the drain",
             m.expected
+        ));
+    }
+    if outcomes.dead_lettered > 0 {
+        warnings.push(format!(
+            "{} of {} deliveries did not arrive and sit in the dead-letter list",
+            outcomes.dead_lettered, m.expected
         ));
     }
     let delivered = counts.delivered.max(1) as f64;
@@ -124,7 +166,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
         .max()
         .unwrap_or(0);
     let bytes = after.bytes_read + after.bytes_written;
-    ModeResult {
+    Ok(ModeResult {
         mode: m.mode,
         theory: m.mode.predict(m.scenario),
         latency: LatencySummary::from_histogram(&m.latencies.scheduled),
@@ -176,6 +218,10 @@ pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
             peak_rss_bytes: m.driver_peak_rss_bytes,
             saturated,
         },
+        late_after_ms: m.timeline.late_after_ns as f64 / 1e6,
+        latency_over_time: accounting::latency_over_time(&m.latencies),
+        outcomes,
+        fault_windows,
         timeseries: m.timeseries,
         measured_seconds: m.measured_seconds,
         deliveries_per_second: if m.measured_seconds > 0.0 {
@@ -185,5 +231,5 @@ pub(super) fn mode_result(m: Measured<'_>) -> ModeResult {
         },
         drain_seconds: m.drain_seconds,
         warnings,
-    }
+    })
 }

@@ -2,6 +2,7 @@
 //! for each mode in turn, resets it, connects the clients, starts the generator, waits out the
 //! schedule, drains what is in flight within the grace period, and collects the measurements.
 
+mod accounting;
 pub mod child;
 mod collect;
 pub mod environment;
@@ -29,7 +30,7 @@ use crate::scenario::Scenario;
 use crate::server::ResetRequest;
 use child::{Control, ServerProcess};
 use collect::Measured;
-use recorder::{Ledger, Recorder};
+use recorder::{Ledger, Recorder, Timeline};
 
 /// Which server a run talks to.
 #[derive(Debug, Clone)]
@@ -230,7 +231,8 @@ fn progress_bar(opts: &RunOptions, mode: Mode, index: usize, s: &Scenario) -> Pr
 /// The clients of one mode while they run.
 enum Clients {
     Tasks(Vec<JoinHandle<Ledger>>),
-    Webhook(Receivers),
+    /// Receivers, and each client's subscription id.
+    Webhook(Receivers, Vec<String>),
 }
 
 async fn run_mode(
@@ -253,8 +255,28 @@ async fn run_mode(
     let clients = start_clients(endpoints, s, mode, &recorder, &stop).await?;
     let at_start = control.stats().await?;
     let driver_at_start = procstat::read();
-    control.start().await?;
-    let started = Instant::now();
+    // The schedule starts a little ahead, so the driver knows its start before any event exists.
+    let lead = Duration::from_millis(20);
+    let timeline = Timeline {
+        start_ns: recorder.now_ns() + lead.as_nanos() as u64,
+        late_after_ns: mode.late_after(s).as_nanos() as u64,
+        windows: s
+            .faults
+            .iter()
+            .map(|f| (f.at.as_nanos() as u64, f.end().as_nanos() as u64))
+            .collect(),
+    };
+    let timeline = Timeline {
+        windows: timeline
+            .windows
+            .iter()
+            .map(|(a, b)| (timeline.start_ns + a, timeline.start_ns + b))
+            .collect(),
+        ..timeline
+    };
+    recorder.start(timeline.clone());
+    control.start(timeline.start_ns).await?;
+    let started = Instant::now() + lead;
     let sampler = tokio::spawn(sample(
         control.clone(),
         recorder.clone(),
@@ -304,7 +326,22 @@ async fn run_mode(
     bar.set_message("collecting");
 
     stop.cancel();
+    let mut dead = std::collections::HashSet::new();
     let ledgers = match clients {
+        Clients::Webhook(receivers, ids) => {
+            let by_id: std::collections::HashMap<&str, u32> = ids
+                .iter()
+                .enumerate()
+                .map(|(c, id)| (id.as_str(), c as u32))
+                .collect();
+            for letter in control.dead_letters().await? {
+                let client = by_id.get(letter.subscription.as_str()).with_context(|| {
+                    format!("a dead letter names an unknown endpoint {}", letter.subscription)
+                })?;
+                dead.insert((*client, letter.topic, letter.seq));
+            }
+            receivers.finish().await
+        }
         Clients::Tasks(handles) => {
             let mut ledgers = Vec::with_capacity(handles.len());
             for h in handles {
@@ -316,10 +353,9 @@ async fn run_mode(
             }
             ledgers
         }
-        Clients::Webhook(receivers) => receivers.finish().await,
     };
     let timeseries = sampler.await.unwrap_or_default();
-    Ok(collect::mode_result(Measured {
+    collect::mode_result(Measured {
         scenario: s,
         mode,
         emitted,
@@ -334,7 +370,9 @@ async fn run_mode(
         timeseries,
         measured_seconds,
         drain_seconds,
-    }))
+        timeline,
+        dead,
+    })
 }
 
 async fn start_clients(
@@ -363,20 +401,20 @@ async fn start_clients(
             s.webhook.receiver_fail_attempts,
         )
         .await?;
-        stream::iter(0..s.clients.count)
+        let ids = stream::iter(0..s.clients.count)
             .map(|c| {
                 let req = Register {
                     url: receivers.url(c),
                     topics: s.client_topics(c),
                     secret: secrets[c as usize].as_ref().map(|(t, _)| t.clone()),
                 };
-                async move { control.register(&req).await }
+                async move { control.register(&req).await.map(|r| r.id) }
             })
-            .buffer_unordered(32)
+            .buffered(32)
             .try_collect::<Vec<_>>()
             .await
             .context("registering webhook endpoints")?;
-        return Ok(Clients::Webhook(receivers));
+        return Ok(Clients::Webhook(receivers, ids));
     }
     let handles = (0..s.clients.count)
         .map(|c| {
@@ -415,7 +453,6 @@ async fn sample(
     driver_cpu0: f64,
     stop: CancellationToken,
 ) -> Vec<Sample> {
-    let started = Instant::now();
     let mut out = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -428,7 +465,7 @@ async fn sample(
         };
         out.push(Sample {
             source: 0,
-            t_s: started.elapsed().as_secs_f64(),
+            t_s: recorder.since_start().unwrap_or_default().as_secs_f64(),
             delivered: recorder.delivered(),
             requests: st.requests_total,
             server_cpu_seconds: st.process.cpu_seconds - server_cpu0,
@@ -436,6 +473,7 @@ async fn sample(
             open_connections: st.open_connections,
             held_long_polls: st.held_long_polls,
             webhook_in_flight: st.webhook.in_flight,
+            webhook_retries: st.webhook.retries,
             driver_cpu_seconds: procstat::read().cpu_seconds - driver_cpu0,
         });
     }

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -19,13 +20,24 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
 }
 
-/// The two latencies of every measured delivery.
+/// A coarser histogram (2 significant digits, ~1% error) for the many small ones: per second
+/// of the run and per fault window.
+pub fn new_coarse_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_MAX_US, 2).expect("valid histogram bounds")
+}
+
+/// The two latencies of every measured delivery, and the same split by time.
 #[derive(Debug, Clone)]
 pub struct Latencies {
     /// Receive time − scheduled time: what a client experiences.
     pub scheduled: Histogram<u64>,
     /// Receive time − actual emission time: the delivery path alone, without generator lag.
     pub emitted: Histogram<u64>,
+    /// Latency of the late deliveries: `[0]` over the whole run, `[1 + f]` for events
+    /// scheduled in fault `f`'s window.
+    pub late: Vec<Histogram<u64>>,
+    /// Latency by the whole second (since the generator started) the event was scheduled in.
+    pub by_second: Vec<Histogram<u64>>,
 }
 
 impl Latencies {
@@ -33,7 +45,52 @@ impl Latencies {
         Latencies {
             scheduled: new_histogram(),
             emitted: new_histogram(),
+            late: Vec::new(),
+            by_second: Vec::new(),
         }
+    }
+
+    fn add(&mut self, other: &Latencies) {
+        self.scheduled.add(&other.scheduled).expect("same bounds");
+        self.emitted.add(&other.emitted).expect("same bounds");
+        add_all(&mut self.late, &other.late);
+        add_all(&mut self.by_second, &other.by_second);
+    }
+}
+
+fn add_all(into: &mut Vec<Histogram<u64>>, from: &[Histogram<u64>]) {
+    for (i, h) in from.iter().enumerate() {
+        grow(into, i).add(h).expect("same bounds");
+    }
+}
+
+fn grow(v: &mut Vec<Histogram<u64>>, i: usize) -> &mut Histogram<u64> {
+    while v.len() <= i {
+        v.push(new_coarse_histogram());
+    }
+    &mut v[i]
+}
+
+/// The run's clock, known once the generator starts: where fault windows lie and when a
+/// delivery counts as late. Times are on the server's clock.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    /// When the generator started.
+    pub start_ns: u64,
+    /// A delivery whose latency exceeds this is late.
+    pub late_after_ns: u64,
+    /// Each fault's window, `[from, to)`.
+    pub windows: Vec<(u64, u64)>,
+}
+
+impl Timeline {
+    /// The fault windows an event scheduled at `scheduled_ns` falls in.
+    pub fn windows_of(&self, scheduled_ns: u64) -> impl Iterator<Item = usize> + '_ {
+        self.windows
+            .iter()
+            .enumerate()
+            .filter(move |(_, (from, to))| scheduled_ns >= *from && scheduled_ns < *to)
+            .map(|(i, _)| i)
     }
 }
 
@@ -47,6 +104,7 @@ pub struct Recorder {
     /// Server clock − driver clock, ns: added to the driver's readings so they compare with
     /// the server's stamps (0 when both share a host's monotonic clock).
     offset_ns: i64,
+    timeline: OnceLock<Timeline>,
 }
 
 impl Default for Recorder {
@@ -62,7 +120,24 @@ impl Recorder {
             shards: (0..SHARDS).map(|_| Mutex::new(Latencies::new())).collect(),
             delivered: AtomicU64::new(0),
             offset_ns,
+            timeline: OnceLock::new(),
         }
+    }
+
+    /// Sets the run's timeline when the generator starts; later calls are ignored.
+    pub fn start(&self, timeline: Timeline) {
+        let _ = self.timeline.set(timeline);
+    }
+
+    /// The timeline, once the generator has started.
+    pub fn timeline(&self) -> Option<&Timeline> {
+        self.timeline.get()
+    }
+
+    /// Time since the generator started, on the server's clock; None before it starts.
+    pub fn since_start(&self) -> Option<Duration> {
+        let start = self.timeline.get()?.start_ns;
+        Some(Duration::from_nanos(self.now_ns().saturating_sub(start)))
     }
 
     /// Now, on the server's clock.
@@ -75,21 +150,35 @@ impl Recorder {
         self.delivered.load(Relaxed)
     }
 
-    fn record(&self, shard: usize, scheduled_us: u64, emitted_us: u64) {
+    /// Records a measured first delivery received at `now_ns`; says whether it was late.
+    fn record(&self, shard: usize, ev: &WireEvent, now_ns: u64) -> bool {
+        let us = |from: u64| (now_ns.saturating_sub(from) / 1_000).clamp(1, HIST_MAX_US);
+        let scheduled_us = us(ev.scheduled_ns);
+        let timeline = self.timeline.get();
         let mut l = self.shards[shard % SHARDS].lock().expect("recorder lock");
-        l.scheduled.saturating_record(scheduled_us.clamp(1, HIST_MAX_US));
-        l.emitted.saturating_record(emitted_us.clamp(1, HIST_MAX_US));
+        l.scheduled.saturating_record(scheduled_us);
+        l.emitted.saturating_record(us(ev.emitted_ns));
+        let late = timeline.is_some_and(|t| now_ns.saturating_sub(ev.scheduled_ns) > t.late_after_ns);
+        if let Some(t) = timeline {
+            let second = (ev.scheduled_ns.saturating_sub(t.start_ns) / 1_000_000_000) as usize;
+            grow(&mut l.by_second, second).saturating_record(scheduled_us);
+            if late {
+                grow(&mut l.late, 0).saturating_record(scheduled_us);
+                for w in t.windows_of(ev.scheduled_ns) {
+                    grow(&mut l.late, 1 + w).saturating_record(scheduled_us);
+                }
+            }
+        }
         drop(l);
         self.delivered.fetch_add(1, Relaxed);
+        late
     }
 
     /// All shards added together.
     pub fn merged(&self) -> Latencies {
         let mut out = Latencies::new();
         for s in &self.shards {
-            let s = s.lock().expect("recorder lock");
-            out.scheduled.add(&s.scheduled).expect("same bounds");
-            out.emitted.add(&s.emitted).expect("same bounds");
+            out.add(&s.lock().expect("recorder lock"));
         }
         out
     }
@@ -100,6 +189,8 @@ impl Recorder {
 pub struct ClientCounts {
     /// Measured events received for the first time.
     pub delivered: u64,
+    /// Of those, the ones that arrived later than the run's `late_after`.
+    pub late: u64,
     /// Measured events received again.
     pub duplicates: u64,
     /// Measured events that arrived after a later event of the same topic.
@@ -119,6 +210,7 @@ pub struct ClientCounts {
 impl std::ops::AddAssign for ClientCounts {
     fn add_assign(&mut self, o: ClientCounts) {
         self.delivered += o.delivered;
+        self.late += o.late;
         self.duplicates += o.duplicates;
         self.out_of_order += o.out_of_order;
         self.gap_events += o.gap_events;
@@ -140,6 +232,28 @@ pub struct TopicCounts {
     pub out_of_order: u64,
 }
 
+/// One client's counts for the events scheduled in one fault window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowCounts {
+    /// First arrivals.
+    pub delivered: u64,
+    /// Of those, late ones.
+    pub late: u64,
+    /// Arrivals of an event already had.
+    pub duplicates: u64,
+    /// Arrivals after a later event of the topic.
+    pub out_of_order: u64,
+}
+
+impl std::ops::AddAssign for WindowCounts {
+    fn add_assign(&mut self, o: WindowCounts) {
+        self.delivered += o.delivered;
+        self.late += o.late;
+        self.duplicates += o.duplicates;
+        self.out_of_order += o.out_of_order;
+    }
+}
+
 /// Which seqs of one topic a client has seen, exactly, in little memory when they arrive in order.
 #[derive(Debug, Clone, Default)]
 pub struct SeqTracker {
@@ -149,6 +263,8 @@ pub struct SeqTracker {
     above: BTreeSet<Seq>,
     /// Highest seq seen.
     max_seen: Seq,
+    /// Ranges settled by [`SeqTracker::skip_to`] without being seen, inclusive.
+    skipped: Vec<(Seq, Seq)>,
 }
 
 /// What one observed event was to its client.
@@ -188,6 +304,18 @@ impl SeqTracker {
     /// Treats every seq up to `seq` as settled: the client will not ask for them again.
     pub fn skip_to(&mut self, seq: Seq) {
         if seq > self.contiguous {
+            let first_unseen = self.contiguous + 1;
+            // Seqs above `contiguous` already seen are not skipped: note the unseen runs only.
+            let mut from = first_unseen;
+            for &s in self.above.range(..=seq) {
+                if s > from {
+                    self.skipped.push((from, s - 1));
+                }
+                from = s + 1;
+            }
+            if from <= seq {
+                self.skipped.push((from, seq));
+            }
             self.contiguous = seq;
             self.above = self.above.split_off(&(seq + 1));
             while self.above.remove(&(self.contiguous + 1)) {
@@ -201,11 +329,34 @@ impl SeqTracker {
     pub fn max_seen(&self) -> Seq {
         self.max_seen
     }
+
+    /// Whether `seq` was seen (a skipped seq was not).
+    pub fn seen(&self, seq: Seq) -> bool {
+        if seq <= self.contiguous {
+            !self.skipped.iter().any(|&(a, b)| a <= seq && seq <= b)
+        } else {
+            self.above.contains(&seq)
+        }
+    }
+
+    /// The seqs in `from..=to` never seen, in order. Cheap when nothing is missing.
+    pub fn unseen(&self, from: Seq, to: Seq) -> Vec<Seq> {
+        let mut out: Vec<Seq> = self
+            .skipped
+            .iter()
+            .flat_map(|&(a, b)| a.max(from)..=b.min(to))
+            .collect();
+        out.extend((from.max(self.contiguous + 1)..=to).filter(|s| !self.above.contains(s)));
+        out.sort_unstable();
+        out
+    }
 }
 
 /// One client's view: which events of its topics it has seen, and its counts.
 #[derive(Debug)]
 pub struct Ledger {
+    /// The client's index.
+    pub client: u32,
     /// The client's topics, in the order its cursors list them.
     pub topics: Vec<TopicId>,
     trackers: Vec<SeqTracker>,
@@ -213,6 +364,8 @@ pub struct Ledger {
     pub counts: ClientCounts,
     /// Measured deliveries, duplicates and reorderings per topic, in `topics` order.
     per_topic: Vec<TopicCounts>,
+    /// Counts of the events scheduled in each fault window.
+    windows: Vec<WindowCounts>,
     shard: usize,
     recorder: Arc<Recorder>,
 }
@@ -223,6 +376,8 @@ impl Ledger {
         Ledger {
             trackers: vec![SeqTracker::default(); topics.len()],
             per_topic: vec![TopicCounts::default(); topics.len()],
+            windows: Vec::new(),
+            client,
             topics,
             counts: ClientCounts::default(),
             shard: client as usize,
@@ -236,6 +391,16 @@ impl Ledger {
         self.observe_at(ev, now)
     }
 
+    /// Now, on the server's clock.
+    pub fn now_ns(&self) -> u64 {
+        self.recorder.now_ns()
+    }
+
+    /// Time since the generator started; None before it starts.
+    pub fn since_start(&self) -> Option<Duration> {
+        self.recorder.since_start()
+    }
+
     /// Records a received event received at `now_ns`.
     pub fn observe_at(&mut self, ev: &WireEvent, now_ns: u64) -> Seen {
         let Some(i) = self.topics.iter().position(|t| *t == ev.topic) else {
@@ -244,26 +409,56 @@ impl Ledger {
             return Seen::Duplicate;
         };
         let seen = self.trackers[i].observe(ev.seq);
-        if ev.measured {
-            match seen {
-                Seen::Duplicate => {
-                    self.counts.duplicates += 1;
-                    self.per_topic[i].duplicates += 1;
+        if !ev.measured {
+            return seen;
+        }
+        let mut window = WindowCounts::default();
+        match seen {
+            Seen::Duplicate => {
+                window.duplicates = 1;
+                self.per_topic[i].duplicates += 1;
+            }
+            Seen::New | Seen::Reordered => {
+                window.delivered = 1;
+                self.per_topic[i].delivered += 1;
+                if seen == Seen::Reordered {
+                    window.out_of_order = 1;
+                    self.per_topic[i].out_of_order += 1;
                 }
-                Seen::New | Seen::Reordered => {
-                    self.counts.delivered += 1;
-                    self.per_topic[i].delivered += 1;
-                    if seen == Seen::Reordered {
-                        self.counts.out_of_order += 1;
-                        self.per_topic[i].out_of_order += 1;
-                    }
-                    let sched_us = now_ns.saturating_sub(ev.scheduled_ns) / 1_000;
-                    let emit_us = now_ns.saturating_sub(ev.emitted_ns) / 1_000;
-                    self.recorder.record(self.shard, sched_us, emit_us);
+                window.late = u64::from(self.recorder.record(self.shard, ev, now_ns));
+            }
+        }
+        self.counts.delivered += window.delivered;
+        self.counts.late += window.late;
+        self.counts.duplicates += window.duplicates;
+        self.counts.out_of_order += window.out_of_order;
+        if let Some(t) = self.recorder.timeline() {
+            for w in t.windows_of(ev.scheduled_ns) {
+                if self.windows.len() <= w {
+                    self.windows.resize(t.windows.len(), WindowCounts::default());
                 }
+                self.windows[w] += window;
             }
         }
         seen
+    }
+
+    /// Counts of the events scheduled in fault window `w`.
+    pub fn window_counts(&self, w: usize) -> WindowCounts {
+        self.windows.get(w).copied().unwrap_or_default()
+    }
+
+    /// The measured seqs `from..=to` of `topics[i]` this client never received.
+    pub fn unseen(&self, i: usize, from: Seq, to: Seq) -> Vec<Seq> {
+        self.trackers[i].unseen(from, to)
+    }
+
+    /// Whether the client received `seq` of `topic`.
+    pub fn has(&self, topic: TopicId, seq: Seq) -> bool {
+        self.topics
+            .iter()
+            .position(|t| *t == topic)
+            .is_some_and(|i| self.trackers[i].seen(seq))
     }
 
     /// The server said events of `topics[i]` after `from` and before `to` are gone.
@@ -304,11 +499,16 @@ mod tests {
     fn skip_settles_a_gap() {
         let mut t = SeqTracker::default();
         t.observe(1);
+        t.observe(4);
         t.observe(9);
         t.skip_to(7);
         assert_eq!(t.contiguous, 7);
         assert_eq!(t.observe(8), Seen::Reordered);
         assert_eq!(t.contiguous, 9);
+        // Skipped seqs count as unseen; the one seen inside the skipped range does not.
+        assert_eq!(t.unseen(1, 12), vec![2, 3, 5, 6, 7, 10, 11, 12]);
+        assert!(t.seen(4) && !t.seen(5) && t.seen(9));
+        assert_eq!(t.unseen(8, 9), Vec::<Seq>::new());
     }
 
     #[test]

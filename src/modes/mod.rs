@@ -73,6 +73,19 @@ impl Mode {
         }
     }
 
+    /// How long a delivery may take before it counts as late: the scenario's `late_after`, or
+    /// what a healthy delivery of this mode needs: a poller's longest wait (interval plus
+    /// jitter) and, for every mode, 250 ms for the trip and for a busy machine.
+    pub fn late_after(self, s: &Scenario) -> std::time::Duration {
+        let slack = std::time::Duration::from_millis(250);
+        let poll = |p: &crate::scenario::PollParams| p.interval.mul_f64(1.0 + p.jitter) + slack;
+        s.late_after.unwrap_or_else(|| match self {
+            Mode::Poll => poll(&s.poll),
+            Mode::ConditionalPoll => poll(&s.conditional_poll),
+            Mode::LongPoll | Mode::Sse | Mode::Websocket | Mode::Webhook => slack,
+        })
+    }
+
     /// What the server predicts for this mode under `scenario`.
     pub fn predict(self, scenario: &Scenario) -> Prediction {
         match self {

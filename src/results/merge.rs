@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, ensure, Context as _};
 
-use super::{ClientCost, Deliveries, LatencySummary, ModeResult, Results, ServerCost, TopicDeliveries};
+use super::{
+    ClientCost, Deliveries, LatencySummary, ModeResult, Outcomes, Results, ServerCost, TopicDeliveries,
+};
 use crate::scenario::Scenario;
 
 /// Merges runs of one scenario (same name and settings; seeds may differ) into one result.
@@ -94,6 +96,7 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
             row.expected += t.expected;
             row.delivered += t.delivered;
             row.lost += t.lost;
+            row.dead_lettered += t.dead_lettered;
             row.duplicates += t.duplicates;
             row.out_of_order += t.out_of_order;
         }
@@ -187,6 +190,21 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         warnings.extend(m.warnings.iter().map(|w| format!("source {}: {w}", offset + 1)));
         offset += span;
     }
+    let mut outcomes = Outcomes::default();
+    let mut fault_windows = first.fault_windows.clone();
+    for (i, m) in all.iter().enumerate() {
+        outcomes.absorb(&m.outcomes);
+        if i > 0 {
+            anyhow::ensure!(
+                m.fault_windows.len() == fault_windows.len(),
+                "the runs have different fault windows"
+            );
+            for (into, w) in fault_windows.iter_mut().zip(&m.fault_windows) {
+                into.clients_hit += w.clients_hit;
+                into.outcomes.absorb(&w.outcomes);
+            }
+        }
+    }
     Ok(ModeResult {
         mode: first.mode,
         theory: first.theory.clone(),
@@ -195,6 +213,11 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         deliveries,
         server,
         client,
+        outcomes,
+        late_after_ms: first.late_after_ms,
+        fault_windows,
+        // Per-second percentiles cannot be added up without their histograms.
+        latency_over_time: Vec::new(),
         timeseries,
         measured_seconds: maxf(|m| m.measured_seconds),
         deliveries_per_second: sumf(|m| m.deliveries_per_second),

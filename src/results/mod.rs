@@ -124,6 +124,19 @@ pub struct ModeResult {
     pub server: ServerCost,
     /// What it cost the simulated clients (the driver).
     pub client: ClientCost,
+    /// Where every owed delivery ended up (zero in results written before it existed).
+    #[serde(default)]
+    pub outcomes: Outcomes,
+    /// A delivery slower than this counted as late, ms.
+    #[serde(default)]
+    pub late_after_ms: f64,
+    /// The same accounting for the events scheduled in each fault window that applies to
+    /// this mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fault_windows: Vec<FaultWindow>,
+    /// Latency percentiles by the second the events were scheduled in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_over_time: Vec<LatencyPoint>,
     /// Sampled once a second from start to the end of the drain.
     pub timeseries: Vec<Sample>,
     /// Seconds from the end of the warm-up to the end of the drain: the span costs cover.
@@ -134,6 +147,88 @@ pub struct ModeResult {
     pub drain_seconds: f64,
     /// Anything that makes these numbers less trustworthy, in words.
     pub warnings: Vec<String>,
+}
+
+/// Where the owed deliveries ended up: `on_time + late + dead_lettered + lost = expected`,
+/// always (a run where they do not add up is an error, not a report).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcomes {
+    /// Deliveries owed: each event to each client following its topic.
+    pub expected: u64,
+    /// Arrived within `late_after`.
+    pub on_time: u64,
+    /// Arrived, later than `late_after`.
+    pub late: u64,
+    /// Did not arrive, and sit in the server's dead-letter list (replayable).
+    pub dead_lettered: u64,
+    /// Did not arrive, and nothing records them: lost.
+    pub lost: u64,
+    /// Arrivals of an event already had.
+    pub duplicates: u64,
+    /// Arrivals after a later event of the same topic.
+    pub out_of_order: u64,
+    /// Median latency of the late deliveries, ms.
+    pub late_p50_ms: f64,
+    /// 99th percentile latency of the late deliveries, ms.
+    pub late_p99_ms: f64,
+    /// Slowest late delivery, ms.
+    pub late_max_ms: f64,
+}
+
+impl Outcomes {
+    /// Deliveries that arrived.
+    pub fn delivered(&self) -> u64 {
+        self.on_time + self.late
+    }
+
+    /// Adds another run's outcomes (a merge). Counts add up exactly; the late percentiles
+    /// become the larger of the two, an upper bound.
+    pub fn absorb(&mut self, o: &Outcomes) {
+        self.expected += o.expected;
+        self.on_time += o.on_time;
+        self.late += o.late;
+        self.dead_lettered += o.dead_lettered;
+        self.lost += o.lost;
+        self.duplicates += o.duplicates;
+        self.out_of_order += o.out_of_order;
+        self.late_p50_ms = self.late_p50_ms.max(o.late_p50_ms);
+        self.late_p99_ms = self.late_p99_ms.max(o.late_p99_ms);
+        self.late_max_ms = self.late_max_ms.max(o.late_max_ms);
+    }
+
+    /// Whether the four outcomes add up to what was owed.
+    pub fn adds_up(&self) -> bool {
+        self.on_time + self.late + self.dead_lettered + self.lost == self.expected
+    }
+}
+
+/// The accounting of the events scheduled during one fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultWindow {
+    /// The fault, as the scenario gives it.
+    pub fault: crate::scenario::Fault,
+    /// `receiver_down 20% 2s–5s`.
+    pub label: String,
+    /// Clients it hit.
+    pub clients_hit: u64,
+    /// What became of the deliveries owed for events scheduled in the window (every client,
+    /// hit or not).
+    pub outcomes: Outcomes,
+}
+
+/// Latency of the events scheduled in one second of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPoint {
+    /// Start of the second, since the generator started.
+    pub t_s: f64,
+    /// Deliveries.
+    pub count: u64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Slowest, ms.
+    pub max_ms: f64,
 }
 
 /// Percentiles of a latency histogram, in milliseconds, and the histogram itself.
@@ -200,7 +295,7 @@ pub struct Deliveries {
     pub expected: u64,
     /// Deliveries that arrived (first arrivals only).
     pub delivered: u64,
-    /// `expected − delivered`: never arrived by the end of the drain.
+    /// Never arrived by the end of the drain, and not in the dead-letter list either.
     pub lost: u64,
     /// Arrivals of an event a client already had.
     pub duplicates: u64,
@@ -214,7 +309,8 @@ pub struct Deliveries {
     pub slow_disconnects: u64,
     /// Events the server dropped from full send queues (`drop_oldest`).
     pub dropped_oldest: u64,
-    /// Webhook messages given up on after their retries.
+    /// Webhook messages the server gave up on (its own count: warm-up events included, and
+    /// messages whose late answer arrived after the sender stopped waiting).
     pub dead_letters: u64,
     /// Webhook requests the receivers refused (bad signature, stale timestamp, missing header).
     pub rejected: u64,
@@ -241,7 +337,10 @@ pub struct TopicDeliveries {
     pub expected: u64,
     /// First arrivals.
     pub delivered: u64,
-    /// `expected − delivered`.
+    /// Not arrived, in the dead-letter list.
+    #[serde(default)]
+    pub dead_lettered: u64,
+    /// `expected − delivered − dead_lettered`.
     pub lost: u64,
     /// Arrivals of an event already had.
     pub duplicates: u64,
@@ -322,6 +421,9 @@ pub struct Sample {
     pub held_long_polls: u64,
     /// Webhook attempts under way.
     pub webhook_in_flight: u64,
+    /// Webhook retries so far.
+    #[serde(default)]
+    pub webhook_retries: u64,
     /// Driver CPU seconds so far (since the mode began).
     pub driver_cpu_seconds: f64,
 }

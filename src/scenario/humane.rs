@@ -52,6 +52,26 @@ pub mod list {
     }
 }
 
+/// `#[serde(with = "humane::option")]` for an `Option<Duration>` field.
+pub mod option {
+    use super::*;
+
+    /// Serializes a present duration as a humane string.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&format(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Parses a present humane string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! downstream re-checks a scenario.
 
 mod error;
+pub mod faults;
 pub mod humane;
 mod raw;
 pub mod sweep;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
+pub use faults::{DownAnswer, Fault, FaultKind, FaultPlan};
 
 /// The candidate closest to `word`, if any is close enough to be a plausible typo.
 pub fn nearest_name<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
@@ -43,6 +45,10 @@ pub struct Scenario {
     /// Grace after the generator stops for deliveries still in flight; what is missing then is lost.
     #[serde(with = "humane")]
     pub drain: Duration,
+    /// A delivery slower than this counts as late (by default each mode's own: see
+    /// [`Mode::late_after`]).
+    #[serde(default, with = "humane::option", skip_serializing_if = "Option::is_none")]
+    pub late_after: Option<Duration>,
     /// The modes to run, in order.
     pub modes: Vec<Mode>,
     /// The event generator.
@@ -64,6 +70,9 @@ pub struct Scenario {
     /// Conditions a run must meet (`pushpull run` exits 3 when one fails).
     #[serde(default, skip_serializing_if = "Thresholds::is_empty")]
     pub thresholds: Thresholds,
+    /// What goes wrong during the run, and when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
     /// Parameters to sweep: `run` executes one point per combination of their values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<sweep::Sweep>,

@@ -19,6 +19,7 @@ pub struct RawScenario {
     pub duration: S<String>,
     pub warmup: Option<S<String>>,
     pub drain: Option<S<String>>,
+    pub late_after: Option<S<String>>,
     pub modes: Option<S<Vec<S<String>>>>,
     pub events: RawEvents,
     pub clients: RawClients,
@@ -30,6 +31,31 @@ pub struct RawScenario {
     pub webhook: Option<RawWebhook>,
     pub thresholds: Option<BTreeMap<S<String>, S<String>>>,
     pub sweep: Option<S<BTreeMap<S<String>, S<toml::Value>>>>,
+    pub faults: Option<Vec<RawFault>>,
+}
+
+/// One `[[faults]]` entry; which parameters apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub kind: S<String>,
+    pub at: S<String>,
+    #[serde(rename = "for")]
+    pub lasts: S<String>,
+    pub share: Option<S<f64>>,
+    pub answer: Option<S<RawAnswer>>,
+    pub retry_after: Option<S<String>>,
+    pub delay: Option<S<String>>,
+    pub jitter: Option<S<String>>,
+    pub probability: Option<S<f64>>,
+}
+
+/// `answer = 503` or `answer = "close"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawAnswer {
+    Status(i64),
+    Word(String),
 }
 
 /// `[events]`

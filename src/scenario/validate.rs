@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::{nearest, SourceMap};
-use super::raw::{RawPoll, RawRetry, RawScenario, RawStream, S};
+use super::raw::{RawAnswer, RawFault, RawPoll, RawRetry, RawScenario, RawStream, S};
 use super::sweep::Sweep;
 use super::*;
 use crate::thresholds::{Threshold, Thresholds};
@@ -58,6 +58,10 @@ impl Check<'_> {
             duration: self.duration(&Some(raw.duration.clone()), "duration", Duration::ZERO, true)?,
             warmup: self.duration(&raw.warmup, "warmup", Duration::from_secs(1), false)?,
             drain: self.duration(&raw.drain, "drain", Duration::from_secs(5), false)?,
+            late_after: match &raw.late_after {
+                None => None,
+                Some(_) => Some(self.duration(&raw.late_after, "late_after", Duration::ZERO, true)?),
+            },
             modes: self.modes(&raw.modes)?,
             events: Events {
                 rate: self.float(&Some(events.rate.clone()), "events.rate", 0.0, 1e-6..=1e6)?,
@@ -116,7 +120,12 @@ impl Check<'_> {
             websocket: self.stream(&raw.websocket, "websocket")?,
             webhook: self.webhook(&raw, clients)?,
             thresholds: self.thresholds(&raw)?,
+            faults: Vec::new(),
             sweep: None,
+        };
+        let scenario = Scenario {
+            faults: self.faults(&raw, &scenario)?,
+            ..scenario
         };
         self.with_sweep(scenario, &raw)
     }
@@ -176,6 +185,155 @@ impl Check<'_> {
             });
         }
         Ok(Thresholds(out))
+    }
+
+    fn faults(&self, raw: &RawScenario, s: &Scenario) -> Result<Vec<Fault>, ScenarioError> {
+        let run = s.warmup + s.duration;
+        let mut out = Vec::new();
+        for (i, f) in raw.faults.iter().flatten().enumerate() {
+            let field = |name: &str| format!("faults[{i}].{name}");
+            let at = self.duration(&Some(f.at.clone()), &field("at"), Duration::ZERO, false)?;
+            if at >= run {
+                return Err(self.map.error(
+                    f.at.span(),
+                    &field("at"),
+                    format!(
+                        "expected a time before the run ends ({} of warm-up and duration), found {:?}",
+                        humane::format(run),
+                        f.at.get_ref()
+                    ),
+                ));
+            }
+            let kind = self.fault_kind(f, i, s)?;
+            let applies = s.modes.iter().any(|m| kind.applies_to(*m));
+            if !applies {
+                let modes: Vec<String> = kind.modes().iter().map(|m| format!("`{m}`")).collect();
+                return Err(self.map.error(
+                    f.kind.span(),
+                    &field("kind"),
+                    format!(
+                        "`{}` affects only {}, and this scenario runs none of them",
+                        kind.name(),
+                        modes.join(", ")
+                    ),
+                ));
+            }
+            out.push(Fault {
+                kind,
+                at,
+                lasts: self.duration(&Some(f.lasts.clone()), &field("for"), Duration::ZERO, true)?,
+                share: self.float(&f.share, &field("share"), 1.0, 1e-9..=1.0)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The kind and its own parameters; a parameter the kind does not take is refused.
+    fn fault_kind(&self, f: &RawFault, i: usize, s: &Scenario) -> Result<FaultKind, ScenarioError> {
+        let field = |name: &str| format!("faults[{i}].{name}");
+        let name = f.kind.get_ref().as_str();
+        let takes: &[&str] = match name {
+            "receiver_down" => &["answer", "retry_after"],
+            "receiver_slow" => &["delay"],
+            "receiver_flaky" => &["probability"],
+            "latency" => &["delay", "jitter"],
+            "receiver_gone" | "stream_cut" | "client_pause" => &[],
+            other => return Err(self.choice_error(&f.kind, &field("kind"), other, &FaultKind::NAMES)),
+        };
+        let given = [
+            ("answer", f.answer.as_ref().map(|v| v.span())),
+            ("retry_after", f.retry_after.as_ref().map(|v| v.span())),
+            ("delay", f.delay.as_ref().map(|v| v.span())),
+            ("jitter", f.jitter.as_ref().map(|v| v.span())),
+            ("probability", f.probability.as_ref().map(|v| v.span())),
+        ];
+        for (param, span) in given {
+            if let (Some(span), false) = (span, takes.contains(&param)) {
+                let hint = if takes.is_empty() {
+                    "it takes only `at`, `for` and `share`".to_string()
+                } else {
+                    format!(
+                        "it takes {}",
+                        takes
+                            .iter()
+                            .map(|t| format!("`{t}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                return Err(self.map.error(
+                    span,
+                    &field(param),
+                    format!("`{param}` does not apply to a `{name}` fault: {hint}"),
+                ));
+            }
+        }
+        Ok(match name {
+            "receiver_down" => {
+                let answer = match f.answer.as_ref().map(|a| (a, a.get_ref())) {
+                    None => DownAnswer::Unavailable,
+                    Some((_, RawAnswer::Status(503))) => DownAnswer::Unavailable,
+                    Some((_, RawAnswer::Word(w))) if w == "503" => DownAnswer::Unavailable,
+                    Some((_, RawAnswer::Word(w))) if w == "close" => DownAnswer::Close,
+                    Some((a, other)) => {
+                        let found = match other {
+                            RawAnswer::Status(n) => n.to_string(),
+                            RawAnswer::Word(w) => w.clone(),
+                        };
+                        return Err(self.choice_error(a, &field("answer"), &found, &["503", "close"]));
+                    }
+                };
+                let retry_after = match &f.retry_after {
+                    None => None,
+                    Some(_) if answer == DownAnswer::Close => {
+                        return Err(self.map.error(
+                            f.retry_after.as_ref().expect("given").span(),
+                            &field("retry_after"),
+                            "a closed connection carries no `Retry-After`: use `answer = 503` with it",
+                        ))
+                    }
+                    Some(_) => Some(self.duration_in(
+                        &f.retry_after,
+                        &field("retry_after"),
+                        Duration::ZERO,
+                        Duration::from_secs(1)..=Duration::from_secs(24 * 3600),
+                    )?),
+                };
+                FaultKind::ReceiverDown { answer, retry_after }
+            }
+            "receiver_slow" => FaultKind::ReceiverSlow {
+                delay: self.duration(&f.delay, &field("delay"), s.webhook.timeout * 2, true)?,
+            },
+            "receiver_flaky" => FaultKind::ReceiverFlaky {
+                probability: self.float(&f.probability, &field("probability"), 0.5, 0.0..=1.0)?,
+            },
+            "latency" => {
+                let Some(d) = &f.delay else {
+                    return Err(self.map.error(
+                        f.kind.span(),
+                        &field("delay"),
+                        "a `latency` fault needs `delay`, the round-trip time it adds (e.g. \"80ms\")",
+                    ));
+                };
+                let delay = self.duration(&f.delay, &field("delay"), Duration::ZERO, true)?;
+                let jitter = self.duration(&f.jitter, &field("jitter"), Duration::ZERO, false)?;
+                if jitter > delay {
+                    return Err(self.map.error(
+                        f.jitter.as_ref().map_or(d.span(), |j| j.span()),
+                        &field("jitter"),
+                        format!(
+                            "expected a jitter of at most the delay ({}), found {}",
+                            humane::format(delay),
+                            humane::format(jitter)
+                        ),
+                    ));
+                }
+                FaultKind::Latency { delay, jitter }
+            }
+            "receiver_gone" => FaultKind::ReceiverGone,
+            "stream_cut" => FaultKind::StreamCut,
+            _ => FaultKind::ClientPause,
+        })
     }
 
     fn poll(&self, raw: &Option<RawPoll>, table: &str) -> Result<PollParams, ScenarioError> {

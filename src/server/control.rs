@@ -35,6 +35,14 @@ pub struct ResetRequest {
     pub mode: Mode,
 }
 
+/// `POST /control/start`'s body (or `null`, to start now).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct StartRequest {
+    /// CLOCK_MONOTONIC ns to count the schedule from: lets the driver know the start exactly
+    /// before the first event exists. It must lie within 10 s of the server's now.
+    pub start_ns: u64,
+}
+
 /// `POST /control/start`'s answer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct StartResponse {
@@ -82,15 +90,28 @@ async fn reset(State(state): State<AppState>, ApiJson(req): ApiJson<ResetRequest
     StatusCode::NO_CONTENT
 }
 
-async fn start(State(state): State<AppState>) -> Result<Json<StartResponse>, ApiError> {
+async fn start(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<Option<StartRequest>>,
+) -> Result<Json<StartResponse>, ApiError> {
     let run = state.run()?;
+    let now = clock::now_ns();
+    let start_ns = match req {
+        None => now,
+        Some(StartRequest { start_ns }) if start_ns.abs_diff(now) <= 10_000_000_000 => start_ns,
+        Some(StartRequest { start_ns }) => {
+            return Err(ApiError::Unprocessable(format!(
+                "start_ns {start_ns} is {:.1} s from the server's clock ({now}): it must lie within 10 s",
+                start_ns.abs_diff(now) as f64 / 1e9
+            )))
+        }
+    };
     let mut gen = run.generator.lock().await;
     if !matches!(*gen, GeneratorState::Idle) {
         return Err(ApiError::Conflict(
             "the generator has already been started in this run".into(),
         ));
     }
-    let start_ns = clock::now_ns();
     let stop = run.cancel.child_token();
     let s = &run.scenario;
     let schedule = Schedule::new(&s.events, s.seed);

@@ -32,7 +32,7 @@ pub fn tiny(mode: &str, events: &str, extra: &str) -> Scenario {
 
 /// Runs a scenario against a fresh server child.
 pub async fn run(s: &Scenario) -> Results {
-    driver::run(
+    let results = driver::run(
         s,
         &RunOptions {
             target: driver::Target::Spawn(exe()),
@@ -41,7 +41,29 @@ pub async fn run(s: &Scenario) -> Results {
         },
     )
     .await
-    .expect("run succeeds")
+    .expect("run succeeds");
+    for m in results
+        .modes
+        .iter()
+        .chain(results.points.iter().flat_map(|p| &p.modes))
+    {
+        assert_accounting_adds_up(m);
+    }
+    results
+}
+
+/// The loss-accounting identity, whole run and every fault window: on time + late +
+/// dead-lettered + lost = expected, and it agrees with the delivery counts.
+pub fn assert_accounting_adds_up(m: &ModeResult) {
+    let (o, d) = (&m.outcomes, &m.deliveries);
+    assert!(o.adds_up(), "{}: outcomes do not add up: {o:?}", m.mode);
+    assert_eq!(o.expected, d.expected, "{}: {o:?} vs {d:?}", m.mode);
+    assert_eq!(o.delivered(), d.delivered, "{}: {o:?} vs {d:?}", m.mode);
+    assert_eq!(o.lost, d.lost, "{}: {o:?} vs {d:?}", m.mode);
+    assert_eq!(o.duplicates, d.duplicates, "{}", m.mode);
+    for w in &m.fault_windows {
+        assert!(w.outcomes.adds_up(), "{}: {}: {:?}", m.mode, w.label, w.outcomes);
+    }
 }
 
 /// Runs a one-mode scenario and returns that mode's result.

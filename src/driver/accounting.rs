@@ -1,0 +1,190 @@
+//! Where every owed delivery ended up: on time, late, dead-lettered or lost, over the whole
+//! run and for the events scheduled in each fault window.
+//!
+//! What arrived is counted by the clients as it arrives; what did not is counted here, from
+//! each client's exact record of the seqs it saw. The two are independent, so their sum
+//! meeting the number owed is a real check: when it does not, the run fails.
+
+use std::collections::HashSet;
+
+use anyhow::ensure;
+use hdrhistogram::Histogram;
+
+use super::recorder::{Latencies, Ledger, Timeline, WindowCounts};
+use crate::event::{Seq, TopicId};
+use crate::modes::Mode;
+use crate::results::{FaultWindow, LatencyPoint, Outcomes};
+use crate::scenario::{FaultPlan, Scenario};
+use crate::server::generator::{Emitted, Schedule};
+
+/// What the accounting needs besides the ledgers.
+pub(super) struct Owed<'a> {
+    pub scenario: &'a Scenario,
+    pub mode: Mode,
+    pub emitted: &'a Emitted,
+    pub timeline: &'a Timeline,
+    /// `(client, topic, seq)` of every dead letter the server holds.
+    pub dead: &'a HashSet<(u32, TopicId, Seq)>,
+}
+
+/// The whole run's outcomes and each applicable fault window's.
+pub(super) fn account(
+    ledgers: &[Ledger],
+    latencies: &Latencies,
+    owed: &Owed<'_>,
+) -> anyhow::Result<(Outcomes, Vec<FaultWindow>)> {
+    let s = owed.scenario;
+    let windows = owed.timeline.windows.len();
+    // When each event was scheduled, replayed from the seed, to place the missing ones in
+    // their windows. Only needed when there are windows.
+    let offsets = if windows > 0 {
+        schedule_offsets(owed)?
+    } else {
+        Vec::new()
+    };
+    let mut whole = Outcomes::default();
+    let mut per_window = vec![Outcomes::default(); windows];
+    let subscribers = subscribers_per_topic(ledgers, s.events.topics);
+    for ledger in ledgers {
+        whole.late += ledger.counts.late;
+        whole.on_time += ledger.counts.delivered - ledger.counts.late;
+        whole.duplicates += ledger.counts.duplicates;
+        whole.out_of_order += ledger.counts.out_of_order;
+        for (w, out) in per_window.iter_mut().enumerate() {
+            let c: WindowCounts = ledger.window_counts(w);
+            out.late += c.late;
+            out.on_time += c.delivered - c.late;
+            out.duplicates += c.duplicates;
+            out.out_of_order += c.out_of_order;
+        }
+        for (i, &topic) in ledger.topics.iter().enumerate() {
+            let t = topic as usize;
+            let (first, last) = measured_range(owed.emitted, t);
+            for seq in ledger.unseen(i, first, last) {
+                let dead = owed.dead.contains(&(ledger.client, topic, seq));
+                let bump = |o: &mut Outcomes| {
+                    if dead {
+                        o.dead_lettered += 1
+                    } else {
+                        o.lost += 1
+                    }
+                };
+                bump(&mut whole);
+                if windows > 0 {
+                    let at = owed.timeline.start_ns + offsets[t][seq as usize - 1];
+                    for w in owed.timeline.windows_of(at) {
+                        bump(&mut per_window[w]);
+                    }
+                }
+            }
+        }
+    }
+    whole.expected = (0..s.events.topics as usize)
+        .map(|t| owed.emitted.measured[t] * subscribers[t])
+        .sum();
+    for (t, topic_offsets) in offsets.iter().enumerate() {
+        let (first, last) = measured_range(owed.emitted, t);
+        for seq in first..=last {
+            let at = owed.timeline.start_ns + topic_offsets[seq as usize - 1];
+            for w in owed.timeline.windows_of(at) {
+                per_window[w].expected += subscribers[t];
+            }
+        }
+    }
+    set_late_latency(&mut whole, latencies.late.first());
+    for (w, out) in per_window.iter_mut().enumerate() {
+        set_late_latency(out, latencies.late.get(1 + w));
+    }
+    check("the whole run", &whole)?;
+    let plan = FaultPlan::new(&s.faults, s.clients.count, s.seed);
+    let mut out = Vec::new();
+    for (w, (fault, outcomes)) in s.faults.iter().zip(per_window).enumerate() {
+        check(&fault.label(), &outcomes)?;
+        if fault.kind.applies_to(owed.mode) {
+            out.push(FaultWindow {
+                fault: fault.clone(),
+                label: fault.label(),
+                clients_hit: (0..s.clients.count).filter(|c| plan.hits(w, *c)).count() as u64,
+                outcomes,
+            });
+        }
+    }
+    Ok((whole, out))
+}
+
+/// Latency percentiles by the second events were scheduled in.
+pub(super) fn latency_over_time(latencies: &Latencies) -> Vec<LatencyPoint> {
+    let ms = |us: u64| us as f64 / 1000.0;
+    latencies
+        .by_second
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(second, h)| LatencyPoint {
+            t_s: second as f64,
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        })
+        .collect()
+}
+
+fn check(what: &str, o: &Outcomes) -> anyhow::Result<()> {
+    ensure!(
+        o.adds_up(),
+        "the delivery accounting of {what} does not add up: {} on time + {} late + {} dead-lettered + {} lost = {}, \
+         but {} deliveries were owed; these numbers cannot be trusted, so no report is written",
+        o.on_time,
+        o.late,
+        o.dead_lettered,
+        o.lost,
+        o.on_time + o.late + o.dead_lettered + o.lost,
+        o.expected
+    );
+    Ok(())
+}
+
+fn set_late_latency(o: &mut Outcomes, h: Option<&Histogram<u64>>) {
+    if let Some(h) = h.filter(|h| !h.is_empty()) {
+        o.late_p50_ms = h.value_at_quantile(0.5) as f64 / 1000.0;
+        o.late_p99_ms = h.value_at_quantile(0.99) as f64 / 1000.0;
+        o.late_max_ms = h.max() as f64 / 1000.0;
+    }
+}
+
+/// The seqs of topic `t` emitted after the warm-up: the last `measured[t]` of them.
+fn measured_range(e: &Emitted, t: usize) -> (Seq, Seq) {
+    (e.total[t] - e.measured[t] + 1, e.total[t])
+}
+
+fn subscribers_per_topic(ledgers: &[Ledger], topics: u32) -> Vec<u64> {
+    let mut n = vec![0u64; topics as usize];
+    for l in ledgers {
+        for t in &l.topics {
+            n[*t as usize] += 1;
+        }
+    }
+    n
+}
+
+/// Each topic's events' offsets from the start, ns, by seq − 1, from the seeded schedule; it
+/// must match what the server emitted.
+fn schedule_offsets(owed: &Owed<'_>) -> anyhow::Result<Vec<Vec<u64>>> {
+    let s = owed.scenario;
+    let end = (s.warmup + s.duration).as_nanos() as u64;
+    let mut out = vec![Vec::new(); s.events.topics as usize];
+    for (offset, topic) in Schedule::new(&s.events, s.seed) {
+        if offset >= end {
+            break;
+        }
+        out[topic as usize].push(offset);
+    }
+    let replayed: Vec<u64> = out.iter().map(|o| o.len() as u64).collect();
+    ensure!(
+        replayed == owed.emitted.total,
+        "the server emitted {:?} events per topic, but the seeded schedule has {replayed:?}: was the generator stopped early?",
+        owed.emitted.total
+    );
+    Ok(out)
+}
