@@ -20,13 +20,13 @@ use rand::SeedableRng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::modes::webhook::receiver::Receivers;
+use crate::modes::webhook::receiver::{ReceiverClient, Receivers};
 use crate::modes::webhook::signature::Secret;
 use crate::modes::webhook::Register;
 use crate::modes::{self, ClientCtx, Mode};
 use crate::procstat;
 use crate::results::{Results, Sample, SCHEMA_VERSION};
-use crate::scenario::Scenario;
+use crate::scenario::{FaultPlan, Scenario};
 use crate::server::ResetRequest;
 use child::{Control, ServerProcess};
 use collect::Measured;
@@ -315,7 +315,19 @@ async fn run_mode(
         .sum();
 
     let drain_start = Instant::now();
-    while recorder.delivered() < expected && drain_start.elapsed() < s.drain {
+    // Drain until every owed delivery is in and, for webhooks, the dispatcher is idle: a retry
+    // still to come may yet deliver a duplicate, and the accounting must see it.
+    while drain_start.elapsed() < s.drain {
+        if recorder.delivered() >= expected {
+            let w = if mode == Mode::Webhook {
+                control.stats().await?.webhook
+            } else {
+                Default::default()
+            };
+            if w.in_flight + w.queued + w.waiting == 0 {
+                break;
+            }
+        }
         bar.set_message(format!("draining: {}/{expected} delivered", recorder.delivered()));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -390,14 +402,19 @@ async fn start_clients(
         let secrets: Vec<Option<(String, Secret)>> = (0..s.clients.count)
             .map(|_| signing.then(|| Secret::generate(&mut rng)))
             .collect();
-        let inboxes = (0..s.clients.count)
+        let plan = FaultPlan::new(&s.faults, s.clients.count, s.seed);
+        let clients = (0..s.clients.count)
             .zip(&secrets)
-            .map(|(c, sec)| (ledger(c), sec.as_ref().map(|(_, k)| k.clone())))
+            .map(|(c, sec)| ReceiverClient {
+                ledger: ledger(c),
+                secret: sec.as_ref().map(|(_, k)| k.clone()),
+                faults: plan.for_client(c, mode),
+            })
             .collect();
         let receivers = Receivers::start(
             endpoints.receiver_ip,
             s.webhook.receiver_hosts,
-            inboxes,
+            clients,
             s.webhook.receiver_fail_attempts,
         )
         .await?;

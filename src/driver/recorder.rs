@@ -396,6 +396,11 @@ impl Ledger {
         self.recorder.now_ns()
     }
 
+    /// The recorder this ledger records into.
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
+    }
+
     /// Time since the generator started; None before it starts.
     pub fn since_start(&self) -> Option<Duration> {
         self.recorder.since_start()

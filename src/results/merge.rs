@@ -147,7 +147,11 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         webhook.retries += w.retries;
         webhook.in_flight += w.in_flight;
         webhook.queued += w.queued;
+        webhook.waiting += w.waiting;
         webhook.dead_letters += w.dead_letters;
+        webhook.disabled_endpoints += w.disabled_endpoints;
+        webhook.retry_after_obeyed += w.retry_after_obeyed;
+        webhook.replayed += w.replayed;
     }
     let server = ServerCost {
         requests,

@@ -219,6 +219,18 @@ pub struct WebhookParams {
     pub receiver_hosts: u32,
     /// Each receiver answers 503 to the first this-many attempts of every message.
     pub receiver_fail_attempts: u32,
+    /// An endpoint failing without a success for this long is disabled (default: 5 days, as
+    /// Svix does, times `time_scale`).
+    #[serde(default, with = "humane::option", skip_serializing_if = "Option::is_none")]
+    pub disable_after: Option<Duration>,
+}
+
+impl WebhookParams {
+    /// How long an endpoint may fail continuously before it is disabled.
+    pub fn disable_after(&self) -> Duration {
+        self.disable_after
+            .unwrap_or_else(|| Duration::from_secs(5 * 24 * 3600).mul_f64(self.time_scale))
+    }
 }
 
 impl Scenario {

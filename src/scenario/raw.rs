@@ -127,6 +127,7 @@ pub struct RawWebhook {
     pub signing: Option<S<bool>>,
     pub receiver_hosts: Option<S<i64>>,
     pub receiver_fail_attempts: Option<S<i64>>,
+    pub disable_after: Option<S<String>>,
 }
 
 /// `retry = "standard"` or `retry = ["0s", "100ms", "1s"]`

@@ -470,6 +470,10 @@ impl Check<'_> {
                 0,
                 0..=1000,
             )? as u32,
+            disable_after: match r.and_then(|r| r.disable_after.clone()) {
+                None => None,
+                d => Some(self.duration(&d, "webhook.disable_after", Duration::ZERO, true)?),
+            },
         })
     }
 

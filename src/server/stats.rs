@@ -55,8 +55,16 @@ pub struct WebhookCounters {
     pub in_flight: AtomicU64,
     /// Deliveries waiting for a free worker now.
     pub queued: AtomicU64,
+    /// Deliveries waiting for their next retry now.
+    pub waiting: AtomicU64,
     /// Messages that exhausted their retries.
     pub dead_letters: AtomicU64,
+    /// Endpoints disabled (410 Gone, or failing continuously past `disable_after`).
+    pub disabled_endpoints: AtomicU64,
+    /// Retries put off further because the receiver's `Retry-After` asked for it.
+    pub retry_after_obeyed: AtomicU64,
+    /// Dead letters sent again through the replay API.
+    pub replayed: AtomicU64,
 }
 
 /// A snapshot of [`Stats`] plus the process's resource use: the `/stats` body.
@@ -111,8 +119,20 @@ pub struct WebhookSnapshot {
     pub in_flight: u64,
     /// See [`WebhookCounters::queued`].
     pub queued: u64,
+    /// See [`WebhookCounters::waiting`].
+    #[serde(default)]
+    pub waiting: u64,
     /// See [`WebhookCounters::dead_letters`].
     pub dead_letters: u64,
+    /// See [`WebhookCounters::disabled_endpoints`].
+    #[serde(default)]
+    pub disabled_endpoints: u64,
+    /// See [`WebhookCounters::retry_after_obeyed`].
+    #[serde(default)]
+    pub retry_after_obeyed: u64,
+    /// See [`WebhookCounters::replayed`].
+    #[serde(default)]
+    pub replayed: u64,
 }
 
 impl Stats {
@@ -155,6 +175,9 @@ impl Stats {
             &self.webhook.timeouts,
             &self.webhook.retries,
             &self.webhook.dead_letters,
+            &self.webhook.disabled_endpoints,
+            &self.webhook.retry_after_obeyed,
+            &self.webhook.replayed,
         ] {
             c.store(0, Relaxed);
         }
@@ -188,7 +211,11 @@ impl Stats {
                 retries: w.retries.load(Relaxed),
                 in_flight: w.in_flight.load(Relaxed),
                 queued: w.queued.load(Relaxed),
+                waiting: w.waiting.load(Relaxed),
                 dead_letters: w.dead_letters.load(Relaxed),
+                disabled_endpoints: w.disabled_endpoints.load(Relaxed),
+                retry_after_obeyed: w.retry_after_obeyed.load(Relaxed),
+                replayed: w.replayed.load(Relaxed),
             },
             process: procstat::read(),
         }
@@ -231,8 +258,12 @@ impl StatsSnapshot {
                 timeouts: w.timeouts.saturating_sub(e.timeouts),
                 retries: w.retries.saturating_sub(e.retries),
                 dead_letters: w.dead_letters.saturating_sub(e.dead_letters),
+                disabled_endpoints: w.disabled_endpoints.saturating_sub(e.disabled_endpoints),
+                retry_after_obeyed: w.retry_after_obeyed.saturating_sub(e.retry_after_obeyed),
+                replayed: w.replayed.saturating_sub(e.replayed),
                 in_flight: w.in_flight,
                 queued: w.queued,
+                waiting: w.waiting,
             },
             process: ProcStat {
                 cpu_seconds: self.process.cpu_seconds - earlier.process.cpu_seconds,

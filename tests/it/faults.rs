@@ -80,3 +80,139 @@ async fn slow_websocket_consumer_is_disconnected_resumes_and_loses_nothing() {
     assert!(m.deliveries.slow_disconnects >= 1, "{:?}", m.deliveries);
     assert!(m.deliveries.reconnects >= 1, "{:?}", m.deliveries);
 }
+
+/// A webhook scenario of `tiny` shape (10 clients, 50 events/s on 2 topics, 1.2 s) with these
+/// `[webhook]` settings and faults.
+fn webhook(settings: &str, faults: &str) -> pushpull::scenario::Scenario {
+    tiny(
+        "webhook",
+        "",
+        &format!("[webhook]\nreceiver_hosts = 2\n{settings}\n{faults}"),
+    )
+}
+
+/// The accounting of the only fault window.
+fn window(m: &pushpull::results::ModeResult) -> &pushpull::results::Outcomes {
+    assert_eq!(m.fault_windows.len(), 1, "{:?}", m.fault_windows);
+    let w = &m.fault_windows[0].outcomes;
+    assert!(w.expected > 0, "no event fell in the window: {w:?}");
+    w
+}
+
+#[tokio::test]
+async fn receiver_down_every_event_still_arrives_after_at_least_one_retry() {
+    let m = run_one(&webhook(
+        "retry = [\"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\"]",
+        "[[faults]]\nkind = \"receiver_down\"\nat = \"400ms\"\nfor = \"500ms\"",
+    ))
+    .await;
+    assert_all_delivered(&m);
+    let (w, hook) = (window(&m), m.server.webhook);
+    assert_eq!(w.lost + w.dead_lettered, 0, "{w:?}");
+    assert_eq!(hook.dead_letters, 0, "{hook:?}");
+    // Every delivery owed in the window failed at least once, and every failure was retried.
+    assert!(hook.failures >= w.expected, "{hook:?} vs {w:?}");
+    assert_eq!(hook.retries, hook.failures, "{hook:?}");
+}
+
+#[tokio::test]
+async fn receiver_down_that_hangs_up_is_retried_like_a_503() {
+    let m = run_one(&webhook(
+        "retry = [\"150ms\", \"150ms\", \"150ms\", \"150ms\", \"150ms\"]",
+        "[[faults]]\nkind = \"receiver_down\"\nanswer = \"close\"\nat = \"400ms\"\nfor = \"400ms\"",
+    ))
+    .await;
+    assert_all_delivered(&m);
+    let (w, hook) = (window(&m), m.server.webhook);
+    assert!(hook.failures >= w.expected, "{hook:?} vs {w:?}");
+    assert_eq!(hook.retries, hook.failures, "{hook:?}");
+}
+
+#[tokio::test]
+async fn retry_after_from_a_downed_receiver_is_obeyed() {
+    let m = run_one(&webhook(
+        "retry = [\"50ms\", \"50ms\", \"50ms\", \"50ms\"]",
+        "[[faults]]\nkind = \"receiver_down\"\nretry_after = \"1s\"\nat = \"400ms\"\nfor = \"300ms\"",
+    ))
+    .await;
+    assert_all_delivered(&m);
+    let (w, hook) = (window(&m), m.server.webhook);
+    // The schedule says 50 ms; the receiver said 1 s, and was believed every time.
+    assert_eq!(hook.retry_after_obeyed, hook.failures, "{hook:?}");
+    assert_eq!(hook.retries, hook.failures, "{hook:?}");
+    // Events of the window waited 1 s (the few at its very edge reached the receiver after it).
+    assert!(w.late * 10 >= w.expected * 9, "{w:?}");
+    assert!(w.late_p50_ms >= 950.0, "{w:?}");
+}
+
+#[tokio::test]
+async fn receiver_slow_duplicates_equal_the_answers_that_came_too_late() {
+    let m = run_one(&webhook(
+        "timeout = \"100ms\"\nretry = [\"50ms\", \"50ms\", \"50ms\", \"50ms\", \"50ms\", \"50ms\", \"50ms\", \"50ms\"]",
+        "[[faults]]\nkind = \"receiver_slow\"\ndelay = \"300ms\"\nat = \"400ms\"\nfor = \"300ms\"",
+    ))
+    .await;
+    assert_all_delivered(&m);
+    let hook = m.server.webhook;
+    assert!(hook.timeouts > 0, "{hook:?}");
+    assert_eq!(hook.dead_letters, 0, "{hook:?}");
+    // The receiver did the work each time; the sender, not hearing back in time, sent again.
+    assert_eq!(
+        m.deliveries.duplicates, hook.timeouts,
+        "{hook:?} {:?}",
+        m.deliveries
+    );
+    assert_eq!(window(&m).duplicates, hook.timeouts);
+}
+
+#[tokio::test]
+async fn receiver_flaky_fails_about_its_share_and_retries_make_up_for_it() {
+    let m = run_one(&webhook(
+        &format!("retry = [{}]", vec!["\"5ms\""; 20].join(", ")),
+        "[[faults]]\nkind = \"receiver_flaky\"\nprobability = 0.5\nat = \"0s\"\nfor = \"1200ms\"",
+    ))
+    .await;
+    assert_all_delivered(&m);
+    let hook = m.server.webhook;
+    assert_eq!(hook.dead_letters, 0, "{hook:?}");
+    // Every failure was retried; a few retries are of warm-up failures, counted before.
+    assert!(
+        hook.retries >= hook.failures && hook.retries <= hook.failures + 30,
+        "{hook:?}"
+    );
+    let share = hook.failures as f64 / hook.attempts as f64;
+    assert!(
+        (0.35..0.65).contains(&share),
+        "{share} of attempts failed: {hook:?}"
+    );
+}
+
+#[tokio::test]
+async fn receiver_gone_disables_the_endpoint_and_dead_letters_the_rest() {
+    let m = run_one(&webhook(
+        "retry = [\"50ms\", \"50ms\"]",
+        "[[faults]]\nkind = \"receiver_gone\"\nat = \"500ms\"\nfor = \"300ms\"\nshare = 0.3",
+    ))
+    .await;
+    let (o, hook) = (&m.outcomes, m.server.webhook);
+    assert_eq!(hook.disabled_endpoints, 3, "{hook:?}");
+    assert_eq!(hook.retries, 0, "410 is not retried: {hook:?}");
+    assert_eq!(o.lost, 0, "nothing vanishes: {o:?}");
+    assert!(o.dead_lettered > 0, "{o:?}");
+    assert_eq!(m.deliveries.subscribers_with_loss, 3, "{:?}", m.deliveries);
+    assert_eq!(m.fault_windows[0].clients_hit, 3);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_past_disable_after_is_disabled() {
+    let m = run_one(&webhook(
+        "disable_after = \"300ms\"\nretry = [\"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\", \"100ms\"]",
+        "[[faults]]\nkind = \"receiver_down\"\nat = \"200ms\"\nfor = \"1s\"\nshare = 0.2",
+    ))
+    .await;
+    let (o, hook) = (&m.outcomes, m.server.webhook);
+    assert_eq!(hook.disabled_endpoints, 2, "{hook:?}");
+    assert_eq!(o.lost, 0, "{o:?}");
+    assert!(o.dead_lettered > 0, "{o:?}");
+    assert_eq!(m.deliveries.subscribers_with_loss, 2, "{:?}", m.deliveries);
+}

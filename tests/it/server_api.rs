@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pushpull::clock;
 use pushpull::driver::recorder::{Ledger, Recorder};
-use pushpull::modes::webhook::receiver::Receivers;
+use pushpull::modes::webhook::receiver::{ReceiverClient, Receivers};
 use pushpull::modes::webhook::signature::Secret;
 use pushpull::modes::Mode;
 use reqwest::StatusCode;
@@ -177,9 +177,12 @@ async fn registering_a_target_outside_the_allowlist_is_refused() {
 async fn receiver_rejects_forged_stale_and_unsigned_requests() {
     let (text, secret) = Secret::generate(&mut rand::thread_rng());
     let ledger = Ledger::new(0, vec![0], Arc::new(Recorder::default()));
-    let receivers = Receivers::start(None, 1, vec![(ledger, Some(secret.clone()))], 0)
-        .await
-        .unwrap();
+    let client = ReceiverClient {
+        ledger,
+        secret: Some(secret.clone()),
+        faults: Default::default(),
+    };
+    let receivers = Receivers::start(None, 1, vec![client], 0).await.unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let body = pushpull::event::Event::new(
         pushpull::event::WireEvent {
@@ -344,4 +347,87 @@ async fn long_polls_beyond_the_limit_get_503_with_retry_after() {
     for h in held {
         assert_eq!(h.await.unwrap().unwrap().status(), StatusCode::OK);
     }
+}
+
+#[tokio::test]
+async fn dead_letters_can_be_listed_and_replayed_once_the_receiver_is_back() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    // A receiver that is down (503) until told otherwise, counting what it accepts.
+    let up = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let (up, accepted) = (up.clone(), accepted.clone());
+            move || async move {
+                if up.load(SeqCst) {
+                    accepted.fetch_add(1, SeqCst);
+                    StatusCode::NO_CONTENT
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let receiver = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let server = TestServer::start().await;
+    let scenario = tiny("webhook", "rate = 5\ntopics = 2", "[webhook]\nretry = \"github\"");
+    server.reset(&scenario, Mode::Webhook).await;
+    let res = server
+        .http
+        .post(server.url("/webhooks"))
+        .json(&serde_json::json!({"url": hook, "topics": [0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    publish(&server, 0, 5).await;
+    publish(&server, 1, 3).await;
+
+    let dead_letters = || async {
+        let res = server
+            .http
+            .get(server.url("/webhooks/dead-letters"))
+            .send()
+            .await
+            .unwrap();
+        res.json::<Vec<Value>>().await.unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while dead_letters().await.len() < 5 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", dead_letters().await);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let letters = dead_letters().await;
+    assert_eq!(letters.len(), 5, "only topic 0 was subscribed: {letters:?}");
+    assert_eq!(letters[0]["subscription"], "ep_1");
+    assert_eq!(letters[0]["attempts"], 1, "`github` does not retry: {letters:?}");
+
+    let replay = |body: Value| {
+        server
+            .http
+            .post(server.url("/webhooks/dead-letters/replay"))
+            .json(&body)
+            .send()
+    };
+    let unknown = replay(serde_json::json!({"subscription": "ep_9"})).await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert!(unknown.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("ep_9"));
+
+    up.store(true, SeqCst);
+    let res = replay(serde_json::json!({})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["replayed"], 5);
+    while accepted.load(SeqCst) < 5 {
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(5));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(dead_letters().await.is_empty());
+    receiver.abort();
 }

@@ -3,6 +3,10 @@
 //! run out. It uses hyper-util's pooled client directly (one pool per endpoint), as Svix does;
 //! redirects are never followed.
 //!
+//! A `Retry-After` on a 429 or 503 puts the next attempt off at least that long. An endpoint
+//! that answers 410, or fails without a success for `disable_after`, is disabled: what it
+//! was owed then goes to the dead letters, never silently away, and a replay re-enables it.
+//!
 //! Deliveries wait in one queue served by `concurrency` workers. A task per delivery waiting
 //! on a semaphore did the same job, but under overload every waiting delivery was a live task:
 //! memory grew with the backlog and the server spent its time allocating them.
@@ -39,8 +43,17 @@ pub struct Subscription {
     pub topics: Vec<TopicId>,
     /// Signing key (absent when the scenario turns signing off).
     pub secret: Option<Secret>,
-    /// Set when the endpoint answered 410 Gone; nothing more is sent.
+    /// Set when the endpoint answered 410 Gone or kept failing; nothing more is sent.
     pub disabled: AtomicBool,
+    /// CLOCK_MONOTONIC ns of the first failure since the last success (0: healthy).
+    failing_since_ns: AtomicU64,
+}
+
+impl Subscription {
+    /// Disables the endpoint; true if it was enabled until now.
+    fn disable(&self) -> bool {
+        !self.disabled.swap(true, Relaxed)
+    }
 }
 
 /// A message that was not delivered.
@@ -72,8 +85,15 @@ struct Inner {
     delays: Vec<Duration>,
     queue: mpsc::UnboundedSender<Job>,
     stats: Arc<Stats>,
-    dead: Mutex<Vec<DeadLetter>>,
+    dead: Mutex<Vec<Dead>>,
     cancel: CancellationToken,
+}
+
+/// A dead letter with what it takes to send it again.
+struct Dead {
+    letter: DeadLetter,
+    sub: Arc<Subscription>,
+    event: Arc<Event>,
 }
 
 /// One message for one endpoint, waiting for a worker.
@@ -133,6 +153,7 @@ impl Dispatcher {
             topics,
             secret,
             disabled: AtomicBool::new(false),
+            failing_since_ns: AtomicU64::new(0),
         });
         let mut by_topic = self.0.by_topic.write().expect("subscriptions lock");
         for t in &sub.topics {
@@ -155,29 +176,85 @@ impl Dispatcher {
         }
         let message_id: Arc<str> = event.message_id().into();
         for sub in subs {
-            if sub.disabled.load(Relaxed) {
-                continue;
-            }
-            self.0.enqueue(Job {
+            let job = Job {
                 sub: sub.clone(),
                 event: event.clone(),
                 message_id: message_id.clone(),
                 attempts: 0,
-            });
+            };
+            if sub.disabled.load(Relaxed) {
+                self.0.bury(job, "endpoint disabled: not sent".into());
+            } else {
+                self.0.enqueue(job);
+            }
         }
     }
 
     /// Messages that were given up on.
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.0.dead.lock().expect("dead letters lock").clone()
+        let dead = self.0.dead.lock().expect("dead letters lock");
+        dead.iter().map(|d| d.letter.clone()).collect()
+    }
+
+    /// Whether `id` names a registered endpoint.
+    pub fn knows(&self, id: &str) -> bool {
+        id.strip_prefix("ep_")
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 1 && n <= self.0.count.load(Relaxed))
+    }
+
+    /// Sends the dead letters of `subscription` (of every endpoint when None) again, as new
+    /// messages with a fresh retry schedule, after re-enabling their endpoints; returns how
+    /// many were queued.
+    pub fn replay(&self, subscription: Option<&str>) -> usize {
+        let replay: Vec<Dead> = {
+            let mut dead = self.0.dead.lock().expect("dead letters lock");
+            let (replay, keep) = std::mem::take(&mut *dead)
+                .into_iter()
+                .partition(|d| subscription.is_none_or(|s| d.letter.subscription == s));
+            *dead = keep;
+            replay
+        };
+        for d in &replay {
+            d.sub.failing_since_ns.store(0, Relaxed);
+            d.sub.disabled.store(false, Relaxed);
+        }
+        let n = replay.len();
+        self.0.stats.webhook.replayed.fetch_add(n as u64, Relaxed);
+        for d in replay {
+            self.0.enqueue(Job {
+                message_id: d.letter.message_id.into(),
+                sub: d.sub,
+                event: d.event,
+                attempts: 0,
+            });
+        }
+        n
     }
 }
 
 /// What one attempt came to.
 enum Attempt {
     Delivered,
-    Failed(String),
+    /// Failed; the receiver may have said when to try again (`Retry-After` on 429/503).
+    Failed(String, Option<Duration>),
     Gone,
+}
+
+/// Longest `Retry-After` obeyed: a receiver cannot park a message for longer than a day.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+fn retry_after(value: &hyper::header::HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    let after = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(text)
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    };
+    Some(after.min(MAX_RETRY_AFTER))
 }
 
 impl Inner {
@@ -188,27 +265,70 @@ impl Inner {
         }
     }
 
-    /// After a failed attempt: schedules the next one, or gives up into the dead letters.
-    fn after_failure(self: &Arc<Self>, job: Job, error: String) {
-        let next_delay = self.delays.get(job.attempts as usize - 1).copied();
-        let Some(delay) = next_delay.filter(|_| !job.sub.disabled.load(Relaxed)) else {
-            self.stats.webhook.dead_letters.fetch_add(1, Relaxed);
-            self.dead.lock().expect("dead letters lock").push(DeadLetter {
+    /// Gives a message up into the dead letters.
+    fn bury(&self, job: Job, error: String) {
+        self.stats.webhook.dead_letters.fetch_add(1, Relaxed);
+        self.dead.lock().expect("dead letters lock").push(Dead {
+            letter: DeadLetter {
                 subscription: job.sub.id.clone(),
                 message_id: job.message_id.to_string(),
                 topic: job.event.topic,
                 seq: job.event.seq,
                 attempts: job.attempts,
                 last_error: error,
-            });
+            },
+            sub: job.sub,
+            event: job.event,
+        });
+    }
+
+    /// After a success: the endpoint is healthy again.
+    fn after_success(&self, sub: &Subscription) {
+        sub.failing_since_ns.store(0, Relaxed);
+    }
+
+    /// After a failed attempt: disables an endpoint that has failed for too long, then
+    /// schedules the next attempt, or gives up into the dead letters.
+    fn after_failure(self: &Arc<Self>, job: Job, error: String, asked_delay: Option<Duration>) {
+        let now = clock::now_ns();
+        let since = match job
+            .sub
+            .failing_since_ns
+            .compare_exchange(0, now, Relaxed, Relaxed)
+        {
+            Ok(_) => now,
+            Err(since) => since,
+        };
+        if Duration::from_nanos(now.saturating_sub(since)) >= self.params.disable_after() && job.sub.disable()
+        {
+            self.stats.webhook.disabled_endpoints.fetch_add(1, Relaxed);
+        }
+        let next_delay = self.delays.get(job.attempts as usize - 1).copied();
+        let Some(delay) = next_delay.filter(|_| !job.sub.disabled.load(Relaxed)) else {
+            let error = if job.sub.disabled.load(Relaxed) && next_delay.is_some() {
+                format!("{error}; endpoint disabled")
+            } else {
+                error
+            };
+            self.bury(job, error);
             return;
         };
-        let jittered = delay.mul_f64(rand::thread_rng().gen_range(0.8..=1.2));
+        let mut jittered = delay.mul_f64(rand::thread_rng().gen_range(0.8..=1.2));
+        if let Some(asked) = asked_delay.filter(|a| *a > jittered) {
+            self.stats.webhook.retry_after_obeyed.fetch_add(1, Relaxed);
+            jittered = asked;
+        }
         let inner = self.clone();
+        self.stats.webhook.waiting.fetch_add(1, Relaxed);
         tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::time::sleep(jittered) => inner.enqueue(job),
-                _ = inner.cancel.cancelled() => {}
+                _ = tokio::time::sleep(jittered) => {
+                    inner.stats.webhook.waiting.fetch_sub(1, Relaxed);
+                    inner.enqueue(job);
+                }
+                _ = inner.cancel.cancelled() => {
+                    inner.stats.webhook.waiting.fetch_sub(1, Relaxed);
+                }
             }
         });
     }
@@ -223,18 +343,24 @@ async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedR
             _ = inner.cancel.cancelled() => return,
         };
         inner.stats.webhook.queued.fetch_sub(1, Relaxed);
+        if job.sub.disabled.load(Relaxed) {
+            inner.bury(job, "endpoint disabled: not sent".into());
+            continue;
+        }
         let outcome = tokio::select! {
             outcome = attempt(&inner, &job.sub, &job.event, &job.message_id, job.attempts > 0) => outcome,
             _ = inner.cancel.cancelled() => return,
         };
         job.attempts += 1;
         match outcome {
-            Attempt::Delivered => {}
+            Attempt::Delivered => inner.after_success(&job.sub),
             Attempt::Gone => {
-                job.sub.disabled.store(true, Relaxed);
-                inner.after_failure(job, "410 Gone: endpoint disabled".to_string());
+                if job.sub.disable() {
+                    inner.stats.webhook.disabled_endpoints.fetch_add(1, Relaxed);
+                }
+                inner.after_failure(job, "answered 410 Gone".to_string(), None);
             }
-            Attempt::Failed(error) => inner.after_failure(job, error),
+            Attempt::Failed(error, asked) => inner.after_failure(job, error, asked),
         }
     }
 }
@@ -261,20 +387,27 @@ async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &
     let result = tokio::time::timeout(inner.params.timeout, async {
         let res = inner.client.request(req).await?;
         let status = res.status();
+        let asked = match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => res
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(retry_after),
+            _ => None,
+        };
         // Read the answer to the end so the connection goes back to the pool.
         res.into_body().collect().await?;
-        anyhow::Ok(status)
+        anyhow::Ok((status, asked))
     })
     .await;
     w.in_flight.fetch_sub(1, Relaxed);
     let outcome = match result {
-        Ok(Ok(status)) if status.is_success() => Attempt::Delivered,
-        Ok(Ok(StatusCode::GONE)) => Attempt::Gone,
-        Ok(Ok(status)) => Attempt::Failed(format!("answered {status}")),
-        Ok(Err(e)) => Attempt::Failed(format!("request failed: {e}")),
+        Ok(Ok((status, _))) if status.is_success() => Attempt::Delivered,
+        Ok(Ok((StatusCode::GONE, _))) => Attempt::Gone,
+        Ok(Ok((status, asked))) => Attempt::Failed(format!("answered {status}"), asked),
+        Ok(Err(e)) => Attempt::Failed(format!("request failed: {e}"), None),
         Err(_) => {
             w.timeouts.fetch_add(1, Relaxed);
-            Attempt::Failed(format!("no answer within {:?}", inner.params.timeout))
+            Attempt::Failed(format!("no answer within {:?}", inner.params.timeout), None)
         }
     };
     match outcome {

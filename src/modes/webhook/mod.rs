@@ -6,7 +6,8 @@
 //! - [`receiver`]: the driver's receivers, which verify, dedupe and record.
 //!
 //! Routes: `POST /webhooks` registers `{url, topics, secret}`; `GET /webhooks/dead-letters`
-//! lists what was given up on.
+//! lists what was given up on; `POST /webhooks/dead-letters/replay` with `{}` (every endpoint)
+//! or `{"subscription": "ep_3"}` re-enables the endpoints and sends their dead letters again.
 
 pub mod allowlist;
 pub mod dispatcher;
@@ -50,10 +51,45 @@ pub struct Registered {
     pub secret: Option<String>,
 }
 
+/// `POST /webhooks/dead-letters/replay` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replay {
+    /// The endpoint whose dead letters to send again; every endpoint's when absent.
+    #[serde(default)]
+    pub subscription: Option<String>,
+}
+
+/// `POST /webhooks/dead-letters/replay` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replayed {
+    /// Dead letters queued again.
+    pub replayed: usize,
+}
+
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/webhooks", post(register))
         .route("/webhooks/dead-letters", get(dead_letters))
+        .route("/webhooks/dead-letters/replay", post(replay))
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<Replay>,
+) -> Result<Json<Replayed>, ApiError> {
+    let run = state.run()?;
+    if let Some(id) = &req.subscription {
+        if !run.webhooks.knows(id) {
+            return Err(ApiError::Status(
+                StatusCode::NOT_FOUND,
+                format!("no endpoint `{id}` is registered"),
+            ));
+        }
+    }
+    Ok(Json(Replayed {
+        replayed: run.webhooks.replay(req.subscription.as_deref()),
+    }))
 }
 
 async fn register(
