@@ -182,6 +182,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             reconnects: counts.reconnects,
             slow_disconnects: after.slow_disconnects,
             dropped_oldest: after.dropped_oldest,
+            stream_cuts: after.stream_cuts,
             dead_letters: after.webhook.dead_letters,
             rejected: counts.rejected,
             client_errors: counts.errors,

@@ -433,9 +433,11 @@ async fn start_clients(
             .context("registering webhook endpoints")?;
         return Ok(Clients::Webhook(receivers, ids));
     }
+    let plan = FaultPlan::new(&s.faults, s.clients.count, s.seed);
     let handles = (0..s.clients.count)
         .map(|c| {
-            let ctx = ClientCtx::new(c, endpoints.public, s.clone(), ledger(c), stop.clone());
+            let faults = plan.for_client(c, mode);
+            let ctx = ClientCtx::new(c, endpoints.public, s.clone(), ledger(c), stop.clone(), faults);
             tokio::spawn(modes::run_client(mode, ctx))
         })
         .collect();

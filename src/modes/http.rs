@@ -105,3 +105,58 @@ pub async fn body_bytes(res: Response<Incoming>) -> anyhow::Result<Bytes> {
         .context("reading body")?
         .to_bytes())
 }
+
+/// Longest `Retry-After` obeyed: a server cannot park a client for longer than a day.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3), at most a day.
+pub fn retry_after(value: &hyper::header::HeaderValue) -> Option<std::time::Duration> {
+    let text = value.to_str().ok()?.trim();
+    let after = match text.parse::<u64>() {
+        Ok(seconds) => std::time::Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(text)
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    };
+    Some(after.min(MAX_RETRY_AFTER))
+}
+
+/// How long a stream client waits before reconnecting: the server's `retry` hint after a
+/// clean close, doubling with each failed attempt in a row (at most 32 times the hint), and
+/// never less than a `Retry-After` it was given.
+pub fn reconnect_delay(
+    retry: std::time::Duration,
+    failures: u32,
+    retry_after: Option<std::time::Duration>,
+) -> std::time::Duration {
+    let backoff = retry * (1u32 << failures.saturating_sub(1).min(5));
+    backoff.max(retry_after.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_backoff_doubles() {
+        let v = |s: &str| hyper::header::HeaderValue::from_str(s).unwrap();
+        assert_eq!(retry_after(&v("3")), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after(&v("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&v("99999999")), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(&v("soon")), None);
+        let r = Duration::from_millis(100);
+        assert_eq!(reconnect_delay(r, 0, None), r);
+        assert_eq!(reconnect_delay(r, 1, None), r);
+        assert_eq!(reconnect_delay(r, 3, None), r * 4);
+        assert_eq!(reconnect_delay(r, 30, None), r * 32);
+        assert_eq!(
+            reconnect_delay(r, 1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+    }
+}

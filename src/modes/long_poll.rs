@@ -101,6 +101,10 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
     let mut cursor = Cursor::start(ctx.ledger.topics.len());
     let (mut etag, mut hint) = (None, None);
     loop {
+        // A paused client asks nothing; the request's trip may take added latency.
+        if ctx.hold_while_paused().await || ctx.trip().await {
+            break;
+        }
         let req = conn.get(&format!(
             "/long-poll?topics={topics}&after={cursor}&limit={limit}&wait={wait}"
         ));
@@ -109,6 +113,10 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
             res = conn.send(req.body(Empty::new()).expect("valid request")) => res,
             _ = ctx.stop.cancelled() => break,
         };
+        // The answer's trip; an answer that lands during a pause is read after it.
+        if ctx.trip().await || ctx.hold_while_paused().await {
+            break;
+        }
         if let Fetched::Failed = apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hint).await
         {
             // Do not spin on a failing server.

@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::recorder::Ledger;
-use crate::scenario::Scenario;
+use crate::scenario::faults::ClientFaults;
+use crate::scenario::{FaultKind, Scenario};
 use crate::server::AppState;
 
 /// A way of telling clients that something happened.
@@ -149,6 +150,8 @@ pub struct ClientCtx {
     pub stop: CancellationToken,
     /// The client's own seeded randomness (phase, jitter).
     pub rng: ChaCha8Rng,
+    /// The faults this client lives through.
+    pub faults: ClientFaults,
 }
 
 impl ClientCtx {
@@ -159,6 +162,7 @@ impl ClientCtx {
         scenario: Arc<Scenario>,
         ledger: Ledger,
         stop: CancellationToken,
+        faults: ClientFaults,
     ) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(
             scenario.seed ^ (u64::from(id) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -170,7 +174,42 @@ impl ClientCtx {
             ledger,
             stop,
             rng,
+            faults,
         }
+    }
+
+    /// While a `client_pause` is on, stops doing anything until it ends; true when the run
+    /// stopped meanwhile.
+    pub async fn hold_while_paused(&mut self) -> bool {
+        while let Some(until) = self.faults.paused_until(self.ledger.since_start()) {
+            let now = self.ledger.since_start().unwrap_or_default();
+            if poll::sleep_or_stop(until.saturating_sub(now), &self.stop).await {
+                return true;
+            }
+        }
+        self.stop.is_cancelled()
+    }
+
+    /// The added one-way trip time now (zero unless a `latency` fault is on).
+    pub fn one_way(&mut self) -> std::time::Duration {
+        let t = self.ledger.since_start();
+        if self.faults.0.is_empty() {
+            return std::time::Duration::ZERO;
+        }
+        let unit = rand::Rng::gen_range(&mut self.rng, -1.0..=1.0);
+        self.faults.one_way_delay(t, unit)
+    }
+
+    /// Spends one added one-way trip; true when the run stopped meanwhile.
+    pub async fn trip(&mut self) -> bool {
+        let d = self.one_way();
+        !d.is_zero() && poll::sleep_or_stop(d, &self.stop).await
+    }
+
+    /// Whether a `client_pause` hits this client at some point (it then reads through a small
+    /// socket buffer, so the server feels it fall behind sooner).
+    pub fn pauses(&self) -> bool {
+        self.faults.any(|k| *k == FaultKind::ClientPause)
     }
 }
 
@@ -195,6 +234,17 @@ pub fn router() -> Router<AppState> {
         .merge(sse::router())
         .merge(websocket::router())
         .merge(webhook::router())
+}
+
+/// Reads the optional `client` query parameter: the simulated client's id, which faults aim at.
+pub(crate) fn client_id(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<Option<u32>, crate::server::ApiError> {
+    query
+        .get("client")
+        .map(|c| c.parse::<u32>())
+        .transpose()
+        .map_err(|_| crate::server::ApiError::BadRequest("`client` must be a whole number".into()))
 }
 
 /// Reads the `topics` and `after` query parameters every pull and stream route takes.

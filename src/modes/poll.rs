@@ -313,8 +313,12 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
     let mut hinted = None;
     let phase = params.interval.mul_f64(ctx.rng.gen::<f64>());
     let mut stopped = sleep_or_stop(phase, &ctx.stop).await;
-    while !stopped {
+    'run: while !stopped {
         loop {
+            // A paused client asks nothing; the request's trip may take added latency.
+            if ctx.hold_while_paused().await || ctx.trip().await {
+                break 'run;
+            }
             let mut req = conn.get(&format!(
                 "/events?topics={topics}&after={cursor}&limit={}",
                 params.limit
@@ -324,6 +328,10 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
             }
             ctx.ledger.counts.requests += 1;
             let res = conn.send(req.body(Empty::new()).expect("valid request")).await;
+            // The answer's trip; an answer that lands during a pause is read after it.
+            if ctx.trip().await || ctx.hold_while_paused().await {
+                break 'run;
+            }
             match apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hinted).await {
                 Fetched::Page { more: true } | Fetched::Gone => continue,
                 _ => break,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,12 +18,14 @@ use http_body_util::{BodyExt, Empty};
 use serde::{Deserialize, Serialize};
 
 use super::http::HttpConn;
+use super::http::{reconnect_delay, retry_after};
 use super::poll::sleep_or_stop;
-use super::stream::{is_slow, Batch, Session};
-use super::{topics_and_cursor, ClientCtx};
+use super::stream::{Batch, Session};
+use super::{client_id, topics_and_cursor, ClientCtx};
 use crate::driver::recorder::Ledger;
 use crate::event::{decode, format_topics};
 use crate::server::extract::ApiQuery;
+use crate::server::http1::ConnectionCloser;
 use crate::server::{ApiError, AppState};
 
 pub(super) fn router() -> Router<AppState> {
@@ -44,9 +46,12 @@ pub struct Gap {
 async fn sse(
     State(state): State<AppState>,
     ApiQuery(mut query): ApiQuery<HashMap<String, String>>,
+    closer: Option<Extension<ConnectionCloser>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let run = state.run()?;
+    let client = client_id(&query)?;
+    run.refuse_if_cut(client)?;
     if let Some(last) = headers.get("last-event-id") {
         let last = last
             .to_str()
@@ -55,7 +60,9 @@ async fn sse(
     }
     let (topics, cursor) = topics_and_cursor(&query, run.log.topic_count())?;
     let params = run.scenario.sse.clone();
-    let session = Session::open(run, topics, cursor, &params, true);
+    // Closing means dropping the connection itself: a blocked write cannot hold it open.
+    let closer = closer.map(|Extension(c)| c.0).unwrap_or_default();
+    let session = Session::open(run, topics, cursor, &params, true, client, closer);
     let opening = Bytes::from(format!("retry: {}\n\n", params.retry.as_millis()));
     let stream =
         futures_util::stream::unfold((session, Some(opening)), |(mut session, opening)| async move {
@@ -88,7 +95,11 @@ async fn sse(
                     Bytes::from(format!("id: {}\nevent: gap\ndata: {gap}\n\n", session.cursor()))
                 }
                 Batch::Heartbeat => Bytes::from_static(b": heartbeat\n\n"),
-                Batch::Overflowed | Batch::Ended => return None,
+                Batch::Overflowed | Batch::Cut => {
+                    session.closed().cancel();
+                    return None;
+                }
+                Batch::Ended => return None,
             };
             Some((Ok(chunk), (session, None)))
         });
@@ -189,21 +200,23 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 }
 
 /// An SSE client: open the stream, apply every event, reconnect with `Last-Event-ID` after the
-/// server's `retry:` delay when the stream ends.
+/// server's `retry:` delay when the stream ends (backing off while attempts keep failing).
 pub async fn client(mut ctx: ClientCtx) -> Ledger {
     let params = ctx.scenario.sse.clone();
-    let slow = is_slow(&params, ctx.scenario.clients.count, ctx.id);
     let topics = format_topics(&ctx.ledger.topics);
     let mut last_id: Option<String> = None;
     let mut retry = params.retry;
-    let mut paused = !slow;
     let mut conn = HttpConn::new(ctx.server);
-    if slow {
+    if ctx.pauses() {
         conn = conn.with_recv_buffer(4096);
     }
+    let mut failures = 0;
     'connect: loop {
+        if ctx.hold_while_paused().await || ctx.trip().await {
+            break;
+        }
         let mut req = conn
-            .get(&format!("/sse?topics={topics}"))
+            .get(&format!("/sse?topics={topics}&client={}", ctx.id))
             .header(header::ACCEPT, "text/event-stream");
         if let Some(id) = &last_id {
             req = req.header("last-event-id", id.as_str());
@@ -213,9 +226,11 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
             res = conn.send(req.body(Empty::new()).expect("valid request")) => res,
             _ = ctx.stop.cancelled() => break,
         };
+        let mut asked = None;
         match res {
             Ok(res) if res.status() == 204 => break, // the server says: stop reconnecting
             Ok(res) if res.status().is_success() => {
+                failures = 0;
                 let mut body = res.into_body();
                 let mut parser = SseParser::default();
                 loop {
@@ -227,8 +242,13 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
                     let Some(data) = frame.data_ref() else {
                         continue;
                     };
+                    // A paused client reads nothing; what arrived is read when the pause ends.
+                    if ctx.hold_while_paused().await {
+                        break 'connect;
+                    }
+                    let now = ctx.ledger.now_ns() + ctx.one_way().as_nanos() as u64;
                     for ev in parser.feed(data) {
-                        apply(&mut ctx.ledger, &ev);
+                        apply(&mut ctx.ledger, &ev, now);
                         if ev.id.is_some() {
                             last_id = ev.id;
                         }
@@ -236,19 +256,21 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
                     if let Some(ms) = parser.retry_ms {
                         retry = Duration::from_millis(ms);
                     }
-                    if !paused && ctx.ledger.counts.delivered > 0 {
-                        paused = true;
-                        if sleep_or_stop(params.slow_pause, &ctx.stop).await {
-                            break 'connect;
-                        }
-                    }
                 }
             }
-            Ok(_) | Err(_) => ctx.ledger.counts.errors += 1,
+            Ok(res) => {
+                ctx.ledger.counts.errors += 1;
+                failures += 1;
+                asked = res.headers().get(header::RETRY_AFTER).and_then(retry_after);
+            }
+            Err(_) => {
+                ctx.ledger.counts.errors += 1;
+                failures += 1;
+            }
         }
-        // The stream ended: the server closed it (slow consumer, restart) or it failed.
+        // The stream ended: the server closed it (slow consumer, cut, restart) or it failed.
         conn.close();
-        if sleep_or_stop(retry, &ctx.stop).await {
+        if sleep_or_stop(reconnect_delay(retry, failures, asked), &ctx.stop).await {
             break;
         }
         ctx.ledger.counts.reconnects += 1;
@@ -256,11 +278,12 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
     ctx.ledger
 }
 
-fn apply(ledger: &mut Ledger, ev: &SseEvent) {
+/// Applies one SSE event that arrived at `now_ns`.
+fn apply(ledger: &mut Ledger, ev: &SseEvent, now_ns: u64) {
     match ev.event.as_str() {
         "message" => match decode(ev.data.as_bytes()) {
             Ok(wire) => {
-                ledger.observe(&wire);
+                ledger.observe_at(&wire, now_ns);
             }
             Err(_) => ledger.counts.errors += 1,
         },

@@ -20,6 +20,9 @@ use crate::server::RunState;
 pub struct SendQueue {
     inner: Mutex<QueueInner>,
     notify: Notify,
+    /// Fired when the client must be disconnected (it overflowed its queue): the connection
+    /// is closed at once, even while a write to it is blocked.
+    closed: CancellationToken,
     bound: usize,
     policy: SlowConsumer,
     topics: Vec<TopicId>,
@@ -44,6 +47,7 @@ impl SendQueue {
                     q.events.clear();
                     drop(q);
                     stats.slow_disconnects.fetch_add(1, Relaxed);
+                    self.closed.cancel();
                     self.notify.notify_one();
                     return;
                 }
@@ -82,13 +86,14 @@ impl StreamHub {
         }
     }
 
-    fn attach(&self, topics: &[TopicId], params: &StreamParams) -> Arc<SendQueue> {
+    fn attach(&self, topics: &[TopicId], params: &StreamParams, closed: CancellationToken) -> Arc<SendQueue> {
         let q = Arc::new(SendQueue {
             inner: Mutex::new(QueueInner {
                 events: VecDeque::new(),
                 overflowed: false,
             }),
             notify: Notify::new(),
+            closed,
             bound: params.buffer,
             policy: params.slow_consumer,
             topics: topics.to_vec(),
@@ -128,6 +133,8 @@ pub enum Batch {
     Heartbeat,
     /// The client fell behind its queue (slow consumer): close the connection.
     Overflowed,
+    /// A `stream_cut` fault begins for this client: close the connection.
+    Cut,
     /// The run is over.
     Ended,
 }
@@ -143,21 +150,26 @@ pub struct Session {
     cancel: CancellationToken,
     /// Whether each event carries the cursor after it (formatted per event, so only when used).
     resume_ids: bool,
+    /// The simulated client's id, when it gave one (faults aim at clients by id).
+    client: Option<u32>,
 }
 
 impl Session {
     /// Attaches a client following `topics` that has seen up to `cursor`; with `resume_ids`,
-    /// every event is paired with the cursor after it.
+    /// every event is paired with the cursor after it. `closer` is fired to drop the
+    /// connection at once when the client overflows its queue.
     pub fn open(
         run: Arc<RunState>,
         topics: Vec<TopicId>,
         cursor: Cursor,
         params: &StreamParams,
         resume_ids: bool,
+        client: Option<u32>,
+        closer: CancellationToken,
     ) -> Session {
         // Attach before reading the backlog, so nothing published in between is missed;
         // what arrives twice is dropped by seq below.
-        let queue = run.streams.attach(&topics, params);
+        let queue = run.streams.attach(&topics, params, closer);
         Session {
             cancel: run.cancel.clone(),
             queue,
@@ -166,8 +178,14 @@ impl Session {
             backlog_done: false,
             heartbeat: params.heartbeat,
             resume_ids,
+            client,
             run,
         }
+    }
+
+    /// Fires when the connection must close now (the client overflowed its queue).
+    pub fn closed(&self) -> &CancellationToken {
+        &self.queue.closed
     }
 
     /// The client's cursor as of what has been handed out so far.
@@ -195,10 +213,18 @@ impl Session {
             if !events.is_empty() {
                 return Batch::Events(events);
             }
+            // The next `stream_cut` for this client, known once the generator starts.
+            let cut = self.run.stream_cut(self.client).map(|(from, _)| from);
+            let watch_start = self.client.is_some() && !self.run.started.is_cancelled();
             tokio::select! {
                 _ = self.queue.notify.notified() => {}
                 _ = tokio::time::sleep(self.heartbeat) => return Batch::Heartbeat,
                 _ = self.cancel.cancelled() => return Batch::Ended,
+                _ = self.run.started.cancelled(), if watch_start => {}
+                _ = crate::clock::sleep_until_ns(cut.unwrap_or_default()), if cut.is_some() => {
+                    self.run.streams.stats.stream_cuts.fetch_add(1, Relaxed);
+                    return Batch::Cut;
+                }
             }
         }
     }
@@ -251,11 +277,6 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.run.streams.detach(&self.queue);
     }
-}
-
-/// Whether client `id` is one of the scenario's slow consumers (the first `slow_clients` share).
-pub fn is_slow(params: &StreamParams, clients: u32, id: u32) -> bool {
-    (id as f64) < params.slow_clients * clients as f64
 }
 
 /// A pushed event leaves as soon as it exists: latency is one trip over the wire, one request

@@ -19,12 +19,14 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
 
 use super::http::connect;
+use super::http::{reconnect_delay, retry_after};
 use super::poll::sleep_or_stop;
 use super::sse::Gap;
-use super::stream::{is_slow, Batch, Session};
-use super::ClientCtx;
+use super::stream::{Batch, Session};
+use super::{client_id, ClientCtx};
 use crate::driver::recorder::Ledger;
 use crate::event::{check_topics, decode, Cursor, TopicId};
+use crate::server::extract::ApiQuery;
 use crate::server::{ApiError, AppState, RunState};
 
 /// Bytes of frames the server gathers before writing them out (a flush writes sooner).
@@ -32,6 +34,9 @@ const SERVER_WRITE_BUFFER: usize = 64 * 1024;
 
 /// Close code for a client that fell behind its send queue.
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+
+/// Close code for a `stream_cut` fault ("service restart", RFC 6455 §7.4 registry).
+pub const CLOSE_CUT: u16 = 1012;
 
 /// The client reads 4 KiB at a time and writes straight through (it sends one message per
 /// connection): 20× less memory per idle connection than tungstenite's defaults (DESIGN.md).
@@ -62,15 +67,21 @@ pub struct Control {
     pub gap: Gap,
 }
 
-async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Result<Response, ApiError> {
+async fn ws(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<std::collections::HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
     let run = state.run()?;
+    let client = client_id(&query)?;
+    run.refuse_if_cut(client)?;
     // The server reads little (4 KiB buffer) but writes batches: frames collect in the write
     // buffer until a flush or 64 KiB, one syscall per batch instead of one per frame. The
     // buffer starts empty and grows only as far as a batch needs, so idle connections stay small.
     Ok(upgrade
         .read_buffer_size(4096)
         .write_buffer_size(SERVER_WRITE_BUFFER)
-        .on_upgrade(move |socket| serve_socket(run, socket)))
+        .on_upgrade(move |socket| serve_socket(run, socket, client)))
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
@@ -80,7 +91,7 @@ fn close(code: u16, reason: &'static str) -> Message {
     }))
 }
 
-async fn serve_socket(run: Arc<RunState>, socket: WebSocket) {
+async fn serve_socket(run: Arc<RunState>, socket: WebSocket, client: Option<u32>) {
     let (mut tx, mut rx) = socket.split();
     let subscribe = match tokio::time::timeout(Duration::from_secs(10), rx.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => parse_subscribe(&text, run.log.topic_count()),
@@ -95,33 +106,46 @@ async fn serve_socket(run: Arc<RunState>, socket: WebSocket) {
     };
     let params = run.scenario.websocket.clone();
     // WebSocket clients resume from their own cursor: no id per event.
-    let mut session = Session::open(run, topics, cursor, &params, false);
+    let mut session = Session::open(run, topics, cursor, &params, false, client, Default::default());
     loop {
         tokio::select! {
             batch = session.next() => {
-                let sent = match batch {
-                    Batch::Events(events) => {
-                        let mut res = Ok(());
-                        for (ev, _) in events {
-                            let text = Utf8Bytes::try_from(ev.json.clone()).expect("event JSON is UTF-8");
-                            res = tx.feed(Message::Text(text)).await;
-                            if res.is_err() { break; }
+                let closed = session.closed().clone();
+                let write = async {
+                    match batch {
+                        Batch::Events(events) => {
+                            for (ev, _) in events {
+                                let text = Utf8Bytes::try_from(ev.json.clone()).expect("event JSON is UTF-8");
+                                tx.feed(Message::Text(text)).await?;
+                            }
+                            tx.flush().await?;
                         }
-                        match res { Ok(()) => tx.flush().await, e => e }
+                        Batch::Gap { index, from, earliest } => {
+                            let msg = serde_json::to_string(&Control { gap: Gap { index, from, earliest } })
+                                .expect("serializes");
+                            tx.send(Message::Text(msg.into())).await?;
+                        }
+                        Batch::Heartbeat => tx.send(Message::Ping(Default::default())).await?,
+                        Batch::Overflowed => {
+                            let _ = tx.send(close(CLOSE_SLOW_CONSUMER, "slow consumer")).await;
+                            return Err(axum::Error::new("closed"));
+                        }
+                        Batch::Cut => {
+                            let _ = tx.send(close(CLOSE_CUT, "stream cut")).await;
+                            return Err(axum::Error::new("closed"));
+                        }
+                        Batch::Ended => {
+                            let _ = tx.send(close(1001, "run ended")).await;
+                            return Err(axum::Error::new("closed"));
+                        }
                     }
-                    Batch::Gap { index, from, earliest } => {
-                        let msg = serde_json::to_string(&Control { gap: Gap { index, from, earliest } }).expect("serializes");
-                        tx.send(Message::Text(msg.into())).await
-                    }
-                    Batch::Heartbeat => tx.send(Message::Ping(Default::default())).await,
-                    Batch::Overflowed => {
-                        let _ = tx.send(close(CLOSE_SLOW_CONSUMER, "slow consumer")).await;
-                        break;
-                    }
-                    Batch::Ended => {
-                        let _ = tx.send(close(1001, "run ended")).await;
-                        break;
-                    }
+                    Ok(())
+                };
+                // A client that overflows its queue while a write to it is blocked is dropped
+                // at once, not when the write finally completes.
+                let sent = tokio::select! {
+                    sent = write => sent,
+                    _ = closed.cancelled() => break,
                 };
                 if sent.is_err() { break; }
             }
@@ -148,24 +172,27 @@ fn parse_subscribe(text: &str, topic_count: u32) -> Result<(Vec<TopicId>, Cursor
 }
 
 /// A WebSocket client: connect, subscribe from its cursor, apply every frame; on close,
-/// reconnect after the retry delay and resume.
+/// reconnect after the retry delay (backing off while attempts keep failing) and resume.
 pub async fn client(mut ctx: ClientCtx) -> Ledger {
     let params = ctx.scenario.websocket.clone();
-    let slow = is_slow(&params, ctx.scenario.clients.count, ctx.id);
-    let mut paused = !slow;
-    let url = format!("ws://{}/ws", ctx.server);
+    let recv_buffer = ctx.pauses().then_some(4096);
+    let url = format!("ws://{}/ws?client={}", ctx.server, ctx.id);
+    let (mut failures, mut asked) = (0, None);
     let mut first = true;
     'connect: loop {
         if !first {
-            if sleep_or_stop(params.retry, &ctx.stop).await {
+            if sleep_or_stop(reconnect_delay(params.retry, failures, asked.take()), &ctx.stop).await {
                 break;
             }
             ctx.ledger.counts.reconnects += 1;
         }
         first = false;
+        if ctx.hold_while_paused().await || ctx.trip().await {
+            break;
+        }
         ctx.ledger.counts.requests += 1;
         let connected = async {
-            let stream = connect(ctx.server, slow.then_some(4096)).await?;
+            let stream = connect(ctx.server, recv_buffer).await?;
             let (ws, _) =
                 tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config())).await?;
             anyhow::Ok(ws)
@@ -173,10 +200,18 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
         let mut ws = tokio::select! {
             ws = connected => match ws {
                 Ok(ws) => ws,
-                Err(_) => { ctx.ledger.counts.errors += 1; continue; }
+                Err(e) => {
+                    ctx.ledger.counts.errors += 1;
+                    failures += 1;
+                    if let Some(tokio_tungstenite::tungstenite::Error::Http(res)) = e.downcast_ref() {
+                        asked = res.headers().get(axum::http::header::RETRY_AFTER).and_then(retry_after);
+                    }
+                    continue;
+                }
             },
             _ = ctx.stop.cancelled() => break,
         };
+        failures = 0;
         let sub = Subscribe {
             topics: ctx.ledger.topics.clone(),
             after: Some(ctx.ledger.cursor().to_string()),
@@ -199,24 +234,24 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
                     break 'connect;
                 }
             };
+            // A paused client reads nothing; what arrived is read when the pause ends.
+            if ctx.hold_while_paused().await {
+                break 'connect;
+            }
+            let now = ctx.ledger.now_ns() + ctx.one_way().as_nanos() as u64;
             match msg {
-                Some(Ok(ClientMessage::Text(text))) => apply(&mut ctx.ledger, text.as_bytes()),
-                Some(Ok(ClientMessage::Binary(data))) => apply(&mut ctx.ledger, &data),
+                Some(Ok(ClientMessage::Text(text))) => apply(&mut ctx.ledger, text.as_bytes(), now),
+                Some(Ok(ClientMessage::Binary(data))) => apply(&mut ctx.ledger, &data, now),
                 Some(Ok(ClientMessage::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
-            }
-            if !paused && ctx.ledger.counts.delivered > 0 {
-                paused = true;
-                if sleep_or_stop(params.slow_pause, &ctx.stop).await {
-                    break 'connect;
-                }
             }
         }
     }
     ctx.ledger
 }
 
-fn apply(ledger: &mut Ledger, data: &[u8]) {
+/// Applies one frame that arrived at `now_ns`.
+fn apply(ledger: &mut Ledger, data: &[u8], now_ns: u64) {
     if data.starts_with(b"{\"gap\"") {
         match serde_json::from_slice::<Control>(data) {
             Ok(Control { gap }) if gap.index < ledger.topics.len() => {
@@ -228,7 +263,7 @@ fn apply(ledger: &mut Ledger, data: &[u8]) {
     }
     match decode(data) {
         Ok(ev) => {
-            ledger.observe(&ev);
+            ledger.observe_at(&ev, now_ns);
         }
         Err(_) => ledger.counts.errors += 1,
     }

@@ -112,6 +112,7 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         reconnects: sum(|m| m.deliveries.reconnects),
         slow_disconnects: sum(|m| m.deliveries.slow_disconnects),
         dropped_oldest: sum(|m| m.deliveries.dropped_oldest),
+        stream_cuts: sum(|m| m.deliveries.stream_cuts),
         dead_letters: sum(|m| m.deliveries.dead_letters),
         rejected: sum(|m| m.deliveries.rejected),
         client_errors: sum(|m| m.deliveries.client_errors),

@@ -309,6 +309,9 @@ pub struct Deliveries {
     pub slow_disconnects: u64,
     /// Events the server dropped from full send queues (`drop_oldest`).
     pub dropped_oldest: u64,
+    /// Stream connections the server closed for a `stream_cut` fault.
+    #[serde(default)]
+    pub stream_cuts: u64,
     /// Webhook messages the server gave up on (its own count: warm-up events included, and
     /// messages whose late answer arrived after the sender stopped waiting).
     pub dead_letters: u64,

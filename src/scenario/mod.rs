@@ -174,11 +174,6 @@ pub struct StreamParams {
     /// How long a client waits before reconnecting (SSE sends it as `retry:`).
     #[serde(with = "humane")]
     pub retry: Duration,
-    /// Share of clients that stop reading once, for `slow_pause`, after their first event.
-    pub slow_clients: f64,
-    /// How long a slow client stops reading.
-    #[serde(with = "humane")]
-    pub slow_pause: Duration,
 }
 
 /// When a failed webhook delivery is tried again.

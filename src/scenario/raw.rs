@@ -112,8 +112,6 @@ pub struct RawStream {
     pub slow_consumer: Option<S<String>>,
     pub heartbeat: Option<S<String>>,
     pub retry: Option<S<String>>,
-    pub slow_clients: Option<S<f64>>,
-    pub slow_pause: Option<S<String>>,
 }
 
 /// `[webhook]`

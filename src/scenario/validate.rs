@@ -397,18 +397,6 @@ impl Check<'_> {
                 Duration::from_secs(1),
                 false,
             )?,
-            slow_clients: self.float(
-                &r.and_then(|r| r.slow_clients.clone()),
-                &format!("{table}.slow_clients"),
-                0.0,
-                0.0..=1.0,
-            )?,
-            slow_pause: self.duration(
-                &r.and_then(|r| r.slow_pause.clone()),
-                &format!("{table}.slow_pause"),
-                Duration::from_secs(1),
-                false,
-            )?,
         })
     }
 

@@ -128,6 +128,8 @@ async fn start(
         },
     ));
     *gen = GeneratorState::Running(handle);
+    run.start_ns.store(start_ns, std::sync::atomic::Ordering::Relaxed);
+    run.started.cancel();
     Ok(Json(StartResponse { start_ns }))
 }
 

@@ -12,12 +12,16 @@ use std::time::Duration;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::sockets::CountingListener;
 use axum::serve::Listener as _;
+
+/// In every request's extensions: cancel it to drop the connection the request came on at
+/// once, even while a response is blocked writing to it (a slow consumer's stream).
+#[derive(Debug, Clone)]
+pub struct ConnectionCloser(pub CancellationToken);
 
 /// Serves `app` on `listener` until `shutdown` fires, then lets open connections finish
 /// their current request (streams and held requests end with the run) for up to five seconds.
@@ -36,7 +40,14 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             _ = shutdown.cancelled() => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let closer = CancellationToken::new();
+        let service = {
+            let (app, closer) = (app.clone(), closer.clone());
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectionCloser(closer.clone()));
+                tower_service::Service::call(&mut app.clone(), req.map(axum::body::Body::new))
+            })
+        };
         let conn = builder
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
@@ -45,6 +56,8 @@ pub async fn serve(
             let mut conn = pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => return,
+                // Dropping the connection closes its socket.
+                _ = closer.cancelled() => return,
                 _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
             }
             let _ = conn.await;

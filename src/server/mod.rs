@@ -7,7 +7,7 @@
 mod control;
 pub mod extract;
 pub mod generator;
-mod http1;
+pub mod http1;
 pub mod log;
 pub mod sockets;
 pub mod stats;
@@ -133,6 +133,12 @@ pub struct RunState {
     pub webhooks: Dispatcher,
     /// Fires when the run is replaced or the server shuts down.
     pub cancel: CancellationToken,
+    /// Which clients the scenario's faults hit.
+    pub faults: crate::scenario::FaultPlan,
+    /// Fires when the generator starts; `start_ns` is then set.
+    pub started: CancellationToken,
+    /// CLOCK_MONOTONIC ns the schedule counts from (0 until it starts).
+    pub start_ns: AtomicU64,
     next_id: AtomicU64,
     generator: tokio::sync::Mutex<control::GeneratorState>,
 }
@@ -145,10 +151,46 @@ impl RunState {
             streams: StreamHub::new(scenario.events.topics, stats.clone()),
             webhooks: Dispatcher::new(&scenario.webhook, scenario.events.topics, stats, cancel.clone()),
             cancel,
+            faults: crate::scenario::FaultPlan::new(&scenario.faults, scenario.clients.count, scenario.seed),
+            started: CancellationToken::new(),
+            start_ns: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             generator: tokio::sync::Mutex::new(control::GeneratorState::Idle),
             scenario,
             mode,
+        }
+    }
+
+    /// The `stream_cut` window hitting `client` now or next, `[from, to)` in CLOCK_MONOTONIC
+    /// ns; None when none is ahead, the generator has not started, or the client is unknown.
+    pub fn stream_cut(&self, client: Option<u32>) -> Option<(u64, u64)> {
+        let client = client?;
+        if !self.started.is_cancelled() {
+            return None;
+        }
+        let start = self.start_ns.load(Relaxed);
+        let now = clock::now_ns();
+        self.faults
+            .faults()
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| f.kind == crate::scenario::FaultKind::StreamCut && self.faults.hits(*i, client))
+            .map(|(_, f)| (start + f.at.as_nanos() as u64, start + f.end().as_nanos() as u64))
+            .filter(|(_, to)| *to > now)
+            .min()
+    }
+
+    /// A 503 with `Retry-After` when a `stream_cut` keeps `client` out right now.
+    pub fn refuse_if_cut(&self, client: Option<u32>) -> Result<(), ApiError> {
+        match self.stream_cut(client) {
+            Some((from, to)) if from <= clock::now_ns() => {
+                let seconds = (to - clock::now_ns()).div_ceil(1_000_000_000);
+                Err(ApiError::Busy(
+                    "streams are cut for a while (fault `stream_cut`); reconnect later".into(),
+                    seconds,
+                ))
+            }
+            _ => Ok(()),
         }
     }
 

@@ -32,6 +32,8 @@ pub struct Stats {
     pub slow_disconnects: AtomicU64,
     /// Events dropped from a full send queue under the `drop_oldest` policy.
     pub dropped_oldest: AtomicU64,
+    /// Stream connections closed by a `stream_cut` fault.
+    pub stream_cuts: AtomicU64,
     /// Events written to streams (SSE or WebSocket frames).
     pub stream_events_sent: AtomicU64,
     /// Webhook dispatcher figures.
@@ -94,6 +96,9 @@ pub struct StatsSnapshot {
     pub slow_disconnects: u64,
     /// See [`Stats::dropped_oldest`].
     pub dropped_oldest: u64,
+    /// See [`Stats::stream_cuts`].
+    #[serde(default)]
+    pub stream_cuts: u64,
     /// See [`Stats::stream_events_sent`].
     pub stream_events_sent: u64,
     /// Webhook figures.
@@ -168,6 +173,7 @@ impl Stats {
             &self.bytes_written,
             &self.slow_disconnects,
             &self.dropped_oldest,
+            &self.stream_cuts,
             &self.stream_events_sent,
             &self.webhook.attempts,
             &self.webhook.successes,
@@ -202,6 +208,7 @@ impl Stats {
             stream_subscribers: self.stream_subscribers.load(Relaxed),
             slow_disconnects: self.slow_disconnects.load(Relaxed),
             dropped_oldest: self.dropped_oldest.load(Relaxed),
+            stream_cuts: self.stream_cuts.load(Relaxed),
             stream_events_sent: self.stream_events_sent.load(Relaxed),
             webhook: WebhookSnapshot {
                 attempts: w.attempts.load(Relaxed),
@@ -250,6 +257,7 @@ impl StatsSnapshot {
             bytes_written: self.bytes_written.saturating_sub(earlier.bytes_written),
             slow_disconnects: self.slow_disconnects.saturating_sub(earlier.slow_disconnects),
             dropped_oldest: self.dropped_oldest.saturating_sub(earlier.dropped_oldest),
+            stream_cuts: self.stream_cuts.saturating_sub(earlier.stream_cuts),
             stream_events_sent: self.stream_events_sent.saturating_sub(earlier.stream_events_sent),
             webhook: WebhookSnapshot {
                 attempts: w.attempts.saturating_sub(e.attempts),

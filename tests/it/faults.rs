@@ -72,7 +72,8 @@ async fn slow_websocket_consumer_is_disconnected_resumes_and_loses_nothing() {
     // Half the clients stop reading for 1.5 s; 64 KiB events at 100/s fill their sockets and an
     // 8-event queue, so the server disconnects them; the log still holds everything.
     let events = "rate = 100\ntopics = 1\npayload_bytes = 65536\narrival = \"constant\"";
-    let ws = "[websocket]\nbuffer = 8\nslow_clients = 0.5\nslow_pause = \"1500ms\"\nretry = \"50ms\"";
+    let ws = "[websocket]\nbuffer = 8\nretry = \"50ms\"\n\
+              [[faults]]\nkind = \"client_pause\"\nat = \"300ms\"\nfor = \"1500ms\"\nshare = 0.5";
     let mut s = tiny("websocket", events, ws);
     s.drain = std::time::Duration::from_secs(10);
     let m = run_one(&s).await;
@@ -215,4 +216,54 @@ async fn an_endpoint_failing_past_disable_after_is_disabled() {
     assert_eq!(o.lost, 0, "{o:?}");
     assert!(o.dead_lettered > 0, "{o:?}");
     assert_eq!(m.deliveries.subscribers_with_loss, 2, "{:?}", m.deliveries);
+}
+
+#[tokio::test]
+async fn stream_cut_closes_streams_refuses_them_for_the_window_and_clients_resume() {
+    for mode in ["sse", "websocket"] {
+        let cut = format!(
+            "[{mode}]\nretry = \"50ms\"\n[[faults]]\nkind = \"stream_cut\"\nat = \"400ms\"\nfor = \"300ms\"\nshare = 0.5"
+        );
+        let m = run_one(&tiny(mode, "", &cut)).await;
+        let d = &m.deliveries;
+        assert_eq!(d.delivered, d.expected, "{mode}: {d:?}");
+        assert_eq!(d.duplicates, 0, "{mode}: resumed from the last id: {d:?}");
+        assert_eq!(d.stream_cuts, 5, "{mode}: {d:?}");
+        // Each cut client tried once during the window (503, Retry-After: 1), then got back in.
+        assert_eq!(d.client_errors, 5, "{mode}: {d:?}");
+        assert_eq!(d.reconnects, 10, "{mode}: {d:?}");
+        assert!(window(&m).late > 0, "{mode}: {:?}", m.fault_windows);
+    }
+}
+
+#[tokio::test]
+async fn client_pause_delays_pollers_and_long_pollers_who_then_catch_up() {
+    for (mode, table) in [("poll", "[poll]\ninterval = \"100ms\""), ("long_poll", "")] {
+        let pause = format!("{table}\n[[faults]]\nkind = \"client_pause\"\nat = \"300ms\"\nfor = \"600ms\"");
+        let m = run_one(&tiny(mode, "", &pause)).await;
+        assert_all_delivered(&m);
+        let w = window(&m);
+        assert!(w.late > 0, "{mode}: {w:?}");
+        assert!(m.latency.max_ms >= 400.0, "{mode}: {:?}", m.latency);
+    }
+}
+
+#[tokio::test]
+async fn latency_adds_half_a_round_trip_to_pushes_and_up_to_a_whole_one_to_long_polls() {
+    let latency = "[[faults]]\nkind = \"latency\"\ndelay = \"100ms\"\nat = \"0s\"\nfor = \"1200ms\"";
+    // A push crosses the wire once (50 ms); a long poller's events also wait while its next
+    // request is on its way (25 events/s each, so most arrive during that 100 ms round trip).
+    for (mode, expected) in [
+        ("sse", 48.0..90.0),
+        ("webhook", 48.0..90.0),
+        ("long_poll", 60.0..160.0),
+    ] {
+        let m = run_one(&tiny(mode, "", latency)).await;
+        assert_all_delivered(&m);
+        let p50 = m.latency.p50_ms;
+        assert!(
+            expected.contains(&p50),
+            "{mode}: p50 {p50} ms, expected {expected:?}"
+        );
+    }
 }

@@ -241,22 +241,6 @@ enum Attempt {
     Gone,
 }
 
-/// Longest `Retry-After` obeyed: a receiver cannot park a message for longer than a day.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
-
-/// `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3).
-fn retry_after(value: &hyper::header::HeaderValue) -> Option<Duration> {
-    let text = value.to_str().ok()?.trim();
-    let after = match text.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => httpdate::parse_http_date(text)
-            .ok()?
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    };
-    Some(after.min(MAX_RETRY_AFTER))
-}
-
 impl Inner {
     fn enqueue(&self, job: Job) {
         self.stats.webhook.queued.fetch_add(1, Relaxed);
@@ -391,7 +375,7 @@ async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => res
                 .headers()
                 .get(hyper::header::RETRY_AFTER)
-                .and_then(retry_after),
+                .and_then(crate::modes::http::retry_after),
             _ => None,
         };
         // Read the answer to the end so the connection goes back to the pool.
