@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-gallery=(quickstart chat order-feed zapier-waste seed-claims poll-interval-sweep clients-sweep)
+gallery=(quickstart chat order-feed zapier-waste seed-claims payments-outage poll-interval-sweep clients-sweep)
 chosen=("${@:-${gallery[@]}}")
 
 cargo build --release --quiet

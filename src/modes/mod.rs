@@ -181,6 +181,9 @@ impl ClientCtx {
     /// While a `client_pause` is on, stops doing anything until it ends; true when the run
     /// stopped meanwhile.
     pub async fn hold_while_paused(&mut self) -> bool {
+        if self.faults.0.is_empty() {
+            return false;
+        }
         while let Some(until) = self.faults.paused_until(self.ledger.since_start()) {
             let now = self.ledger.since_start().unwrap_or_default();
             if poll::sleep_or_stop(until.saturating_sub(now), &self.stop).await {
@@ -192,10 +195,10 @@ impl ClientCtx {
 
     /// The added one-way trip time now (zero unless a `latency` fault is on).
     pub fn one_way(&mut self) -> std::time::Duration {
-        let t = self.ledger.since_start();
         if self.faults.0.is_empty() {
             return std::time::Duration::ZERO;
         }
+        let t = self.ledger.since_start();
         let unit = rand::Rng::gen_range(&mut self.rng, -1.0..=1.0);
         self.faults.one_way_delay(t, unit)
     }

@@ -70,8 +70,10 @@ pub struct Control {
 async fn ws(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<std::collections::HashMap<String, String>>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let upgrade =
+        upgrade.map_err(|e| ApiError::Status(e.status(), format!("WebSocket: {}", e.body_text())))?;
     let run = state.run()?;
     let client = client_id(&query)?;
     run.refuse_if_cut(client)?;

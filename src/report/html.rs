@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::charts::{css_color, Rendered};
-use super::{format_ms, table, theory, verdict};
+use super::{format_ms, outcomes, table, theory, verdict};
 use crate::results::Results;
 
 /// Escapes text for HTML.
@@ -207,6 +207,7 @@ fn run_sections(h: &mut String, r: &Results) {
     }
 
     thresholds_table(h, r);
+    outcomes_table(h, r);
 
     let claims = super::claims::judge(r);
     if !claims.is_empty() {
@@ -236,7 +237,7 @@ fn mode_sections(h: &mut String, r: &Results) {
             h,
             "<h3><span class=\"swatch\" style=\"background:{}\"></span>{}</h3>\n<p>{}</p>\n<dl>\
              <dt>latency</dt><dd>p50 {}, p90 {}, p99 {}, p99.9 {}, max {} (from actual emission: p50 {})</dd>\
-             <dt>deliveries</dt><dd>{} of {} ({} lost, {} duplicates, {} out of order, {} reported gone, {} reconnections)</dd>\
+             <dt>deliveries</dt><dd>{} of {} ({} late, {} dead-lettered, {} lost, {} duplicates, {} out of order, {} reported gone, {} reconnections)</dd>\
              <dt>server</dt><dd>{} requests ({:.0}/s), {} bytes read, {} written, {:.2} CPU s, peak {} connections, {:.1} KiB per client</dd>\
              <dt>driver</dt><dd>{:.2} CPU s ({:.0}% of a core)</dd></dl>",
             css_color(m.mode),
@@ -250,6 +251,8 @@ fn mode_sections(h: &mut String, r: &Results) {
             format_ms(m.latency_from_emission.p50_ms),
             d.delivered,
             d.expected,
+            m.outcomes.late,
+            m.outcomes.dead_lettered,
             d.lost,
             d.duplicates,
             d.out_of_order,
@@ -317,6 +320,39 @@ fn sweep_sections(h: &mut String, r: &Results) {
     }
     h.push_str("</tbody></table></div>\n");
     thresholds_table(h, r);
+}
+
+/// Where every owed delivery went, per mode and fault window.
+fn outcomes_table(h: &mut String, r: &Results) {
+    if !outcomes::present(r) {
+        return;
+    }
+    h.push_str(
+        "<h2 id=\"outcomes\">Where every delivery went</h2>\n<div class=\"scroll\"><table>\n<thead><tr>",
+    );
+    for col in outcomes::HEADER {
+        let _ = write!(h, "<th>{}</th>", esc(col));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for row in outcomes::rows(r) {
+        let cells = &row.cells;
+        let _ = write!(
+            h,
+            "<tr><td class=\"left\"><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td class=\"left\">{}</td>",
+            css_color(row.mode.mode),
+            esc(&cells[0]),
+            esc(&cells[1])
+        );
+        for c in &cells[2..] {
+            let _ = write!(h, "<td>{}</td>", esc(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    let _ = writeln!(
+        h,
+        "</tbody></table></div>\n<p>{}</p>",
+        esc(&outcomes::late_thresholds(r))
+    );
 }
 
 /// Every threshold with what was measured and whether it held.

@@ -42,6 +42,23 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         }
     }
     thresholds(&mut m, r);
+    if super::outcomes::present(r) {
+        let _ = writeln!(m, "\n## Where every delivery went\n");
+        let _ = writeln!(m, "| {} |", super::outcomes::HEADER.join(" | "));
+        let _ = writeln!(
+            m,
+            "|---|---|{}",
+            "---:|".repeat(super::outcomes::HEADER.len() - 2)
+        );
+        for row in super::outcomes::rows(r) {
+            let _ = writeln!(
+                m,
+                "| {} |",
+                row.cells.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+            );
+        }
+        let _ = writeln!(m, "\n{}", super::outcomes::late_thresholds(r));
+    }
     let claims = super::claims::judge(r);
     if !claims.is_empty() {
         let _ = writeln!(

@@ -6,6 +6,7 @@ pub mod charts;
 pub mod claims;
 pub mod html;
 pub mod markdown;
+pub mod outcomes;
 pub mod table;
 pub mod theory;
 pub mod verdict;

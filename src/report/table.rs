@@ -7,11 +7,12 @@ use crate::report::format_ms;
 use crate::results::Results;
 
 /// Column headers.
-pub const HEADER: [&str; 11] = [
+pub const HEADER: [&str; 12] = [
     "mode",
     "p50",
     "p99",
     "delivered",
+    "late",
     "lost",
     "dup",
     "req/event",
@@ -34,6 +35,7 @@ pub fn rows(results: &Results) -> Vec<Vec<String>> {
                 format_ms(m.latency.p50_ms),
                 format_ms(m.latency.p99_ms),
                 format!("{}/{}", d.delivered, d.expected),
+                m.outcomes.late.to_string(),
                 d.lost.to_string(),
                 d.duplicates.to_string(),
                 format!("{:.2}", s.requests_per_delivery),

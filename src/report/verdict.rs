@@ -117,20 +117,53 @@ pub fn verdicts(r: &Results) -> Vec<String> {
         out.push(s);
     }
 
-    let lossy: Vec<&ModeResult> = r.modes.iter().filter(|m| m.deliveries.lost > 0).collect();
-    if lossy.is_empty() {
+    let short: Vec<&ModeResult> = r
+        .modes
+        .iter()
+        .filter(|m| m.deliveries.lost > 0 || m.outcomes.dead_lettered > 0)
+        .collect();
+    if short.is_empty() {
         out.push("Every mode delivered every event it owed.".into());
     } else {
-        let parts: Vec<String> = lossy
+        let parts: Vec<String> = short
             .iter()
             .map(|m| {
-                format!(
+                let mut s = format!(
                     "{} lost {} of {}",
                     m.mode, m.deliveries.lost, m.deliveries.expected
-                )
+                );
+                if m.outcomes.dead_lettered > 0 {
+                    s += &format!(
+                        " and dead-lettered {} (kept for replay, not delivered)",
+                        m.outcomes.dead_lettered
+                    );
+                }
+                s
             })
             .collect();
         out.push(format!("Not everything arrived: {}.", parts.join("; ")));
+    }
+    if !r.scenario.faults.is_empty() {
+        let parts: Vec<String> = r
+            .modes
+            .iter()
+            .filter(|m| m.outcomes.late > 0)
+            .map(|m| {
+                format!(
+                    "{} {} of {} (p99 {})",
+                    m.mode,
+                    m.outcomes.late,
+                    m.outcomes.expected,
+                    super::format_ms(m.outcomes.late_p99_ms)
+                )
+            })
+            .collect();
+        if !parts.is_empty() {
+            out.push(format!(
+                "Through the faults, deliveries arrived late: {}.",
+                parts.join("; ")
+            ));
+        }
     }
     out
 }

@@ -280,6 +280,12 @@ fn routes() -> Router<AppState> {
         .merge(control::router())
         .merge(modes::router())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not take that method",
+            )
+        })
 }
 
 /// The whole server, every route, with each request counted in the stats.

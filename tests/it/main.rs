@@ -7,6 +7,7 @@ mod drive;
 mod faults;
 mod merge;
 mod report;
+mod robustness;
 mod scenario_errors;
 mod server_api;
 mod thresholds;

@@ -10,6 +10,11 @@ use crate::util::exe;
 
 /// Runs `modes` of a tiny scenario through the binary into a temporary folder.
 fn run(modes: &str) -> tempfile::TempDir {
+    run_with(modes, "")
+}
+
+/// The same with more TOML (faults) appended.
+fn run_with(modes: &str, extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("tiny.toml");
     std::fs::write(
@@ -17,7 +22,7 @@ fn run(modes: &str) -> tempfile::TempDir {
         format!(
             "name = \"report\"\ndescription = \"A <tiny> run & its report\"\nduration = \"600ms\"\nwarmup = \"100ms\"\n\
              drain = \"2s\"\nmodes = [{modes}]\n[events]\nrate = 50\ntopics = 2\n[clients]\ncount = 4\n\
-             [poll]\ninterval = \"100ms\"\n"
+             [poll]\ninterval = \"100ms\"\n{extra}"
         ),
     )
     .unwrap();
@@ -221,4 +226,40 @@ fn a_sweep_runs_every_point_into_one_results_file_and_draws_the_curves() {
         .select(&Selector::parse("#comparison + div tbody tr").unwrap())
         .count();
     assert_eq!(rows, 4, "one row per point and mode");
+}
+
+#[test]
+fn a_run_with_faults_shows_where_every_delivery_went_and_a_fault_timeline() {
+    let dir = run_with(
+        "\"poll\", \"webhook\"",
+        "[webhook]\nretry = [\"100ms\", \"100ms\", \"100ms\", \"100ms\"]\n\
+         [[faults]]\nkind = \"receiver_down\"\nat = \"200ms\"\nfor = \"300ms\"\n\
+         [[faults]]\nkind = \"client_pause\"\nat = \"300ms\"\nfor = \"200ms\"",
+    );
+    let svg = std::fs::read_to_string(dir.path().join("faults-timeline.svg")).unwrap();
+    assert!(
+        svg.contains("receiver_down 100% 200ms–500ms"),
+        "the lane names the fault"
+    );
+    assert!(svg.contains("client_pause 100% 300ms–500ms"));
+    assert!(dir.path().join("faults-timeline.png").exists());
+    let html = Html::parse_document(&std::fs::read_to_string(dir.path().join("report.html")).unwrap());
+    let rows = Selector::parse("#outcomes + .scroll tbody tr").unwrap();
+    let rows: Vec<Vec<String>> = html
+        .select(&rows)
+        .map(|tr| tr.text().map(str::to_string).collect())
+        .collect();
+    // Per mode, the whole run, then each window of a fault that applies to it.
+    let firsts: Vec<String> = rows.iter().map(|r| format!("{} {}", r[0], r[1])).collect();
+    assert_eq!(
+        firsts,
+        [
+            "poll the whole run",
+            "poll during client_pause 100% 300ms–500ms",
+            "webhook the whole run",
+            "webhook during receiver_down 100% 200ms–500ms"
+        ]
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("## Where every delivery went") && md.contains("faults-timeline.svg"));
 }

@@ -6,6 +6,7 @@
 //! binary (DejaVu Sans), so a PNG looks the same on every machine and nothing needs fontconfig.
 
 mod cost;
+mod faults;
 mod latency_cdf;
 mod percentiles;
 mod sweep;
@@ -122,6 +123,8 @@ pub enum Chart {
     Cost,
     /// Deliveries/s, server CPU and open connections over time, per mode.
     Timeseries,
+    /// Deliveries/s, retries/s and latency over time, with the fault windows shaded.
+    Faults,
     /// For a sweep: each metric against the swept parameter, per mode.
     SweepCurves,
     /// For a sweep: latency against server CPU at every point, with the Pareto frontier.
@@ -136,15 +139,26 @@ impl Chart {
         Chart::Cost,
         Chart::Timeseries,
     ];
+    /// The charts of a run with faults.
+    pub const WITH_FAULTS: [Chart; 5] = [
+        Chart::LatencyCdf,
+        Chart::Percentiles,
+        Chart::Cost,
+        Chart::Timeseries,
+        Chart::Faults,
+    ];
     /// The charts of a sweep.
     pub const SWEEP: [Chart; 2] = [Chart::SweepCurves, Chart::Pareto];
 
-    /// The charts for these results: a sweep's or a run's.
+    /// The charts for these results: a sweep's, or a run's (with the fault timeline when the
+    /// scenario has faults).
     pub fn for_results(r: &Results) -> &'static [Chart] {
-        if r.points.is_empty() {
+        if !r.points.is_empty() {
+            &Chart::SWEEP
+        } else if r.scenario.faults.is_empty() {
             &Chart::ALL
         } else {
-            &Chart::SWEEP
+            &Chart::WITH_FAULTS
         }
     }
 
@@ -155,6 +169,7 @@ impl Chart {
             Chart::Percentiles => "latency-percentiles",
             Chart::Cost => "cost",
             Chart::Timeseries => "timeseries",
+            Chart::Faults => "faults-timeline",
             Chart::SweepCurves => "sweep-curves",
             Chart::Pareto => "sweep-pareto",
         }
@@ -167,6 +182,7 @@ impl Chart {
             Chart::Percentiles => "Delivery latency by percentile",
             Chart::Cost => "What each mode costs the server",
             Chart::Timeseries => "Over time",
+            Chart::Faults => "Through the faults: deliveries, retries and latency, fault windows shaded",
             Chart::SweepCurves => "Each metric against the swept parameter",
             Chart::Pareto => "Latency against server CPU, with the Pareto frontier",
         }
@@ -183,6 +199,7 @@ impl Chart {
             Chart::Percentiles => percentiles::draw(root, r),
             Chart::Cost => cost::draw(root, r),
             Chart::Timeseries => timeseries::draw(root, r),
+            Chart::Faults => faults::draw(root, r),
             Chart::SweepCurves => sweep::draw_curves(root, r),
             Chart::Pareto => sweep::draw_pareto(root, r),
         }

@@ -1,5 +1,5 @@
 //! The run over time, from the once-a-second samples: deliveries per second, server CPU and
-//! open connections, one line per mode, time counted from each mode's start.
+//! open connections, one line per mode, time counted from each mode's generator start.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -62,7 +62,7 @@ where
             .axis_desc_style((FONT, LABEL_SIZE - 3))
             .y_labels(4);
         if i == 2 {
-            mesh.x_desc("seconds since the mode started");
+            mesh.x_desc("seconds since the generator started");
         } else {
             mesh.x_label_formatter(&|_| String::new());
         }
