@@ -128,5 +128,12 @@ pub enum Command {
         /// Most long polls held at once; more are answered 503 with Retry-After.
         #[arg(long, default_value_t = 15_000)]
         max_held_long_polls: u64,
+        /// Most webhook subscriptions one run holds; more are refused with 409.
+        #[arg(long, default_value_t = 100_000)]
+        max_subscriptions: u64,
+        /// Most streams and held long polls one client (`?client=`) has open at once; more are
+        /// answered 429 with Retry-After.
+        #[arg(long, default_value_t = 4)]
+        max_streams_per_client: u32,
     },
 }

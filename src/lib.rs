@@ -159,6 +159,8 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             control,
             allow,
             max_held_long_polls,
+            max_subscriptions,
+            max_streams_per_client,
         } => {
             let mut allowlist = modes::webhook::Allowlist::default();
             for range in &allow {
@@ -183,6 +185,8 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             let _ = std::io::stdout().flush();
             let limits = server::Limits {
                 max_held_long_polls,
+                max_subscriptions,
+                max_streams_per_client,
                 ..server::Limits::default()
             };
             let state = server::AppState::with_limits(allowlist, limits);

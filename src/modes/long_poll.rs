@@ -41,6 +41,7 @@ async fn long_poll(
     let run = state.run()?;
     let (topics, cursor) = topics_and_cursor(&query, run.log.topic_count())?;
     let limit = limit_param(&query, run.scenario.long_poll.limit)?;
+    let _slot = run.open_for(super::client_id(&query)?)?;
     let wait = match query.get("wait") {
         None => run.scenario.long_poll.wait,
         Some(w) => humane::parse(w)
@@ -106,7 +107,8 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
             break;
         }
         let req = conn.get(&format!(
-            "/long-poll?topics={topics}&after={cursor}&limit={limit}&wait={wait}"
+            "/long-poll?topics={topics}&after={cursor}&limit={limit}&wait={wait}&client={}",
+            ctx.id
         ));
         ctx.ledger.counts.requests += 1;
         let res = tokio::select! {

@@ -52,6 +52,7 @@ async fn sse(
     let run = state.run()?;
     let client = client_id(&query)?;
     run.refuse_if_cut(client)?;
+    let slot = run.open_for(client)?;
     if let Some(last) = headers.get("last-event-id") {
         let last = last
             .to_str()
@@ -64,10 +65,11 @@ async fn sse(
     let closer = closer.map(|Extension(c)| c.0).unwrap_or_default();
     let session = Session::open(run, topics, cursor, &params, true, client, closer);
     let opening = Bytes::from(format!("retry: {}\n\n", params.retry.as_millis()));
-    let stream =
-        futures_util::stream::unfold((session, Some(opening)), |(mut session, opening)| async move {
+    let stream = futures_util::stream::unfold(
+        (session, Some(opening), slot),
+        |(mut session, opening, slot)| async move {
             if let Some(chunk) = opening {
-                return Some((Ok::<_, std::io::Error>(chunk), (session, None)));
+                return Some((Ok::<_, std::io::Error>(chunk), (session, None, slot)));
             }
             let chunk = match session.next().await {
                 Batch::Events(events) => {
@@ -101,8 +103,9 @@ async fn sse(
                 }
                 Batch::Ended => return None,
             };
-            Some((Ok(chunk), (session, None)))
-        });
+            Some((Ok(chunk), (session, None, slot)))
+        },
+    );
     let headers = [
         (
             header::CONTENT_TYPE,

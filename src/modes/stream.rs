@@ -24,12 +24,15 @@ pub struct SendQueue {
     /// is closed at once, even while a write to it is blocked.
     closed: CancellationToken,
     bound: usize,
+    bound_bytes: usize,
     policy: SlowConsumer,
     topics: Vec<TopicId>,
 }
 
 struct QueueInner {
     events: VecDeque<Arc<Event>>,
+    /// Bytes of the queued events' JSON.
+    bytes: usize,
     /// Set when the queue overflowed under the `disconnect` policy.
     overflowed: bool,
 }
@@ -40,11 +43,13 @@ impl SendQueue {
         if q.overflowed {
             return;
         }
-        if q.events.len() >= self.bound {
+        let size = event.json.len();
+        while !q.events.is_empty() && (q.events.len() >= self.bound || q.bytes + size > self.bound_bytes) {
             match self.policy {
                 SlowConsumer::Disconnect => {
                     q.overflowed = true;
                     q.events.clear();
+                    q.bytes = 0;
                     drop(q);
                     stats.slow_disconnects.fetch_add(1, Relaxed);
                     self.closed.cancel();
@@ -52,11 +57,14 @@ impl SendQueue {
                     return;
                 }
                 SlowConsumer::DropOldest => {
-                    q.events.pop_front();
+                    if let Some(old) = q.events.pop_front() {
+                        q.bytes -= old.json.len();
+                    }
                     stats.dropped_oldest.fetch_add(1, Relaxed);
                 }
             }
         }
+        q.bytes += size;
         q.events.push_back(event.clone());
         drop(q);
         self.notify.notify_one();
@@ -90,11 +98,13 @@ impl StreamHub {
         let q = Arc::new(SendQueue {
             inner: Mutex::new(QueueInner {
                 events: VecDeque::new(),
+                bytes: 0,
                 overflowed: false,
             }),
             notify: Notify::new(),
             closed,
             bound: params.buffer,
+            bound_bytes: params.buffer_bytes,
             policy: params.slow_consumer,
             topics: topics.to_vec(),
         });
@@ -207,6 +217,7 @@ impl Session {
                 if q.overflowed {
                     return Batch::Overflowed;
                 }
+                q.bytes = 0;
                 q.events.drain(..).collect()
             };
             let events = self.accept(drained);
@@ -296,5 +307,66 @@ pub fn predict(s: &Scenario, what: &str) -> Prediction {
              (near 0 ms on loopback). Each of the {clients:.0} clients makes one request, to open its stream before the \
              measured period, and keeps one connection open for the whole run; nothing is ever sent empty."
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::WireEvent;
+
+    fn queue(policy: SlowConsumer, bound: usize, bound_bytes: usize) -> SendQueue {
+        SendQueue {
+            inner: Mutex::new(QueueInner {
+                events: VecDeque::new(),
+                bytes: 0,
+                overflowed: false,
+            }),
+            notify: Notify::new(),
+            closed: CancellationToken::new(),
+            bound,
+            bound_bytes,
+            policy,
+            topics: vec![0],
+        }
+    }
+
+    fn event(seq: u64) -> Arc<Event> {
+        let wire = WireEvent {
+            id: seq,
+            topic: 0,
+            seq,
+            scheduled_ns: 0,
+            emitted_ns: 0,
+            measured: true,
+        };
+        Arc::new(Event::new(wire, 100))
+    }
+
+    #[test]
+    fn the_byte_bound_drops_the_oldest_or_disconnects_whichever_comes_first() {
+        let size = event(1).json.len();
+        let stats = Stats::default();
+        // Room for 1000 events but only 2.5 events' bytes: the third push drops the first.
+        let q = queue(SlowConsumer::DropOldest, 1000, size * 5 / 2);
+        for seq in 1..=3 {
+            q.push(&event(seq), &stats);
+        }
+        let inner = q.inner.lock().unwrap();
+        assert_eq!(inner.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(inner.bytes, 2 * size);
+        assert_eq!(stats.dropped_oldest.load(Relaxed), 1);
+        drop(inner);
+        // The same bound under `disconnect` closes the connection at the third push.
+        let q = queue(SlowConsumer::Disconnect, 1000, size * 5 / 2);
+        for seq in 1..=3 {
+            q.push(&event(seq), &stats);
+        }
+        assert!(q.closed.is_cancelled());
+        assert_eq!(stats.slow_disconnects.load(Relaxed), 1);
+        // An event bigger than the whole bound still goes through, alone.
+        let q = queue(SlowConsumer::DropOldest, 1000, size / 2);
+        q.push(&event(1), &stats);
+        assert_eq!(q.inner.lock().unwrap().events.len(), 1);
     }
 }

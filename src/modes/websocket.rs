@@ -77,13 +77,17 @@ async fn ws(
     let run = state.run()?;
     let client = client_id(&query)?;
     run.refuse_if_cut(client)?;
+    let slot = run.open_for(client)?;
     // The server reads little (4 KiB buffer) but writes batches: frames collect in the write
     // buffer until a flush or 64 KiB, one syscall per batch instead of one per frame. The
     // buffer starts empty and grows only as far as a batch needs, so idle connections stay small.
     Ok(upgrade
         .read_buffer_size(4096)
         .write_buffer_size(SERVER_WRITE_BUFFER)
-        .on_upgrade(move |socket| serve_socket(run, socket, client)))
+        .on_upgrade(move |socket| async move {
+            serve_socket(run, socket, client).await;
+            drop(slot);
+        }))
 }
 
 fn close(code: u16, reason: &'static str) -> Message {

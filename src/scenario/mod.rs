@@ -166,6 +166,10 @@ pub enum SlowConsumer {
 pub struct StreamParams {
     /// Events queued per client before the slow-consumer policy applies.
     pub buffer: usize,
+    /// Bytes queued per client before the slow-consumer policy applies (whichever bound is
+    /// reached first; one event larger than this still goes through alone).
+    #[serde(default = "default_buffer_bytes")]
+    pub buffer_bytes: usize,
     /// The slow-consumer policy.
     pub slow_consumer: SlowConsumer,
     /// Interval of keep-alive comments (SSE) or pings (WebSocket).
@@ -174,6 +178,11 @@ pub struct StreamParams {
     /// How long a client waits before reconnecting (SSE sends it as `retry:`).
     #[serde(with = "humane")]
     pub retry: Duration,
+}
+
+/// 1 MiB, Centrifugo's default client queue size.
+pub fn default_buffer_bytes() -> usize {
+    1 << 20
 }
 
 /// When a failed webhook delivery is tried again.

@@ -109,6 +109,7 @@ pub struct RawLongPoll {
 #[serde(deny_unknown_fields)]
 pub struct RawStream {
     pub buffer: Option<S<i64>>,
+    pub buffer_bytes: Option<S<i64>>,
     pub slow_consumer: Option<S<String>>,
     pub heartbeat: Option<S<String>>,
     pub retry: Option<S<String>>,

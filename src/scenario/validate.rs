@@ -384,6 +384,12 @@ impl Check<'_> {
                 1024,
                 1..=1_000_000,
             )? as usize,
+            buffer_bytes: self.int(
+                &r.and_then(|r| r.buffer_bytes.clone()),
+                &format!("{table}.buffer_bytes"),
+                default_buffer_bytes() as i64,
+                1024..=1 << 30,
+            )? as usize,
             slow_consumer: policy,
             heartbeat: self.duration(
                 &r.and_then(|r| r.heartbeat.clone()),

@@ -84,7 +84,13 @@ async fn stats(State(state): State<AppState>) -> Json<StatsSnapshot> {
 }
 
 async fn reset(State(state): State<AppState>, ApiJson(req): ApiJson<ResetRequest>) -> StatusCode {
-    let run = RunState::new(req.scenario, req.mode, state.stats.clone(), &state.shutdown);
+    let run = RunState::new(
+        req.scenario,
+        req.mode,
+        state.stats.clone(),
+        &state.limits,
+        &state.shutdown,
+    );
     state.replace_run(Some(Arc::new(run)));
     state.stats.reset();
     StatusCode::NO_CONTENT

@@ -67,14 +67,22 @@ pub struct Limits {
     pub max_held_long_polls: u64,
     /// Largest request body, bytes; larger get 413.
     pub max_body_bytes: usize,
+    /// Webhook subscriptions one run holds; more get 409.
+    pub max_subscriptions: u64,
+    /// Streams and held long polls one client (`?client=`) has open at once; more get 429
+    /// with Retry-After.
+    pub max_streams_per_client: u32,
 }
 
 impl Default for Limits {
-    /// 15,000 held long polls (a process may hold about 20,000 descriptors here) and 64 KiB bodies.
+    /// 15,000 held long polls (a process may hold about 20,000 descriptors here), 64 KiB
+    /// bodies, 100,000 subscriptions, 4 streams per client.
     fn default() -> Self {
         Limits {
             max_held_long_polls: 15_000,
             max_body_bytes: 64 * 1024,
+            max_subscriptions: 100_000,
+            max_streams_per_client: 4,
         }
     }
 }
@@ -139,17 +147,34 @@ pub struct RunState {
     pub started: CancellationToken,
     /// CLOCK_MONOTONIC ns the schedule counts from (0 until it starts).
     pub start_ns: AtomicU64,
+    /// Streams and held long polls open per client id.
+    open_per_client: std::sync::Mutex<std::collections::HashMap<u32, u32>>,
+    max_streams_per_client: u32,
     next_id: AtomicU64,
     generator: tokio::sync::Mutex<control::GeneratorState>,
 }
 
 impl RunState {
-    fn new(scenario: Scenario, mode: Mode, stats: Arc<Stats>, parent: &CancellationToken) -> Self {
+    fn new(
+        scenario: Scenario,
+        mode: Mode,
+        stats: Arc<Stats>,
+        limits: &Limits,
+        parent: &CancellationToken,
+    ) -> Self {
         let cancel = parent.child_token();
         RunState {
+            open_per_client: Default::default(),
+            max_streams_per_client: limits.max_streams_per_client,
             log: EventLog::new(scenario.events.topics, &scenario.events.retention),
             streams: StreamHub::new(scenario.events.topics, stats.clone()),
-            webhooks: Dispatcher::new(&scenario.webhook, scenario.events.topics, stats, cancel.clone()),
+            webhooks: Dispatcher::new(
+                &scenario.webhook,
+                scenario.events.topics,
+                limits.max_subscriptions,
+                stats,
+                cancel.clone(),
+            ),
             cancel,
             faults: crate::scenario::FaultPlan::new(&scenario.faults, scenario.clients.count, scenario.seed),
             started: CancellationToken::new(),
@@ -178,6 +203,26 @@ impl RunState {
             .map(|(_, f)| (start + f.at.as_nanos() as u64, start + f.end().as_nanos() as u64))
             .filter(|(_, to)| *to > now)
             .min()
+    }
+
+    /// Counts one more open stream or held long poll for `client` (released when the guard
+    /// drops), or a 429 with `Retry-After` when the client already has its most.
+    pub fn open_for(self: &Arc<Self>, client: Option<u32>) -> Result<ClientSlot, ApiError> {
+        let Some(client) = client else {
+            return Ok(ClientSlot(None));
+        };
+        let mut open = self.open_per_client.lock().expect("per-client lock");
+        let n = open.entry(client).or_default();
+        if *n >= self.max_streams_per_client {
+            return Err(ApiError::TooMany(
+                format!(
+                    "client {client} already has {n} streams or long polls open, the most one client may hold"
+                ),
+                1,
+            ));
+        }
+        *n += 1;
+        Ok(ClientSlot(Some((self.clone(), client))))
     }
 
     /// A 503 with `Retry-After` when a `stream_cut` keeps `client` out right now.
@@ -219,6 +264,23 @@ impl RunState {
     }
 }
 
+/// One open stream or held long poll of a client, counted while it lives.
+pub struct ClientSlot(Option<(Arc<RunState>, u32)>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Some((run, client)) = &self.0 {
+            let mut open = run.open_per_client.lock().expect("per-client lock");
+            if let Some(n) = open.get_mut(client) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(client);
+                }
+            }
+        }
+    }
+}
+
 /// Errors the API answers with: a status and a JSON body `{"error": reason}`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -234,6 +296,9 @@ pub enum ApiError {
     /// 503: a limit is reached for now; try again after the given seconds.
     #[error("{0}")]
     Busy(String, u64),
+    /// 429: this client asks for too much at once; try again after the given seconds.
+    #[error("{0}")]
+    TooMany(String, u64),
     /// Any other status, with its reason (extractor rejections: 413, 415, …).
     #[error("{1}")]
     Status(StatusCode, String),
@@ -246,8 +311,12 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Status(status, _) => *status,
-            ApiError::Busy(_, retry_after) => {
-                let mut res = error_response(StatusCode::SERVICE_UNAVAILABLE, &self.to_string());
+            ApiError::Busy(_, retry_after) | ApiError::TooMany(_, retry_after) => {
+                let status = match self {
+                    ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::TOO_MANY_REQUESTS,
+                };
+                let mut res = error_response(status, &self.to_string());
                 res.headers_mut()
                     .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
                 return res;

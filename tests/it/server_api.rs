@@ -1,6 +1,7 @@
 //! The server's HTTP API, spoken to directly: cursors, ETags, 410s, bad requests, webhook
 //! registration, and the receiver's verification.
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use pushpull::clock;
@@ -351,35 +352,14 @@ async fn long_polls_beyond_the_limit_get_503_with_retry_after() {
 
 #[tokio::test]
 async fn dead_letters_can_be_listed_and_replayed_once_the_receiver_is_back() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-    // A receiver that is down (503) until told otherwise, counting what it accepts.
-    let up = Arc::new(AtomicBool::new(false));
-    let accepted = Arc::new(AtomicU64::new(0));
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post({
-            let (up, accepted) = (up.clone(), accepted.clone());
-            move || async move {
-                if up.load(SeqCst) {
-                    accepted.fetch_add(1, SeqCst);
-                    StatusCode::NO_CONTENT
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    let receiver = tokio::spawn(async move { axum::serve(listener, app).await });
-
+    let receiver = TestReceiver::start(false).await;
     let server = TestServer::start().await;
     let scenario = tiny("webhook", "rate = 5\ntopics = 2", "[webhook]\nretry = \"github\"");
     server.reset(&scenario, Mode::Webhook).await;
     let res = server
         .http
         .post(server.url("/webhooks"))
-        .json(&serde_json::json!({"url": hook, "topics": [0]}))
+        .json(&serde_json::json!({"url": receiver.url, "topics": [0]}))
         .send()
         .await
         .unwrap();
@@ -420,14 +400,257 @@ async fn dead_letters_can_be_listed_and_replayed_once_the_receiver_is_back() {
         .unwrap()
         .contains("ep_9"));
 
-    up.store(true, SeqCst);
+    receiver.up.store(true, SeqCst);
     let res = replay(serde_json::json!({})).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["replayed"], 5);
-    while accepted.load(SeqCst) < 5 {
-        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(5));
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    receiver.wait_for(5).await;
     assert!(dead_letters().await.is_empty());
-    receiver.abort();
+}
+
+/// A webhook receiver for API tests: answers 204 when up and 503 when down, and keeps the
+/// headers of every request it accepts.
+struct TestReceiver {
+    url: String,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    accepted: Arc<std::sync::Mutex<Vec<axum::http::HeaderMap>>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestReceiver {
+    async fn start(up: bool) -> TestReceiver {
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(up));
+        let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post({
+                let (up, accepted) = (up.clone(), accepted.clone());
+                move |headers: axum::http::HeaderMap| async move {
+                    if up.load(SeqCst) {
+                        accepted.lock().unwrap().push(headers);
+                        StatusCode::NO_CONTENT
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move { axum::serve(listener, app).await });
+        TestReceiver {
+            url,
+            up,
+            accepted,
+            task,
+        }
+    }
+
+    /// Waits (at most 5 s) until `n` requests were accepted; returns their headers.
+    async fn wait_for(&self, n: usize) -> Vec<axum::http::HeaderMap> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let got = self.accepted.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {n} accepted",
+                got.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for TestReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_old_one_for_the_grace_period() {
+    let receiver = TestReceiver::start(true).await;
+    let server = TestServer::start().await;
+    server
+        .reset(&tiny("webhook", "rate = 5\ntopics = 1", ""), Mode::Webhook)
+        .await;
+    let (old_text, old) = Secret::generate(&mut rand::thread_rng());
+    let (new_text, new) = Secret::generate(&mut rand::thread_rng());
+    let post = |path: &str, body: Value| server.http.post(server.url(path)).json(&body).send();
+    let res = post(
+        "/webhooks",
+        serde_json::json!({"url": receiver.url, "topics": [0], "secret": old_text}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = post(
+        "/webhooks/ep_1/rotate",
+        serde_json::json!({"secret": new_text, "grace": "1h"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["secret"], new_text);
+    publish(&server, 0, 1).await;
+    let headers = receiver.wait_for(1).await;
+    let h = |name: &str| headers[0].get(name).and_then(|v| v.to_str().ok());
+    let body = server.state.run().unwrap().log.read_after(0, 0, 1).unwrap().0[0]
+        .json
+        .clone();
+    let signatures = h("webhook-signature").unwrap();
+    assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    let now = clock::unix_seconds();
+    for key in [&old, &new] {
+        // A receiver that knows either secret accepts the message.
+        key.verify(
+            h("webhook-id"),
+            h("webhook-timestamp"),
+            Some(signatures),
+            &body,
+            now,
+        )
+        .unwrap();
+    }
+    // With no grace, the next message is signed by the newest secret alone.
+    let res = post("/webhooks/ep_1/rotate", serde_json::json!({"grace": "0s"}))
+        .await
+        .unwrap();
+    let newest = Secret::parse(res.json::<Value>().await.unwrap()["secret"].as_str().unwrap()).unwrap();
+    publish(&server, 0, 1).await;
+    let headers = receiver.wait_for(2).await;
+    let signatures = headers[1]["webhook-signature"].to_str().unwrap();
+    assert_eq!(signatures.split(' ').count(), 1, "{signatures}");
+    let body = server.state.run().unwrap().log.read_after(0, 1, 1).unwrap().0[0]
+        .json
+        .clone();
+    let (id, ts) = (
+        headers[1]["webhook-id"].to_str().ok(),
+        headers[1]["webhook-timestamp"].to_str().ok(),
+    );
+    assert!(newest.verify(id, ts, Some(signatures), &body, now).is_ok());
+    assert!(new.verify(id, ts, Some(signatures), &body, now).is_err());
+    let missing = post("/webhooks/ep_9/rotate", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_client_past_its_stream_limit_gets_429_with_retry_after() {
+    let limits = pushpull::server::Limits {
+        max_streams_per_client: 2,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(limits).await;
+    server
+        .reset(&tiny("long_poll", "rate = 5\ntopics = 1", ""), Mode::LongPoll)
+        .await;
+    let url = |client: u32| server.url(&format!("/long-poll?topics=0&after=0&wait=10s&client={client}"));
+    let held: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(server.http.get(url(7)).send()))
+        .collect();
+    for _ in 0..100 {
+        if server.state.stats.snapshot().held_long_polls == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let res = server.http.get(url(7)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(res.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("client 7 already has 2"));
+    // Another client is not held to client 7's count, and the SSE route counts the same slots.
+    let other = server
+        .http
+        .get(server.url("/sse?topics=0&client=7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other = server
+        .http
+        .get(server.url("/sse?topics=0&client=8"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    publish(&server, 0, 1).await;
+    for h in held {
+        assert_eq!(h.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    // Their answers released the slots.
+    let again = server
+        .http
+        .get(url(7).replace("wait=10s", "wait=1ms"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn subscriptions_past_the_limit_are_refused_with_a_reason() {
+    let limits = pushpull::server::Limits {
+        max_subscriptions: 2,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(limits).await;
+    server.reset(&tiny("webhook", "", ""), Mode::Webhook).await;
+    let register = || {
+        server
+            .http
+            .post(server.url("/webhooks"))
+            .json(&serde_json::json!({"url": "http://127.0.0.2:9/hook", "topics": [0]}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(register().await.unwrap().status(), StatusCode::CREATED);
+    }
+    let refused = register().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(refused.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("at most 2 subscriptions"));
+}
+
+#[tokio::test]
+async fn huge_headers_and_invalid_utf8_are_refused_and_the_server_carries_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let exchange = |request: Vec<u8>| async move {
+        let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        socket.write_all(&request).await.unwrap();
+        let mut answer = Vec::new();
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).to_string()
+    };
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\nconnection: close\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    let answer = exchange(huge.into_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(80)]
+    );
+    let mut bad_utf8 =
+        b"GET /events?topics=\xff\xfe&after=\xc3 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec();
+    let answer = exchange(std::mem::take(&mut bad_utf8)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 4"),
+        "{}",
+        &answer[..answer.len().min(80)]
+    );
+    let ok = exchange(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec()).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 }

@@ -54,32 +54,71 @@ impl Allowlist {
         self.nets.iter().any(|(net, bits)| in_net(ip, *net, *bits))
     }
 
-    /// Parses a target URL and checks it: `http`, an address literal (or `localhost`) inside
-    /// the list, and a port. Names are not resolved, so a DNS answer cannot smuggle a target in.
+    /// Parses a target URL and checks it: `http`, an address literal inside the list, and a
+    /// port. Names need [`Allowlist::resolve`].
     pub fn check(&self, url: &str) -> Result<Uri, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err("only http:// targets are supported".into());
+        let (uri, host, _) = parse_target(url)?;
+        let ip: IpAddr = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| format!("host `{host}` is not an address"))?;
+        self.admit(ip, &host)?;
+        Ok(uri)
+    }
+
+    /// Checks a target and pins it to an address. A literal is checked as it is; a name is
+    /// resolved, and every address it resolves to must be inside the list (a name that also
+    /// points elsewhere is refused). The URL handed back names the first address, so a later
+    /// DNS answer cannot move the target; the original `host:port` is returned for the `Host`
+    /// header.
+    pub async fn resolve(&self, url: &str) -> Result<(Uri, String), String> {
+        let (uri, host, port) = parse_target(url)?;
+        let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+        if let Ok(uri) = self.check(url) {
+            return Ok((uri, authority));
         }
-        let host = uri.host().ok_or("the URL has no host")?;
-        let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .map_err(|_| format!("host `{host}` is not an address; targets must be given as addresses in the allowlist"))?
+        if host.starts_with('[') || host.parse::<IpAddr>().is_ok() {
+            // A literal that check() refused: say why.
+            return Err(self.check(url).unwrap_err());
+        }
+        let lookup = tokio::net::lookup_host((host.as_str(), port));
+        let addrs: Vec<std::net::SocketAddr> =
+            match tokio::time::timeout(std::time::Duration::from_secs(3), lookup).await {
+                Ok(Ok(addrs)) => addrs.collect(),
+                Ok(Err(e)) => return Err(format!("cannot resolve `{host}`: {e}")),
+                Err(_) => return Err(format!("resolving `{host}` took more than 3 s")),
+            };
+        let first = addrs
+            .first()
+            .ok_or_else(|| format!("`{host}` resolves to no address"))?;
+        for a in &addrs {
+            self.admit(a.ip(), &host)?;
+        }
+        let pinned = match first.ip() {
+            IpAddr::V4(ip) => format!("{ip}:{port}"),
+            IpAddr::V6(ip) => format!("[{ip}]:{port}"),
         };
-        if !self.allows(ip) {
-            return Err(format!(
+        let mut parts = uri.into_parts();
+        parts.authority = Some(pinned.parse().map_err(|e| format!("pinning {pinned}: {e}"))?);
+        let uri = Uri::from_parts(parts).map_err(|e| format!("pinning {pinned}: {e}"))?;
+        Ok((uri, authority))
+    }
+
+    fn admit(&self, ip: IpAddr, host: &str) -> Result<(), String> {
+        if self.allows(ip) {
+            Ok(())
+        } else if host.trim_start_matches('[').trim_end_matches(']') == ip.to_string() {
+            Err(format!(
                 "target {ip} is outside the allowlist ({})",
                 self.describe()
-            ));
+            ))
+        } else {
+            Err(format!(
+                "`{host}` resolves to {ip}, outside the allowlist ({})",
+                self.describe()
+            ))
         }
-        if uri.port_u16().is_none() {
-            return Err("the URL needs an explicit port".into());
-        }
-        Ok(uri)
     }
 
     fn describe(&self) -> String {
@@ -89,6 +128,17 @@ impl Allowlist {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// `http`, a host and an explicit port.
+fn parse_target(url: &str) -> Result<(Uri, String, u16), String> {
+    let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("only http:// targets are supported".into());
+    }
+    let host = uri.host().ok_or("the URL has no host")?.to_string();
+    let port = uri.port_u16().ok_or("the URL needs an explicit port")?;
+    Ok((uri, host, port))
 }
 
 fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
@@ -123,7 +173,6 @@ mod tests {
         assert!(a.check("http://127.0.0.1:8080/hook").is_ok());
         assert!(a.check("http://127.0.3.9:8080/hook").is_ok());
         assert!(a.check("http://[::1]:8080/hook").is_ok());
-        assert!(a.check("http://localhost:8080/").is_ok());
         assert!(a
             .check("http://10.0.0.1:8080/")
             .unwrap_err()
@@ -135,6 +184,41 @@ mod tests {
             .contains("not an address"));
         assert!(a.check("https://127.0.0.1:443/").is_err());
         assert!(a.check("http://127.0.0.1/").is_err());
+    }
+
+    #[tokio::test]
+    async fn names_are_resolved_checked_and_pinned() {
+        let a = Allowlist::default();
+        // localhost resolves (from the hosts file) to loopback addresses only.
+        let (uri, host) = a.resolve("http://localhost:8080/hook?x=1").await.unwrap();
+        let ip: IpAddr = uri
+            .host()
+            .unwrap()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .unwrap();
+        assert!(ip.is_loopback(), "{uri}");
+        assert_eq!(
+            (uri.port_u16(), uri.path(), uri.query()),
+            (Some(8080), "/hook", Some("x=1"))
+        );
+        assert_eq!(host, "localhost:8080");
+        // Literals pass through unchanged, or are refused with the reason.
+        let (uri, _) = a.resolve("http://127.0.0.9:1/").await.unwrap();
+        assert_eq!(uri.to_string(), "http://127.0.0.9:1/");
+        assert!(a
+            .resolve("http://10.1.2.3:80/")
+            .await
+            .unwrap_err()
+            .contains("outside"));
+        // A loopback-only allowlist refuses a name that resolves there when loopback is removed.
+        let none = Allowlist { nets: Vec::new() };
+        assert!(none
+            .resolve("http://localhost:80/")
+            .await
+            .unwrap_err()
+            .contains("`localhost` resolves to"));
     }
 
     #[test]

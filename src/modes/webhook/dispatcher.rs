@@ -37,19 +37,52 @@ use crate::server::stats::Stats;
 pub struct Subscription {
     /// `ep_<n>`.
     pub id: String,
-    /// Where deliveries go.
+    /// Where deliveries go, pinned to the address the registration resolved.
     pub uri: Uri,
+    /// The `Host` header: the authority as registered (a name stays a name).
+    pub host: hyper::header::HeaderValue,
     /// Topics it receives.
     pub topics: Vec<TopicId>,
-    /// Signing key (absent when the scenario turns signing off).
-    pub secret: Option<Secret>,
+    /// Signing keys (none when the scenario turns signing off).
+    signing: RwLock<Signing>,
     /// Set when the endpoint answered 410 Gone or kept failing; nothing more is sent.
     pub disabled: AtomicBool,
     /// CLOCK_MONOTONIC ns of the first failure since the last success (0: healthy).
     failing_since_ns: AtomicU64,
 }
 
+/// An endpoint's signing keys: the current one and, while a rotation's grace lasts, the one
+/// before it. Both sign each message, so receivers that know either accept it.
+#[derive(Default)]
+struct Signing {
+    current: Option<Secret>,
+    previous: Option<(Secret, u64)>,
+}
+
+impl std::fmt::Debug for Signing {
+    /// Never the keys themselves.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signing")
+            .field("current", &self.current.is_some())
+            .field("previous_until_ns", &self.previous.as_ref().map(|p| p.1))
+            .finish()
+    }
+}
+
 impl Subscription {
+    /// The `webhook-signature` header value for one attempt, or None when signing is off.
+    fn sign(&self, message_id: &str, timestamp: u64, body: &[u8]) -> Option<String> {
+        let keys = self.signing.read().expect("signing lock");
+        let mut header = keys.current.as_ref()?.sign(message_id, timestamp, body);
+        if let Some((old, until_ns)) = &keys.previous {
+            if clock::now_ns() < *until_ns {
+                header.push(' ');
+                header.push_str(&old.sign(message_id, timestamp, body));
+            }
+        }
+        Some(header)
+    }
+
     /// Disables the endpoint; true if it was enabled until now.
     fn disable(&self) -> bool {
         !self.disabled.swap(true, Relaxed)
@@ -81,6 +114,9 @@ struct Inner {
     client: Client<CountingConnector, Full<Bytes>>,
     by_topic: RwLock<Vec<Vec<Arc<Subscription>>>>,
     count: AtomicU64,
+    /// Every subscription, `ep_<n>` at index n − 1.
+    all: RwLock<Vec<Arc<Subscription>>>,
+    max_subscriptions: u64,
     params: WebhookParams,
     delays: Vec<Duration>,
     queue: mpsc::UnboundedSender<Job>,
@@ -105,13 +141,16 @@ struct Job {
     attempts: u32,
 }
 
-/// Most subscriptions one server holds.
-pub const MAX_SUBSCRIPTIONS: u64 = 100_000;
-
 impl Dispatcher {
     /// A dispatcher with no subscriptions and its workers; `cancel` ends every delivery under
     /// way. Must be called within a tokio runtime.
-    pub fn new(params: &WebhookParams, topics: u32, stats: Arc<Stats>, cancel: CancellationToken) -> Self {
+    pub fn new(
+        params: &WebhookParams,
+        topics: u32,
+        max_subscriptions: u64,
+        stats: Arc<Stats>,
+        cancel: CancellationToken,
+    ) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(usize::MAX)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -121,6 +160,8 @@ impl Dispatcher {
             client,
             by_topic: RwLock::new(vec![Vec::new(); topics as usize]),
             count: AtomicU64::new(0),
+            all: RwLock::new(Vec::new()),
+            max_subscriptions,
             delays: params.retry.delays(params.time_scale),
             params: params.clone(),
             queue,
@@ -139,19 +180,28 @@ impl Dispatcher {
     pub fn subscribe(
         &self,
         uri: Uri,
+        host: String,
         topics: Vec<TopicId>,
         secret: Option<Secret>,
     ) -> Result<Arc<Subscription>, String> {
         let n = self.0.count.fetch_add(1, Relaxed);
-        if n >= MAX_SUBSCRIPTIONS {
+        if n >= self.0.max_subscriptions {
             self.0.count.fetch_sub(1, Relaxed);
-            return Err(format!("at most {MAX_SUBSCRIPTIONS} subscriptions"));
+            return Err(format!(
+                "this server holds at most {} subscriptions, and has them all",
+                self.0.max_subscriptions
+            ));
         }
+        let host = hyper::header::HeaderValue::from_str(&host).map_err(|e| format!("host: {e}"))?;
         let sub = Arc::new(Subscription {
             id: format!("ep_{}", n + 1),
             uri,
+            host,
             topics,
-            secret,
+            signing: RwLock::new(Signing {
+                current: secret,
+                previous: None,
+            }),
             disabled: AtomicBool::new(false),
             failing_since_ns: AtomicU64::new(0),
         });
@@ -159,6 +209,12 @@ impl Dispatcher {
         for t in &sub.topics {
             by_topic[*t as usize].push(sub.clone());
         }
+        let mut all = self.0.all.write().expect("subscriptions lock");
+        let at = n as usize;
+        if all.len() <= at {
+            all.resize_with(at + 1, || sub.clone());
+        }
+        all[at] = sub.clone();
         Ok(sub)
     }
 
@@ -196,11 +252,32 @@ impl Dispatcher {
         dead.iter().map(|d| d.letter.clone()).collect()
     }
 
+    /// The endpoint `id` names, if registered.
+    fn find(&self, id: &str) -> Option<Arc<Subscription>> {
+        let n = id.strip_prefix("ep_")?.parse::<usize>().ok()?;
+        self.0
+            .all
+            .read()
+            .expect("subscriptions lock")
+            .get(n.checked_sub(1)?)
+            .cloned()
+    }
+
     /// Whether `id` names a registered endpoint.
     pub fn knows(&self, id: &str) -> bool {
-        id.strip_prefix("ep_")
-            .and_then(|n| n.parse::<u64>().ok())
-            .is_some_and(|n| n >= 1 && n <= self.0.count.load(Relaxed))
+        self.find(id).is_some()
+    }
+
+    /// Rotates endpoint `id`'s signing secret to `new`: for `grace`, messages carry signatures
+    /// by both the new and the old secret (receivers accept a header when one matches).
+    pub fn rotate(&self, id: &str, new: Secret, grace: Duration) -> Result<(), String> {
+        let sub = self
+            .find(id)
+            .ok_or_else(|| format!("no endpoint `{id}` is registered"))?;
+        let mut keys = sub.signing.write().expect("signing lock");
+        let old = keys.current.replace(new).ok_or("signing is off in this run")?;
+        keys.previous = Some((old, clock::now_ns().saturating_add(grace.as_nanos() as u64)));
+        Ok(())
     }
 
     /// Sends the dead letters of `subscription` (of every endpoint when None) again, as new
@@ -358,14 +435,12 @@ async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &
     w.in_flight.fetch_add(1, Relaxed);
     let timestamp = clock::unix_seconds();
     let mut req = Request::post(sub.uri.clone())
+        .header(hyper::header::HOST, sub.host.clone())
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header("webhook-id", message_id)
         .header("webhook-timestamp", timestamp);
-    if let Some(secret) = &sub.secret {
-        req = req.header(
-            "webhook-signature",
-            secret.sign(message_id, timestamp, &event.json),
-        );
+    if let Some(signature) = sub.sign(message_id, timestamp, &event.json) {
+        req = req.header("webhook-signature", signature);
     }
     let req = req.body(Full::new(event.json.clone())).expect("valid request");
     let result = tokio::time::timeout(inner.params.timeout, async {

@@ -7,7 +7,9 @@
 //!
 //! Routes: `POST /webhooks` registers `{url, topics, secret}`; `GET /webhooks/dead-letters`
 //! lists what was given up on; `POST /webhooks/dead-letters/replay` with `{}` (every endpoint)
-//! or `{"subscription": "ep_3"}` re-enables the endpoints and sends their dead letters again.
+//! or `{"subscription": "ep_3"}` re-enables the endpoints and sends their dead letters again;
+//! `POST /webhooks/{id}/rotate` with `{"secret": "whsec_…", "grace": "24h"}` (both optional)
+//! rotates an endpoint's secret, signing with both old and new for the grace period.
 
 pub mod allowlist;
 pub mod dispatcher;
@@ -51,6 +53,18 @@ pub struct Registered {
     pub secret: Option<String>,
 }
 
+/// `POST /webhooks/{id}/rotate` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotate {
+    /// The new secret; generated when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// How long the old secret keeps signing too (default 24 h, as Svix does).
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
 /// `POST /webhooks/dead-letters/replay` body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +86,39 @@ pub(super) fn router() -> Router<AppState> {
         .route("/webhooks", post(register))
         .route("/webhooks/dead-letters", get(dead_letters))
         .route("/webhooks/dead-letters/replay", post(replay))
+        .route("/webhooks/{id}/rotate", post(rotate))
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(req): ApiJson<Rotate>,
+) -> Result<Json<Registered>, ApiError> {
+    let run = state.run()?;
+    if !run.webhooks.knows(&id) {
+        return Err(ApiError::Status(
+            StatusCode::NOT_FOUND,
+            format!("no endpoint `{id}` is registered"),
+        ));
+    }
+    let grace = match &req.grace {
+        None => std::time::Duration::from_secs(24 * 3600),
+        Some(g) => humane::parse(g).map_err(|e| ApiError::Unprocessable(format!("grace: {e}")))?,
+    };
+    let (text, secret) = match &req.secret {
+        Some(s) => (
+            s.clone(),
+            Secret::parse(s).map_err(|e| ApiError::Unprocessable(format!("secret: {e}")))?,
+        ),
+        None => Secret::generate(&mut rand::thread_rng()),
+    };
+    run.webhooks
+        .rotate(&id, secret, grace)
+        .map_err(ApiError::Conflict)?;
+    Ok(Json(Registered {
+        id,
+        secret: Some(text),
+    }))
 }
 
 async fn replay(
@@ -97,9 +144,10 @@ async fn register(
     ApiJson(req): ApiJson<Register>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let run = state.run()?;
-    let uri = state
+    let (uri, host) = state
         .allowlist
-        .check(&req.url)
+        .resolve(&req.url)
+        .await
         .map_err(|e| ApiError::Unprocessable(format!("url: {e}")))?;
     crate::event::check_topics(&req.topics, run.log.topic_count())
         .map_err(|e| ApiError::Unprocessable(format!("topics: {e}")))?;
@@ -116,7 +164,7 @@ async fn register(
     };
     let sub = run
         .webhooks
-        .subscribe(uri, req.topics, secret)
+        .subscribe(uri, host, req.topics, secret)
         .map_err(ApiError::Conflict)?;
     Ok((
         StatusCode::CREATED,
