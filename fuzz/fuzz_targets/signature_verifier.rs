@@ -13,7 +13,9 @@ const NOW: u64 = 1_614_265_330;
 fuzz_target!(|data: &[u8]| {
     // Fields separated by 0xFF: id, timestamp, signature header, body; the rest is the body.
     let mut parts = data.splitn(4, |b| *b == 0xFF);
-    let text = |p: Option<&[u8]>| p.and_then(|p| std::str::from_utf8(p).ok());
+    fn text(p: Option<&[u8]>) -> Option<&str> {
+        p.and_then(|p| std::str::from_utf8(p).ok())
+    }
     let (id, ts, sigs) = (text(parts.next()), text(parts.next()), text(parts.next()));
     let body = parts.next().unwrap_or_default();
     // Arbitrary secrets parse or are refused.

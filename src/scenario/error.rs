@@ -82,6 +82,14 @@ impl<'a> SourceMap<'a> {
         let span = e.span().unwrap_or(0..0);
         let field = self.field_at(span.start);
         let message = e.message().trim().to_string();
+        // The TOML parser has no words for some mistakes (found by fuzzing: `I=` at the end).
+        let message = if message.is_empty() && span.start >= self.text.trim_end().len() {
+            "the file ends where a value was expected".to_string()
+        } else if message.is_empty() {
+            "this is not valid TOML".to_string()
+        } else {
+            message
+        };
         let message = match parse_unknown_field(&message) {
             Some((unknown, expected)) => unknown_key_message(&unknown, &expected),
             None => message,

@@ -91,6 +91,14 @@ fn check_parse(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+#[test]
+fn regression_a_value_missing_at_the_end_of_the_file_is_named() {
+    // Found by the scenario_parser fuzz target: the TOML parser gives no message for it.
+    let e = Scenario::parse(Path::new("fuzz.toml"), "I=").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 3));
+    assert!(e.message.contains("ends where a value was expected"), "{e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 

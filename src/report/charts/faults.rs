@@ -19,24 +19,6 @@ const SHADES: [RGBColor; 4] = [
 
 type Series = Vec<(Mode, Vec<(f64, f64)>)>;
 
-fn rates(r: &Results, count: fn(&crate::results::Sample) -> u64) -> Series {
-    r.modes
-        .iter()
-        .map(|m| {
-            let points = m
-                .timeseries
-                .windows(2)
-                .filter(|w| w[1].t_s > w[0].t_s)
-                .map(|w| {
-                    let n = count(&w[1]).saturating_sub(count(&w[0]));
-                    (w[1].t_s, n as f64 / (w[1].t_s - w[0].t_s))
-                })
-                .collect();
-            (m.mode, points)
-        })
-        .collect()
-}
-
 fn latency(r: &Results, pick: fn(&crate::results::LatencyPoint) -> f64) -> Series {
     r.modes
         .iter()
@@ -49,6 +31,10 @@ fn latency(r: &Results, pick: fn(&crate::results::LatencyPoint) -> f64) -> Serie
             (m.mode, points)
         })
         .collect()
+}
+
+fn per_second(a: &crate::results::Sample, b: &crate::results::Sample, now: u64, before: u64) -> f64 {
+    now.saturating_sub(before) as f64 / (b.t_s - a.t_s)
 }
 
 pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Results) -> anyhow::Result<()>
@@ -74,8 +60,14 @@ where
     draw_lanes(&lanes, r, t_max)?;
     let panels = panels.split_evenly((4, 1));
     let data: [(&str, Series); 4] = [
-        ("deliveries/s", rates(r, |s| s.delivered)),
-        ("retries/s", rates(r, |s| s.webhook_retries)),
+        (
+            "deliveries/s",
+            super::per_sample(r, |a, b| per_second(a, b, b.delivered, a.delivered)),
+        ),
+        (
+            "retries/s",
+            super::per_sample(r, |a, b| per_second(a, b, b.webhook_retries, a.webhook_retries)),
+        ),
         ("p50 ms", latency(r, |p| p.p50_ms)),
         ("p99 ms", latency(r, |p| p.p99_ms)),
     ];

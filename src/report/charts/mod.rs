@@ -242,6 +242,25 @@ pub fn render_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Rendered>
     Ok(out)
 }
 
+/// Each mode's line of `rate` between consecutive samples, at the later sample's time.
+pub(crate) fn per_sample(
+    r: &Results,
+    rate: fn(&crate::results::Sample, &crate::results::Sample) -> f64,
+) -> Vec<(Mode, Vec<(f64, f64)>)> {
+    r.modes
+        .iter()
+        .map(|m| {
+            let points = m
+                .timeseries
+                .windows(2)
+                .filter(|w| w[1].t_s > w[0].t_s)
+                .map(|w| (w[1].t_s, rate(&w[0], &w[1])))
+                .collect();
+            (m.mode, points)
+        })
+        .collect()
+}
+
 /// The modes of a run that delivered at least one event, with their results.
 pub(crate) fn measured(r: &Results) -> impl Iterator<Item = &crate::results::ModeResult> {
     r.modes.iter().filter(|m| m.latency.count > 0)

@@ -34,19 +34,7 @@ where
         .map(|s| s.t_s)
         .fold(1.0, f64::max);
     for (i, (panel, (title, rate))) in panels.iter().zip(PANELS).enumerate() {
-        let series: Vec<_> = r
-            .modes
-            .iter()
-            .map(|m| {
-                let points: Vec<(f64, f64)> = m
-                    .timeseries
-                    .windows(2)
-                    .filter(|w| w[1].t_s > w[0].t_s)
-                    .map(|w| (w[1].t_s, rate(&w[0], &w[1])))
-                    .collect();
-                (m.mode, points)
-            })
-            .collect();
+        let series = super::per_sample(r, rate);
         let max = series
             .iter()
             .flat_map(|(_, p)| p.iter().map(|p| p.1))
