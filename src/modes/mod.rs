@@ -346,6 +346,20 @@ mod theory_tests {
     }
 
     #[test]
+    fn a_scaled_retry_schedule_is_said_with_its_scale() {
+        let p = Mode::Webhook.predict(&scenario("[webhook]\nretry = \"standard\"\ntime_scale = 0.002"));
+        assert!(
+            p.explanation.contains(
+                "Standard Webhooks preset scaled by time_scale = 0.002: 0s, 10ms, 600ms, 3s 600ms, 14s 400ms, 36s, 1m 12s, 1m 12s"
+            ),
+            "{}",
+            p.explanation
+        );
+        let p = Mode::Webhook.predict(&scenario("[webhook]\nretry = \"github\""));
+        assert!(p.explanation.contains("No automatic retry"));
+    }
+
+    #[test]
     fn bursts_average_with_their_gaps() {
         let s = scenario("");
         let mut bursty = s.clone();

@@ -196,6 +196,7 @@ pub fn predict(s: &Scenario) -> Prediction {
         .map(|d| d.as_secs_f64() * 1000.0)
         .fold(0.0, |a, b| a + b);
     let rps = clients * lambda * per_delivery;
+    let schedule = retry_schedule(s);
     Prediction {
         latency_p50_ms: first_delay_ms,
         latency_mean_ms: first_delay_ms,
@@ -207,9 +208,33 @@ pub fn predict(s: &Scenario) -> Prediction {
             "The server POSTs each event to each subscriber as soon as it exists: {per_delivery:.0} request(s) per \
              delivery ({fails} failed attempt(s) first, retried after {} in all), {rps:.1} requests/s for {clients:.0} \
              subscribers at λ = {lambda:.3} events/s each. No request is ever empty, and no connection is held \
-             between events beyond the sender's keep-alive pool (at most {} deliveries at once).",
+             between events beyond the sender's keep-alive pool (at most {} deliveries at once). {schedule}",
             humane::format(std::time::Duration::from_secs_f64(first_delay_ms / 1000.0)),
             s.webhook.concurrency
         ),
     }
+}
+
+/// The retry schedule in words, with `time_scale` applied and said.
+pub fn retry_schedule(s: &Scenario) -> String {
+    use crate::scenario::{RetryPreset, RetrySchedule};
+    let w = &s.webhook;
+    let delays = w.retry.delays(w.time_scale);
+    let what = match &w.retry {
+        RetrySchedule::Preset(RetryPreset::Github) => {
+            return "No automatic retry (the GitHub preset).".into()
+        }
+        RetrySchedule::Preset(RetryPreset::Standard) => "the Standard Webhooks preset",
+        RetrySchedule::Custom(_) => "the scenario's own schedule",
+    };
+    let scaled = if w.time_scale == 1.0 {
+        String::new()
+    } else {
+        format!(" scaled by time_scale = {}", w.time_scale)
+    };
+    let list: Vec<String> = delays.iter().map(|d| humane::format(*d)).collect();
+    format!(
+        "Retries follow {what}{scaled}: {} (each ±20%), then the dead-letter list.",
+        list.join(", ")
+    )
 }
