@@ -70,17 +70,21 @@ pub enum Number {
     DeliveriesPerSecond,
     /// Deliveries that arrived.
     Delivered,
-    /// Deliveries that never arrived.
+    /// Deliveries that never arrived and are not in the dead-letter list.
     Lost,
     /// Duplicate arrivals.
     Duplicates,
     /// Arrivals out of order.
     OutOfOrder,
-    /// Webhook messages given up on.
+    /// Webhook messages given up on (the server's count, warm-up included).
     DeadLetters,
+    /// Deliveries slower than `late_after`.
+    Late,
+    /// Owed deliveries not made, kept in the dead-letter list.
+    DeadLettered,
 }
 
-const NUMBERS: [(&str, Number); 13] = [
+const NUMBERS: [(&str, Number); 15] = [
     ("empty_share", Number::EmptyShare),
     ("requests_per_delivery", Number::RequestsPerDelivery),
     ("requests_per_second", Number::RequestsPerSecond),
@@ -94,6 +98,8 @@ const NUMBERS: [(&str, Number); 13] = [
     ("duplicates", Number::Duplicates),
     ("out_of_order", Number::OutOfOrder),
     ("dead_letters", Number::DeadLetters),
+    ("late", Number::Late),
+    ("dead_lettered", Number::DeadLettered),
 ];
 
 /// Every metric name a threshold may use after `<mode>.`.
@@ -159,6 +165,9 @@ impl Metric {
                 Number::Duplicates => Some(d.duplicates as f64),
                 Number::OutOfOrder => Some(d.out_of_order as f64),
                 Number::DeadLetters => Some(d.dead_letters as f64),
+                // Results written before the accounting existed have no data for these.
+                Number::Late => (m.outcomes.expected > 0).then_some(m.outcomes.late as f64),
+                Number::DeadLettered => (m.outcomes.expected > 0).then_some(m.outcomes.dead_lettered as f64),
             }
             .filter(|v| v.is_finite()),
         }
@@ -363,6 +372,8 @@ mod tests {
             (Metric::Number(Number::EmptyShare), Op::Le, 0.99)
         );
         assert_eq!(Threshold::parse("sse.lost", "== 0").unwrap().op, Op::Eq);
+        assert!(Threshold::parse("webhook.dead_lettered", "== 0").is_ok());
+        assert!(Threshold::parse("poll.late", "< 100").is_ok());
     }
 
     #[test]
