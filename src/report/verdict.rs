@@ -128,17 +128,18 @@ pub fn verdicts(r: &Results) -> Vec<String> {
         let parts: Vec<String> = short
             .iter()
             .map(|m| {
-                let mut s = format!(
-                    "{} lost {} of {}",
-                    m.mode, m.deliveries.lost, m.deliveries.expected
-                );
-                if m.outcomes.dead_lettered > 0 {
-                    s += &format!(
-                        " and dead-lettered {} (kept for replay, not delivered)",
-                        m.outcomes.dead_lettered
-                    );
+                let (lost, dead, owed) = (m.deliveries.lost, m.outcomes.dead_lettered, m.deliveries.expected);
+                match (lost, dead) {
+                    (_, 0) => format!("{} lost {lost} of {owed}", m.mode),
+                    (0, _) => format!(
+                        "{} lost none, but {dead} of {owed} sit in its dead-letter list (kept for replay, not delivered)",
+                        m.mode
+                    ),
+                    _ => format!(
+                        "{} lost {lost} of {owed}, and {dead} more sit in its dead-letter list (kept for replay)",
+                        m.mode
+                    ),
                 }
-                s
             })
             .collect();
         out.push(format!("Not everything arrived: {}.", parts.join("; ")));
