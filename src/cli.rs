@@ -27,7 +27,7 @@ pub struct Cli {
 /// What `run` and `drive` share.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Folder for results.json and the report [default: reports/<scenario name>/].
+    /// Folder for results.json and the report [default: reports/NAME/, NAME being the scenario's name].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run only these modes, in this order (comma-separated: poll, conditional_poll,

@@ -1,4 +1,4 @@
-//! Scenario files: what a run does. Parsed once into [`raw`], validated once into [`Scenario`].
+//! Scenario files: what a run does. Parsed once into `raw`, validated once into [`Scenario`].
 //!
 //! Every error names the file, line, column and field, and says what was expected. Nothing
 //! downstream re-checks a scenario.
