@@ -27,12 +27,22 @@ pub(super) struct Owed<'a> {
     pub dead: &'a HashSet<(u32, TopicId, Seq)>,
 }
 
-/// The whole run's outcomes and each applicable fault window's.
+/// What the accounting found.
+pub(super) struct Accounted {
+    /// The whole run.
+    pub whole: Outcomes,
+    /// Each fault window that applies to the mode.
+    pub windows: Vec<FaultWindow>,
+    /// Per topic: owed deliveries not made, `(dead-lettered, lost)`.
+    pub missing_by_topic: Vec<(u64, u64)>,
+}
+
+/// The whole run's outcomes, each applicable fault window's, and what is missing per topic.
 pub(super) fn account(
     ledgers: &[Ledger],
     latencies: &Latencies,
     owed: &Owed<'_>,
-) -> anyhow::Result<(Outcomes, Vec<FaultWindow>)> {
+) -> anyhow::Result<Accounted> {
     let s = owed.scenario;
     let windows = owed.timeline.windows.len();
     // When each event was scheduled, replayed from the seed, to place the missing ones in
@@ -44,6 +54,7 @@ pub(super) fn account(
     };
     let mut whole = Outcomes::default();
     let mut per_window = vec![Outcomes::default(); windows];
+    let mut missing_by_topic = vec![(0, 0); s.events.topics as usize];
     let subscribers = subscribers_per_topic(ledgers, s.events.topics);
     for ledger in ledgers {
         whole.late += ledger.counts.late;
@@ -62,6 +73,12 @@ pub(super) fn account(
             let (first, last) = measured_range(owed.emitted, t);
             for seq in ledger.unseen(i, first, last) {
                 let dead = owed.dead.contains(&(ledger.client, topic, seq));
+                let missing = &mut missing_by_topic[t];
+                if dead {
+                    missing.0 += 1
+                } else {
+                    missing.1 += 1
+                }
                 let bump = |o: &mut Outcomes| {
                     if dead {
                         o.dead_lettered += 1
@@ -109,7 +126,11 @@ pub(super) fn account(
             });
         }
     }
-    Ok((whole, out))
+    Ok(Accounted {
+        whole,
+        windows: out,
+        missing_by_topic,
+    })
 }
 
 /// Latency percentiles by the second events were scheduled in.

@@ -330,15 +330,6 @@ impl SeqTracker {
         self.max_seen
     }
 
-    /// Whether `seq` was seen (a skipped seq was not).
-    pub fn seen(&self, seq: Seq) -> bool {
-        if seq <= self.contiguous {
-            !self.skipped.iter().any(|&(a, b)| a <= seq && seq <= b)
-        } else {
-            self.above.contains(&seq)
-        }
-    }
-
     /// The seqs in `from..=to` never seen, in order. Cheap when nothing is missing.
     pub fn unseen(&self, from: Seq, to: Seq) -> Vec<Seq> {
         let mut out: Vec<Seq> = self
@@ -458,14 +449,6 @@ impl Ledger {
         self.trackers[i].unseen(from, to)
     }
 
-    /// Whether the client received `seq` of `topic`.
-    pub fn has(&self, topic: TopicId, seq: Seq) -> bool {
-        self.topics
-            .iter()
-            .position(|t| *t == topic)
-            .is_some_and(|i| self.trackers[i].seen(seq))
-    }
-
     /// The server said events of `topics[i]` after `from` and before `to` are gone.
     pub fn gap(&mut self, i: usize, from: Seq, earliest: Seq) {
         self.counts.gap_events += earliest.saturating_sub(from + 1);
@@ -512,7 +495,6 @@ mod tests {
         assert_eq!(t.contiguous, 9);
         // Skipped seqs count as unseen; the one seen inside the skipped range does not.
         assert_eq!(t.unseen(1, 12), vec![2, 3, 5, 6, 7, 10, 11, 12]);
-        assert!(t.seen(4) && !t.seen(5) && t.seen(9));
         assert_eq!(t.unseen(8, 9), Vec::<Seq>::new());
     }
 
