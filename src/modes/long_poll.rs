@@ -103,7 +103,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
     let (mut etag, mut hint) = (None, None);
     loop {
         // A paused client asks nothing; the request's trip may take added latency.
-        if ctx.hold_while_paused().await || ctx.trip().await {
+        if ctx.before_request().await {
             break;
         }
         let req = conn.get(&format!(
@@ -116,7 +116,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
             _ = ctx.stop.cancelled() => break,
         };
         // The answer's trip; an answer that lands during a pause is read after it.
-        if ctx.trip().await || ctx.hold_while_paused().await {
+        if ctx.after_answer().await {
             break;
         }
         if let Fetched::Failed = apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hint).await

@@ -178,6 +178,24 @@ impl ClientCtx {
         }
     }
 
+    /// Before a request (or a connection attempt): wait out a `client_pause`, then spend the
+    /// request's added trip. True when the run stopped meanwhile.
+    pub async fn before_request(&mut self) -> bool {
+        self.hold_while_paused().await || self.trip().await
+    }
+
+    /// After an answer arrived: spend its added trip, then, if a `client_pause` is on, read
+    /// it only when the pause ends. True when the run stopped meanwhile.
+    pub async fn after_answer(&mut self) -> bool {
+        self.trip().await || self.hold_while_paused().await
+    }
+
+    /// When a stream frame read now counts as arrived: now, plus the added down trip (a TCP
+    /// stream delivers frames one after another, so the delay is stamped, not slept).
+    pub fn arrival_ns(&mut self) -> u64 {
+        self.ledger.now_ns() + self.one_way().as_nanos() as u64
+    }
+
     /// While a `client_pause` is on, stops doing anything until it ends; true when the run
     /// stopped meanwhile.
     pub async fn hold_while_paused(&mut self) -> bool {
@@ -194,17 +212,16 @@ impl ClientCtx {
     }
 
     /// The added one-way trip time now (zero unless a `latency` fault is on).
-    pub fn one_way(&mut self) -> std::time::Duration {
+    fn one_way(&mut self) -> std::time::Duration {
         if self.faults.0.is_empty() {
             return std::time::Duration::ZERO;
         }
         let t = self.ledger.since_start();
-        let unit = rand::Rng::gen_range(&mut self.rng, -1.0..=1.0);
-        self.faults.one_way_delay(t, unit)
+        self.faults.one_way_delay(t, &mut self.rng)
     }
 
     /// Spends one added one-way trip; true when the run stopped meanwhile.
-    pub async fn trip(&mut self) -> bool {
+    async fn trip(&mut self) -> bool {
         let d = self.one_way();
         !d.is_zero() && poll::sleep_or_stop(d, &self.stop).await
     }

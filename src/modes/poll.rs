@@ -316,7 +316,7 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
     'run: while !stopped {
         loop {
             // A paused client asks nothing; the request's trip may take added latency.
-            if ctx.hold_while_paused().await || ctx.trip().await {
+            if ctx.before_request().await {
                 break 'run;
             }
             let mut req = conn.get(&format!(
@@ -329,7 +329,7 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
             ctx.ledger.counts.requests += 1;
             let res = conn.send(req.body(Empty::new()).expect("valid request")).await;
             // The answer's trip; an answer that lands during a pause is read after it.
-            if ctx.trip().await || ctx.hold_while_paused().await {
+            if ctx.after_answer().await {
                 break 'run;
             }
             match apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hinted).await {

@@ -215,7 +215,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
     }
     let mut failures = 0;
     'connect: loop {
-        if ctx.hold_while_paused().await || ctx.trip().await {
+        if ctx.before_request().await {
             break;
         }
         let mut req = conn
@@ -249,7 +249,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
                     if ctx.hold_while_paused().await {
                         break 'connect;
                     }
-                    let now = ctx.ledger.now_ns() + ctx.one_way().as_nanos() as u64;
+                    let now = ctx.arrival_ns();
                     for ev in parser.feed(data) {
                         apply(&mut ctx.ledger, &ev, now);
                         if ev.id.is_some() {

@@ -193,7 +193,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
             ctx.ledger.counts.reconnects += 1;
         }
         first = false;
-        if ctx.hold_while_paused().await || ctx.trip().await {
+        if ctx.before_request().await {
             break;
         }
         ctx.ledger.counts.requests += 1;
@@ -244,7 +244,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
             if ctx.hold_while_paused().await {
                 break 'connect;
             }
-            let now = ctx.ledger.now_ns() + ctx.one_way().as_nanos() as u64;
+            let now = ctx.arrival_ns();
             match msg {
                 Some(Ok(ClientMessage::Text(text))) => apply(&mut ctx.ledger, text.as_bytes(), now),
                 Some(Ok(ClientMessage::Binary(data))) => apply(&mut ctx.ledger, &data, now),

@@ -228,13 +228,14 @@ impl ClientFaults {
             .max()
     }
 
-    /// The added one-way delay at `t` (half the round trip of an active `latency` fault,
-    /// jittered by `unit` drawn from −1..1), or zero.
-    pub fn one_way_delay(&self, t: Option<Duration>, unit: f64) -> Duration {
+    /// The added one-way delay at `t`: half the round trip of an active `latency` fault,
+    /// jittered by a draw from `rng` (made only when such a fault is on), or zero.
+    pub fn one_way_delay(&self, t: Option<Duration>, rng: &mut impl rand::Rng) -> Duration {
         self.active(t)
             .filter_map(|f| match f.kind {
                 FaultKind::Latency { delay, jitter } => {
-                    let d = delay.as_secs_f64() + jitter.as_secs_f64() * unit.clamp(-1.0, 1.0);
+                    let unit: f64 = rng.gen_range(-1.0..=1.0);
+                    let d = delay.as_secs_f64() + jitter.as_secs_f64() * unit;
                     Some(Duration::from_secs_f64(d.max(0.0) / 2.0))
                 }
                 _ => None,
@@ -299,8 +300,14 @@ mod tests {
         );
         let c = ClientFaults(vec![f]);
         let t = Some(Duration::from_secs(3));
-        assert_eq!(c.one_way_delay(t, 0.0), Duration::from_millis(20));
-        assert_eq!(c.one_way_delay(t, 1.0), Duration::from_millis(25));
-        assert_eq!(c.one_way_delay(Some(Duration::ZERO), 1.0), Duration::ZERO);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..100 {
+            let d = c.one_way_delay(t, &mut rng);
+            assert!(
+                d >= Duration::from_millis(15) && d <= Duration::from_millis(25),
+                "{d:?}"
+            );
+        }
+        assert_eq!(c.one_way_delay(Some(Duration::ZERO), &mut rng), Duration::ZERO);
     }
 }

@@ -33,6 +33,7 @@ use super::signature::Secret;
 use crate::clock;
 use crate::driver::recorder::{Ledger, Recorder};
 use crate::event::decode;
+use crate::modes::poll::sleep_or_stop;
 use crate::scenario::faults::ClientFaults;
 use crate::scenario::{DownAnswer, FaultKind};
 use crate::server::error_response;
@@ -215,16 +216,6 @@ async fn serve(listener: TcpListener, app: Router, stop: CancellationToken) {
     let _ = tokio::time::timeout(Duration::from_secs(2), connections.wait()).await;
 }
 
-/// Sleeps for `d` unless the receivers stop first.
-async fn pause(d: Duration, stop: &CancellationToken) {
-    if !d.is_zero() {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => {}
-            _ = stop.cancelled() => {}
-        }
-    }
-}
-
 async fn receive(
     State(shared): State<Arc<Shared>>,
     Path(client): Path<usize>,
@@ -237,7 +228,7 @@ async fn receive(
     let t = c.recorder.since_start();
     let (one_way, refusal, slow) = {
         let mut rng = rand::thread_rng();
-        let one_way = c.faults.one_way_delay(t, rng.gen_range(-1.0..=1.0));
+        let one_way = c.faults.one_way_delay(t, &mut rng);
         let mut refusal = None;
         let mut slow = Duration::ZERO;
         for f in c.faults.active(t) {
@@ -261,7 +252,7 @@ async fn receive(
         (one_way, refusal, slow)
     };
     // The request's trip, then the receiver's work, then the answer's trip.
-    pause(one_way, &shared.stop).await;
+    sleep_or_stop(one_way, &shared.stop).await;
     let answer = match refusal {
         Some(refusal) => {
             if let Some(ledger) = &mut c.inbox.lock().expect("inbox lock").ledger {
@@ -272,11 +263,11 @@ async fn receive(
         None => {
             let answer = handle(c, shared.fail_attempts, &headers, &body);
             // A slow receiver has done the work; its answer comes late.
-            pause(slow, &shared.stop).await;
+            sleep_or_stop(slow, &shared.stop).await;
             answer
         }
     };
-    pause(one_way, &shared.stop).await;
+    sleep_or_stop(one_way, &shared.stop).await;
     answer
 }
 
