@@ -82,11 +82,6 @@ impl Subscription {
         }
         Some(header)
     }
-
-    /// Disables the endpoint; true if it was enabled until now.
-    fn disable(&self) -> bool {
-        !self.disabled.swap(true, Relaxed)
-    }
 }
 
 /// A message that was not delivered.
@@ -113,7 +108,6 @@ pub struct Dispatcher(Arc<Inner>);
 struct Inner {
     client: Client<CountingConnector, Full<Bytes>>,
     by_topic: RwLock<Vec<Vec<Arc<Subscription>>>>,
-    count: AtomicU64,
     /// Every subscription, `ep_<n>` at index n − 1.
     all: RwLock<Vec<Arc<Subscription>>>,
     max_subscriptions: u64,
@@ -159,7 +153,6 @@ impl Dispatcher {
         let inner = Arc::new(Inner {
             client,
             by_topic: RwLock::new(vec![Vec::new(); topics as usize]),
-            count: AtomicU64::new(0),
             all: RwLock::new(Vec::new()),
             max_subscriptions,
             delays: params.retry.delays(params.time_scale),
@@ -184,17 +177,17 @@ impl Dispatcher {
         topics: Vec<TopicId>,
         secret: Option<Secret>,
     ) -> Result<Arc<Subscription>, String> {
-        let n = self.0.count.fetch_add(1, Relaxed);
-        if n >= self.0.max_subscriptions {
-            self.0.count.fetch_sub(1, Relaxed);
+        let host = hyper::header::HeaderValue::from_str(&host).map_err(|e| format!("host: {e}"))?;
+        // Ids are handed out under the lock that keeps the list, so `ep_<n>` is at n − 1.
+        let mut all = self.0.all.write().expect("subscriptions lock");
+        if all.len() as u64 >= self.0.max_subscriptions {
             return Err(format!(
                 "this server holds at most {} subscriptions, and has them all",
                 self.0.max_subscriptions
             ));
         }
-        let host = hyper::header::HeaderValue::from_str(&host).map_err(|e| format!("host: {e}"))?;
         let sub = Arc::new(Subscription {
-            id: format!("ep_{}", n + 1),
+            id: format!("ep_{}", all.len() + 1),
             uri,
             host,
             topics,
@@ -205,16 +198,11 @@ impl Dispatcher {
             disabled: AtomicBool::new(false),
             failing_since_ns: AtomicU64::new(0),
         });
+        all.push(sub.clone());
         let mut by_topic = self.0.by_topic.write().expect("subscriptions lock");
         for t in &sub.topics {
             by_topic[*t as usize].push(sub.clone());
         }
-        let mut all = self.0.all.write().expect("subscriptions lock");
-        let at = n as usize;
-        if all.len() <= at {
-            all.resize_with(at + 1, || sub.clone());
-        }
-        all[at] = sub.clone();
         Ok(sub)
     }
 
@@ -238,11 +226,8 @@ impl Dispatcher {
                 message_id: message_id.clone(),
                 attempts: 0,
             };
-            if sub.disabled.load(Relaxed) {
-                self.0.bury(job, "endpoint disabled: not sent".into());
-            } else {
-                self.0.enqueue(job);
-            }
+            // A disabled endpoint's messages go through the queue too: the worker buries them.
+            self.0.enqueue(job);
         }
     }
 
@@ -343,6 +328,13 @@ impl Inner {
         });
     }
 
+    /// Disables an endpoint (counted once).
+    fn disable(&self, sub: &Subscription) {
+        if !sub.disabled.swap(true, Relaxed) {
+            self.stats.webhook.disabled_endpoints.fetch_add(1, Relaxed);
+        }
+    }
+
     /// After a success: the endpoint is healthy again.
     fn after_success(&self, sub: &Subscription) {
         sub.failing_since_ns.store(0, Relaxed);
@@ -360,9 +352,8 @@ impl Inner {
             Ok(_) => now,
             Err(since) => since,
         };
-        if Duration::from_nanos(now.saturating_sub(since)) >= self.params.disable_after() && job.sub.disable()
-        {
-            self.stats.webhook.disabled_endpoints.fetch_add(1, Relaxed);
+        if Duration::from_nanos(now.saturating_sub(since)) >= self.params.disable_after() {
+            self.disable(&job.sub);
         }
         let next_delay = self.delays.get(job.attempts as usize - 1).copied();
         let Some(delay) = next_delay.filter(|_| !job.sub.disabled.load(Relaxed)) else {
@@ -416,9 +407,7 @@ async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedR
         match outcome {
             Attempt::Delivered => inner.after_success(&job.sub),
             Attempt::Gone => {
-                if job.sub.disable() {
-                    inner.stats.webhook.disabled_endpoints.fetch_add(1, Relaxed);
-                }
+                inner.disable(&job.sub);
                 inner.after_failure(job, "answered 410 Gone".to_string(), None);
             }
             Attempt::Failed(error, asked) => inner.after_failure(job, error, asked),
