@@ -23,6 +23,8 @@ pub(super) struct Owed<'a> {
     pub mode: Mode,
     pub emitted: &'a Emitted,
     pub timeline: &'a Timeline,
+    /// Which clients each fault hit.
+    pub plan: &'a FaultPlan,
     /// `(client, topic, seq)` of every dead letter the server holds.
     pub dead: &'a HashSet<(u32, TopicId, Seq)>,
 }
@@ -113,7 +115,6 @@ pub(super) fn account(
         set_late_latency(out, latencies.late.get(1 + w));
     }
     check("the whole run", &whole)?;
-    let plan = FaultPlan::new(&s.faults, s.clients.count, s.seed);
     let mut out = Vec::new();
     for (w, (fault, outcomes)) in s.faults.iter().zip(per_window).enumerate() {
         check(&fault.label(), &outcomes)?;
@@ -121,7 +122,7 @@ pub(super) fn account(
             out.push(FaultWindow {
                 fault: fault.clone(),
                 label: fault.label(),
-                clients_hit: (0..s.clients.count).filter(|c| plan.hits(w, *c)).count() as u64,
+                clients_hit: (0..s.clients.count).filter(|c| owed.plan.hits(w, *c)).count() as u64,
                 outcomes,
             });
         }

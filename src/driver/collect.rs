@@ -31,6 +31,8 @@ pub(super) struct Measured<'a> {
     pub drain_seconds: f64,
     /// The run's clock and fault windows.
     pub timeline: super::recorder::Timeline,
+    /// Which clients each fault hit.
+    pub plan: crate::scenario::FaultPlan,
     /// `(client, topic, seq)` of every dead letter.
     pub dead: std::collections::HashSet<(u32, crate::event::TopicId, crate::event::Seq)>,
 }
@@ -84,6 +86,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             mode: m.mode,
             emitted: &m.emitted,
             timeline: &m.timeline,
+            plan: &m.plan,
             dead: &m.dead,
         },
     )?;

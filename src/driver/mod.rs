@@ -249,30 +249,20 @@ async fn run_mode(
         })
         .await?;
     let recorder = Arc::new(Recorder::with_clock_offset(endpoints.offset_ns));
+    let plan = FaultPlan::new(&s.faults, s.clients.count, s.seed);
     let stop = CancellationToken::new();
     let idle = control.stats().await?;
     bar.set_message("connecting clients");
-    let clients = start_clients(endpoints, s, mode, &recorder, &stop).await?;
+    let clients = start_clients(endpoints, s, mode, &plan, &recorder, &stop).await?;
     let at_start = control.stats().await?;
     let driver_at_start = procstat::read();
     // The schedule starts a little ahead, so the driver knows its start before any event exists.
     let lead = Duration::from_millis(20);
+    let start_ns = recorder.now_ns() + lead.as_nanos() as u64;
     let timeline = Timeline {
-        start_ns: recorder.now_ns() + lead.as_nanos() as u64,
+        start_ns,
         late_after_ns: mode.late_after(s).as_nanos() as u64,
-        windows: s
-            .faults
-            .iter()
-            .map(|f| (f.at.as_nanos() as u64, f.end().as_nanos() as u64))
-            .collect(),
-    };
-    let timeline = Timeline {
-        windows: timeline
-            .windows
-            .iter()
-            .map(|(a, b)| (timeline.start_ns + a, timeline.start_ns + b))
-            .collect(),
-        ..timeline
+        windows: s.faults.iter().map(|f| f.window_ns(start_ns)).collect(),
     };
     recorder.start(timeline.clone());
     control.start(timeline.start_ns).await?;
@@ -383,6 +373,7 @@ async fn run_mode(
         measured_seconds,
         drain_seconds,
         timeline,
+        plan,
         dead,
     })
 }
@@ -391,6 +382,7 @@ async fn start_clients(
     endpoints: &Endpoints,
     s: &Arc<Scenario>,
     mode: Mode,
+    plan: &FaultPlan,
     recorder: &Arc<Recorder>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Clients> {
@@ -402,7 +394,6 @@ async fn start_clients(
         let secrets: Vec<Option<(String, Secret)>> = (0..s.clients.count)
             .map(|_| signing.then(|| Secret::generate(&mut rng)))
             .collect();
-        let plan = FaultPlan::new(&s.faults, s.clients.count, s.seed);
         let clients = (0..s.clients.count)
             .zip(&secrets)
             .map(|(c, sec)| ReceiverClient {
@@ -433,7 +424,6 @@ async fn start_clients(
             .context("registering webhook endpoints")?;
         return Ok(Clients::Webhook(receivers, ids));
     }
-    let plan = FaultPlan::new(&s.faults, s.clients.count, s.seed);
     let handles = (0..s.clients.count)
         .map(|c| {
             let faults = plan.for_client(c, mode);

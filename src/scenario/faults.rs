@@ -133,6 +133,12 @@ impl Fault {
         t >= self.at && t < self.at + self.lasts
     }
 
+    /// The window `[from, to)` on the clock the generator started at `start_ns` on.
+    pub fn window_ns(&self, start_ns: u64) -> (u64, u64) {
+        let ns = |d: Duration| start_ns.saturating_add(d.as_nanos() as u64);
+        (ns(self.at), ns(self.end()))
+    }
+
     /// When the window ends, from the generator's start.
     pub fn end(&self) -> Duration {
         self.at + self.lasts

@@ -200,7 +200,7 @@ impl RunState {
             .iter()
             .enumerate()
             .filter(|(i, f)| f.kind == crate::scenario::FaultKind::StreamCut && self.faults.hits(*i, client))
-            .map(|(_, f)| (start + f.at.as_nanos() as u64, start + f.end().as_nanos() as u64))
+            .map(|(_, f)| f.window_ns(start))
             .filter(|(_, to)| *to > now)
             .min()
     }
@@ -311,18 +311,15 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Status(status, _) => *status,
-            ApiError::Busy(_, retry_after) | ApiError::TooMany(_, retry_after) => {
-                let status = match self {
-                    ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::TOO_MANY_REQUESTS,
-                };
-                let mut res = error_response(status, &self.to_string());
-                res.headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
-                return res;
-            }
+            ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
         };
-        error_response(status, &self.to_string())
+        let mut res = error_response(status, &self.to_string());
+        if let ApiError::Busy(_, seconds) | ApiError::TooMany(_, seconds) = self {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        res
     }
 }
 
