@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use pushpull::driver::recorder::{Ledger, Recorder};
+use pushpull::driver::recorder::{Ledger, Recorder, Timeline};
 use pushpull::event::{Event, WireEvent};
 use pushpull::modes::sse::SseParser;
 use pushpull::modes::webhook::signature::Secret;
@@ -89,7 +89,14 @@ fn signature(c: &mut Criterion) {
 fn recording(c: &mut Criterion) {
     let mut g = c.benchmark_group("recorder");
     g.throughput(Throughput::Elements(1));
+    // A started run, as in a real one: each delivery is also filed by second and checked for
+    // lateness (no fault windows).
     let recorder = Arc::new(Recorder::default());
+    recorder.start(Timeline {
+        start_ns: 0,
+        late_after_ns: 250_000_000,
+        windows: Vec::new(),
+    });
     let mut ledger = Ledger::new(0, vec![0], recorder);
     let mut seq = 0;
     g.bench_function("observe_in_order", |b| {

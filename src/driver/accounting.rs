@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use anyhow::ensure;
 use hdrhistogram::Histogram;
 
-use super::recorder::{Latencies, Ledger, Timeline, WindowCounts};
+use super::recorder::{Arrivals, Latencies, Ledger, Timeline};
 use crate::event::{Seq, TopicId};
 use crate::modes::Mode;
 use crate::results::{FaultWindow, LatencyPoint, Outcomes};
@@ -64,7 +64,7 @@ pub(super) fn account(
         whole.duplicates += ledger.counts.duplicates;
         whole.out_of_order += ledger.counts.out_of_order;
         for (w, out) in per_window.iter_mut().enumerate() {
-            let c: WindowCounts = ledger.window_counts(w);
+            let c: Arrivals = ledger.window_counts(w);
             out.late += c.late;
             out.on_time += c.delivered - c.late;
             out.duplicates += c.duplicates;

@@ -221,20 +221,10 @@ impl std::ops::AddAssign for ClientCounts {
     }
 }
 
-/// One client's measured counts for one topic.
+/// One client's arrivals of measured events: over one topic, or of the events scheduled in
+/// one fault window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TopicCounts {
-    /// First arrivals.
-    pub delivered: u64,
-    /// Arrivals of an event already had.
-    pub duplicates: u64,
-    /// Arrivals after a later event of the topic.
-    pub out_of_order: u64,
-}
-
-/// One client's counts for the events scheduled in one fault window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WindowCounts {
+pub struct Arrivals {
     /// First arrivals.
     pub delivered: u64,
     /// Of those, late ones.
@@ -245,8 +235,8 @@ pub struct WindowCounts {
     pub out_of_order: u64,
 }
 
-impl std::ops::AddAssign for WindowCounts {
-    fn add_assign(&mut self, o: WindowCounts) {
+impl std::ops::AddAssign for Arrivals {
+    fn add_assign(&mut self, o: Arrivals) {
         self.delivered += o.delivered;
         self.late += o.late;
         self.duplicates += o.duplicates;
@@ -354,9 +344,9 @@ pub struct Ledger {
     /// The counts so far.
     pub counts: ClientCounts,
     /// Measured deliveries, duplicates and reorderings per topic, in `topics` order.
-    per_topic: Vec<TopicCounts>,
+    per_topic: Vec<Arrivals>,
     /// Counts of the events scheduled in each fault window.
-    windows: Vec<WindowCounts>,
+    windows: Vec<Arrivals>,
     shard: usize,
     recorder: Arc<Recorder>,
 }
@@ -366,7 +356,7 @@ impl Ledger {
     pub fn new(client: u32, topics: Vec<TopicId>, recorder: Arc<Recorder>) -> Self {
         Ledger {
             trackers: vec![SeqTracker::default(); topics.len()],
-            per_topic: vec![TopicCounts::default(); topics.len()],
+            per_topic: vec![Arrivals::default(); topics.len()],
             windows: Vec::new(),
             client,
             topics,
@@ -408,39 +398,33 @@ impl Ledger {
         if !ev.measured {
             return seen;
         }
-        let mut window = WindowCounts::default();
+        let mut arrival = Arrivals::default();
         match seen {
-            Seen::Duplicate => {
-                window.duplicates = 1;
-                self.per_topic[i].duplicates += 1;
-            }
+            Seen::Duplicate => arrival.duplicates = 1,
             Seen::New | Seen::Reordered => {
-                window.delivered = 1;
-                self.per_topic[i].delivered += 1;
-                if seen == Seen::Reordered {
-                    window.out_of_order = 1;
-                    self.per_topic[i].out_of_order += 1;
-                }
-                window.late = u64::from(self.recorder.record(self.shard, ev, now_ns));
+                arrival.delivered = 1;
+                arrival.out_of_order = u64::from(seen == Seen::Reordered);
+                arrival.late = u64::from(self.recorder.record(self.shard, ev, now_ns));
             }
         }
-        self.counts.delivered += window.delivered;
-        self.counts.late += window.late;
-        self.counts.duplicates += window.duplicates;
-        self.counts.out_of_order += window.out_of_order;
+        self.per_topic[i] += arrival;
+        self.counts.delivered += arrival.delivered;
+        self.counts.late += arrival.late;
+        self.counts.duplicates += arrival.duplicates;
+        self.counts.out_of_order += arrival.out_of_order;
         if let Some(t) = self.recorder.timeline() {
             for w in t.windows_of(ev.scheduled_ns) {
                 if self.windows.len() <= w {
-                    self.windows.resize(t.windows.len(), WindowCounts::default());
+                    self.windows.resize(t.windows.len(), Arrivals::default());
                 }
-                self.windows[w] += window;
+                self.windows[w] += arrival;
             }
         }
         seen
     }
 
     /// Counts of the events scheduled in fault window `w`.
-    pub fn window_counts(&self, w: usize) -> WindowCounts {
+    pub fn window_counts(&self, w: usize) -> Arrivals {
         self.windows.get(w).copied().unwrap_or_default()
     }
 
@@ -456,7 +440,7 @@ impl Ledger {
     }
 
     /// Measured counts for each of the client's topics.
-    pub fn topic_counts(&self) -> impl Iterator<Item = (TopicId, TopicCounts)> + '_ {
+    pub fn topic_counts(&self) -> impl Iterator<Item = (TopicId, Arrivals)> + '_ {
         self.topics.iter().copied().zip(self.per_topic.iter().copied())
     }
 
