@@ -95,12 +95,7 @@ async fn rotate(
     ApiJson(req): ApiJson<Rotate>,
 ) -> Result<Json<Registered>, ApiError> {
     let run = state.run()?;
-    if !run.webhooks.knows(&id) {
-        return Err(ApiError::Status(
-            StatusCode::NOT_FOUND,
-            format!("no endpoint `{id}` is registered"),
-        ));
-    }
+    known(&run, &id)?;
     let grace = match &req.grace {
         None => std::time::Duration::from_secs(24 * 3600),
         Some(g) => humane::parse(g).map_err(|e| ApiError::Unprocessable(format!("grace: {e}")))?,
@@ -127,12 +122,7 @@ async fn replay(
 ) -> Result<Json<Replayed>, ApiError> {
     let run = state.run()?;
     if let Some(id) = &req.subscription {
-        if !run.webhooks.knows(id) {
-            return Err(ApiError::Status(
-                StatusCode::NOT_FOUND,
-                format!("no endpoint `{id}` is registered"),
-            ));
-        }
+        known(&run, id)?;
     }
     Ok(Json(Replayed {
         replayed: run.webhooks.replay(req.subscription.as_deref()),
@@ -173,6 +163,18 @@ async fn register(
             secret: text,
         }),
     ))
+}
+
+/// A 404 unless `id` names a registered endpoint.
+fn known(run: &crate::server::RunState, id: &str) -> Result<(), ApiError> {
+    if run.webhooks.knows(id) {
+        Ok(())
+    } else {
+        Err(ApiError::Status(
+            StatusCode::NOT_FOUND,
+            format!("no endpoint `{id}` is registered"),
+        ))
+    }
 }
 
 async fn dead_letters(State(state): State<AppState>) -> Result<Json<Vec<DeadLetter>>, ApiError> {
