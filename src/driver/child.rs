@@ -13,10 +13,9 @@ use tokio::process::{Child, Command};
 
 use crate::clock;
 use crate::modes::webhook::{Register, Registered};
-use crate::server::generator::Emitted;
 use crate::server::stats::StatsSnapshot;
 use crate::server::Health;
-use crate::server::{ResetRequest, StartRequest, StartResponse};
+use crate::server::{ResetRequest, StartRequest, StartResponse, Window};
 
 /// The line `pushpull serve` prints once it listens; the driver reads the address from it.
 pub const LISTENING_PREFIX: &str = "pushpull server listening on http://";
@@ -161,8 +160,9 @@ impl Control {
         self.post("/control/start", &StartRequest { start_ns }).await
     }
 
-    /// Waits for the generator to finish and returns what it emitted.
-    pub async fn stop(&self) -> anyhow::Result<Emitted> {
+    /// Waits for the generator to finish and returns what it emitted, with the server's
+    /// counters at both ends of the measured window.
+    pub async fn stop(&self) -> anyhow::Result<Window> {
         self.post("/control/stop", &()).await
     }
 

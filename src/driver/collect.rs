@@ -4,7 +4,7 @@ use super::accounting::{self, Owed};
 use crate::driver::recorder::{ClientCounts, Latencies, Ledger};
 use crate::modes::Mode;
 use crate::results::{
-    ClientCost, Deliveries, LatencySummary, ModeResult, Sample, ServerCost, TopicDeliveries,
+    ClientCost, Deliveries, DrainCost, LatencySummary, ModeResult, Sample, ServerCost, TopicDeliveries,
 };
 use crate::scenario::Scenario;
 use crate::server::generator::Emitted;
@@ -18,16 +18,21 @@ pub(super) struct Measured<'a> {
     pub expected: u64,
     pub latencies: Latencies,
     pub ledgers: Vec<Ledger>,
-    /// The server's counters from the end of the warm-up to the end of the drain.
+    /// The server's counters from the end of the warm-up to the end of the schedule: what
+    /// costs are counted over.
     pub server: StatsSnapshot,
-    /// Server memory before the clients connected, and once they all had.
-    pub rss_idle_bytes: u64,
-    pub rss_connected_bytes: u64,
+    /// The same from the end of the warm-up to the end of the drain: what outcomes (retries,
+    /// dead letters, disconnects) are counted over, wherever they fell.
+    pub whole: StatsSnapshot,
+    /// Seconds between those two readings.
+    pub measured_seconds: f64,
+    /// What the drain cost, apart.
+    pub drain: DrainCost,
+    pub memory: Memory,
+    /// The driver's CPU over the same window as `server`.
     pub driver_cpu_seconds: f64,
     pub driver_peak_rss_bytes: u64,
     pub timeseries: Vec<Sample>,
-    /// Seconds from the end of the warm-up to the end of the drain.
-    pub measured_seconds: f64,
     pub drain_seconds: f64,
     /// The run's clock and fault windows.
     pub timeline: super::recorder::Timeline,
@@ -35,6 +40,23 @@ pub(super) struct Measured<'a> {
     pub plan: crate::scenario::FaultPlan,
     /// `(client, topic, seq)` of every dead letter.
     pub dead: std::collections::HashSet<(u32, crate::event::TopicId, crate::event::Seq)>,
+}
+
+/// The server's memory readings, bytes.
+pub(super) struct Memory {
+    /// Before any client connected.
+    pub baseline: u64,
+    /// At the end of the window.
+    pub steady: u64,
+    /// What the event log held then.
+    pub log: u64,
+    /// The process's peak (VmHWM) at the end of the drain.
+    pub peak: u64,
+}
+
+/// Requests the server handled, plus, for webhooks, the requests it made.
+pub(super) fn requests(st: &StatsSnapshot) -> u64 {
+    st.requests_total + st.webhook.attempts
 }
 
 /// Sums the ledgers per topic, with what the accounting found missing, and counts the
@@ -99,7 +121,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
     );
     let (by_topic, subscribers_with_loss) =
         by_topic(&m.ledgers, &m.emitted.measured, &accounted.missing_by_topic);
-    let after = &m.server;
+    let (after, whole) = (&m.server, &m.whole);
     let mut warnings = Vec::new();
     let lost = outcomes.lost;
     if lost > 0 {
@@ -115,14 +137,8 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
         ));
     }
     let delivered = counts.delivered.max(1) as f64;
-    // Requests the server handled, plus, for webhooks, the requests it made.
-    let requests: u64 = after
-        .requests
-        .values()
-        .flat_map(|by_status| by_status.values())
-        .sum::<u64>()
-        + after.webhook.attempts;
-    let server_cpu = after.process.cpu_seconds;
+    let requests = requests(after);
+    let server_cpu = after.server_cpu_seconds();
     let driver_cpu = m.driver_cpu_seconds;
     let wall = m.measured_seconds;
     let driver_share = if wall > 0.0 { driver_cpu / wall } else { 0.0 };
@@ -145,13 +161,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             machine_share * 100.0
         ));
     }
-    let peak_rss = m
-        .timeseries
-        .iter()
-        .map(|s| s.server_rss_bytes)
-        .chain([after.process.rss_bytes])
-        .max()
-        .unwrap_or(0);
+    let mem = &m.memory;
     let bytes = after.bytes_read + after.bytes_written;
     Ok(ModeResult {
         mode: m.mode,
@@ -167,10 +177,10 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             out_of_order: counts.out_of_order,
             gap_events: counts.gap_events,
             reconnects: counts.reconnects,
-            slow_disconnects: after.slow_disconnects,
-            dropped_oldest: after.dropped_oldest,
-            stream_cuts: after.stream_cuts,
-            dead_letters: after.webhook.dead_letters,
+            slow_disconnects: whole.slow_disconnects,
+            dropped_oldest: whole.dropped_oldest,
+            stream_cuts: whole.stream_cuts,
+            dead_letters: whole.webhook.dead_letters,
             rejected: counts.rejected,
             client_errors: counts.errors,
             generator_max_lag_ms: m.emitted.max_lag_ns as f64 / 1e6,
@@ -193,11 +203,15 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             bytes_per_delivery: bytes as f64 / delivered,
             cpu_seconds: server_cpu,
             cpu_seconds_per_1k_deliveries: server_cpu / delivered * 1000.0,
-            peak_rss_bytes: peak_rss,
-            peak_connections: after.peak_connections,
-            memory_per_client_bytes: m.rss_connected_bytes.saturating_sub(m.rss_idle_bytes) as f64
+            generator_spin_cpu_seconds: after.generator_spin_ns as f64 / 1e9,
+            peak_rss_bytes: mem.peak,
+            peak_connections: whole.peak_connections,
+            rss_baseline_bytes: mem.baseline,
+            rss_steady_bytes: mem.steady,
+            log_bytes: mem.log,
+            memory_per_client_bytes: mem.steady.saturating_sub(mem.baseline + mem.log) as f64
                 / f64::from(m.scenario.clients.count),
-            webhook: after.webhook,
+            webhook: whole.webhook,
         },
         client: ClientCost {
             requests: counts.requests,
@@ -218,6 +232,8 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             0.0
         },
         drain_seconds: m.drain_seconds,
+        drain: m.drain,
+        generator: m.emitted.lateness,
         warnings,
     })
 }

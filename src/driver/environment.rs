@@ -38,6 +38,10 @@ pub fn capture() -> Environment {
         git_commit: git_commit(),
         started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         clock: "CLOCK_MONOTONIC, server and driver on one host".to_string(),
+        cpu_clock: format!(
+            "CLOCK_PROCESS_CPUTIME_ID, resolution {} ns, read by the server and the driver each for itself",
+            crate::procstat::cpu_resolution_ns()
+        ),
         clock_offset_ns: None,
         clock_uncertainty_ns: None,
     }

@@ -25,7 +25,7 @@ use crate::modes::webhook::signature::Secret;
 use crate::modes::webhook::Register;
 use crate::modes::{self, ClientCtx, Mode};
 use crate::procstat;
-use crate::results::{Results, Sample, SCHEMA_VERSION};
+use crate::results::{DrainCost, Results, Sample, SCHEMA_VERSION};
 use crate::scenario::{FaultPlan, Scenario};
 use crate::server::ResetRequest;
 use child::{Control, ServerProcess};
@@ -266,48 +266,101 @@ async fn run_mode(
     };
     recorder.start(timeline.clone());
     control.start(timeline.start_ns).await?;
-    let started = Instant::now() + lead;
     let sampler = tokio::spawn(sample(
         control.clone(),
         recorder.clone(),
-        at_start.process.cpu_seconds,
+        at_start.server_cpu_seconds(),
         driver_at_start.cpu_seconds,
         stop.clone(),
     ));
-
-    // Cost is counted from the end of the warm-up, when the measured events begin.
-    let mut at_warmup = if s.warmup.is_zero() {
-        Some((at_start.clone(), driver_at_start, Instant::now()))
-    } else {
-        None
-    };
-    let run_for = s.warmup + s.duration;
-    while started.elapsed() < run_for {
-        let next_stop = if at_warmup.is_none() { s.warmup } else { run_for };
-        tokio::time::sleep(Duration::from_millis(100).min(next_stop.saturating_sub(started.elapsed()))).await;
-        if at_warmup.is_none() && started.elapsed() >= s.warmup {
-            at_warmup = Some((control.stats().await?, procstat::read(), Instant::now()));
-        }
-        bar.set_position(started.elapsed().as_millis() as u64);
-        let phase = if at_warmup.is_none() {
-            "warm-up"
-        } else {
-            "measuring"
-        };
-        bar.set_message(format!("{phase}: {} delivered", recorder.delivered()));
-    }
-    let (at_warmup, driver_at_warmup, measuring_since) =
-        at_warmup.expect("the warm-up ends before the run does");
-    let emitted = control.stop().await?;
+    let driver_window = follow_schedule(s, Instant::now() + lead, &recorder, bar).await;
+    // The server read its counters on the generator's thread at both ends of the window.
+    let window = control.stop().await?;
+    let delivered_in_window = recorder.delivered();
     let expected: u64 = (0..s.clients.count)
         .flat_map(|c| s.client_topics(c))
-        .map(|t| emitted.measured[t as usize])
+        .map(|t| window.emitted.measured[t as usize])
         .sum();
+    let drain_seconds = drain(control, &recorder, mode, expected, s.drain, bar).await?;
+    let after = control.stats().await?;
+    let driver_after = procstat::read();
+    bar.set_message("collecting");
 
+    stop.cancel();
+    let (ledgers, dead) = finish_clients(clients, control).await?;
+    let timeseries = sampler.await.unwrap_or_default();
+    collect::mode_result(Measured {
+        scenario: s,
+        mode,
+        expected,
+        latencies: recorder.merged(),
+        ledgers,
+        server: window.at_end.since(&window.at_warmup),
+        whole: after.since(&window.at_warmup),
+        measured_seconds: window.at_end.at_ns.saturating_sub(window.at_warmup.at_ns) as f64 / 1e9,
+        drain: DrainCost {
+            deliveries: recorder.delivered().saturating_sub(delivered_in_window),
+            requests: collect::requests(&after.since(&window.at_end)),
+            bytes: (after.bytes_read + after.bytes_written)
+                .saturating_sub(window.at_end.bytes_read + window.at_end.bytes_written),
+            server_cpu_seconds: after.server_cpu_seconds() - window.at_end.server_cpu_seconds(),
+            driver_cpu_seconds: driver_after.cpu_seconds - driver_window.1.cpu_seconds,
+        },
+        memory: collect::Memory {
+            baseline: idle.process.rss_bytes,
+            steady: window.at_end.process.rss_bytes,
+            log: window.log_bytes,
+            peak: after.process.peak_rss_bytes,
+        },
+        driver_cpu_seconds: driver_window.1.cpu_seconds - driver_window.0.cpu_seconds,
+        driver_peak_rss_bytes: driver_after.peak_rss_bytes,
+        emitted: window.emitted,
+        timeseries,
+        drain_seconds,
+        timeline,
+        plan,
+        dead,
+    })
+}
+
+/// Waits out the schedule (which began at `started`), keeping the progress bar moving, and
+/// reads the driver's own CPU when the warm-up ends and when the schedule ends.
+async fn follow_schedule(
+    s: &Scenario,
+    started: Instant,
+    recorder: &Recorder,
+    bar: &ProgressBar,
+) -> (procstat::ProcStat, procstat::ProcStat) {
+    let mut readings = Vec::with_capacity(2);
+    for (phase, until) in [("warm-up", s.warmup), ("measuring", s.warmup + s.duration)] {
+        let deadline = started + until;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            bar.set_position(now.saturating_duration_since(started).as_millis() as u64);
+            bar.set_message(format!("{phase}: {} delivered", recorder.delivered()));
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(100))).await;
+        }
+        readings.push(procstat::read());
+    }
+    (readings[0], readings[1])
+}
+
+/// Drains until every owed delivery is in and, for webhooks, the dispatcher is idle (a retry
+/// still to come may yet deliver a duplicate, and the accounting must see it), or until the
+/// grace period ends. Returns the seconds it took.
+async fn drain(
+    control: &Control,
+    recorder: &Recorder,
+    mode: Mode,
+    expected: u64,
+    grace: Duration,
+    bar: &ProgressBar,
+) -> anyhow::Result<f64> {
     let drain_start = Instant::now();
-    // Drain until every owed delivery is in and, for webhooks, the dispatcher is idle: a retry
-    // still to come may yet deliver a duplicate, and the accounting must see it.
-    while drain_start.elapsed() < s.drain {
+    while drain_start.elapsed() < grace {
         if recorder.delivered() >= expected {
             let w = if mode == Mode::Webhook {
                 control.stats().await?.webhook
@@ -321,14 +374,16 @@ async fn run_mode(
         bar.set_message(format!("draining: {}/{expected} delivered", recorder.delivered()));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let drain_seconds = drain_start.elapsed().as_secs_f64();
-    let measured_seconds = measuring_since.elapsed().as_secs_f64();
-    let after = control.stats().await?;
-    let driver_after = procstat::read();
-    bar.set_message("collecting");
+    Ok(drain_start.elapsed().as_secs_f64())
+}
 
-    stop.cancel();
-    let mut dead = std::collections::HashSet::new();
+/// The dead letter set as `(client, topic, seq)`.
+type DeadSet = std::collections::HashSet<(u32, crate::event::TopicId, crate::event::Seq)>;
+
+/// Stops the clients and takes their ledgers; for webhooks, also which deliveries sit in the
+/// dead-letter list.
+async fn finish_clients(clients: Clients, control: &Control) -> anyhow::Result<(Vec<Ledger>, DeadSet)> {
+    let mut dead = DeadSet::new();
     let ledgers = match clients {
         Clients::Webhook(receivers, ids) => {
             let by_id: std::collections::HashMap<&str, u32> = ids
@@ -356,26 +411,7 @@ async fn run_mode(
             ledgers
         }
     };
-    let timeseries = sampler.await.unwrap_or_default();
-    collect::mode_result(Measured {
-        scenario: s,
-        mode,
-        emitted,
-        expected,
-        latencies: recorder.merged(),
-        ledgers,
-        server: after.since(&at_warmup),
-        rss_idle_bytes: idle.process.rss_bytes,
-        rss_connected_bytes: at_start.process.rss_bytes,
-        driver_cpu_seconds: driver_after.cpu_seconds - driver_at_warmup.cpu_seconds,
-        driver_peak_rss_bytes: driver_after.peak_rss_bytes,
-        timeseries,
-        measured_seconds,
-        drain_seconds,
-        timeline,
-        plan,
-        dead,
-    })
+    Ok((ledgers, dead))
 }
 
 async fn start_clients(
@@ -477,7 +513,7 @@ async fn sample(
             t_s: recorder.since_start().unwrap_or_default().as_secs_f64(),
             delivered: recorder.delivered(),
             requests: st.requests_total,
-            server_cpu_seconds: st.process.cpu_seconds - server_cpu0,
+            server_cpu_seconds: st.server_cpu_seconds() - server_cpu0,
             server_rss_bytes: st.process.rss_bytes,
             open_connections: st.open_connections,
             held_long_polls: st.held_long_polls,

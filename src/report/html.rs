@@ -198,7 +198,7 @@ fn run_sections(h: &mut String, r: &Results) {
     h.push_str("</tbody></table></div>\n");
     h.push_str(
         "<p>Latency runs from each event's <em>scheduled</em> time to its arrival. Delivery counts are exact. \
-         Requests, bytes and CPU are the server's own, counted from the end of the warm-up to the end of the drain.</p>\n",
+         Requests, bytes and CPU are the server's own, counted from the end of the warm-up to the end of the schedule: the window that made the events they are divided by.</p>\n",
     );
     for m in &r.modes {
         for w in &m.warnings {

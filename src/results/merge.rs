@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use anyhow::{bail, ensure, Context as _};
 
 use super::{
-    ClientCost, Deliveries, LatencySummary, ModeResult, Outcomes, Results, ServerCost, TopicDeliveries,
+    ClientCost, Deliveries, DrainCost, LatencySummary, ModeResult, Outcomes, Results, ServerCost,
+    TopicDeliveries,
 };
 use crate::scenario::Scenario;
 
@@ -170,8 +171,12 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         bytes_per_delivery: (bytes_read + bytes_written) as f64 / delivered,
         cpu_seconds: cpu,
         cpu_seconds_per_1k_deliveries: cpu / delivered * 1000.0,
+        generator_spin_cpu_seconds: sumf(|m| m.server.generator_spin_cpu_seconds),
         peak_rss_bytes: all.iter().map(|m| m.server.peak_rss_bytes).max().unwrap_or(0),
         peak_connections: sum(|m| m.server.peak_connections),
+        rss_baseline_bytes: sum(|m| m.server.rss_baseline_bytes) / all.len() as u64,
+        rss_steady_bytes: sum(|m| m.server.rss_steady_bytes) / all.len() as u64,
+        log_bytes: sum(|m| m.server.log_bytes) / all.len() as u64,
         memory_per_client_bytes: sumf(|m| m.server.memory_per_client_bytes) / all.len() as f64,
         webhook,
     };
@@ -227,6 +232,20 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         measured_seconds: maxf(|m| m.measured_seconds),
         deliveries_per_second: sumf(|m| m.deliveries_per_second),
         drain_seconds: maxf(|m| m.drain_seconds),
+        drain: DrainCost {
+            deliveries: sum(|m| m.drain.deliveries),
+            requests: sum(|m| m.drain.requests),
+            bytes: sum(|m| m.drain.bytes),
+            server_cpu_seconds: sumf(|m| m.drain.server_cpu_seconds),
+            driver_cpu_seconds: sumf(|m| m.drain.driver_cpu_seconds),
+        },
+        // Percentiles of separate runs do not add up: the worst of each is an upper bound.
+        generator: crate::server::generator::Lateness {
+            count: sum(|m| m.generator.count),
+            p50_ns: all.iter().map(|m| m.generator.p50_ns).max().unwrap_or(0),
+            p99_ns: all.iter().map(|m| m.generator.p99_ns).max().unwrap_or(0),
+            max_ns: all.iter().map(|m| m.generator.max_ns).max().unwrap_or(0),
+        },
         warnings,
     })
 }

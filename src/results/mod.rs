@@ -99,6 +99,10 @@ pub struct Environment {
     pub started_at: String,
     /// How latency timestamps were taken.
     pub clock: String,
+    /// How CPU time was read, with the clock's resolution (empty in results written before
+    /// it was recorded, when CPU came in 10 ms ticks).
+    #[serde(default)]
+    pub cpu_clock: String,
     /// For a remote server: its clock minus the driver's, ns, as last estimated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_offset_ns: Option<i64>,
@@ -120,7 +124,12 @@ pub struct ModeResult {
     pub latency_from_emission: LatencySummary,
     /// Exact delivery accounting.
     pub deliveries: Deliveries,
-    /// What it cost the server, from the end of the warm-up to the end of the drain.
+    /// How well the generator kept its schedule over the measured events (emitted −
+    /// scheduled); zero in results written before it was recorded.
+    #[serde(default)]
+    pub generator: crate::server::generator::Lateness,
+    /// What it cost the server over the measured window: from the end of the warm-up to the
+    /// end of the schedule, the period that produced the events its costs are divided by.
     pub server: ServerCost,
     /// What it cost the simulated clients (the driver).
     pub client: ClientCost,
@@ -139,12 +148,16 @@ pub struct ModeResult {
     pub latency_over_time: Vec<LatencyPoint>,
     /// Sampled once a second from start to the end of the drain.
     pub timeseries: Vec<Sample>,
-    /// Seconds from the end of the warm-up to the end of the drain: the span costs cover.
+    /// Seconds from the end of the warm-up to the end of the schedule, read by the server's
+    /// generator at both ends: the span every cost and rate covers.
     pub measured_seconds: f64,
-    /// First deliveries per second over `measured_seconds`.
+    /// First deliveries of the measured events per second of `measured_seconds`.
     pub deliveries_per_second: f64,
     /// Seconds the drain took.
     pub drain_seconds: f64,
+    /// What the drain cost, apart from the measured window (zero in older results).
+    #[serde(default)]
+    pub drain: DrainCost,
     /// Anything that makes these numbers less trustworthy, in words.
     pub warnings: Vec<String>,
 }
@@ -372,19 +385,53 @@ pub struct ServerCost {
     pub bytes_written: u64,
     /// (Read + written) / delivered events.
     pub bytes_per_delivery: f64,
-    /// CPU seconds the server process used.
+    /// CPU seconds the server process used (from its nanosecond CPU clock), without the
+    /// generator's timing spin.
     pub cpu_seconds: f64,
     /// CPU seconds per 1,000 delivered events.
     pub cpu_seconds_per_1k_deliveries: f64,
-    /// Peak resident memory seen in the samples, bytes.
+    /// CPU seconds the generator spent spinning toward its deadlines in the window: the
+    /// instrument's, left out of `cpu_seconds`.
+    #[serde(default)]
+    pub generator_spin_cpu_seconds: f64,
+    /// Peak resident memory of the server process (the kernel's VmHWM at the end of the
+    /// drain), bytes.
     pub peak_rss_bytes: u64,
     /// Most client connections open at once.
     pub peak_connections: u64,
-    /// Server memory growth from connecting the clients, per client, bytes: what an idle
-    /// subscriber costs (each mode runs on a fresh server, so nothing is inherited).
+    /// Resident memory before any client connected, bytes.
+    #[serde(default)]
+    pub rss_baseline_bytes: u64,
+    /// Resident memory at the end of the window, when every client holds what it holds
+    /// (pollers their keep-alive connection, streams their subscription, receivers their
+    /// pooled connections), bytes.
+    #[serde(default)]
+    pub rss_steady_bytes: u64,
+    /// Bytes the event log held then (shared by all clients, so left out per client).
+    #[serde(default)]
+    pub log_bytes: u64,
+    /// `(rss_steady − rss_baseline − log_bytes) / clients`, bytes: what one subscriber costs
+    /// the server (each mode runs on a fresh server, so nothing is inherited).
     pub memory_per_client_bytes: f64,
-    /// The webhook dispatcher's counters (zero for other modes).
+    /// The webhook dispatcher's counters (zero for other modes), from the end of the warm-up
+    /// to the end of the drain: every retry and dead letter, in the window or after it.
     pub webhook: WebhookSnapshot,
+}
+
+/// What the drain cost: from the end of the schedule until every owed delivery was in (or the
+/// grace period ran out). No events are made in it, so its costs are not divided by any.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DrainCost {
+    /// Deliveries of measured events that arrived during the drain.
+    pub deliveries: u64,
+    /// Requests the server handled or, for webhooks, made.
+    pub requests: u64,
+    /// Bytes read and written on the server's sockets.
+    pub bytes: u64,
+    /// Server CPU seconds (the generator's timing spin left out).
+    pub server_cpu_seconds: f64,
+    /// Driver CPU seconds.
+    pub driver_cpu_seconds: f64,
 }
 
 /// What a mode cost the simulated clients, i.e. the driver process.

@@ -9,10 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use super::extract::ApiJson;
-use super::generator::{self, Emitted, Schedule};
+use super::generator::{self, Boundary, Emitted, Schedule};
 use super::stats::StatsSnapshot;
 use super::{ApiError, AppState, RunState};
 use crate::clock;
@@ -22,8 +22,23 @@ use crate::scenario::Scenario;
 /// Where the generator of a run is.
 pub(super) enum GeneratorState {
     Idle,
-    Running(JoinHandle<Emitted>),
-    Done(Emitted),
+    Running(oneshot::Receiver<Window>),
+    Done(Box<Window>),
+}
+
+/// `POST /control/stop`'s answer: what the generator emitted and the server's counters read
+/// on its thread exactly when the warm-up ended and when the schedule ended, so that every
+/// cost of the measured period covers the very period that produced its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// What the generator emitted.
+    pub emitted: Emitted,
+    /// The counters at `start + warmup`.
+    pub at_warmup: StatsSnapshot,
+    /// The counters at `start + warmup + duration`.
+    pub at_end: StatsSnapshot,
+    /// Bytes the event log held at the end (see [`crate::server::log::EventLog::retained_bytes`]).
+    pub log_bytes: u64,
 }
 
 /// `POST /control/reset`: configure a fresh run of one mode.
@@ -121,40 +136,70 @@ async fn start(
     let stop = run.cancel.child_token();
     let s = &run.scenario;
     let schedule = Schedule::new(&s.events, s.seed);
-    let (warmup, duration) = (s.warmup, s.duration);
-    let publisher = run.clone();
-    let handle = tokio::spawn(generator::run(
-        schedule,
+    let span = generator::Span {
         start_ns,
-        warmup,
-        duration,
-        stop.clone(),
-        move |t, at, m| {
-            publisher.publish(t, at, m);
-        },
-    ));
+        warmup: s.warmup,
+        duration: s.duration,
+    };
+    let publisher = run.clone();
+    let log_of = run.clone();
+    let stats = state.stats.clone();
+    let (done, handle) = oneshot::channel();
+    // A thread of its own: a tokio timer ticks in whole milliseconds, and a worker thread is
+    // shared with requests; both would make the instrument part of every latency.
+    std::thread::Builder::new()
+        .name("generator".into())
+        .spawn(move || {
+            let (mut at_warmup, mut at_end, mut log_bytes) = (None, None, 0);
+            let emitted = generator::run(
+                schedule,
+                span,
+                &stop,
+                &stats.generator_spin_ns,
+                |t, at, m| {
+                    publisher.publish(t, at, m);
+                },
+                |b| match b {
+                    Boundary::WarmupEnd => at_warmup = Some(stats.snapshot()),
+                    Boundary::End => {
+                        at_end = Some(stats.snapshot());
+                        log_bytes = log_of.log.retained_bytes();
+                    }
+                },
+            );
+            if let (Some(at_warmup), Some(at_end)) = (at_warmup, at_end) {
+                let _ = done.send(Window {
+                    emitted,
+                    at_warmup,
+                    at_end,
+                    log_bytes,
+                });
+            }
+        })
+        .map_err(|e| ApiError::Conflict(format!("cannot start the generator thread: {e}")))?;
     *gen = GeneratorState::Running(handle);
     run.start_ns.store(start_ns, std::sync::atomic::Ordering::Relaxed);
     run.started.cancel();
     Ok(Json(StartResponse { start_ns }))
 }
 
-/// Waits for the generator to finish its schedule and answers what it emitted.
-async fn stop(State(state): State<AppState>) -> Result<Json<Emitted>, ApiError> {
+/// Waits for the generator to finish its schedule and answers what it emitted, with the
+/// counters at the window's two ends.
+async fn stop(State(state): State<AppState>) -> Result<Json<Window>, ApiError> {
     let run = state.run()?;
     let mut gen = run.generator.lock().await;
     match std::mem::replace(&mut *gen, GeneratorState::Idle) {
         GeneratorState::Idle => Err(ApiError::Conflict("the generator has not been started".into())),
         GeneratorState::Running(handle) => {
-            let emitted = handle
-                .await
-                .map_err(|e| ApiError::Conflict(format!("generator failed: {e}")))?;
-            *gen = GeneratorState::Done(emitted.clone());
-            Ok(Json(emitted))
+            let window = handle.await.map_err(|_| {
+                ApiError::Conflict("the generator was stopped before its schedule ended".into())
+            })?;
+            *gen = GeneratorState::Done(Box::new(window.clone()));
+            Ok(Json(window))
         }
-        GeneratorState::Done(emitted) => {
-            *gen = GeneratorState::Done(emitted.clone());
-            Ok(Json(emitted))
+        GeneratorState::Done(window) => {
+            *gen = GeneratorState::Done(window.clone());
+            Ok(Json(*window))
         }
     }
 }

@@ -108,6 +108,23 @@ impl EventLog {
         inner.next_seq > after + 1
     }
 
+    /// Bytes the retained events occupy (their JSON and their records), so that memory
+    /// measured per client can leave the shared log out.
+    pub fn retained_bytes(&self) -> u64 {
+        let per_event = (std::mem::size_of::<Event>() + 2 * std::mem::size_of::<usize>()) as u64;
+        self.topics
+            .iter()
+            .map(|t| {
+                let inner = t.inner.read().expect("log lock");
+                inner
+                    .events
+                    .iter()
+                    .map(|e| per_event + e.json.len() as u64)
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
     /// The last seq appended to `topic` (0 before the first).
     pub fn head(&self, topic: TopicId) -> Seq {
         *self.topics[topic as usize].head.borrow()

@@ -32,7 +32,7 @@ use crate::modes::webhook::{Allowlist, Dispatcher};
 use crate::modes::{self, Mode};
 use crate::scenario::Scenario;
 
-pub use control::{Health, ResetRequest, StartRequest, StartResponse};
+pub use control::{Health, ResetRequest, StartRequest, StartResponse, Window};
 use log::EventLog;
 use stats::Stats;
 

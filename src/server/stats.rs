@@ -36,6 +36,9 @@ pub struct Stats {
     pub stream_cuts: AtomicU64,
     /// Events written to streams (SSE or WebSocket frames).
     pub stream_events_sent: AtomicU64,
+    /// CPU ns the generator spent spinning toward its deadlines: the instrument's, not the
+    /// application's, so it is kept out of the server's cost.
+    pub generator_spin_ns: AtomicU64,
     /// Webhook dispatcher figures.
     pub webhook: WebhookCounters,
 }
@@ -101,6 +104,9 @@ pub struct StatsSnapshot {
     pub stream_cuts: u64,
     /// See [`Stats::stream_events_sent`].
     pub stream_events_sent: u64,
+    /// See [`Stats::generator_spin_ns`].
+    #[serde(default)]
+    pub generator_spin_ns: u64,
     /// Webhook figures.
     pub webhook: WebhookSnapshot,
     /// The server process's CPU and memory.
@@ -175,6 +181,7 @@ impl Stats {
             &self.dropped_oldest,
             &self.stream_cuts,
             &self.stream_events_sent,
+            &self.generator_spin_ns,
             &self.webhook.attempts,
             &self.webhook.successes,
             &self.webhook.failures,
@@ -210,6 +217,7 @@ impl Stats {
             dropped_oldest: self.dropped_oldest.load(Relaxed),
             stream_cuts: self.stream_cuts.load(Relaxed),
             stream_events_sent: self.stream_events_sent.load(Relaxed),
+            generator_spin_ns: self.generator_spin_ns.load(Relaxed),
             webhook: WebhookSnapshot {
                 attempts: w.attempts.load(Relaxed),
                 successes: w.successes.load(Relaxed),
@@ -230,6 +238,12 @@ impl Stats {
 }
 
 impl StatsSnapshot {
+    /// The server process's CPU seconds without the generator's timing spin: what the
+    /// application itself used.
+    pub fn server_cpu_seconds(&self) -> f64 {
+        self.process.cpu_seconds - self.generator_spin_ns as f64 / 1e9
+    }
+
     /// The counters' growth from `earlier` to `self`; gauges, peaks and the process figures
     /// keep `self`'s values except CPU seconds, which become the CPU used in between.
     pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
@@ -259,6 +273,7 @@ impl StatsSnapshot {
             dropped_oldest: self.dropped_oldest.saturating_sub(earlier.dropped_oldest),
             stream_cuts: self.stream_cuts.saturating_sub(earlier.stream_cuts),
             stream_events_sent: self.stream_events_sent.saturating_sub(earlier.stream_events_sent),
+            generator_spin_ns: self.generator_spin_ns.saturating_sub(earlier.generator_spin_ns),
             webhook: WebhookSnapshot {
                 attempts: w.attempts.saturating_sub(e.attempts),
                 successes: w.successes.saturating_sub(e.successes),

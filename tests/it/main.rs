@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod drive;
 mod faults;
+mod measurement;
 mod merge;
 mod report;
 mod robustness;
