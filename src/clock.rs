@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
 /// Nanoseconds on CLOCK_MONOTONIC, comparable across processes on the same host.
 pub fn now_ns() -> u64 {
     let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
@@ -25,5 +28,45 @@ pub async fn sleep_until_ns(deadline_ns: u64) {
     let now = now_ns();
     if deadline_ns > now {
         tokio::time::sleep(Duration::from_nanos(deadline_ns - now)).await;
+    }
+}
+
+/// How late something happened against its schedule, in ns: the generator's emissions, or the
+/// pollers' requests against their slots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lateness {
+    /// Occasions behind the figures.
+    pub count: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// Largest.
+    pub max_ns: u64,
+}
+
+impl Lateness {
+    /// A histogram of lateness in ns, summarized (all zero when it is empty).
+    pub fn of(h: &Histogram<u64>) -> Lateness {
+        if h.is_empty() {
+            return Lateness::default();
+        }
+        Lateness {
+            count: h.len(),
+            p50_ns: h.value_at_quantile(0.5),
+            p99_ns: h.value_at_quantile(0.99),
+            max_ns: h.max(),
+        }
+    }
+
+    /// The worst of two summaries, for runs that cannot be pooled: counts add, percentiles
+    /// become upper bounds.
+    pub fn worst(self, o: Lateness) -> Lateness {
+        Lateness {
+            count: self.count + o.count,
+            p50_ns: self.p50_ns.max(o.p50_ns),
+            p99_ns: self.p99_ns.max(o.p99_ns),
+            max_ns: self.max_ns.max(o.max_ns),
+        }
     }
 }

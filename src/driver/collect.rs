@@ -2,7 +2,7 @@
 
 use super::accounting::{self, Owed};
 use crate::driver::recorder::{ClientCounts, Latencies, Ledger};
-use crate::modes::Mode;
+use crate::modes::{Given, Mode};
 use crate::results::{
     ClientCost, Deliveries, DrainCost, LatencySummary, ModeResult, Sample, ServerCost, TopicDeliveries,
 };
@@ -17,6 +17,10 @@ pub(super) struct Measured<'a> {
     pub emitted: Emitted,
     pub expected: u64,
     pub latencies: Latencies,
+    /// How late the pollers' requests left against their slots.
+    pub poll_sends: crate::clock::Lateness,
+    /// The measured round trip between the idle driver and server, ms.
+    pub round_trip_ms: f64,
     pub ledgers: Vec<Ledger>,
     /// The server's counters from the end of the warm-up to the end of the schedule: what
     /// costs are counted over.
@@ -161,12 +165,31 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             machine_share * 100.0
         ));
     }
+    let latency = LatencySummary::from_histogram(&m.latencies.scheduled);
+    let lateness_ms = m.emitted.lateness.p50_ns as f64 / 1e6;
+    if latency.count > 0 && lateness_ms > 0.1 * latency.p50_ms {
+        warnings.push(format!(
+            "the generator emitted events {lateness_ms:.3} ms late at the median, more than a tenth of the median \
+             latency ({:.3} ms): that much of it is the instrument",
+            latency.p50_ms
+        ));
+    }
     let mem = &m.memory;
     let bytes = after.bytes_read + after.bytes_written;
     Ok(ModeResult {
         mode: m.mode,
-        theory: m.mode.predict(m.scenario),
-        latency: LatencySummary::from_histogram(&m.latencies.scheduled),
+        theory: m.mode.predict(
+            m.scenario,
+            &Given {
+                // Conditioned on the events drawn: what each client was owed, per second.
+                client_event_rate: m.expected as f64
+                    / f64::from(m.scenario.clients.count)
+                    / m.scenario.duration.as_secs_f64(),
+                round_trip_ms: m.round_trip_ms,
+                generator_ms: m.emitted.lateness.p50_ns as f64 / 1e6,
+            },
+        ),
+        latency,
         latency_from_emission: LatencySummary::from_histogram(&m.latencies.emitted),
         deliveries: Deliveries {
             events_measured: m.emitted.measured.iter().sum(),
@@ -234,6 +257,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
         drain_seconds: m.drain_seconds,
         drain: m.drain,
         generator: m.emitted.lateness,
+        poll_sends: m.poll_sends,
         warnings,
     })
 }

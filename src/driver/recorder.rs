@@ -105,6 +105,8 @@ pub struct Recorder {
     /// the server's stamps (0 when both share a host's monotonic clock).
     offset_ns: i64,
     timeline: OnceLock<Timeline>,
+    /// How late pollers sent their polls against their slots, ns.
+    sends: Mutex<Histogram<u64>>,
 }
 
 impl Default for Recorder {
@@ -121,6 +123,7 @@ impl Recorder {
             delivered: AtomicU64::new(0),
             offset_ns,
             timeline: OnceLock::new(),
+            sends: Mutex::new(Histogram::new(3).expect("3 significant digits")),
         }
     }
 
@@ -172,6 +175,16 @@ impl Recorder {
         drop(l);
         self.delivered.fetch_add(1, Relaxed);
         late
+    }
+
+    /// Notes that a poll left `late_ns` after its slot.
+    pub fn poll_sent(&self, late_ns: u64) {
+        self.sends.lock().expect("sends lock").saturating_record(late_ns);
+    }
+
+    /// How late the polls left against their slots.
+    pub fn poll_sends(&self) -> crate::clock::Lateness {
+        crate::clock::Lateness::of(&self.sends.lock().expect("sends lock"))
     }
 
     /// All shards added together.

@@ -19,7 +19,7 @@ use rand::Rng;
 
 use super::http::HttpConn;
 use super::poll::{apply_response, encode_page, gone_response, limit_param, read_page, Fetched, PageRead};
-use super::{topics_and_cursor, ClientCtx, Prediction};
+use super::{topics_and_cursor, ClientCtx, Given, Prediction};
 use crate::driver::recorder::Ledger;
 use crate::event::{format_topics, Cursor};
 use crate::scenario::{humane, Scenario};
@@ -131,30 +131,44 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
     ctx.ledger
 }
 
-/// A held request answers as soon as an event exists, so latency is one trip over the wire.
-/// Each client's request returns with an event (rate λ) or at the end of its wait W, so it
-/// makes about λ + e^(−λW)/W requests a second.
-pub fn predict(s: &Scenario) -> Prediction {
-    let lambda = s.client_event_rate();
+/// A held request answers as soon as an event exists, so latency is the generator's lateness
+/// plus the path of one small round trip. Each request is a cycle that ends with the client's next event or with its
+/// wait W plus the server's jitter U(0, W/16), whichever comes first; it ends empty with
+/// probability `p = E[e^(−λ(W + U))] = e^(−λW) (1 − e^(−λW/16)) / (λW/16)`. Every event ends
+/// one cycle, so a client makes `1 / (1 − p)` requests per event, `p` of them empty.
+pub fn predict(s: &Scenario, g: &Given) -> Prediction {
+    let lambda = g.client_event_rate;
     let w = s.long_poll.wait.as_secs_f64();
     let clients = s.clients.count as f64;
-    let per_client = lambda + (-lambda * w).exp() / w;
-    let rps = clients * per_client;
-    let empty = ((-lambda * w).exp() / w) / per_client;
+    let x = lambda * w / 16.0;
+    let empty = (-lambda * w).exp() * if x > 1e-12 { (1.0 - (-x).exp()) / x } else { 1.0 };
+    let per_event = if empty < 1.0 {
+        1.0 / (1.0 - empty)
+    } else {
+        f64::INFINITY
+    };
+    let rps = clients * lambda * per_event;
     Prediction {
-        latency_p50_ms: 0.0,
-        latency_mean_ms: 0.0,
+        latency_p50_ms: g.push_ms(),
+        latency_mean_ms: g.push_ms(),
         requests_per_second: rps,
-        requests_per_delivery: if lambda > 0.0 { per_client / lambda } else { f64::INFINITY },
+        requests_per_delivery: per_event,
         empty_share: empty,
         connections: clients,
         explanation: format!(
-            "The server holds each request until an event arrives, so the news leaves at once: latency is one trip \
-             over the wire (near 0 ms on loopback). Each client (λ = {lambda:.3} events/s, wait W = {}) makes about \
-             λ + e^(−λW)/W = {per_client:.3} requests/s; {:.1}% of answers are empty (the wait ran out). Every client \
-             holds one request open: {clients:.0} connections.",
+            "The server holds each request until an event arrives, so the news leaves at once: latency is the \
+             generator's lateness ({:.3} ms) plus the path of one small round trip between idle processes ({:.3} ms \
+             measured). A request ends empty when no event \
+             comes within its wait W = {} plus the server's jitter of up to W/16: with λ = {lambda:.3} events/s per \
+             client, p = e^(−λW) × (1 − e^(−λW/16))/(λW/16) = {:.1}% (e^(−λW) = {:.1}% without the jitter). Every \
+             event ends one request, so a client makes 1/(1 − p) = {per_event:.3} requests per event, {rps:.1} \
+             requests/s in all. Every client holds one request open: {clients:.0} connections.",
+            g.generator_ms,
+            g.round_trip_ms,
             humane::format(s.long_poll.wait),
-            empty * 100.0
+            empty * 100.0,
+            (-lambda * w).exp() * 100.0
         ),
+        given: *g,
     }
 }

@@ -19,13 +19,14 @@ use axum::Router;
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::Empty;
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::http::{body_bytes, HttpConn};
-use super::{topics_and_cursor, ClientCtx, Mode, Prediction};
+use super::{topics_and_cursor, ClientCtx, Given, Mode, Prediction};
 use crate::driver::recorder::Ledger;
 use crate::event::{format_topics, Cursor, Event, TopicId, WireEvent};
-use crate::scenario::{PollParams, Scenario};
+use crate::scenario::{humane, PollParams, PollSchedule, Scenario};
 use crate::server::extract::ApiQuery;
 use crate::server::{ApiError, AppState, RunState};
 
@@ -299,7 +300,8 @@ pub(crate) async fn sleep_or_stop(d: Duration, stop: &tokio_util::sync::Cancella
     }
 }
 
-/// A poller: at a random phase, then every interval (± jitter), fetch what is new.
+/// A poller: at a random phase, then on its schedule (fixed slots, or an interval after each
+/// answer), fetch what is new.
 pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
     let params: PollParams = if conditional {
         ctx.scenario.conditional_poll.clone()
@@ -311,9 +313,22 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
     let mut cursor = Cursor::start(ctx.ledger.topics.len());
     let mut etag = None;
     let mut hinted = None;
-    let phase = params.interval.mul_f64(ctx.rng.gen::<f64>());
-    let mut stopped = sleep_or_stop(phase, &ctx.stop).await;
-    'run: while !stopped {
+    let mut slots = Slots::new(&params, &mut ctx.rng);
+    'run: loop {
+        let interval = hinted.unwrap_or(params.interval);
+        let slot = slots.next(interval, std::time::Instant::now(), &mut ctx.rng);
+        if sleep_or_stop(
+            slot.saturating_duration_since(std::time::Instant::now()),
+            &ctx.stop,
+        )
+        .await
+        {
+            break;
+        }
+        if params.schedule == PollSchedule::Fixed {
+            let late = std::time::Instant::now().saturating_duration_since(slot);
+            ctx.ledger.recorder().poll_sent(late.as_nanos() as u64);
+        }
         loop {
             // A paused client asks nothing; the request's trip may take added latency.
             if ctx.before_request().await {
@@ -337,44 +352,129 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
                 _ => break,
             }
         }
-        let interval = hinted.unwrap_or(params.interval);
-        let wait = interval.mul_f64(1.0 + params.jitter * ctx.rng.gen_range(-1.0..=1.0));
-        stopped = sleep_or_stop(wait, &ctx.stop).await;
     }
     ctx.ledger.counts.reconnects = conn.connects.saturating_sub(1);
     ctx.ledger
 }
 
-/// A poller waits on average half its interval; it asks `clients / interval` times a second,
-/// and a poll finds nothing with probability `e^(−λT)`, λ being one client's event rate.
-pub fn predict(s: &Scenario, p: &PollParams, conditional: bool) -> Prediction {
+/// Where a poller's polls fall: slot k of a fixed schedule is `phase + k × interval`, moved
+/// by its own ± jitter × interval (the moves never add up); after an answer, the next poll is
+/// an interval times 1 ± jitter away.
+struct Slots {
+    schedule: PollSchedule,
+    jitter: f64,
+    /// Slot 0, before jitter.
+    origin: std::time::Instant,
+    /// The next slot's index, and the interval slots are counted in.
+    k: u64,
+    first: bool,
+}
+
+impl Slots {
+    fn new(p: &PollParams, rng: &mut ChaCha8Rng) -> Slots {
+        Slots {
+            schedule: p.schedule,
+            jitter: p.jitter,
+            origin: std::time::Instant::now() + p.interval.mul_f64(rng.gen::<f64>()),
+            k: 0,
+            first: true,
+        }
+    }
+
+    /// When to send the next poll, given that it is now `now` and the interval is `interval`.
+    fn next(
+        &mut self,
+        interval: Duration,
+        now: std::time::Instant,
+        rng: &mut ChaCha8Rng,
+    ) -> std::time::Instant {
+        let jitter = |rng: &mut ChaCha8Rng| self.jitter * rng.gen_range(-1.0..=1.0);
+        if std::mem::take(&mut self.first) {
+            return self.origin;
+        }
+        match self.schedule {
+            PollSchedule::AfterAnswer => now + interval.mul_f64(1.0 + jitter(rng)),
+            PollSchedule::Fixed => {
+                // The first slot still ahead: a slot that passed while a poll was out is skipped.
+                let period = interval.as_secs_f64();
+                let elapsed = now.saturating_duration_since(self.origin).as_secs_f64();
+                self.k = (self.k + 1).max((elapsed / period).floor() as u64 + 1);
+                let at = period * (self.k as f64 + jitter(rng));
+                self.origin + Duration::from_secs_f64(at.max(0.0))
+            }
+        }
+    }
+}
+
+/// `sinh(x) / x`, 1 at 0: what a uniform spread of ± x does to `E[e^(−X)]`.
+pub(crate) fn sinhc(x: f64) -> f64 {
+    if x.abs() < 1e-9 {
+        1.0
+    } else {
+        x.sinh() / x
+    }
+}
+
+/// A poller's gap between polls is G (T on a fixed schedule, T plus a round trip after each
+/// answer, either way spread by the jitter). A poll finds nothing when no event came
+/// in its gap: `E[e^(−λG)]` for Poisson arrivals at λ per client. An event waits for the next
+/// poll, on average `E[G²] / 2E[G]`, then the answer's trip; clients ask `N / E[G]` times a
+/// second, whatever happens.
+pub fn predict(s: &Scenario, p: &PollParams, conditional: bool, g: &Given) -> Prediction {
     let t = p.interval.as_secs_f64();
-    let lambda = s.client_event_rate();
+    let lambda = g.client_event_rate;
     let clients = s.clients.count as f64;
-    let empty = (-lambda * t).exp();
-    let rps = clients / t;
-    let deliveries_per_s = clients * lambda;
-    let half = t * 1000.0 / 2.0;
+    let spread = sinhc(lambda * t * p.jitter);
+    // Gap mean, gap variance, and E[e^(−λ·jitter part)].
+    let (period, variance, jitter_factor, how_often) = match p.schedule {
+        // G = T + J₂ − J₁: two independent jitters of ± jT.
+        PollSchedule::Fixed => (
+            t,
+            2.0 * (p.jitter * t).powi(2) / 3.0,
+            spread * spread,
+            format!("on fixed slots every {}", humane::format(p.interval)),
+        ),
+        // G = T(1 ± j) + a round trip.
+        PollSchedule::AfterAnswer => (
+            t + g.round_trip_ms / 1000.0,
+            (p.jitter * t).powi(2) / 3.0,
+            spread,
+            format!("{} after each answer", humane::format(p.interval)),
+        ),
+    };
+    let empty = (-lambda * period).exp() * jitter_factor;
+    let rps = clients / period;
+    let wait_ms = (period * period + variance) / (2.0 * period) * 1000.0;
+    // The answer's way back is half a round trip.
+    let answer_ms = g.generator_ms + g.round_trip_ms / 2.0;
+    let latency = wait_ms + answer_ms;
     let how = if conditional {
         "answered 304 with no body"
     } else {
         "answered with an empty page"
     };
     Prediction {
-        latency_p50_ms: half,
-        latency_mean_ms: half,
+        latency_p50_ms: period * 500.0 + answer_ms,
+        latency_mean_ms: latency,
         requests_per_second: rps,
-        requests_per_delivery: if deliveries_per_s > 0.0 { rps / deliveries_per_s } else { f64::INFINITY },
+        requests_per_delivery: if lambda > 0.0 { 1.0 / (lambda * period) } else { f64::INFINITY },
         empty_share: empty,
         connections: clients,
         explanation: format!(
-            "A poller waits on average half its interval: {} / 2 = {half:.0} ms. {clients:.0} clients polling every {} make \
-             {rps:.1} requests/s. Each client gets λ = {lambda:.3} events/s, so a poll finds nothing with probability \
-             e^(−λT) = e^(−{lambda:.3} × {t:.3}) = {:.1}%; those are {how}.",
-            crate::scenario::humane::format(p.interval),
-            crate::scenario::humane::format(p.interval),
-            empty * 100.0
+            "Each client polls {how_often} (± {:.0}%), so an event waits for the next poll: half the gap at the median, \
+             {:.0} ms, plus the answer's way back (half the measured {:.3} ms round trip) and the generator's \
+             lateness ({:.3} ms). {clients:.0} \
+             clients make {rps:.1} requests/s whatever happens. Each client was owed λ = {lambda:.3} events/s, so a poll \
+             finds nothing with probability E[e^(−λG)] = e^(−λT) × {jitter_factor:.3} (the jitter's spread) = {:.1}%; \
+             those are {how}. Requests per event: 1/(λ × {period:.3} s) = {:.2}.",
+            p.jitter * 100.0,
+            period * 500.0,
+            g.round_trip_ms,
+            g.generator_ms,
+            empty * 100.0,
+            if lambda > 0.0 { 1.0 / (lambda * period) } else { f64::INFINITY },
         ),
+        given: *g,
     }
 }
 

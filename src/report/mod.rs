@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod claims;
 pub mod html;
+pub mod instrument;
 pub mod markdown;
 pub mod outcomes;
 pub mod table;

@@ -7,7 +7,7 @@ use crate::report::format_ms;
 use crate::results::Results;
 
 /// Column headers.
-pub const HEADER: [&str; 12] = [
+pub const HEADER: [&str; 14] = [
     "mode",
     "p50",
     "p99",
@@ -20,6 +20,8 @@ pub const HEADER: [&str; 12] = [
     "bytes/event",
     "CPU ms/1k",
     "peak conns",
+    "deliveries/s",
+    "req/s",
 ];
 
 /// The table's cells, one row per mode.
@@ -43,6 +45,8 @@ pub fn rows(results: &Results) -> Vec<Vec<String>> {
                 format!("{:.0}", s.bytes_per_delivery),
                 format!("{:.2}", s.cpu_seconds_per_1k_deliveries * 1000.0),
                 s.peak_connections.to_string(),
+                format!("{:.0}", m.deliveries_per_second),
+                format!("{:.0}", s.requests_per_second),
             ]
         })
         .collect()

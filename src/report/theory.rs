@@ -22,14 +22,23 @@ pub struct Comparison {
     pub measured: f64,
     /// measured / predicted, when the prediction is large enough for a ratio to mean something.
     pub ratio: Option<f64>,
+    /// The measurement's standard error under the theory, from the run's own counts (0 for a
+    /// figure with no sampling noise).
+    pub standard_error: f64,
     /// Why the two may differ, when they differ by more than [`TOLERANCE`].
     pub note: Option<String>,
 }
 
 impl Comparison {
-    /// True when a ratio exists and is outside 1 ± [`TOLERANCE`].
+    /// True when a ratio exists, is outside 1 ± [`TOLERANCE`], and the difference is larger
+    /// than sampling alone explains.
     pub fn differs(&self) -> bool {
-        self.ratio.is_some_and(|r| (r - 1.0).abs() > TOLERANCE)
+        self.ratio.is_some_and(|r| (r - 1.0).abs() > TOLERANCE) && !self.within_sampling_error()
+    }
+
+    /// True when the difference is inside three standard errors.
+    pub fn within_sampling_error(&self) -> bool {
+        (self.measured - self.predicted).abs() <= 3.0 * self.standard_error
     }
 }
 
@@ -38,28 +47,48 @@ pub fn compare(r: &Results) -> Vec<Comparison> {
     let mut out = Vec::new();
     for m in &r.modes {
         let t = &m.theory;
+        let requests = m.server.requests as f64;
+        let delivered = m.deliveries.delivered.max(1) as f64;
+        let p = t.empty_share.clamp(0.0, 1.0);
         let rows = [
-            ("median latency (ms)", t.latency_p50_ms, m.latency.p50_ms, 1.0),
+            (
+                "median latency (ms)",
+                t.latency_p50_ms,
+                m.latency.p50_ms,
+                0.001,
+                median_se(m),
+            ),
             (
                 "requests per delivered event",
                 t.requests_per_delivery,
                 m.server.requests_per_delivery,
                 0.05,
+                // Requests as a Poisson count, over the events they were made for (the
+                // prediction is conditioned on those): generous for pollers, whose requests
+                // hardly vary.
+                requests.sqrt() / delivered,
             ),
             (
                 "share of empty responses",
                 t.empty_share,
                 m.server.empty_share,
                 0.02,
+                // Each response empty or not: binomial.
+                if requests > 0.0 {
+                    (p * (1.0 - p) / requests).sqrt()
+                } else {
+                    0.0
+                },
             ),
             (
                 "connections held",
                 t.connections,
                 m.server.peak_connections as f64,
                 1.0,
+                0.0,
             ),
         ];
-        for (metric, predicted, measured, floor) in rows {
+        for (metric, predicted, measured, floor, standard_error) in rows {
             // A webhook sender's connection count is a ceiling (its concurrency), not a forecast.
             let bound_only = m.mode == Mode::Webhook && metric == "connections held";
             let ratio =
@@ -70,10 +99,18 @@ pub fn compare(r: &Results) -> Vec<Comparison> {
                 predicted,
                 measured,
                 ratio,
+                standard_error,
                 note: None,
             };
-            if c.differs() {
-                c.note = Some(reason(r, m, metric, measured > predicted));
+            if c.ratio.is_some_and(|r| (r - 1.0).abs() > TOLERANCE) {
+                c.note = Some(if c.within_sampling_error() {
+                    format!(
+                        "within sampling error: three standard errors here are ±{}",
+                        crate::report::html::number(3.0 * standard_error)
+                    )
+                } else {
+                    reason(r, m, metric, measured > predicted)
+                });
             }
             out.push(c);
         }
@@ -81,7 +118,21 @@ pub fn compare(r: &Results) -> Vec<Comparison> {
     out
 }
 
-/// The likeliest reason, from the run's own figures, that `metric` came out off its theory.
+/// The standard error of the median latency, ms, from the run's histogram: `1 / (2 f √n)`
+/// with the density `f` at the median read off the 45th and 55th percentiles.
+fn median_se(m: &ModeResult) -> f64 {
+    let Ok(h) = m.latency.decode_histogram() else {
+        return 0.0;
+    };
+    if h.len() < 2 {
+        return 0.0;
+    }
+    let spread_ms = (h.value_at_quantile(0.55) - h.value_at_quantile(0.45)) as f64 / 1000.0;
+    spread_ms / (0.2 * (h.len() as f64).sqrt())
+}
+
+/// The reason, from the run's own figures, that `metric` came out off its theory by more
+/// than sampling explains; "unexplained" when the run shows none.
 fn reason(r: &Results, m: &ModeResult, metric: &str, above: bool) -> String {
     let mut why = Vec::new();
     if m.client.saturated {
@@ -90,10 +141,12 @@ fn reason(r: &Results, m: &ModeResult, metric: &str, above: bool) -> String {
             m.client.cpu_share_of_core * 100.0
         ));
     }
-    if m.deliveries.generator_max_lag_ms > 10.0 {
+    let lateness_ms = m.generator.p50_ns as f64 / 1e6;
+    if metric == "median latency (ms)" && lateness_ms > 0.1 * m.latency.p50_ms {
         why.push(format!(
-            "the generator fell up to {:.0} ms behind its schedule",
-            m.deliveries.generator_max_lag_ms
+            "the generator emitted {} late at the median, {:.0}% of the latency",
+            crate::report::format_ms(lateness_ms),
+            lateness_ms / m.latency.p50_ms * 100.0
         ));
     }
     match metric {
@@ -112,17 +165,47 @@ fn reason(r: &Results, m: &ModeResult, metric: &str, above: bool) -> String {
         "median latency (ms)" if above && m.server.webhook.retries > 0 => {
             why.push(format!("{} webhook retries delayed deliveries", m.server.webhook.retries))
         }
-        "median latency (ms)" if above => why.push("queueing and the request's own round trip add to the wait".into()),
+        "median latency (ms)" if above && m.outcomes.late > 0 => why.push(format!(
+            "{} deliveries arrived late (slower than {})",
+            m.outcomes.late,
+            crate::report::format_ms(m.late_after_ms)
+        )),
         "requests per delivered event" if above && m.deliveries.reconnects > 0 => {
             why.push(format!("{} reconnections each cost a request", m.deliveries.reconnects))
-        }
-        "requests per delivered event" if !above && matches!(m.mode, Mode::Sse | Mode::Websocket) => {
-            why.push("the streams stayed open through the drain, so more events shared each opening request".into())
         }
         _ => {}
     }
     if why.is_empty() {
-        why.push("random variation: a short run sees few events per client".into());
+        why.push("unexplained: none of this run's figures accounts for it".into());
     }
     why.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(predicted: f64, measured: f64, standard_error: f64) -> Comparison {
+        Comparison {
+            mode: Mode::Poll,
+            metric: "share of empty responses",
+            predicted,
+            measured,
+            ratio: Some(measured / predicted),
+            standard_error,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_difference_inside_three_standard_errors_is_sampling_not_a_finding() {
+        // 25% off, but with 40 responses a binomial share of 0.4 has a standard error of
+        // 0.077: three of them cover 0.1.
+        let se = (0.4f64 * 0.6 / 40.0).sqrt();
+        assert!(row(0.4, 0.5, se).within_sampling_error());
+        assert!(!row(0.4, 0.5, se).differs());
+        // The same 25% over 4,000 responses is a finding.
+        let se = (0.4f64 * 0.6 / 4000.0).sqrt();
+        assert!(row(0.4, 0.5, se).differs());
+    }
 }

@@ -14,6 +14,7 @@ use super::{
     ClientCost, Deliveries, DrainCost, LatencySummary, ModeResult, Outcomes, Results, ServerCost,
     TopicDeliveries,
 };
+use crate::clock::Lateness;
 use crate::scenario::Scenario;
 
 /// Merges runs of one scenario (same name and settings; seeds may differ) into one result.
@@ -239,13 +240,8 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
             server_cpu_seconds: sumf(|m| m.drain.server_cpu_seconds),
             driver_cpu_seconds: sumf(|m| m.drain.driver_cpu_seconds),
         },
-        // Percentiles of separate runs do not add up: the worst of each is an upper bound.
-        generator: crate::server::generator::Lateness {
-            count: sum(|m| m.generator.count),
-            p50_ns: all.iter().map(|m| m.generator.p50_ns).max().unwrap_or(0),
-            p99_ns: all.iter().map(|m| m.generator.p99_ns).max().unwrap_or(0),
-            max_ns: all.iter().map(|m| m.generator.max_ns).max().unwrap_or(0),
-        },
+        generator: all.iter().fold(Lateness::default(), |a, m| a.worst(m.generator)),
+        poll_sends: all.iter().fold(Lateness::default(), |a, m| a.worst(m.poll_sends)),
         warnings,
     })
 }

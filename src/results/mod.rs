@@ -127,7 +127,11 @@ pub struct ModeResult {
     /// How well the generator kept its schedule over the measured events (emitted −
     /// scheduled); zero in results written before it was recorded.
     #[serde(default)]
-    pub generator: crate::server::generator::Lateness,
+    pub generator: crate::clock::Lateness,
+    /// For pollers on a fixed schedule: how late each poll left against its slot (zero for
+    /// other modes and in older results).
+    #[serde(default)]
+    pub poll_sends: crate::clock::Lateness,
     /// What it cost the server over the measured window: from the end of the warm-up to the
     /// end of the schedule, the period that produced the events its costs are divided by.
     pub server: ServerCost,

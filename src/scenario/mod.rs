@@ -135,10 +135,41 @@ pub struct PollParams {
     /// Time between polls.
     #[serde(with = "humane")]
     pub interval: Duration,
-    /// Each wait is the interval times a random factor in `1 ± jitter`.
+    /// How far each poll may stray from its slot, as a share of the interval (`± jitter`).
     pub jitter: f64,
+    /// When the next poll is sent (results written before this existed polled after each
+    /// answer).
+    #[serde(default = "PollSchedule::after_answer")]
+    pub schedule: PollSchedule,
     /// Events per page (at most 100); a full page is followed at once by the next.
     pub limit: u32,
+}
+
+/// When a poller sends its next poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PollSchedule {
+    /// At a random phase + k × interval, each moved by up to ± jitter × interval without the
+    /// moves adding up, whatever the answers took (as `setInterval` or cron do); a slot that
+    /// passes while a poll is still out is skipped.
+    Fixed,
+    /// An interval (times a random factor in 1 ± jitter) after each answer arrives, so the
+    /// period also holds the answer's round trip.
+    AfterAnswer,
+}
+
+impl PollSchedule {
+    fn after_answer() -> Self {
+        PollSchedule::AfterAnswer
+    }
+
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            PollSchedule::Fixed => "fixed",
+            PollSchedule::AfterAnswer => "after_answer",
+        }
+    }
 }
 
 /// `[long_poll]`

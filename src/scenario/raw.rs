@@ -93,6 +93,7 @@ pub struct RawClients {
 pub struct RawPoll {
     pub interval: Option<S<String>>,
     pub jitter: Option<S<f64>>,
+    pub schedule: Option<S<String>>,
     pub limit: Option<S<i64>>,
 }
 

@@ -351,6 +351,7 @@ impl Check<'_> {
                 0.1,
                 0.0..=1.0,
             )?,
+            schedule: self.poll_schedule(&get(|r| &r.schedule), &format!("{table}.schedule"))?,
             limit: self.int(
                 &raw.as_ref().and_then(|r| r.limit.clone()),
                 &format!("{table}.limit"),
@@ -505,6 +506,16 @@ impl Check<'_> {
             "bursty" => Ok(Arrival::Bursty),
             other => Err(self.choice_error(s, "events.arrival", other, &["constant", "poisson", "bursty"])),
         }
+    }
+
+    fn poll_schedule(&self, raw: &Option<S<String>>, field: &str) -> Result<PollSchedule, ScenarioError> {
+        let Some(s) = raw else {
+            return Ok(PollSchedule::Fixed);
+        };
+        [PollSchedule::Fixed, PollSchedule::AfterAnswer]
+            .into_iter()
+            .find(|p| p.name() == s.get_ref())
+            .ok_or_else(|| self.choice_error(s, field, s.get_ref(), &["fixed", "after_answer"]))
     }
 
     fn choice_error<T>(&self, at: &S<T>, field: &str, found: &str, choices: &[&str]) -> ScenarioError {

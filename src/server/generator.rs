@@ -15,9 +15,10 @@ use rand_distr::{Distribution, Exp};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::{self, Lateness};
 use crate::event::TopicId;
+use crate::procstat;
 use crate::scenario::{Arrival, Events};
-use crate::{clock, procstat};
 
 /// The schedule: (offset from the start in ns, topic) pairs in time order, the same for every
 /// mode of a run because it depends only on the seed.
@@ -76,23 +77,10 @@ pub struct Emitted {
     pub measured: Vec<u64>,
     /// Largest delay between an event's scheduled and actual emission, in ns.
     pub max_lag_ns: u64,
-    /// How late the measured events left, emitted − scheduled.
+    /// How late the measured events left, emitted − scheduled: how well the generator kept
+    /// time (the part of every latency that is the instrument's).
     #[serde(default)]
     pub lateness: Lateness,
-}
-
-/// Percentiles of emitted − scheduled over the measured events, in ns: how well the
-/// generator kept time (the part of every latency that is the instrument's).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lateness {
-    /// Events behind the figures.
-    pub count: u64,
-    /// Median.
-    pub p50_ns: u64,
-    /// 99th percentile.
-    pub p99_ns: u64,
-    /// Largest.
-    pub max_ns: u64,
 }
 
 /// A moment of the schedule at which the caller takes a reading, exactly on time.
@@ -230,14 +218,7 @@ pub fn run(
             }
         }
     }
-    if !lateness.is_empty() {
-        out.lateness = Lateness {
-            count: lateness.len(),
-            p50_ns: lateness.value_at_quantile(0.5),
-            p99_ns: lateness.value_at_quantile(0.99),
-            max_ns: lateness.max(),
-        };
-    }
+    out.lateness = Lateness::of(&lateness);
     out
 }
 

@@ -36,6 +36,35 @@ async fn poll_costs_cover_the_window_that_made_the_events_not_the_drain() {
     assert!((m.measured_seconds - 3.0).abs() < 0.01, "{}", m.measured_seconds);
     // The drain's polls are reported, apart.
     assert!(m.drain.requests > 0, "{:?}", m.drain);
+    // And the theory, conditioned on the events drawn, agrees: 1/(λT) and E[e^(−λG)].
+    let t = &m.theory;
+    assert!(
+        (m.server.requests_per_delivery / t.requests_per_delivery - 1.0).abs() < 0.06,
+        "{t:?}"
+    );
+    assert!(
+        (m.server.empty_share - t.empty_share).abs() < 0.03,
+        "{} vs {t:?}",
+        m.server.empty_share
+    );
+}
+
+#[tokio::test]
+async fn pollers_keep_fixed_slots_and_record_how_late_they_sent() {
+    let m = run_one(&pollers("poll")).await;
+    assert!(m.theory.given.client_event_rate > 0.0);
+    let sends = m.poll_sends;
+    // Every poll of the run: about 100 clients × 4.5 s / 100 ms.
+    assert!(sends.count > 3_000, "{sends:?}");
+    assert!(sends.p50_ns < 5_000_000, "{sends:?}");
+    // After each answer, nothing is on a slot, so nothing is late against one.
+    let text = "name = \"after\"\nseed = 5\nduration = \"1s\"\nwarmup = \"200ms\"\ndrain = \"300ms\"\n\
+                modes = [\"poll\"]\n[events]\nrate = 20\n[clients]\ncount = 10\n\
+                [poll]\ninterval = \"100ms\"\nschedule = \"after_answer\"\n";
+    let s = Scenario::parse(std::path::Path::new("after.toml"), text).expect("valid");
+    let m = run_one(&s).await;
+    assert_all_delivered(&m);
+    assert_eq!(m.poll_sends.count, 0);
 }
 
 #[tokio::test]

@@ -104,3 +104,14 @@ fn missing_file_is_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the file"));
 }
+
+#[test]
+fn an_unknown_poll_schedule_names_the_choices() {
+    let (code, err, _) = validate(&format!("{HEAD}rate = 5\n[poll]\nschedule = \"fixd\"\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(":8:12: `poll.schedule`: expected one of `fixed`, `after_answer`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `fixed`?"), "{err}");
+}

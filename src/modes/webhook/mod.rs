@@ -26,7 +26,7 @@ pub use allowlist::Allowlist;
 pub use dispatcher::{DeadLetter, Dispatcher};
 use signature::Secret;
 
-use super::Prediction;
+use super::{Given, Prediction};
 use crate::event::TopicId;
 use crate::scenario::{humane, Scenario};
 use crate::server::extract::ApiJson;
@@ -183,9 +183,9 @@ async fn dead_letters(State(state): State<AppState>) -> Result<Json<Vec<DeadLett
 
 /// One POST per event per subscriber, sent as soon as the event exists: latency is one HTTP
 /// round trip; a receiver that fails its first k attempts costs k more requests per event.
-pub fn predict(s: &Scenario) -> Prediction {
+pub fn predict(s: &Scenario, g: &Given) -> Prediction {
     let clients = s.clients.count as f64;
-    let lambda = s.client_event_rate();
+    let lambda = g.client_event_rate;
     let retries_available = s.webhook.retry.delays(s.webhook.time_scale).len() as u32;
     let fails = s.webhook.receiver_fail_attempts.min(retries_available);
     let per_delivery = 1.0 + fails as f64;
@@ -200,20 +200,25 @@ pub fn predict(s: &Scenario) -> Prediction {
     let rps = clients * lambda * per_delivery;
     let schedule = retry_schedule(s);
     Prediction {
-        latency_p50_ms: first_delay_ms,
-        latency_mean_ms: first_delay_ms,
+        latency_p50_ms: first_delay_ms + g.push_ms(),
+        latency_mean_ms: first_delay_ms + g.push_ms(),
         requests_per_second: rps,
         requests_per_delivery: per_delivery,
         empty_share: 0.0,
         connections: clients.min(s.webhook.concurrency as f64),
         explanation: format!(
-            "The server POSTs each event to each subscriber as soon as it exists: {per_delivery:.0} request(s) per \
+            "The server POSTs each event to each subscriber as soon as it exists, so latency is the generator's \
+             lateness ({:.3} ms) plus the path of one small round trip between idle processes ({:.3} ms measured) plus \
+             any retry delays: {per_delivery:.0} request(s) per \
              delivery ({fails} failed attempt(s) first, retried after {} in all), {rps:.1} requests/s for {clients:.0} \
              subscribers at λ = {lambda:.3} events/s each. No request is ever empty, and no connection is held \
              between events beyond the sender's keep-alive pool (at most {} deliveries at once). {schedule}",
+            g.generator_ms,
+            g.round_trip_ms,
             humane::format(std::time::Duration::from_secs_f64(first_delay_ms / 1000.0)),
             s.webhook.concurrency
         ),
+        given: *g,
     }
 }
 
