@@ -2,8 +2,10 @@
 //! run and for the events scheduled in each fault window.
 //!
 //! What arrived is counted by the clients as it arrives; what did not is counted here, from
-//! each client's exact record of the seqs it saw. The two are independent, so their sum
-//! meeting the number owed is a real check: when it does not, the run fails.
+//! each client's exact record of the seqs it saw. Both come from the same record, so their
+//! sum meeting the number owed is bookkeeping, not a check. The check is [`check_handed`]:
+//! what each client saw against what the server counted handing it, on the other side of the
+//! wire; when they disagree, the run fails.
 
 use std::collections::HashSet;
 
@@ -16,6 +18,43 @@ use crate::modes::Mode;
 use crate::results::{FaultWindow, LatencyPoint, Outcomes};
 use crate::scenario::{FaultPlan, Scenario};
 use crate::server::generator::{Emitted, Schedule};
+
+/// Checks what each client saw against what the server counted handing it, on its own side
+/// of the wire: streams and polls can only deliver what was handed out (a client never sees
+/// more), and a webhook receiver records every message before answering 2xx (the server never
+/// counts more 2xx than it saw). When nothing in the run could break a delivery on the way (no
+/// fault, no error or reconnection of that client, a drain that finished), the two must be
+/// equal. Returns the server's total; a disagreement fails the run.
+pub(super) fn check_handed(
+    mode: Mode,
+    ledgers: &[Ledger],
+    handed: &[u64],
+    strict: bool,
+) -> anyhow::Result<u64> {
+    ensure!(
+        ledgers.len() == handed.len(),
+        "the server counted {} clients, the driver ran {}",
+        handed.len(),
+        ledgers.len()
+    );
+    for (l, &server) in ledgers.iter().zip(handed) {
+        let seen = l.counts.delivered + l.counts.duplicates;
+        let (fewer, more) = if mode == Mode::Webhook {
+            (server, seen)
+        } else {
+            (seen, server)
+        };
+        let undisturbed = strict && l.counts.errors == 0 && l.counts.reconnects == 0;
+        ensure!(
+            fewer <= more && (!undisturbed || fewer == more),
+            "client {} saw {seen} arrivals of measured events, but the server counted {server} {}: two counts \
+             of the same deliveries disagree, so this run's numbers cannot be trusted",
+            l.client,
+            if mode == Mode::Webhook { "2xx answers from it" } else { "handed to it" }
+        );
+    }
+    Ok(handed.iter().sum())
+}
 
 /// What the accounting needs besides the ledgers.
 pub(super) struct Owed<'a> {
@@ -209,4 +248,40 @@ fn schedule_offsets(owed: &Owed<'_>) -> anyhow::Result<Vec<Vec<u64>>> {
         owed.emitted.total
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod handed_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn ledger(client: u32, delivered: u64, duplicates: u64) -> Ledger {
+        let mut l = Ledger::new(
+            client,
+            vec![0],
+            Arc::new(crate::driver::recorder::Recorder::default()),
+        );
+        l.counts.delivered = delivered;
+        l.counts.duplicates = duplicates;
+        l
+    }
+
+    #[test]
+    fn a_client_that_saw_more_than_was_handed_fails_the_run() {
+        let ledgers = [ledger(0, 10, 0), ledger(1, 10, 1)];
+        assert_eq!(check_handed(Mode::Sse, &ledgers, &[10, 11], true).unwrap(), 21);
+        assert!(check_handed(Mode::Sse, &ledgers, &[10, 10], false).is_err());
+        // Handed but never seen: only a run that could lose something on the way may say so.
+        assert!(check_handed(Mode::Poll, &ledgers, &[12, 11], true).is_err());
+        assert!(check_handed(Mode::Poll, &ledgers, &[12, 11], false).is_ok());
+    }
+
+    #[test]
+    fn a_webhook_sender_never_counts_more_2xx_than_its_receiver_saw() {
+        let ledgers = [ledger(0, 5, 1)];
+        // A late answer after the sender gave up: the receiver saw 6, the sender counted 5.
+        assert!(check_handed(Mode::Webhook, &ledgers, &[5], false).is_ok());
+        assert!(check_handed(Mode::Webhook, &ledgers, &[5], true).is_err());
+        assert!(check_handed(Mode::Webhook, &ledgers, &[7], false).is_err());
+    }
 }

@@ -166,6 +166,11 @@ impl Control {
         self.post("/control/stop", &()).await
     }
 
+    /// What the server counted handing out to each client.
+    pub async fn handed(&self) -> anyhow::Result<crate::server::Handed> {
+        self.get("/control/handed").await
+    }
+
     /// The webhook messages the server gave up on.
     pub async fn dead_letters(&self) -> anyhow::Result<Vec<crate::modes::webhook::DeadLetter>> {
         self.get("/webhooks/dead-letters").await

@@ -22,6 +22,10 @@ pub(super) struct Measured<'a> {
     /// The measured round trip between the idle driver and server, ms.
     pub round_trip_ms: f64,
     pub ledgers: Vec<Ledger>,
+    /// What the server counted handing each client (webhooks: 2xx answers from it).
+    pub handed: Vec<u64>,
+    /// Whether the drain ended because everything was in, not because its grace ran out.
+    pub drained: bool,
     /// The server's counters from the end of the warm-up to the end of the schedule: what
     /// costs are counted over.
     pub server: StatsSnapshot,
@@ -117,6 +121,8 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
         },
     )?;
     let (outcomes, fault_windows) = (accounted.whole, accounted.windows);
+    let strict = m.drained && m.scenario.faults.is_empty();
+    let handed_by_server = accounting::check_handed(m.mode, &m.ledgers, &m.handed, strict)?;
     anyhow::ensure!(
         outcomes.expected == m.expected,
         "the clients' topics owe {} deliveries, the generator's counts {}: the accounting is wrong",
@@ -208,6 +214,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             client_errors: counts.errors,
             generator_max_lag_ms: m.emitted.max_lag_ns as f64 / 1e6,
             subscribers_with_loss,
+            handed_by_server,
             by_topic,
         },
         server: ServerCost {

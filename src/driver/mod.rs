@@ -293,7 +293,7 @@ async fn run_mode(
     bar.set_message("collecting");
 
     stop.cancel();
-    let (ledgers, dead) = finish_clients(clients, control).await?;
+    let (ledgers, handed, dead) = finish_clients(clients, control).await?;
     let timeseries = sampler.await.unwrap_or_default();
     collect::mode_result(Measured {
         scenario: s,
@@ -303,6 +303,8 @@ async fn run_mode(
         poll_sends: recorder.poll_sends(),
         round_trip_ms,
         ledgers,
+        handed,
+        drained: drain_seconds < s.drain.as_secs_f64(),
         server: window.at_end.since(&window.at_warmup),
         whole: after.since(&window.at_warmup),
         measured_seconds: window.at_end.at_ns.saturating_sub(window.at_warmup.at_ns) as f64 / 1e9,
@@ -412,10 +414,14 @@ async fn drain(
 /// The dead letter set as `(client, topic, seq)`.
 type DeadSet = std::collections::HashSet<(u32, crate::event::TopicId, crate::event::Seq)>;
 
-/// Stops the clients and takes their ledgers; for webhooks, also which deliveries sit in the
-/// dead-letter list.
-async fn finish_clients(clients: Clients, control: &Control) -> anyhow::Result<(Vec<Ledger>, DeadSet)> {
+/// Stops the clients and takes their ledgers, with what the server counted handing each of
+/// them; for webhooks, also which deliveries sit in the dead-letter list.
+async fn finish_clients(
+    clients: Clients,
+    control: &Control,
+) -> anyhow::Result<(Vec<Ledger>, Vec<u64>, DeadSet)> {
     let mut dead = DeadSet::new();
+    let mut handed = control.handed().await?;
     let ledgers = match clients {
         Clients::Webhook(receivers, ids) => {
             let by_id: std::collections::HashMap<&str, u32> = ids
@@ -429,6 +435,10 @@ async fn finish_clients(clients: Clients, control: &Control) -> anyhow::Result<(
                 })?;
                 dead.insert((*client, letter.topic, letter.seq));
             }
+            handed.by_client = ids
+                .iter()
+                .map(|id| handed.by_subscription.get(id).copied().unwrap_or(0))
+                .collect();
             receivers.finish().await
         }
         Clients::Tasks(handles) => {
@@ -443,7 +453,7 @@ async fn finish_clients(clients: Clients, control: &Control) -> anyhow::Result<(
             ledgers
         }
     };
-    Ok((ledgers, dead))
+    Ok((ledgers, handed.by_client, dead))
 }
 
 async fn start_clients(

@@ -41,7 +41,8 @@ async fn long_poll(
     let run = state.run()?;
     let (topics, cursor) = topics_and_cursor(&query, run.log.topic_count())?;
     let limit = limit_param(&query, run.scenario.long_poll.limit)?;
-    let _slot = run.open_for(super::client_id(&query)?)?;
+    let client = super::client_id(&query)?;
+    let _slot = run.open_for(client)?;
     let wait = match query.get("wait") {
         None => run.scenario.long_poll.wait,
         Some(w) => humane::parse(w)
@@ -70,7 +71,8 @@ async fn long_poll(
         match read_page(&run, &topics, &cursor, limit) {
             PageRead::Gone(resume) => return Ok(gone_response(&resume)),
             PageRead::Page(events, next, more) if !events.is_empty() => {
-                return Ok(page_response(encode_page(&events, &next, more)))
+                run.handed(client, &events);
+                return Ok(page_response(encode_page(&events, &next, more)));
             }
             PageRead::Page(..) => {}
         }

@@ -158,6 +158,7 @@ async fn events(
         &run.scenario.poll
     };
     let limit = limit_param(&query, params.limit)?;
+    let client = super::client_id(&query)?;
     let hint = HeaderValue::from_str(&format!("{:.3}", params.interval.as_secs_f64())).expect("number");
 
     if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
@@ -181,6 +182,7 @@ async fn events(
             if events.is_empty() {
                 state.stats.empty_responses.fetch_add(1, Relaxed);
             }
+            run.handed(client, &events);
             let headers = [
                 (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
                 (header::ETAG, etag(&next)),
@@ -335,8 +337,8 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
                 break 'run;
             }
             let mut req = conn.get(&format!(
-                "/events?topics={topics}&after={cursor}&limit={}",
-                params.limit
+                "/events?topics={topics}&after={cursor}&limit={}&client={}",
+                params.limit, ctx.id
             ));
             if let (true, Some(tag)) = (conditional, &etag) {
                 req = req.header(header::IF_NONE_MATCH, tag);

@@ -280,6 +280,7 @@ impl Session {
             .stats
             .stream_events_sent
             .fetch_add(out.len() as u64, Relaxed);
+        self.run.handed(self.client, out.iter().map(|(e, _)| e));
         out
     }
 }

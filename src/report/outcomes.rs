@@ -83,10 +83,23 @@ pub fn late_thresholds(r: &Results) -> String {
         .filter(|m| m.outcomes.expected > 0)
         .map(|m| format!("{} {}", m.mode, format_ms(m.late_after_ms)))
         .collect();
-    format!(
-        "A delivery is late when it took longer than its mode's healthy worst case ({}); on time + late + \
-         dead-lettered + lost = owed in every row, or the run would have failed. Windows count the events scheduled \
-         in them, for every client, hit or not.",
+    let handed: Vec<String> = r
+        .modes
+        .iter()
+        .filter(|m| m.deliveries.handed_by_server > 0)
+        .map(|m| format!("{} {}", m.mode, m.deliveries.handed_by_server))
+        .collect();
+    let mut out = format!(
+        "A delivery is late when it took longer than its mode's healthy worst case ({}). Windows count the events \
+         scheduled in them, for every client, hit or not.",
         parts.join(", ")
-    )
+    );
+    if !handed.is_empty() {
+        out.push_str(&format!(
+            " The clients' arrivals were checked, client by client, against what the server counted handing them \
+             on its side of the wire (webhooks: 2xx answers): {}.",
+            handed.join(", ")
+        ));
+    }
+    out
 }

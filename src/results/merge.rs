@@ -120,6 +120,7 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         client_errors: sum(|m| m.deliveries.client_errors),
         generator_max_lag_ms: maxf(|m| m.deliveries.generator_max_lag_ms),
         subscribers_with_loss: sum(|m| m.deliveries.subscribers_with_loss),
+        handed_by_server: sum(|m| m.deliveries.handed_by_server),
         by_topic: by_topic.into_values().collect(),
     };
 

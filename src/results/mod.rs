@@ -340,6 +340,11 @@ pub struct Deliveries {
     pub generator_max_lag_ms: f64,
     /// Clients that missed at least one delivery owed to them.
     pub subscribers_with_loss: u64,
+    /// Measured events the server counted handing to the clients (webhooks: 2xx answers),
+    /// on its own side of the wire: the independent count the clients' arrivals are checked
+    /// against (0 in older results).
+    #[serde(default)]
+    pub handed_by_server: u64,
     /// The same accounting per topic (summed over the clients following it).
     pub by_topic: Vec<TopicDeliveries>,
 }

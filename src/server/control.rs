@@ -83,6 +83,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/control/reset", post(reset))
         .route("/control/start", post(start))
         .route("/control/stop", post(stop))
+        .route("/control/handed", get(handed))
         .route("/control/shutdown", post(shutdown))
 }
 
@@ -202,6 +203,11 @@ async fn stop(State(state): State<AppState>) -> Result<Json<Window>, ApiError> {
             Ok(Json(*window))
         }
     }
+}
+
+/// What the server counted handing out to each client.
+async fn handed(State(state): State<AppState>) -> Result<Json<super::Handed>, ApiError> {
+    Ok(Json(state.run()?.handed_out()))
 }
 
 async fn shutdown(State(state): State<AppState>) -> impl IntoResponse {

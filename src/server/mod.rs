@@ -147,6 +147,10 @@ pub struct RunState {
     pub started: CancellationToken,
     /// CLOCK_MONOTONIC ns the schedule counts from (0 until it starts).
     pub start_ns: AtomicU64,
+    /// Measured events the server handed to each client (`?client=` id): stream frames queued
+    /// for writing, events in poll and long-poll pages. The driver checks what its clients saw
+    /// against these, counted on this side of the wire.
+    handed: Vec<AtomicU64>,
     /// Streams and held long polls open per client id.
     open_per_client: std::sync::Mutex<std::collections::HashMap<u32, u32>>,
     max_streams_per_client: u32,
@@ -165,6 +169,7 @@ impl RunState {
         let cancel = parent.child_token();
         RunState {
             open_per_client: Default::default(),
+            handed: (0..scenario.clients.count).map(|_| AtomicU64::new(0)).collect(),
             max_streams_per_client: limits.max_streams_per_client,
             log: EventLog::new(scenario.events.topics, &scenario.events.retention),
             streams: StreamHub::new(scenario.events.topics, stats.clone()),
@@ -203,6 +208,25 @@ impl RunState {
             .map(|(_, f)| f.window_ns(start))
             .filter(|(_, to)| *to > now)
             .min()
+    }
+
+    /// Counts the measured ones of `events` as handed to `client` (ids outside the scenario's
+    /// clients, or none, are not counted).
+    pub fn handed<'a>(&self, client: Option<u32>, events: impl IntoIterator<Item = &'a Arc<Event>>) {
+        if let Some(n) = client.and_then(|c| self.handed.get(c as usize)) {
+            let measured = events.into_iter().filter(|e| e.measured).count() as u64;
+            if measured > 0 {
+                n.fetch_add(measured, Relaxed);
+            }
+        }
+    }
+
+    /// What [`RunState::handed`] counted, and each webhook subscription's measured 2xx.
+    pub fn handed_out(&self) -> Handed {
+        Handed {
+            by_client: self.handed.iter().map(|n| n.load(Relaxed)).collect(),
+            by_subscription: self.webhooks.delivered_by_subscription(),
+        }
     }
 
     /// Counts one more open stream or held long poll for `client` (released when the guard
@@ -262,6 +286,16 @@ impl RunState {
         self.webhooks.dispatch(&event);
         event
     }
+}
+
+/// `GET /control/handed`: what the server counted handing out, per client, independently of
+/// what the clients counted receiving.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handed {
+    /// Measured events handed to client `i` (streams, polls, long polls).
+    pub by_client: Vec<u64>,
+    /// Measured events each webhook subscription answered 2xx for, by its id.
+    pub by_subscription: std::collections::BTreeMap<String, u64>,
 }
 
 /// One open stream or held long poll of a client, counted while it lives.

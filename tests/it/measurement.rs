@@ -129,3 +129,39 @@ async fn push_latency_is_the_delivery_not_the_generators_timer() {
     );
     assert!(m.generator.p50_ns <= m.generator.p99_ns && m.generator.p99_ns <= m.generator.max_ns);
 }
+
+#[tokio::test]
+async fn a_stranger_fetching_as_a_client_makes_the_counts_disagree_and_the_run_fail() {
+    // The server counts what it hands each client; the clients count what they receive. A
+    // request that borrows client 0's id takes events the client never sees, so the two
+    // counts of the same deliveries differ: the run must fail rather than report.
+    let server = crate::util::TestServer::start().await;
+    let text = "name = \"stranger\"\nseed = 2\nduration = \"1500ms\"\nwarmup = \"300ms\"\ndrain = \"1s\"\n\
+                modes = [\"poll\"]\n[events]\nrate = 40\ntopics = 1\n[clients]\ncount = 4\n\
+                [poll]\ninterval = \"100ms\"\n";
+    let s = Scenario::parse(std::path::Path::new("stranger.toml"), text).expect("valid");
+    let opts = pushpull::driver::RunOptions {
+        target: pushpull::driver::Target::Remote {
+            public: server.addr,
+            control: server.addr,
+            receiver_ip: None,
+        },
+        progress: false,
+        bars: None,
+    };
+    let stranger = {
+        let url = server.url("/events?topics=0&client=0");
+        let http = server.http.clone();
+        tokio::spawn(async move {
+            // Well inside the measured window, whatever the connecting took.
+            tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+            http.get(url).send().await.map(|r| r.status())
+        })
+    };
+    let err = pushpull::driver::run(&s, &opts)
+        .await
+        .expect_err("the counts disagree");
+    assert_eq!(stranger.await.unwrap().unwrap(), 200);
+    let why = format!("{err:#}");
+    assert!(why.contains("client 0 saw") && why.contains("disagree"), "{why}");
+}

@@ -49,6 +49,8 @@ pub struct Subscription {
     pub disabled: AtomicBool,
     /// CLOCK_MONOTONIC ns of the first failure since the last success (0: healthy).
     failing_since_ns: AtomicU64,
+    /// Measured events this endpoint answered 2xx for.
+    delivered: AtomicU64,
 }
 
 /// An endpoint's signing keys: the current one and, while a rotation's grace lasts, the one
@@ -197,6 +199,7 @@ impl Dispatcher {
             }),
             disabled: AtomicBool::new(false),
             failing_since_ns: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
         });
         all.push(sub.clone());
         let mut by_topic = self.0.by_topic.write().expect("subscriptions lock");
@@ -229,6 +232,14 @@ impl Dispatcher {
             // A disabled endpoint's messages go through the queue too: the worker buries them.
             self.0.enqueue(job);
         }
+    }
+
+    /// Measured events each endpoint answered 2xx for, by its id.
+    pub fn delivered_by_subscription(&self) -> std::collections::BTreeMap<String, u64> {
+        let all = self.0.all.read().expect("subscriptions lock");
+        all.iter()
+            .map(|s| (s.id.clone(), s.delivered.load(Relaxed)))
+            .collect()
     }
 
     /// Messages that were given up on.
@@ -459,7 +470,12 @@ async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &
         }
     };
     match outcome {
-        Attempt::Delivered => w.successes.fetch_add(1, Relaxed),
+        Attempt::Delivered => {
+            if event.measured {
+                sub.delivered.fetch_add(1, Relaxed);
+            }
+            w.successes.fetch_add(1, Relaxed)
+        }
         _ => w.failures.fetch_add(1, Relaxed),
     };
     outcome
