@@ -12,12 +12,15 @@ pub fn capture() -> Environment {
         .and_then(|l| l.split_once(':'))
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let memory_bytes = read("/proc/meminfo")
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024;
+    let meminfo = read("/proc/meminfo");
+    let kib = |key: &str| {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
     let os_name = read("/etc/os-release")
         .lines()
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
@@ -28,7 +31,9 @@ pub fn capture() -> Environment {
         hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
         cpu_model,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        memory_bytes,
+        memory_bytes: kib("MemTotal:"),
+        memory_available_bytes: kib("MemAvailable:"),
+        open_files_limit: rustix::process::getrlimit(rustix::process::Resource::Nofile).current,
         os: if kernel.is_empty() {
             os_name
         } else {

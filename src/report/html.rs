@@ -211,14 +211,15 @@ fn run_sections(h: &mut String, r: &Results) {
 
     let claims = super::claims::judge(r);
     if !claims.is_empty() {
-        h.push_str("<h2 id=\"claims\">What people say, checked</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">claim</th><th class=\"left\">verdict</th><th class=\"left\">the numbers</th></tr></thead>\n<tbody>\n");
+        h.push_str("<h2 id=\"claims\">What people say, checked</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">claim</th><th class=\"left\">verdict</th><th class=\"left\">the numbers</th><th class=\"left\">the rule</th></tr></thead>\n<tbody>\n");
         for c in claims {
             let _ = writeln!(
                 h,
-                "<tr><td class=\"left\">{}</td><td class=\"left\"><strong>{}</strong></td><td class=\"note\">{}</td></tr>",
+                "<tr><td class=\"left\">{}</td><td class=\"left\"><strong>{}</strong></td><td class=\"note\">{}</td><td class=\"note\">{}</td></tr>",
                 esc(c.claim),
                 c.judgement.words(),
-                esc(&c.evidence)
+                esc(&c.evidence),
+                esc(&c.rule)
             );
         }
         h.push_str("</tbody></table></div>\n");

@@ -63,15 +63,16 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
     if !claims.is_empty() {
         let _ = writeln!(
             m,
-            "\n## What people say, checked\n\n| claim | verdict | the numbers |\n|---|---|---|"
+            "\n## What people say, checked\n\n| claim | verdict | the numbers | the rule |\n|---|---|---|---|"
         );
         for c in claims {
             let _ = writeln!(
                 m,
-                "| {} | **{}** | {} |",
+                "| {} | **{}** | {} | {} |",
                 c.claim,
                 c.judgement.words(),
-                cell(&c.evidence)
+                cell(&c.evidence),
+                cell(&c.rule)
             );
         }
     }

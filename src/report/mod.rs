@@ -32,6 +32,23 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(html_path)
 }
 
+/// Two figures within this share of each other are too close to rank: the one margin the
+/// verdicts, the claims and the theory table all use.
+pub const CLOSE_MARGIN: f64 = 0.2;
+
+/// True when `a` is smaller than `b` by more than [`CLOSE_MARGIN`].
+pub fn clearly_smaller(a: f64, b: f64) -> bool {
+    a * (1.0 + CLOSE_MARGIN) < b
+}
+
+/// A percentile of latency over every owed delivery (see
+/// [`crate::results::ModeResult::owed_latency_ms`]): `> drain` when it falls among the
+/// deliveries that never arrived.
+pub fn format_owed(m: &crate::results::ModeResult, q: f64) -> String {
+    m.owed_latency_ms(q)
+        .map_or_else(|| "> drain".to_string(), format_ms)
+}
+
 /// A latency in the unit that reads best: `850 µs`, `4.2 ms`, `250 ms`, `1.5 s`.
 pub fn format_ms(v: f64) -> String {
     if v >= 1000.0 {

@@ -7,7 +7,7 @@ use crate::results::{ModeResult, Results};
 use crate::scenario::Arrival;
 
 /// How far measurement may stray from theory before the report remarks on it.
-pub const TOLERANCE: f64 = 0.2;
+pub const TOLERANCE: f64 = crate::report::CLOSE_MARGIN;
 
 /// One metric of one mode, predicted and measured.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,8 +2,8 @@
 //! the choice costs, each sentence built from the run's own numbers and nothing else.
 
 use crate::modes::Mode;
-use crate::report::format_ms;
 use crate::report::html::number;
+use crate::report::{clearly_smaller, format_owed, CLOSE_MARGIN};
 use crate::results::{ModeResult, Results};
 
 fn names(modes: &[&ModeResult]) -> String {
@@ -26,39 +26,7 @@ pub fn verdicts(r: &Results) -> Vec<String> {
         return out;
     }
 
-    let fastest = delivered
-        .iter()
-        .min_by(|a, b| a.latency.p50_ms.total_cmp(&b.latency.p50_ms))
-        .expect("non-empty");
-    let close: Vec<&ModeResult> = delivered
-        .iter()
-        .filter(|m| m.mode != fastest.mode && m.latency.p50_ms <= fastest.latency.p50_ms * 1.2)
-        .copied()
-        .collect();
-    let mut s = format!(
-        "{} delivered fastest: half of its deliveries arrived within {} and 99% within {}",
-        fastest.mode,
-        format_ms(fastest.latency.p50_ms),
-        format_ms(fastest.latency.p99_ms)
-    );
-    if !close.is_empty() {
-        s.push_str(&format!(", with {} within 20% of it", names(&close)));
-    }
-    let slowest = delivered
-        .iter()
-        .max_by(|a, b| a.latency.p50_ms.total_cmp(&b.latency.p50_ms))
-        .expect("non-empty");
-    if slowest.mode != fastest.mode && slowest.latency.p50_ms > fastest.latency.p50_ms * 1.2 {
-        s.push_str(&format!(
-            "; {} was slowest at a median of {}",
-            slowest.mode,
-            format_ms(slowest.latency.p50_ms)
-        ));
-        if let Some(interval) = poll_interval(r, slowest.mode) {
-            s.push_str(&format!(", about half its {interval} polling interval"));
-        }
-    }
-    out.push(s + ".");
+    out.push(speed(r, &delivered));
 
     let cpu = |m: &ModeResult| m.server.cpu_seconds_per_1k_deliveries * 1000.0;
     let cheapest = delivered
@@ -69,7 +37,16 @@ pub fn verdicts(r: &Results) -> Vec<String> {
         .iter()
         .max_by(|a, b| cpu(a).total_cmp(&cpu(b)))
         .expect("non-empty");
-    if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 {
+    if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 && !clearly_smaller(cpu(cheapest), cpu(dearest)) {
+        out.push(format!(
+            "Server CPU per 1,000 delivered events was within {:.0}% across the modes: from {} ms ({}) to {} ms ({}).",
+            CLOSE_MARGIN * 100.0,
+            number(cpu(cheapest)),
+            cheapest.mode,
+            number(cpu(dearest)),
+            dearest.mode
+        ));
+    } else if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 {
         out.push(format!(
             "{} cost the server least CPU, {} ms per 1,000 delivered events; {} cost the most, {} ms ({:.1}×).",
             cheapest.mode,
@@ -169,11 +146,83 @@ pub fn verdicts(r: &Results) -> Vec<String> {
     out
 }
 
-fn poll_interval(r: &Results, mode: Mode) -> Option<String> {
-    let interval = match mode {
-        Mode::Poll => r.scenario.poll.interval,
-        Mode::ConditionalPoll => r.scenario.conditional_poll.interval,
-        _ => return None,
+/// Which mode delivered fastest, ranked on the median over every owed delivery; a mode that
+/// left deliveries undelivered is never called fastest on its median alone.
+fn speed(r: &Results, delivered: &[&ModeResult]) -> String {
+    let p50 = |m: &ModeResult| m.owed_latency_ms(0.5).unwrap_or(f64::INFINITY);
+    let undelivered = |m: &ModeResult| m.deliveries.expected.saturating_sub(m.deliveries.delivered);
+    let complete: Vec<&ModeResult> = delivered
+        .iter()
+        .copied()
+        .filter(|m| undelivered(m) == 0)
+        .collect();
+    let ranked = if complete.is_empty() {
+        delivered
+    } else {
+        &complete[..]
     };
-    Some(crate::scenario::humane::format(interval))
+    let fastest = *ranked
+        .iter()
+        .min_by(|a, b| p50(a).total_cmp(&p50(b)))
+        .expect("non-empty");
+    let mut s = format!(
+        "{} delivered fastest: half of its deliveries arrived within {} and 99% within {}",
+        fastest.mode,
+        format_owed(fastest, 0.5),
+        format_owed(fastest, 0.99)
+    );
+    let close: Vec<&ModeResult> = ranked
+        .iter()
+        .copied()
+        .filter(|m| m.mode != fastest.mode && !clearly_smaller(p50(fastest), p50(m)))
+        .collect();
+    if !close.is_empty() {
+        s.push_str(&format!(
+            ", with {} within {:.0}% of it (too close to rank)",
+            names(&close),
+            CLOSE_MARGIN * 100.0
+        ));
+    }
+    for m in delivered
+        .iter()
+        .filter(|m| undelivered(m) > 0 && p50(m) < p50(fastest))
+    {
+        s.push_str(&format!(
+            "; {} had a lower median ({}) but {} of its {} owed deliveries never arrived (p99 {}), so it is not ranked on its median",
+            m.mode,
+            format_owed(m, 0.5),
+            undelivered(m),
+            m.deliveries.expected,
+            format_owed(m, 0.99)
+        ));
+    }
+    let slowest = *delivered
+        .iter()
+        .max_by(|a, b| p50(a).total_cmp(&p50(b)))
+        .expect("non-empty");
+    if slowest.mode != fastest.mode && clearly_smaller(p50(fastest), p50(slowest)) {
+        s.push_str(&format!(
+            "; {} was slowest at a median of {}",
+            slowest.mode,
+            format_owed(slowest, 0.5)
+        ));
+        if let Some(interval) = poll_interval(r, slowest.mode) {
+            let t_ms = interval.as_secs_f64() * 1000.0;
+            s.push_str(&format!(
+                ", {:.2} of its {} polling interval (theory: {:.2})",
+                p50(slowest) / t_ms,
+                crate::scenario::humane::format(interval),
+                slowest.theory.latency_p50_ms / t_ms
+            ));
+        }
+    }
+    s + "."
+}
+
+fn poll_interval(r: &Results, mode: Mode) -> Option<std::time::Duration> {
+    match mode {
+        Mode::Poll => Some(r.scenario.poll.interval),
+        Mode::ConditionalPoll => Some(r.scenario.conditional_poll.interval),
+        _ => None,
+    }
 }

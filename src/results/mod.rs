@@ -89,6 +89,14 @@ pub struct Environment {
     pub cores: usize,
     /// Memory of the machine, bytes.
     pub memory_bytes: u64,
+    /// Memory available for new work when the run started (MemAvailable), bytes (0 in older
+    /// results).
+    #[serde(default)]
+    pub memory_available_bytes: u64,
+    /// Open files one process may hold (RLIMIT_NOFILE, soft), which bounds its connections;
+    /// None when unlimited or unknown.
+    #[serde(default)]
+    pub open_files_limit: Option<u64>,
     /// Operating system and kernel.
     pub os: String,
     /// pushpull's version.
@@ -118,7 +126,8 @@ pub struct ModeResult {
     pub mode: Mode,
     /// What theory predicted.
     pub theory: Prediction,
-    /// Receive time − scheduled time, over measured first deliveries.
+    /// Receive time − scheduled time, over measured first deliveries (only those that
+    /// arrived: see [`ModeResult::covered`] and [`ModeResult::owed_latency_ms`]).
     pub latency: LatencySummary,
     /// Receive time − actual emission time: the same without generator lag.
     pub latency_from_emission: LatencySummary,
@@ -164,6 +173,42 @@ pub struct ModeResult {
     pub drain: DrainCost,
     /// Anything that makes these numbers less trustworthy, in words.
     pub warnings: Vec<String>,
+}
+
+impl ModeResult {
+    /// Share of the owed deliveries that arrived: what the delivered-only percentiles of
+    /// `latency` cover.
+    pub fn covered(&self) -> f64 {
+        if self.deliveries.expected == 0 {
+            1.0
+        } else {
+            self.deliveries.delivered as f64 / self.deliveries.expected as f64
+        }
+    }
+
+    /// The `q` quantile of latency over every owed delivery, ms, counting those that never
+    /// arrived as slower than anything that did (as wrk2 counts timeouts): None when the
+    /// quantile falls among the undelivered, i.e. beyond the end of the drain.
+    pub fn owed_latency_ms(&self, q: f64) -> Option<f64> {
+        let delivered = self.deliveries.delivered;
+        let owed = self.deliveries.expected.max(delivered);
+        if delivered == owed {
+            return Some(self.latency_at(q));
+        }
+        let rank = q * owed as f64;
+        (rank <= delivered as f64).then(|| self.latency_at(rank / delivered as f64))
+    }
+
+    fn latency_at(&self, q: f64) -> f64 {
+        match self.latency.decode_histogram() {
+            Ok(h) if !h.is_empty() => h.value_at_quantile(q) as f64 / 1000.0,
+            _ => match q {
+                q if q <= 0.5 => self.latency.p50_ms,
+                q if q <= 0.9 => self.latency.p90_ms,
+                _ => self.latency.p99_ms,
+            },
+        }
+    }
 }
 
 /// Where the owed deliveries ended up: `on_time + late + dead_lettered + lost = expected`,
@@ -508,6 +553,31 @@ impl Results {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owed_percentiles_count_the_undelivered_as_slowest() {
+        let mut h = crate::driver::recorder::new_histogram();
+        for us in 1..=90 {
+            h.record(us * 1000).unwrap();
+        }
+        let text = std::fs::read_to_string("reports/quickstart/results.json").unwrap();
+        let r: Results = serde_json::from_str(&text).unwrap();
+        let mut m = r.modes[0].clone();
+        m.latency = LatencySummary::from_histogram(&h);
+        m.deliveries.delivered = 90;
+        m.deliveries.expected = 100;
+        assert!((m.covered() - 0.9).abs() < 1e-12);
+        // 50 of 100 owed is the 50th of 90 arrived: 50 ms. 99 of 100 never arrived.
+        assert!(
+            (m.owed_latency_ms(0.5).unwrap() - 50.0).abs() < 0.1,
+            "{:?}",
+            m.owed_latency_ms(0.5)
+        );
+        assert_eq!(m.owed_latency_ms(0.99), None);
+        m.deliveries.delivered = 100;
+        m.deliveries.expected = 100;
+        assert!(m.owed_latency_ms(0.99).is_some());
+    }
 
     #[test]
     fn latency_summary_round_trips_its_histogram() {
