@@ -45,6 +45,14 @@ pub struct Lateness {
     pub max_ns: u64,
 }
 
+/// A fresh histogram of lateness in ns, from 1 ns to an hour at 3 significant digits.
+///
+/// Bounded on purpose: `saturating_record` on an auto-resizing histogram clamps anything
+/// above its (tiny) initial range instead of growing it.
+pub fn lateness_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
+}
+
 impl Lateness {
     /// A histogram of lateness in ns, summarized (all zero when it is empty).
     pub fn of(h: &Histogram<u64>) -> Lateness {
@@ -68,5 +76,24 @@ impl Lateness {
             p99_ns: self.p99_ns.max(o.p99_ns),
             max_ns: self.max_ns.max(o.max_ns),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_keeps_values_far_above_a_microsecond() {
+        // Regression: an auto-resizing histogram with saturating_record clamped everything
+        // above ~2 µs to 2 ns.
+        let mut h = lateness_histogram();
+        for ns in [500, 5_000, 50_000, 5_000_000] {
+            h.saturating_record(ns);
+        }
+        let l = Lateness::of(&h);
+        assert_eq!(l.count, 4);
+        assert!(l.p50_ns >= 4_990 && l.p50_ns <= 5_010, "{l:?}");
+        assert!(l.max_ns >= 4_990_000, "{l:?}");
     }
 }

@@ -123,7 +123,7 @@ impl Recorder {
             delivered: AtomicU64::new(0),
             offset_ns,
             timeline: OnceLock::new(),
-            sends: Mutex::new(Histogram::new(3).expect("3 significant digits")),
+            sends: Mutex::new(crate::clock::lateness_histogram()),
         }
     }
 

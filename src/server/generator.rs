@@ -8,7 +8,6 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
@@ -172,7 +171,7 @@ pub fn run(
         measured: vec![0; topics],
         ..Emitted::default()
     };
-    let mut lateness = Histogram::<u64>::new(3).expect("3 significant digits");
+    let mut lateness = clock::lateness_histogram();
     let (start_ns, warmup_ns) = (span.start_ns, span.warmup.as_nanos() as u64);
     let end_ns = warmup_ns + span.duration.as_nanos() as u64;
     let mut marks = [(warmup_ns, Boundary::WarmupEnd), (end_ns, Boundary::End)]
