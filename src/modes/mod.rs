@@ -363,6 +363,20 @@ mod theory_tests {
         (measured / predicted - 1.0).abs() <= share
     }
 
+    /// The Monte-Carlo's empty share and requests per event against the prediction's.
+    fn assert_matches(p: &Prediction, empty: f64, per_event: f64) {
+        assert!(
+            (empty - p.empty_share).abs() < 0.005,
+            "{empty} vs {}",
+            p.empty_share
+        );
+        assert!(
+            within(per_event, p.requests_per_delivery, 0.01),
+            "{per_event} vs {}",
+            p.requests_per_delivery
+        );
+    }
+
     /// One poller over a long stretch: Poisson arrivals at `lambda`, polls at the instants
     /// `polls` yields. Returns (empty share, requests per event, median wait s, mean wait s).
     fn simulate_poller(lambda: f64, polls: &[f64]) -> (f64, f64, f64, f64) {
@@ -410,16 +424,7 @@ mod theory_tests {
             &scenario("[poll]\ninterval = \"1s\"\njitter = 0.2\nschedule = \"fixed\""),
             &given(lambda, 0.0),
         );
-        assert!(
-            (empty - p.empty_share).abs() < 0.005,
-            "{empty} vs {}",
-            p.empty_share
-        );
-        assert!(
-            within(per_event, p.requests_per_delivery, 0.01),
-            "{per_event} vs {}",
-            p.requests_per_delivery
-        );
+        assert_matches(&p, empty, per_event);
         assert!(
             within(median * 1000.0, p.latency_p50_ms, 0.02),
             "{median} vs {}",
@@ -460,16 +465,7 @@ mod theory_tests {
             &scenario("[conditional_poll]\ninterval = \"250ms\"\njitter = 0.1\nschedule = \"after_answer\""),
             &given(lambda, rtt * 1000.0),
         );
-        assert!(
-            (empty - p.empty_share).abs() < 0.005,
-            "{empty} vs {}",
-            p.empty_share
-        );
-        assert!(
-            within(per_event, p.requests_per_delivery, 0.01),
-            "{per_event} vs {}",
-            p.requests_per_delivery
-        );
+        assert_matches(&p, empty, per_event);
         // The theory's mean adds the answer's way back to the wait for the poll.
         assert!(
             within(mean * 1000.0 + rtt * 500.0, p.latency_mean_ms, 0.01),
@@ -502,16 +498,7 @@ mod theory_tests {
         }
         let p = Mode::LongPoll.predict(&scenario("[long_poll]\nwait = \"1s\""), &given(lambda, 0.0));
         let (share, per_event) = (empty as f64 / requests as f64, requests as f64 / events as f64);
-        assert!(
-            (share - p.empty_share).abs() < 0.005,
-            "{share} vs {}",
-            p.empty_share
-        );
-        assert!(
-            within(per_event, p.requests_per_delivery, 0.01),
-            "{per_event} vs {}",
-            p.requests_per_delivery
-        );
+        assert_matches(&p, share, per_event);
         // Without the jitter it would be 1/(1 − e^(−1)) = 1.58 and 36.8%; the jitter lengthens
         // each wait by W/32 on average, which shaves a little off both.
         assert!(
