@@ -63,8 +63,20 @@ pub(super) struct Memory {
 }
 
 /// Requests the server handled, plus, for webhooks, the requests it made.
-pub(super) fn requests(st: &StatsSnapshot) -> u64 {
+fn requests(st: &StatsSnapshot) -> u64 {
     st.requests_total + st.webhook.attempts
+}
+
+/// The drain's cost from the server's counters over it (`drain` = end of drain since end of
+/// window), the deliveries that arrived in it and the driver's CPU.
+pub(super) fn drain_cost(drain: &StatsSnapshot, deliveries: u64, driver_cpu_seconds: f64) -> DrainCost {
+    DrainCost {
+        deliveries,
+        requests: requests(drain),
+        bytes: drain.bytes_read + drain.bytes_written,
+        server_cpu_seconds: drain.server_cpu_seconds(),
+        driver_cpu_seconds,
+    }
 }
 
 /// Sums the ledgers per topic, with what the accounting found missing, and counts the
@@ -192,7 +204,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
                     / f64::from(m.scenario.clients.count)
                     / m.scenario.duration.as_secs_f64(),
                 round_trip_ms: m.round_trip_ms,
-                generator_ms: m.emitted.lateness.p50_ns as f64 / 1e6,
+                generator_ms: lateness_ms,
             },
         ),
         latency,

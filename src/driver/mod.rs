@@ -25,7 +25,7 @@ use crate::modes::webhook::signature::Secret;
 use crate::modes::webhook::Register;
 use crate::modes::{self, ClientCtx, Mode};
 use crate::procstat;
-use crate::results::{DrainCost, Results, Sample, SCHEMA_VERSION};
+use crate::results::{Results, Sample, SCHEMA_VERSION};
 use crate::scenario::{FaultPlan, Scenario};
 use crate::server::ResetRequest;
 use child::{Control, ServerProcess};
@@ -308,14 +308,11 @@ async fn run_mode(
         server: window.at_end.since(&window.at_warmup),
         whole: after.since(&window.at_warmup),
         measured_seconds: window.at_end.at_ns.saturating_sub(window.at_warmup.at_ns) as f64 / 1e9,
-        drain: DrainCost {
-            deliveries: recorder.delivered().saturating_sub(delivered_in_window),
-            requests: collect::requests(&after.since(&window.at_end)),
-            bytes: (after.bytes_read + after.bytes_written)
-                .saturating_sub(window.at_end.bytes_read + window.at_end.bytes_written),
-            server_cpu_seconds: after.server_cpu_seconds() - window.at_end.server_cpu_seconds(),
-            driver_cpu_seconds: driver_after.cpu_seconds - driver_window.1.cpu_seconds,
-        },
+        drain: collect::drain_cost(
+            &after.since(&window.at_end),
+            recorder.delivered().saturating_sub(delivered_in_window),
+            driver_after.cpu_seconds - driver_window.1.cpu_seconds,
+        ),
         memory: collect::Memory {
             baseline: idle.process.rss_bytes,
             steady: window.at_end.process.rss_bytes,
