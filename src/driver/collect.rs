@@ -34,6 +34,8 @@ pub(super) struct Measured<'a> {
     pub whole: StatsSnapshot,
     /// Seconds between those two readings.
     pub measured_seconds: f64,
+    /// What TCP counted on the server's connections over the same window as `server`.
+    pub tcp: crate::results::TcpReading,
     /// What the drain cost, apart.
     pub drain: DrainCost,
     pub memory: Memory,
@@ -254,6 +256,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             memory_per_client_bytes: mem.steady.saturating_sub(mem.baseline + mem.log) as f64
                 / f64::from(m.scenario.clients.count),
             webhook: whole.webhook,
+            tcp: m.tcp,
         },
         client: ClientCost {
             requests: counts.requests,

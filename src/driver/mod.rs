@@ -308,6 +308,7 @@ async fn run_mode(
         server: window.at_end.since(&window.at_warmup),
         whole: after.since(&window.at_warmup),
         measured_seconds: window.at_end.at_ns.saturating_sub(window.at_warmup.at_ns) as f64 / 1e9,
+        tcp: window.tcp,
         drain: collect::drain_cost(
             &after.since(&window.at_end),
             recorder.delivered().saturating_sub(delivered_in_window),

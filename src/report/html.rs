@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::charts::{css_color, Rendered};
-use super::{format_ms, instrument, outcomes, table, theory, verdict};
+use super::{format_ms, outcomes, table, theory, verdict};
 use crate::results::Results;
 
 /// Escapes text for HTML.
@@ -227,22 +227,27 @@ fn run_sections(h: &mut String, r: &Results) {
 
     h.push_str("<h2 id=\"theory\">Theory beside measurement</h2>\n");
     h.push_str(&theory_table(r));
-    instrument_table(h, r);
+    for s in super::sections(r) {
+        section(h, r, &s);
+    }
 }
 
-/// How the instrument did: generator lateness, the round trip, the drain.
-fn instrument_table(h: &mut String, r: &Results) {
-    h.push_str(
-        "<h2 id=\"instrument\">How the instrument did</h2>\n<div class=\"scroll\"><table>\n<thead><tr>",
+/// A table after the comparison (see [`super::Section`]).
+fn section(h: &mut String, r: &Results, s: &super::Section) {
+    let _ = write!(
+        h,
+        "<h2 id=\"{}\">{}</h2>\n<div class=\"scroll\"><table>\n<thead><tr>",
+        s.id,
+        esc(s.title)
     );
-    for col in instrument::HEADER {
+    for col in s.header {
         let _ = write!(h, "<th>{}</th>", esc(col));
     }
     h.push_str("</tr></thead>\n<tbody>\n");
-    for (m, row) in r.modes.iter().zip(instrument::rows(r)) {
-        comparison_row(h, None, m.mode, &row);
+    for (m, row) in r.modes.iter().zip(&s.rows) {
+        comparison_row(h, None, m.mode, row);
     }
-    let _ = writeln!(h, "</tbody></table></div>\n<p>{}</p>", esc(instrument::NOTE));
+    let _ = writeln!(h, "</tbody></table></div>\n<p>{}</p>", esc(&s.note));
 }
 
 /// What each mode did, with its theory in words.

@@ -2,6 +2,7 @@
 //! schedule beside latency from emission, the round trip the theory took as given, how late
 //! fixed-schedule pollers sent, the driver's share of a core, and what the drain cost apart.
 
+use super::Section;
 use crate::report::format_ms;
 use crate::results::{ModeResult, Results};
 
@@ -22,9 +23,15 @@ fn ns(v: u64) -> String {
     format_ms(v as f64 / 1e6)
 }
 
-/// The table's cells, one row per mode.
-pub fn rows(r: &Results) -> Vec<Vec<String>> {
-    r.modes.iter().map(row).collect()
+/// The section for the report.
+pub fn section(r: &Results) -> Section {
+    Section {
+        id: "instrument",
+        title: "How the instrument did",
+        header: &HEADER,
+        rows: r.modes.iter().map(row).collect(),
+        note: NOTE.to_string(),
+    }
 }
 
 fn row(m: &ModeResult) -> Vec<String> {
@@ -51,8 +58,7 @@ fn row(m: &ModeResult) -> Vec<String> {
     ]
 }
 
-/// What the table shows, in a sentence for under it.
-pub const NOTE: &str = "The generator emits each event on its own thread, sleeping and then spinning the last \
+const NOTE: &str = "The generator emits each event on its own thread, sleeping and then spinning the last \
     stretch to the event's time; its lateness is part of every latency measured from the schedule. The round \
     trip is the median of small requests between the idle driver and server, measured before the mode ran: the \
     theory's figure for one delivery's path. Pollers on fixed slots record how late each poll left. The drain, \

@@ -95,17 +95,19 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
             cell(c.note.as_deref().unwrap_or(""))
         );
     }
-    let _ = writeln!(m, "\n## How the instrument did\n");
-    let _ = writeln!(m, "| {} |", super::instrument::HEADER.join(" | "));
-    let _ = writeln!(m, "|---|{}", "---:|".repeat(super::instrument::HEADER.len() - 1));
-    for row in super::instrument::rows(r) {
-        let _ = writeln!(
-            m,
-            "| {} |",
-            row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
-        );
+    for s in super::sections(r) {
+        let _ = writeln!(m, "\n## {}\n", s.title);
+        let _ = writeln!(m, "| {} |", s.header.join(" | "));
+        let _ = writeln!(m, "|---|{}", "---:|".repeat(s.header.len() - 1));
+        for row in &s.rows {
+            let _ = writeln!(
+                m,
+                "| {} |",
+                row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+            );
+        }
+        let _ = writeln!(m, "\n{}", s.note);
     }
-    let _ = writeln!(m, "\n{}", super::instrument::NOTE);
     let _ = writeln!(m, "\n## Charts\n");
     for c in charts {
         let _ = writeln!(m, "![{}]({}.svg)\n", c.chart.title(), c.chart.name());

@@ -11,6 +11,7 @@ pub mod outcomes;
 pub mod table;
 pub mod theory;
 pub mod verdict;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,26 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::write(&md_path, markdown::render(results, &charts))
         .with_context(|| format!("writing {}", md_path.display()))?;
     Ok(html_path)
+}
+
+/// A table the reports show after the comparison, the same in HTML and Markdown: how the
+/// instrument did, what went on the wire.
+pub struct Section {
+    /// Its anchor in the HTML report.
+    pub id: &'static str,
+    /// Its heading.
+    pub title: &'static str,
+    /// Column headers; the first column is the mode.
+    pub header: &'static [&'static str],
+    /// One row per mode, in the results' order.
+    pub rows: Vec<Vec<String>>,
+    /// What the table shows, in a paragraph for under it.
+    pub note: String,
+}
+
+/// The sections after the theory, in order.
+pub fn sections(r: &Results) -> Vec<Section> {
+    vec![instrument::section(r), wire::section(r)]
 }
 
 /// Two figures within this share of each other are too close to rank: the one margin the

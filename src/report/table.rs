@@ -8,7 +8,7 @@ use crate::report::format_owed;
 use crate::results::Results;
 
 /// Column headers.
-pub const HEADER: [&str; 14] = [
+pub const HEADER: [&str; 15] = [
     "mode",
     "p50",
     "p99",
@@ -19,6 +19,7 @@ pub const HEADER: [&str; 14] = [
     "req/event",
     "empty",
     "bytes/event",
+    "packets/event",
     "CPU ms/1k",
     "peak conns",
     "deliveries/s",
@@ -44,6 +45,7 @@ pub fn rows(results: &Results) -> Vec<Vec<String>> {
                 format!("{:.2}", s.requests_per_delivery),
                 format!("{:.1}%", s.empty_share * 100.0),
                 format!("{:.0}", s.bytes_per_delivery),
+                super::wire::packets_per_event(m),
                 format!("{:.2}", s.cpu_seconds_per_1k_deliveries * 1000.0),
                 s.peak_connections.to_string(),
                 format!("{:.0}", m.deliveries_per_second),

@@ -181,6 +181,9 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         log_bytes: sum(|m| m.server.log_bytes) / all.len() as u64,
         memory_per_client_bytes: sumf(|m| m.server.memory_per_client_bytes) / all.len() as f64,
         webhook,
+        tcp: all[1..]
+            .iter()
+            .fold(first.server.tcp.clone(), |t, m| t.merge(&m.server.tcp)),
     };
     let client = ClientCost {
         requests: sum(|m| m.client.requests),

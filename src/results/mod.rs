@@ -15,7 +15,9 @@ use crate::scenario::Scenario;
 use crate::server::stats::WebhookSnapshot;
 
 mod merge;
+mod tcp;
 pub use merge::merge;
+pub use tcp::{TcpReading, TcpTraffic};
 
 /// Bumped whenever a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -470,6 +472,9 @@ pub struct ServerCost {
     /// The webhook dispatcher's counters (zero for other modes), from the end of the warm-up
     /// to the end of the drain: every retry and dead letter, in the window or after it.
     pub webhook: WebhookSnapshot,
+    /// What TCP itself counted on the server's connections over the measured window.
+    #[serde(default)]
+    pub tcp: TcpReading,
 }
 
 /// What the drain cost: from the end of the schedule until every owed delivery was in (or the

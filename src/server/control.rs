@@ -14,9 +14,11 @@ use tokio::sync::oneshot;
 use super::extract::ApiJson;
 use super::generator::{self, Boundary, Emitted, Schedule};
 use super::stats::StatsSnapshot;
+use super::tcpinfo;
 use super::{ApiError, AppState, RunState};
 use crate::clock;
 use crate::modes::Mode;
+use crate::results::TcpReading;
 use crate::scenario::Scenario;
 
 /// Where the generator of a run is.
@@ -39,6 +41,9 @@ pub struct Window {
     pub at_end: StatsSnapshot,
     /// Bytes the event log held at the end (see [`crate::server::log::EventLog::retained_bytes`]).
     pub log_bytes: u64,
+    /// What TCP counted on the server's connections between the two boundaries.
+    #[serde(default)]
+    pub tcp: TcpReading,
 }
 
 /// `POST /control/reset`: configure a fresh run of one mode.
@@ -146,12 +151,20 @@ async fn start(
     let log_of = run.clone();
     let stats = state.stats.clone();
     let (done, handle) = oneshot::channel();
+    let boundary_ns = |d: std::time::Duration| start_ns + u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let (warmup_end_ns, end_ns) = (boundary_ns(s.warmup), boundary_ns(s.warmup + s.duration));
+    let census = tcpinfo::Watcher::spawn(stats.clone());
     // A thread of its own: a tokio timer ticks in whole milliseconds, and a worker thread is
     // shared with requests; both would make the instrument part of every latency.
     std::thread::Builder::new()
         .name("generator".into())
         .spawn(move || {
             let (mut at_warmup, mut at_end, mut log_bytes) = (None, None, 0);
+            let mark_tcp = |at_ns| {
+                if let Ok(w) = &census {
+                    w.mark(at_ns);
+                }
+            };
             let emitted = generator::run(
                 schedule,
                 span,
@@ -161,19 +174,29 @@ async fn start(
                     publisher.publish(t, at, m);
                 },
                 |b| match b {
-                    Boundary::WarmupEnd => at_warmup = Some(stats.snapshot()),
+                    Boundary::WarmupEnd => {
+                        at_warmup = Some(stats.snapshot());
+                        mark_tcp(warmup_end_ns);
+                    }
                     Boundary::End => {
                         at_end = Some(stats.snapshot());
+                        mark_tcp(end_ns);
                         log_bytes = log_of.log.retained_bytes();
                     }
                 },
             );
             if let (Some(at_warmup), Some(at_end)) = (at_warmup, at_end) {
+                let opened = at_end.since(&at_warmup).connections_opened;
+                let tcp = match census {
+                    Ok(w) => w.finish(opened),
+                    Err(e) => TcpReading::Unavailable(format!("no thread to read TCP counters: {e}")),
+                };
                 let _ = done.send(Window {
                     emitted,
                     at_warmup,
                     at_end,
                     log_bytes,
+                    tcp,
                 });
             }
         })

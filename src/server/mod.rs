@@ -11,6 +11,7 @@ pub mod http1;
 pub mod log;
 pub mod sockets;
 pub mod stats;
+pub mod tcpinfo;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

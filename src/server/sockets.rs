@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::stats::Stats;
+use super::tcpinfo::ConnId;
 
 /// Wraps a bound listener; see the module doc.
 pub struct CountingListener {
@@ -63,13 +64,16 @@ impl axum::serve::Listener for CountingListener {
 pub struct CountingStream {
     inner: TcpStream,
     stats: Arc<Stats>,
+    /// Its two ends, by which the TCP census finds it; `None` if the kernel could not say.
+    id: Option<ConnId>,
 }
 
 impl CountingStream {
     /// Starts counting `inner`.
     pub fn new(inner: TcpStream, stats: Arc<Stats>) -> Self {
-        stats.connection_opened();
-        CountingStream { inner, stats }
+        let id = inner.local_addr().and_then(|l| Ok((l, inner.peer_addr()?))).ok();
+        stats.connection_opened(id);
+        CountingStream { inner, stats, id }
     }
 }
 
@@ -117,7 +121,7 @@ impl tower_service::Service<Uri> for CountingConnector {
 
 impl Drop for CountingStream {
     fn drop(&mut self) {
-        self.stats.connection_closed();
+        self.stats.connection_closed(self.id.as_ref());
     }
 }
 

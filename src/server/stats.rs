@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::tcpinfo::{ConnId, Registry};
 use crate::procstat::{self, ProcStat};
 
 /// Live counters; every field is cheap to bump from any task.
@@ -24,6 +25,10 @@ pub struct Stats {
     pub open_connections: AtomicU64,
     /// Most client connections open at once since the last reset.
     pub peak_connections: AtomicU64,
+    /// Client connections opened since the last reset.
+    pub connections_opened: AtomicU64,
+    /// Which connections are open now, for reading their TCP counters.
+    pub connections: Registry,
     /// Long-poll requests being held now.
     pub held_long_polls: AtomicU64,
     /// SSE and WebSocket subscribers attached now.
@@ -91,6 +96,9 @@ pub struct StatsSnapshot {
     pub open_connections: u64,
     /// See [`Stats::peak_connections`].
     pub peak_connections: u64,
+    /// See [`Stats::connections_opened`].
+    #[serde(default)]
+    pub connections_opened: u64,
     /// See [`Stats::held_long_polls`].
     pub held_long_polls: u64,
     /// See [`Stats::stream_subscribers`].
@@ -159,13 +167,20 @@ impl Stats {
     }
 
     /// A connection opened.
-    pub fn connection_opened(&self) {
+    pub fn connection_opened(&self, id: Option<ConnId>) {
+        if let Some(id) = id {
+            self.connections.opened(id);
+        }
+        self.connections_opened.fetch_add(1, Relaxed);
         let now = self.open_connections.fetch_add(1, Relaxed) + 1;
         self.peak_connections.fetch_max(now, Relaxed);
     }
 
     /// A connection closed.
-    pub fn connection_closed(&self) {
+    pub fn connection_closed(&self, id: Option<&ConnId>) {
+        if let Some(id) = id {
+            self.connections.closed(id);
+        }
         self.open_connections.fetch_sub(1, Relaxed);
     }
 
@@ -177,6 +192,7 @@ impl Stats {
             &self.empty_responses,
             &self.bytes_read,
             &self.bytes_written,
+            &self.connections_opened,
             &self.slow_disconnects,
             &self.dropped_oldest,
             &self.stream_cuts,
@@ -211,6 +227,7 @@ impl Stats {
             bytes_written: self.bytes_written.load(Relaxed),
             open_connections: self.open_connections.load(Relaxed),
             peak_connections: self.peak_connections.load(Relaxed),
+            connections_opened: self.connections_opened.load(Relaxed),
             held_long_polls: self.held_long_polls.load(Relaxed),
             stream_subscribers: self.stream_subscribers.load(Relaxed),
             slow_disconnects: self.slow_disconnects.load(Relaxed),
@@ -272,6 +289,7 @@ impl StatsSnapshot {
             slow_disconnects: self.slow_disconnects.saturating_sub(earlier.slow_disconnects),
             dropped_oldest: self.dropped_oldest.saturating_sub(earlier.dropped_oldest),
             stream_cuts: self.stream_cuts.saturating_sub(earlier.stream_cuts),
+            connections_opened: self.connections_opened.saturating_sub(earlier.connections_opened),
             stream_events_sent: self.stream_events_sent.saturating_sub(earlier.stream_events_sent),
             generator_spin_ns: self.generator_spin_ns.saturating_sub(earlier.generator_spin_ns),
             webhook: WebhookSnapshot {

@@ -16,6 +16,14 @@ fn pollers(mode: &str) -> Scenario {
     Scenario::parse(std::path::Path::new("window.toml"), &text).expect("valid")
 }
 
+/// Runs the one-mode scenario in `text` and checks that it delivered everything it owed.
+async fn run_delivered(text: &str) -> pushpull::results::ModeResult {
+    let s = Scenario::parse(std::path::Path::new("measure.toml"), text).expect("valid");
+    let m = run_one(&s).await;
+    assert_all_delivered(&m);
+    m
+}
+
 #[tokio::test]
 async fn poll_costs_cover_the_window_that_made_the_events_not_the_drain() {
     // Regression: requests were counted to the end of the drain, where pollers go on asking
@@ -65,9 +73,7 @@ async fn pollers_keep_fixed_slots_and_record_how_late_they_sent() {
     let text = "name = \"after\"\nseed = 5\nduration = \"1s\"\nwarmup = \"200ms\"\ndrain = \"300ms\"\n\
                 modes = [\"poll\"]\n[events]\nrate = 20\n[clients]\ncount = 10\n\
                 [poll]\ninterval = \"100ms\"\nschedule = \"after_answer\"\n";
-    let s = Scenario::parse(std::path::Path::new("after.toml"), text).expect("valid");
-    let m = run_one(&s).await;
-    assert_all_delivered(&m);
+    let m = run_delivered(text).await;
     assert_eq!(m.poll_sends.count, 0);
 }
 
@@ -116,9 +122,7 @@ async fn push_latency_is_the_delivery_not_the_generators_timer() {
     // latency (p50 1.6 ms from the schedule against 0.43 ms from emission).
     let text = "name = \"push\"\nseed = 3\nduration = \"2s\"\nwarmup = \"300ms\"\ndrain = \"1s\"\n\
                 modes = [\"long_poll\"]\n[events]\nrate = 40\ntopics = 4\n[clients]\ncount = 20\n";
-    let s = Scenario::parse(std::path::Path::new("push.toml"), text).expect("valid");
-    let m = run_one(&s).await;
-    assert_all_delivered(&m);
+    let m = run_delivered(text).await;
     let gap = m.latency.p50_ms - m.latency_from_emission.p50_ms;
     assert!(
         gap.abs() < 0.3,
@@ -168,4 +172,44 @@ async fn a_stranger_fetching_as_a_client_makes_the_counts_disagree_and_the_run_f
     assert_eq!(stranger.await.unwrap().unwrap(), 200);
     let why = format!("{err:#}");
     assert!(why.contains("client 0 saw") && why.contains("disagree"), "{why}");
+}
+
+#[tokio::test]
+async fn tcp_counts_what_the_http_layer_counted_and_a_packet_per_poll_each_way() {
+    let m = run_one(&pollers("poll")).await;
+    assert_all_delivered(&m);
+    let t = *m
+        .server
+        .tcp
+        .measured()
+        .expect("sock_diag reads loopback sockets on Linux");
+    // Every poller holds one keep-alive connection through the window; none closed.
+    assert_eq!((t.connections, t.uncounted), (100, 0), "{t:?}");
+    // The payload TCP carried is what the server read and wrote at the HTTP layer, up to what
+    // moved while the counters were read (a millisecond or two, about 2 of 3,000 polls).
+    let http = (m.server.bytes_read + m.server.bytes_written) as f64;
+    let tcp = (t.payload_bytes_in + t.payload_bytes_out) as f64;
+    assert!((tcp / http - 1.0).abs() < 0.01, "tcp {tcp} http {http}");
+    // Each poll is at least a request segment in and an answer segment out; on loopback with
+    // TCP_NODELAY no answer needs two.
+    let polls = m.server.requests as f64;
+    assert!(t.segments_in as f64 >= polls * 0.99, "{t:?} for {polls} polls");
+    let out = t.segments_out as f64 / polls;
+    assert!((0.99..1.01).contains(&out), "{out} segments out per poll: {t:?}");
+    // Headers: at least IPv4 + TCP (40 bytes) per segment, at most IPv6 + TCP + timestamps.
+    let per_segment = t.header_bytes as f64 / t.segments() as f64;
+    assert!((40.0..=72.0).contains(&per_segment), "{per_segment}");
+}
+
+#[tokio::test]
+async fn a_stream_sends_one_segment_per_event() {
+    let text = "name = \"wire\"\nseed = 5\nduration = \"2s\"\nwarmup = \"300ms\"\ndrain = \"500ms\"\n\
+                modes = [\"sse\"]\n[events]\nrate = 50\ntopics = 5\n[clients]\ncount = 20\n";
+    let m = run_delivered(text).await;
+    let t = *m.server.tcp.measured().expect("measured");
+    // A client's events come about 100 ms apart and each frame is written alone with TCP_NODELAY:
+    // one segment out per delivery, give or take those in flight at the window's edges.
+    let per = t.segments_out as f64 / m.deliveries.delivered as f64;
+    assert!((0.95..1.05).contains(&per), "{per}: {t:?}");
+    assert_eq!(t.uncounted, 0);
 }
