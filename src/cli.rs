@@ -1,4 +1,4 @@
-//! The command line: `run`, `validate`, `serve`.
+//! The command line: `run`, `drive`, `report`, `compare`, `validate`, `serve`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -40,6 +40,11 @@ pub struct RunArgs {
     /// Override the scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run each mode N times (1–100), rotating the order of the modes every round; the
+    /// results keep every repetition and each figure's median and spread [default: the
+    /// scenario's `repeat`, else 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: Option<u32>,
     /// No progress bars and no table; only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -101,6 +106,27 @@ pub enum Command {
         /// Folder for the report [default: the results file's folder; required for a merge].
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Compare new results against a base of the same scenario: for every mode and headline
+    /// figure, the change and whether it lies beyond the noise of both runs ("improved",
+    /// "regressed", "within noise"; runs need `--repeat` for a spread to judge by).
+    ///
+    /// Exit code 3 when a `--fail-on` bound is broken, so a CI job can gate on a baseline.
+    Compare {
+        /// The baseline's results.json.
+        base: PathBuf,
+        /// The new results.json.
+        new: PathBuf,
+        /// Also write compare.html and compare.md into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Fail (exit 3) when FIGURE regressed beyond noise by more than BOUND: a share of the
+        /// base (`latency.p99>10%`) or an amount in the figure's unit (`latency.p50>2`, ms).
+        /// Repeatable. Figures: latency.p50, latency.p99, requests_per_event, empty_share,
+        /// bytes_per_event, packets_per_event, cpu_ms_per_1k, memory_per_client,
+        /// deliveries_per_second, requests_per_second.
+        #[arg(long = "fail-on", value_name = "FIGURE>BOUND")]
+        fail_on: Vec<crate::results::compare::FailOn>,
     },
     /// Check a scenario file and print it with every default filled in.
     Validate {

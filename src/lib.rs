@@ -68,6 +68,9 @@ pub enum Failure {
     /// The run completed but thresholds failed (exit code 3).
     #[error("{0} of the scenario's thresholds failed")]
     ThresholdsFailed(usize),
+    /// `compare` found regressions beyond its `--fail-on` bounds (exit code 3).
+    #[error("regressed beyond the bounds: {}", .0.join("; "))]
+    Regressed(Vec<String>),
 }
 
 impl Failure {
@@ -76,7 +79,7 @@ impl Failure {
         match self {
             Failure::BadInput(_) => 2,
             Failure::RunFailed(_) => 1,
-            Failure::ThresholdsFailed(_) => 3,
+            Failure::ThresholdsFailed(_) | Failure::Regressed(_) => 3,
         }
     }
 }
@@ -138,6 +141,12 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             println!("report: {}", html.display());
             Ok(())
         }
+        Command::Compare {
+            base,
+            new,
+            out,
+            fail_on,
+        } => compare(&base, &new, out.as_deref(), &fail_on),
         Command::Validate { scenario, json } => {
             let s = Scenario::load(&scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
             if json {
@@ -211,11 +220,15 @@ async fn run_scenario(
         modes,
         duration,
         seed,
+        repeat,
         quiet,
         json,
     } = args;
     let mut s = Scenario::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
     apply_overrides(&mut s, modes, duration, seed)?;
+    if let Some(n) = repeat {
+        s.repeat = n;
+    }
     let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
     let opts = driver::RunOptions {
         target,
@@ -268,6 +281,53 @@ async fn run_scenario(
     match outcomes.iter().filter(|o| !o.passed).count() {
         0 => Ok(()),
         failed => Err(Failure::ThresholdsFailed(failed)),
+    }
+}
+
+/// `compare`: judge every change, print it, write the pages, check the bounds.
+fn compare(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    out: Option<&std::path::Path>,
+    fail_on: &[results::compare::FailOn],
+) -> Result<(), Failure> {
+    let load =
+        |p: &std::path::Path| results::Results::load(p).map_err(|e| Failure::BadInput(format!("{e:#}")));
+    let (b, n) = (load(base)?, load(new)?);
+    let c = results::compare::compare(&b, &n).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    print!("{}", report::compare::render_text(&c));
+    if let Some(dir) = out {
+        let sides = report::compare::Sides {
+            scenario: &b.scenario.name,
+            base,
+            new,
+        };
+        let html = report::compare::write(&c, &sides, dir).map_err(Failure::RunFailed)?;
+        println!("report: {}", html.display());
+    }
+    let broken: Vec<String> = fail_on
+        .iter()
+        .flat_map(|bound| {
+            c.changes.iter().filter(|ch| bound.broken_by(ch)).map(move |ch| {
+                let at = if ch.point.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {}", ch.point)
+                };
+                format!(
+                    "{}{at} {}: {} → {} ({bound})",
+                    ch.mode,
+                    ch.figure,
+                    report::figures::value(ch.figure, ch.base),
+                    report::figures::value(ch.figure, ch.new)
+                )
+            })
+        })
+        .collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Regressed(broken))
     }
 }
 

@@ -50,6 +50,55 @@ pub fn cpu_resolution_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The whole machine's CPU time since boot, all cores together, from `/proc/stat` (which
+/// counts in clock ticks, `USER_HZ`: 10 ms on most kernels).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MachineCpu {
+    /// Seconds spent running anything: user, nice, system, interrupts.
+    pub busy: f64,
+    /// Seconds a hypervisor ran something else while this machine wanted to run (steal).
+    pub steal: f64,
+    /// Every second of every core: busy, idle, waiting on I/O, stolen.
+    pub total: f64,
+    /// One clock tick, seconds: the resolution of the figures above.
+    pub tick: f64,
+}
+
+/// Reads `/proc/stat`'s `cpu` line; None where there is none (not Linux).
+pub fn machine_cpu() -> Option<MachineCpu> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_machine_cpu(&stat, rustix::param::clock_ticks_per_second())
+}
+
+fn parse_machine_cpu(stat: &str, ticks_per_second: u64) -> Option<MachineCpu> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+    let tick = 1.0 / ticks_per_second.max(1) as f64;
+    Some(MachineCpu {
+        busy: busy as f64 * tick,
+        steal: at(7) as f64 * tick,
+        total: (busy + at(3) + at(4) + at(7)) as f64 * tick,
+        tick,
+    })
+}
+
+/// The 1-minute load average from `/proc/loadavg`.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn seconds(ts: rustix::time::Timespec) -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
@@ -74,6 +123,20 @@ mod tests {
         let busy_until = std::time::Instant::now() + std::time::Duration::from_millis(50);
         while std::time::Instant::now() < busy_until {}
         assert!(super::read().cpu_seconds > 0.0);
+    }
+
+    #[test]
+    fn the_machines_cpu_line_in_seconds() {
+        let stat = "cpu  100 20 30 800 40 5 5 10 7 0\ncpu0 50 10 15 400 20 2 3 5 3 0\n";
+        let m = super::parse_machine_cpu(stat, 100).unwrap();
+        assert!((m.busy - 1.60).abs() < 1e-9, "{m:?}");
+        assert!((m.steal - 0.10).abs() < 1e-9, "{m:?}");
+        assert!((m.total - 10.10).abs() < 1e-9, "{m:?}");
+        assert_eq!(m.tick, 0.01);
+        assert!(super::parse_machine_cpu("intr 5\n", 100).is_none());
+        let here = super::machine_cpu().expect("Linux has /proc/stat");
+        assert!(here.total >= here.busy && here.busy > 0.0, "{here:?}");
+        assert!(super::load_average().is_some());
     }
 
     #[test]

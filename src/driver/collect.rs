@@ -42,6 +42,8 @@ pub(super) struct Measured<'a> {
     /// The driver's CPU over the same window as `server`.
     pub driver_cpu_seconds: f64,
     pub driver_peak_rss_bytes: u64,
+    /// The driver's share of the cores, for its per-second saturation warning.
+    pub driver_share_cores: f64,
     pub timeseries: Vec<Sample>,
     pub drain_seconds: f64,
     /// The run's clock and fault windows.
@@ -166,25 +168,9 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
     let driver_cpu = m.driver_cpu_seconds;
     let wall = m.measured_seconds;
     let driver_share = if wall > 0.0 { driver_cpu / wall } else { 0.0 };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let machine_share = if wall > 0.0 {
-        (driver_cpu + server_cpu) / wall / cores
-    } else {
-        0.0
-    };
-    let saturated = driver_share >= 0.9 || machine_share >= 0.9;
-    if driver_share >= 0.9 {
-        warnings.push(format!(
-            "the driver used {:.0}% of a core: it may have been the bottleneck, so latency and throughput understate the server",
-            driver_share * 100.0
-        ));
-    }
-    if machine_share >= 0.9 {
-        warnings.push(format!(
-            "server and driver together used {:.0}% of all {cores:.0} cores: the machine was saturated",
-            machine_share * 100.0
-        ));
-    }
+    let noise = super::noise::judge(&m.timeseries, m.driver_share_cores);
+    let saturated = noise.saturated;
+    warnings.extend(noise.warnings);
     let latency = LatencySummary::from_histogram(&m.latencies.scheduled);
     let lateness_ms = m.emitted.lateness.p50_ns as f64 / 1e6;
     if latency.count > 0 && lateness_ms > 0.1 * latency.p50_ms {
@@ -281,5 +267,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
         generator: m.emitted.lateness,
         poll_sends: m.poll_sends,
         warnings,
+        repetitions: Vec::new(),
+        spread: Default::default(),
     })
 }

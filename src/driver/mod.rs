@@ -6,6 +6,7 @@ mod accounting;
 pub mod child;
 mod collect;
 pub mod environment;
+pub mod noise;
 pub mod recorder;
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,12 +24,12 @@ use tokio_util::sync::CancellationToken;
 use crate::modes::webhook::receiver::{ReceiverClient, Receivers};
 use crate::modes::webhook::signature::Secret;
 use crate::modes::webhook::Register;
-use crate::modes::{self, ClientCtx, Mode};
+use crate::modes::{self, ClientCtx, Given, Mode};
 use crate::procstat;
-use crate::results::{Results, Sample, SCHEMA_VERSION};
+use crate::results::{spread, MachineSample, ModeResult, Results, Sample, SCHEMA_VERSION};
 use crate::scenario::{FaultPlan, Scenario};
 use crate::server::ResetRequest;
-use child::{Control, ServerProcess};
+use child::{ClockSync, Control, ServerProcess};
 use collect::Measured;
 use recorder::{Ledger, Recorder, Timeline};
 
@@ -66,6 +67,8 @@ struct Endpoints {
     /// The control listener's address, for the trip measurement.
     control_addr: SocketAddr,
     receiver_ip: Option<IpAddr>,
+    /// Whether the server runs on this host (and so shares its cores with the driver).
+    local: bool,
     /// Server clock − driver clock, ns (0 when they share a host and its monotonic clock).
     offset_ns: i64,
 }
@@ -75,62 +78,42 @@ struct Endpoints {
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Results> {
     let mut environment = environment::capture();
     let scenario_arc = Arc::new(scenario.clone());
-    let mut modes = Vec::new();
+    let n = scenario.modes.len();
+    let rounds = scenario.repeat.max(1) as usize;
+    let mut reps: Vec<Vec<ModeResult>> = vec![Vec::new(); n];
     let mut offsets = Vec::new();
-    for (i, &mode) in scenario.modes.iter().enumerate() {
-        let bar = progress_bar(opts, mode, i, scenario);
-        let (outcome, server) = match &opts.target {
-            Target::Spawn(exe) => {
-                let server = ServerProcess::spawn(exe).await?;
-                let endpoints = Endpoints {
-                    public: server.addr,
-                    control: Control::new(server.control),
-                    control_addr: server.control,
-                    receiver_ip: None,
-                    offset_ns: 0,
-                };
-                let outcome = run_mode(&endpoints, &scenario_arc, mode, &bar).await;
-                (outcome, Some((server, endpoints.control)))
-            }
-            Target::Remote {
-                public,
-                control,
-                receiver_ip,
-            } => {
-                let control_addr = *control;
-                let control = Control::new(control_addr);
-                let sync = control
-                    .clock_offset()
-                    .await
-                    .context("estimating the server's clock offset")?;
-                offsets.push(sync);
-                let endpoints = Endpoints {
-                    public: *public,
-                    control,
-                    control_addr,
-                    receiver_ip: *receiver_ip,
-                    offset_ns: sync.offset_ns,
-                };
-                (run_mode(&endpoints, &scenario_arc, mode, &bar).await, None)
-            }
-        };
-        if let Some((server, control)) = server {
-            server.shutdown(&control).await;
-        }
-        match outcome {
-            Ok(result) => {
-                bar.finish_with_message(format!(
-                    "done: {}/{} delivered, p50 {:.1} ms",
-                    result.deliveries.delivered, result.deliveries.expected, result.latency.p50_ms
-                ));
-                modes.push(result);
-            }
-            Err(e) => {
-                bar.abandon_with_message("failed");
-                return Err(e.context(format!("running mode `{mode}`")));
+    for round in 0..rounds {
+        // Each round starts one mode later, so a drift of the machine falls on every mode.
+        for k in 0..n {
+            let i = (k + round) % n;
+            let mode = scenario.modes[i];
+            let bar = progress_bar(opts, mode, k, (round, rounds), scenario);
+            match run_on_target(opts, &scenario_arc, mode, &bar, &mut offsets).await {
+                Ok(result) => {
+                    bar.finish_with_message(format!(
+                        "done: {}/{} delivered, p50 {:.1} ms",
+                        result.deliveries.delivered, result.deliveries.expected, result.latency.p50_ms
+                    ));
+                    reps[i].push(result);
+                }
+                Err(e) => {
+                    bar.abandon_with_message("failed");
+                    let round = if rounds > 1 {
+                        format!(" (round {} of {rounds})", round + 1)
+                    } else {
+                        String::new()
+                    };
+                    return Err(e.context(format!("running mode `{mode}`{round}")));
+                }
             }
         }
     }
+    let modes = scenario
+        .modes
+        .iter()
+        .zip(reps)
+        .map(|(&mode, reps)| pool_repetitions(scenario, mode, reps))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(worst) = offsets.iter().max_by_key(|o| o.uncertainty_ns) {
         environment.clock = format!(
             "server at {}: its CLOCK_MONOTONIC, mapped to the driver's by an offset estimated from /healthz round \
@@ -153,6 +136,71 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Resul
         sources: Vec::new(),
         points: Vec::new(),
     })
+}
+
+/// One mode once, on a fresh server child or on the remote server.
+async fn run_on_target(
+    opts: &RunOptions,
+    scenario: &Arc<Scenario>,
+    mode: Mode,
+    bar: &ProgressBar,
+    offsets: &mut Vec<ClockSync>,
+) -> anyhow::Result<ModeResult> {
+    match &opts.target {
+        Target::Spawn(exe) => {
+            let server = ServerProcess::spawn(exe).await?;
+            let endpoints = Endpoints {
+                public: server.addr,
+                control: Control::new(server.control),
+                control_addr: server.control,
+                receiver_ip: None,
+                local: true,
+                offset_ns: 0,
+            };
+            let outcome = run_mode(&endpoints, scenario, mode, bar).await;
+            server.shutdown(&endpoints.control).await;
+            outcome
+        }
+        Target::Remote {
+            public,
+            control,
+            receiver_ip,
+        } => {
+            let control_addr = *control;
+            let control = Control::new(control_addr);
+            let sync = control
+                .clock_offset()
+                .await
+                .context("estimating the server's clock offset")?;
+            offsets.push(sync);
+            let endpoints = Endpoints {
+                public: *public,
+                control,
+                control_addr,
+                receiver_ip: *receiver_ip,
+                local: false,
+                offset_ns: sync.offset_ns,
+            };
+            run_mode(&endpoints, scenario, mode, bar).await
+        }
+    }
+}
+
+/// One mode's repetitions as one result: pooled, with each figure's spread, and the theory
+/// predicted again from the median of what the repetitions took as given.
+fn pool_repetitions(s: &Scenario, mode: Mode, reps: Vec<ModeResult>) -> anyhow::Result<ModeResult> {
+    if reps.len() < 2 {
+        return crate::results::pool(reps);
+    }
+    let median = |f: fn(&ModeResult) -> f64| spread::median(&reps.iter().map(f).collect::<Vec<_>>());
+    let given = Given {
+        client_event_rate: median(|m| m.theory.given.client_event_rate),
+        round_trip_ms: median(|m| m.theory.given.round_trip_ms),
+        generator_ms: median(|m| m.theory.given.generator_ms),
+    };
+    let mut pooled = crate::results::pool(reps)?;
+    pooled.theory = mode.predict(s, &given);
+    Ok(pooled)
 }
 
 /// Runs every point of a swept scenario (each a full run of its modes) into one result.
@@ -214,7 +262,14 @@ pub async fn run_sweep(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result
     })
 }
 
-fn progress_bar(opts: &RunOptions, mode: Mode, index: usize, s: &Scenario) -> ProgressBar {
+/// A bar for the `index`th mode of round `round.0` of `round.1`.
+fn progress_bar(
+    opts: &RunOptions,
+    mode: Mode,
+    index: usize,
+    round: (usize, usize),
+    s: &Scenario,
+) -> ProgressBar {
     if !opts.progress {
         return ProgressBar::hidden();
     }
@@ -229,7 +284,17 @@ fn progress_bar(opts: &RunOptions, mode: Mode, index: usize, s: &Scenario) -> Pr
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_prefix(format!("{}/{} {mode}", index + 1, s.modes.len()));
+    let (r, rounds) = round;
+    bar.set_prefix(if rounds > 1 {
+        format!(
+            "round {}/{rounds} · {}/{} {mode}",
+            r + 1,
+            index + 1,
+            s.modes.len()
+        )
+    } else {
+        format!("{}/{} {mode}", index + 1, s.modes.len())
+    });
     bar
 }
 
@@ -322,6 +387,15 @@ async fn run_mode(
         },
         driver_cpu_seconds: driver_window.1.cpu_seconds - driver_window.0.cpu_seconds,
         driver_peak_rss_bytes: driver_after.peak_rss_bytes,
+        driver_share_cores: {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            // A server on this host takes half the machine; a remote one leaves it all.
+            if endpoints.local {
+                cores / 2.0
+            } else {
+                cores
+            }
+        },
         emitted: window.emitted,
         timeseries,
         drain_seconds,
@@ -530,7 +604,7 @@ async fn start_clients(
     Ok(Clients::Tasks(handles))
 }
 
-/// Samples the server's stats and the driver's CPU once a second until `stop`.
+/// Samples the server's stats, the driver's CPU and the machine once a second until `stop`.
 async fn sample(
     control: Control,
     recorder: Arc<Recorder>,
@@ -540,6 +614,14 @@ async fn sample(
 ) -> Vec<Sample> {
     let mut out = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    // The previous reading: when, the machine, the server process's CPU, the driver's CPU.
+    let mut prev = (
+        Instant::now(),
+        procstat::machine_cpu(),
+        None::<f64>,
+        procstat::cpu_seconds(),
+    );
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -548,6 +630,28 @@ async fn sample(
         let Ok(st) = control.stats().await else {
             continue;
         };
+        let (now, machine, driver_cpu) = (Instant::now(), procstat::machine_cpu(), procstat::cpu_seconds());
+        let server_total = st.process.cpu_seconds;
+        let driver_seconds = driver_cpu - prev.3;
+        let machine_sample = match (prev.1, machine) {
+            (Some(a), Some(b)) => {
+                let busy = b.busy - a.busy;
+                let server = prev.2.map_or(0.0, |s| server_total - s);
+                MachineSample {
+                    interval_s: now.duration_since(prev.0).as_secs_f64(),
+                    cores,
+                    busy_seconds: busy,
+                    others_seconds: (busy - server - driver_seconds).max(0.0),
+                    steal_seconds: b.steal - a.steal,
+                    load_1m: procstat::load_average().unwrap_or(0.0),
+                    driver_seconds,
+                }
+            }
+            _ => MachineSample::default(),
+        };
+        // The first reading of the server's CPU has no interval before it to charge.
+        let first = prev.2.is_none();
+        prev = (now, machine, Some(server_total), driver_cpu);
         out.push(Sample {
             source: 0,
             t_s: recorder.since_start().unwrap_or_default().as_secs_f64(),
@@ -559,7 +663,12 @@ async fn sample(
             held_long_polls: st.held_long_polls,
             webhook_in_flight: st.webhook.in_flight,
             webhook_retries: st.webhook.retries,
-            driver_cpu_seconds: procstat::read().cpu_seconds - driver_cpu0,
+            driver_cpu_seconds: driver_cpu - driver_cpu0,
+            machine: if first {
+                MachineSample::default()
+            } else {
+                machine_sample
+            },
         });
     }
     out

@@ -4,8 +4,8 @@
 
 use crate::modes::Mode;
 use crate::report::html::number;
-use crate::report::{clearly_smaller, format_owed, CLOSE_MARGIN};
-use crate::results::{ModeResult, Results};
+use crate::report::{below, format_owed, headline, CLOSE_MARGIN};
+use crate::results::{Figure, ModeResult, Results};
 
 /// What the run says about a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +48,12 @@ fn find(r: &Results, mode: Mode) -> Option<&ModeResult> {
         .find(|m| m.mode == mode && m.deliveries.delivered > 0)
 }
 
-/// Judges `a < b` (smaller is the claim's direction): holds, does not hold, or too close.
-fn smaller(a: f64, b: f64) -> Judgement {
-    if clearly_smaller(a, b) {
+/// Judges `f` of `a` < `f` of `b` (smaller is the claim's direction): holds, does not hold, or
+/// too close (see [`below`]).
+fn smaller(f: Figure, a: &ModeResult, b: &ModeResult) -> Judgement {
+    if below(f, a, b) {
         Judgement::Holds
-    } else if clearly_smaller(b, a) {
+    } else if below(f, b, a) {
         Judgement::DoesNotHold
     } else {
         Judgement::Depends
@@ -65,12 +66,24 @@ fn undelivered(m: &ModeResult) -> u64 {
 }
 
 /// The rule of a comparison judged by [`smaller`].
-fn margin_rule(what: &str) -> String {
-    format!(
-        "holds when {what} is smaller by more than {m:.0}%, does not hold when it is larger by more than {m:.0}%, \
-         depends in between",
-        m = CLOSE_MARGIN * 100.0
-    )
+fn margin_rule(r: &Results, what: &str) -> String {
+    if repeated(r) {
+        format!(
+            "holds when {what} is smaller with no overlap between the two modes' spreads over the repetitions, \
+             does not hold when it is larger with no overlap, depends when they overlap"
+        )
+    } else {
+        format!(
+            "holds when {what} is smaller by more than {m:.0}%, does not hold when it is larger by more than {m:.0}%, \
+             depends in between",
+            m = CLOSE_MARGIN * 100.0
+        )
+    }
+}
+
+/// Whether the run repeated its modes (and so judges by spreads, not by a margin).
+fn repeated(r: &Results) -> bool {
+    r.modes.iter().any(|m| !m.spread.is_empty())
 }
 
 /// Every claim the run can speak to.
@@ -86,8 +99,8 @@ pub fn judge(r: &Results) -> Vec<Claim> {
         out.push(polling_wastes(p));
     }
     if let (Some(p), Some(h)) = (poll, hook) {
-        out.push(webhooks_reduce_load(p, h));
-        out.push(webhooks_reduce_latency(p, h));
+        out.push(webhooks_reduce_load(r, p, h));
+        out.push(webhooks_reduce_latency(r, p, h));
     }
     if !streams.is_empty() {
         out.push(connections(r, &streams));
@@ -126,11 +139,11 @@ fn polling_wastes(p: &ModeResult) -> Claim {
     }
 }
 
-fn webhooks_reduce_load(p: &ModeResult, h: &ModeResult) -> Claim {
-    let cpu = |m: &ModeResult| m.server.cpu_seconds_per_1k_deliveries * 1000.0;
+fn webhooks_reduce_load(r: &Results, p: &ModeResult, h: &ModeResult) -> Claim {
+    let cpu = |m: &ModeResult| headline(Figure::CpuMsPer1k, m);
     Claim {
         claim: "Webhooks reduce server load",
-        judgement: smaller(cpu(h), cpu(p)),
+        judgement: smaller(Figure::CpuMsPer1k, h, p),
         evidence: format!(
             "Server CPU per 1,000 delivered events: webhook {} ms, {} {} ms; requests per event: webhook {}, {} {}. \
              Webhooks cost the sender one request per event per subscriber; polling costs one per client per interval, \
@@ -142,14 +155,13 @@ fn webhooks_reduce_load(p: &ModeResult, h: &ModeResult) -> Claim {
             p.mode,
             number(p.server.requests_per_delivery)
         ),
-        rule: margin_rule("the webhook sender's CPU per delivered event"),
+        rule: margin_rule(r, "the webhook sender's CPU per delivered event"),
     }
 }
 
-fn webhooks_reduce_latency(p: &ModeResult, h: &ModeResult) -> Claim {
-    let at = |m: &ModeResult, q| m.owed_latency_ms(q).unwrap_or(f64::INFINITY);
-    let median = smaller(at(h, 0.5), at(p, 0.5));
-    let tail = smaller(at(h, 0.99), at(p, 0.99));
+fn webhooks_reduce_latency(r: &Results, p: &ModeResult, h: &ModeResult) -> Claim {
+    let median = smaller(Figure::LatencyP50, h, p);
+    let tail = smaller(Figure::LatencyP99, h, p);
     let loses_more = undelivered(h) > undelivered(p);
     let judgement = match (median, tail) {
         (Judgement::Holds, Judgement::Holds) if !loses_more => Judgement::Holds,
@@ -170,11 +182,19 @@ fn webhooks_reduce_latency(p: &ModeResult, h: &ModeResult) -> Claim {
             format_owed(p, 0.99),
             undelivered(p)
         ),
-        rule: format!(
-            "holds when the webhook median and p99 are both smaller by more than {m:.0}% and webhooks left no more \
-             undelivered; does not hold when both are larger by more than {m:.0}%; depends otherwise",
-            m = CLOSE_MARGIN * 100.0
-        ),
+        rule: if repeated(r) {
+            "holds when the webhook median and p99 are both smaller, with no overlap between the modes' spreads \
+             over the repetitions, and webhooks left no more undelivered; does not hold when both are larger with no \
+             overlap; depends otherwise"
+                .into()
+        } else {
+            format!(
+                "holds when the webhook median and p99 are both smaller by more than {m:.0}% (and by more than three \
+                 sampling errors of the percentiles) and webhooks left no more undelivered; does not hold when both \
+                 are larger by as much; depends otherwise",
+                m = CLOSE_MARGIN * 100.0
+            )
+        },
     }
 }
 
@@ -288,11 +308,47 @@ fn webhooks_simpler(r: &Results, h: &ModeResult) -> Claim {
 mod tests {
     use super::*;
 
+    /// Two copies of the fixture's first mode with server CPU per 1k of `a` and `b` ms, each
+    /// spread over `reps` when given.
+    fn pair(a: &[f64], b: &[f64]) -> (ModeResult, ModeResult) {
+        let base = results().modes.remove(0);
+        let with = |values: &[f64]| {
+            let mut m = base.clone();
+            m.server.cpu_seconds_per_1k_deliveries = values[0] / 1000.0;
+            if values.len() > 1 {
+                let s = crate::results::FigureSpread::of(values, 1).expect("values");
+                m.spread.insert(Figure::CpuMsPer1k, s);
+            }
+            m
+        };
+        (with(a), with(b))
+    }
+
     #[test]
     fn close_values_are_too_close_to_call() {
-        assert_eq!(smaller(1.0, 2.0), Judgement::Holds);
-        assert_eq!(smaller(2.0, 1.0), Judgement::DoesNotHold);
-        assert_eq!(smaller(1.0, 1.1), Judgement::Depends);
+        let cpu = |a: &[f64], b: &[f64]| {
+            let (a, b) = pair(a, b);
+            smaller(Figure::CpuMsPer1k, &a, &b)
+        };
+        assert_eq!(cpu(&[1.0], &[2.0]), Judgement::Holds);
+        assert_eq!(cpu(&[2.0], &[1.0]), Judgement::DoesNotHold);
+        assert_eq!(cpu(&[1.0], &[1.1]), Judgement::Depends);
+    }
+
+    #[test]
+    fn with_repetitions_noise_decides_not_the_margin() {
+        let cpu = |a: &[f64], b: &[f64]| {
+            let (a, b) = pair(a, b);
+            smaller(Figure::CpuMsPer1k, &a, &b)
+        };
+        // 5% apart, but every repetition of one below every repetition of the other.
+        assert_eq!(cpu(&[1.00, 1.01, 1.02], &[1.05, 1.06, 1.07]), Judgement::Holds);
+        assert_eq!(
+            cpu(&[1.05, 1.06, 1.07], &[1.00, 1.01, 1.02]),
+            Judgement::DoesNotHold
+        );
+        // Medians 30% apart, but the ranges overlap: within noise.
+        assert_eq!(cpu(&[1.0, 1.0, 1.5], &[1.3, 1.3, 1.4]), Judgement::Depends);
     }
 
     /// A run of every mode to bend into each outcome (a committed report's results).

@@ -45,17 +45,21 @@ dt { font-weight: 600; }
 @media print { body { background: #fff; } figure, .verdicts { break-inside: avoid; } }
 ";
 
-/// Renders the whole report.
-pub fn render(r: &Results, charts: &[Rendered]) -> String {
-    let s = &r.scenario;
-    let mut h = String::new();
-    let _ = write!(
-        h,
+/// The start of a page (through `<main>`) titled `pushpull: TITLE`; close it with
+/// `</main></body></html>`.
+pub fn page_start(title: &str) -> String {
+    format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>pushpull: {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
-        esc(&s.name)
-    );
+        esc(title)
+    )
+}
+
+/// Renders the whole report.
+pub fn render(r: &Results, charts: &[Rendered]) -> String {
+    let s = &r.scenario;
+    let mut h = page_start(&s.name);
     let _ = writeln!(h, "<h1>pushpull report: {}</h1>", esc(&s.name));
     if !s.description.is_empty() {
         let _ = writeln!(h, "<p class=\"lead\">{}</p>", esc(&s.description));
@@ -228,12 +232,12 @@ fn run_sections(h: &mut String, r: &Results) {
     h.push_str("<h2 id=\"theory\">Theory beside measurement</h2>\n");
     h.push_str(&theory_table(r));
     for s in super::sections(r) {
-        section(h, r, &s);
+        section(h, &s);
     }
 }
 
 /// A table after the comparison (see [`super::Section`]).
-fn section(h: &mut String, r: &Results, s: &super::Section) {
+fn section(h: &mut String, s: &super::Section) {
     let _ = write!(
         h,
         "<h2 id=\"{}\">{}</h2>\n<div class=\"scroll\"><table>\n<thead><tr>",
@@ -244,8 +248,8 @@ fn section(h: &mut String, r: &Results, s: &super::Section) {
         let _ = write!(h, "<th>{}</th>", esc(col));
     }
     h.push_str("</tr></thead>\n<tbody>\n");
-    for (m, row) in r.modes.iter().zip(&s.rows) {
-        comparison_row(h, None, m.mode, row);
+    for (mode, row) in &s.rows {
+        comparison_row(h, None, *mode, row);
     }
     let _ = writeln!(h, "</tbody></table></div>\n<p>{}</p>", esc(&s.note));
 }
@@ -258,7 +262,7 @@ fn mode_sections(h: &mut String, r: &Results) {
         let _ = writeln!(
             h,
             "<h3><span class=\"swatch\" style=\"background:{}\"></span>{}</h3>\n<p>{}</p>\n<dl>\
-             <dt>latency</dt><dd>p50 {}, p90 {}, p99 {}, p99.9 {}, max {} (from actual emission: p50 {})</dd>\
+             <dt>latency</dt><dd>p50 {}, p90 {}, p99 {}{} (from actual emission: p50 {})</dd>\
              <dt>deliveries</dt><dd>{} of {} ({} late, {} dead-lettered, {} lost, {} duplicates, {} out of order, {} reported gone, {} reconnections)</dd>\
              <dt>server</dt><dd>{} requests ({:.0}/s), {} bytes read, {} written, {:.2} CPU s, peak {} connections, {:.1} KiB per client</dd>\
              <dt>driver</dt><dd>{:.2} CPU s ({:.0}% of a core)</dd></dl>",
@@ -268,8 +272,7 @@ fn mode_sections(h: &mut String, r: &Results) {
             format_ms(m.latency.p50_ms),
             format_ms(m.latency.p90_ms),
             format_ms(m.latency.p99_ms),
-            format_ms(m.latency.p999_ms),
-            format_ms(m.latency.max_ms),
+            esc(&super::tail(&m.latency)),
             format_ms(m.latency_from_emission.p50_ms),
             d.delivered,
             d.expected,

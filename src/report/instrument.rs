@@ -29,7 +29,7 @@ pub fn section(r: &Results) -> Section {
         id: "instrument",
         title: "How the instrument did",
         header: &HEADER,
-        rows: r.modes.iter().map(row).collect(),
+        rows: r.modes.iter().map(|m| (m.mode, row(m))).collect(),
         note: NOTE.to_string(),
     }
 }

@@ -99,7 +99,7 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         let _ = writeln!(m, "\n## {}\n", s.title);
         let _ = writeln!(m, "| {} |", s.header.join(" | "));
         let _ = writeln!(m, "|---|{}", "---:|".repeat(s.header.len() - 1));
-        for row in &s.rows {
+        for (_, row) in &s.rows {
             let _ = writeln!(
                 m,
                 "| {} |",

@@ -4,6 +4,8 @@
 
 pub mod charts;
 pub mod claims;
+pub mod compare;
+pub mod figures;
 pub mod html;
 pub mod instrument;
 pub mod markdown;
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::results::Results;
+use crate::results::{Figure, ModeResult, Results};
 
 /// Writes the charts, `report.html` and `report.md` for `results` into `dir`; returns the
 /// HTML report's path.
@@ -42,15 +44,17 @@ pub struct Section {
     pub title: &'static str,
     /// Column headers; the first column is the mode.
     pub header: &'static [&'static str],
-    /// One row per mode, in the results' order.
-    pub rows: Vec<Vec<String>>,
+    /// The rows, each with the mode it is about (its first cell names it).
+    pub rows: Vec<(crate::modes::Mode, Vec<String>)>,
     /// What the table shows, in a paragraph for under it.
     pub note: String,
 }
 
 /// The sections after the theory, in order.
 pub fn sections(r: &Results) -> Vec<Section> {
-    vec![instrument::section(r), wire::section(r)]
+    let mut out: Vec<Section> = figures::section(r).into_iter().collect();
+    out.extend([instrument::section(r), wire::section(r)]);
+    out
 }
 
 /// Two figures within this share of each other are too close to rank: the one margin the
@@ -62,12 +66,70 @@ pub fn clearly_smaller(a: f64, b: f64) -> bool {
     a * (1.0 + CLOSE_MARGIN) < b
 }
 
+/// `f` of `m` as verdicts and claims weigh it: the median over its repetitions where there
+/// were several, else its value (NaN where it was not measured, which ranks nowhere).
+pub fn headline(f: Figure, m: &ModeResult) -> f64 {
+    m.spread
+        .get(&f)
+        .map_or_else(|| f.of(m).unwrap_or(f64::NAN), |s| s.median)
+}
+
+/// Whether `f` of `a` lies below `f` of `b` beyond noise. With repetitions on both sides:
+/// when their bands (bootstrap intervals from 5 repetitions, else ranges) do not overlap.
+/// With one run, which cannot measure the machine's noise: when it is smaller by more than
+/// [`CLOSE_MARGIN`] and, where the counts give a sampling error
+/// ([`Figure::sampling_error`]), by more than three of them.
+pub fn below(f: Figure, a: &ModeResult, b: &ModeResult) -> bool {
+    match (a.spread.get(&f), b.spread.get(&f)) {
+        (Some(x), Some(y)) => x.band().high < y.band().low,
+        _ => {
+            let (x, y) = (headline(f, a), headline(f, b));
+            let sampled = match (f.sampling_error(a), f.sampling_error(b)) {
+                (Some(sa), Some(sb)) => y - x > 3.0 * sa.hypot(sb),
+                _ => true,
+            };
+            clearly_smaller(x, y) && sampled
+        }
+    }
+}
+
+/// What "too close to rank" on `f` meant for `modes`, for a sentence, as [`below`] decided
+/// it: `within noise (...)` where all were repeated, else the margin (and sampling error).
+pub fn too_close_words(f: Figure, modes: &[&ModeResult]) -> String {
+    if modes.iter().all(|m| m.spread.contains_key(&f)) {
+        "within noise (their spreads over the repetitions overlap)".into()
+    } else if modes.iter().all(|m| f.sampling_error(m).is_some()) {
+        format!("within {:.0}% or three sampling errors", CLOSE_MARGIN * 100.0)
+    } else {
+        format!("within {:.0}%", CLOSE_MARGIN * 100.0)
+    }
+}
+
 /// A percentile of latency over every owed delivery (see
 /// [`crate::results::ModeResult::owed_latency_ms`]): `> drain` when it falls among the
 /// deliveries that never arrived.
 pub fn format_owed(m: &crate::results::ModeResult, q: f64) -> String {
     m.owed_latency_ms(q)
         .map_or_else(|| "> drain".to_string(), format_ms)
+}
+
+/// After a list of percentiles: `, p99.9 X, max Y (n = N)` where the sample supports a p99.9,
+/// else why they are left out.
+pub fn tail(l: &crate::results::LatencySummary) -> String {
+    if l.supports(0.999) {
+        format!(
+            ", p99.9 {}, max {} (n = {})",
+            format_ms(l.p999_ms),
+            format_ms(l.max_ms),
+            l.count
+        )
+    } else {
+        format!(
+            "; p99.9 and max left out: {} deliveries, fewer than the {} a p99.9 needs",
+            l.count,
+            crate::results::LatencySummary::TAIL_SAMPLES
+        )
+    }
 }
 
 /// A latency in the unit that reads best: `850 µs`, `4.2 ms`, `250 ms`, `1.5 s`.
@@ -86,7 +148,25 @@ pub fn format_ms(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_ms;
+    use super::{format_ms, tail};
+
+    #[test]
+    fn the_tail_is_shown_only_where_the_sample_supports_it() {
+        let h = crate::driver::recorder::new_histogram();
+        let mut l = crate::results::LatencySummary::from_histogram(&h);
+        l.count = 999;
+        assert!(l.supports(0.99) && !l.supports(0.999));
+        assert_eq!(
+            tail(&l),
+            "; p99.9 and max left out: 999 deliveries, fewer than the 1000 a p99.9 needs"
+        );
+        l.count = 1000;
+        l.p999_ms = 5.0;
+        l.max_ms = 12.0;
+        assert_eq!(tail(&l), ", p99.9 5.0 ms, max 12 ms (n = 1000)");
+        l.count = 99;
+        assert!(!l.supports(0.99) && l.supports(0.5));
+    }
 
     #[test]
     fn latencies_read_in_their_best_unit() {

@@ -1,11 +1,12 @@
 //! The comparison table, one row per mode: printed at the end of a run, and the same rows in
 //! the HTML and Markdown reports. Its percentiles are over every owed delivery, the
-//! undelivered counted as slowest (`> drain` when a percentile falls among them).
+//! undelivered counted as slowest (`> drain` when a percentile falls among them). Where each
+//! mode ran several times, a figure reads `median ± half-range` over the repetitions.
 
 use std::fmt::Write as _;
 
-use crate::report::format_owed;
-use crate::results::Results;
+use super::figures;
+use crate::results::{Figure, Results};
 
 /// Column headers.
 pub const HEADER: [&str; 15] = [
@@ -34,22 +35,23 @@ pub fn rows(results: &Results) -> Vec<Vec<String>> {
         .map(|m| {
             let d = &m.deliveries;
             let s = &m.server;
+            let fig = |f: Figure| figures::cell(f, m);
             vec![
                 m.mode.to_string(),
-                format_owed(m, 0.5),
-                format_owed(m, 0.99),
+                fig(Figure::LatencyP50),
+                fig(Figure::LatencyP99),
                 format!("{}/{}", d.delivered, d.expected),
                 m.outcomes.late.to_string(),
                 d.lost.to_string(),
                 d.duplicates.to_string(),
-                format!("{:.2}", s.requests_per_delivery),
-                format!("{:.1}%", s.empty_share * 100.0),
-                format!("{:.0}", s.bytes_per_delivery),
+                fig(Figure::RequestsPerEvent),
+                fig(Figure::EmptyShare),
+                fig(Figure::BytesPerEvent),
                 super::wire::packets_per_event(m),
-                format!("{:.2}", s.cpu_seconds_per_1k_deliveries * 1000.0),
+                fig(Figure::CpuMsPer1k),
                 s.peak_connections.to_string(),
-                format!("{:.0}", m.deliveries_per_second),
-                format!("{:.0}", s.requests_per_second),
+                fig(Figure::DeliveriesPerSecond),
+                fig(Figure::RequestsPerSecond),
             ]
         })
         .collect()
@@ -59,7 +61,20 @@ pub fn rows(results: &Results) -> Vec<Vec<String>> {
 pub fn render(results: &Results) -> String {
     let mut all = vec![HEADER.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     all.extend(rows(results));
-    let widths: Vec<usize> = (0..HEADER.len())
+    let mut out = align(&all);
+    for m in &results.modes {
+        for w in &m.warnings {
+            let _ = writeln!(out, "warning: {}: {w}", m.mode);
+        }
+    }
+    out
+}
+
+/// Rows (the first the header) as plain text: the first column left-aligned, the others
+/// right-aligned, a rule under the header.
+pub fn align(all: &[Vec<String>]) -> String {
+    let columns = all.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
         .map(|c| all.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -87,11 +102,6 @@ pub fn render(results: &Results) -> String {
                     .collect::<Vec<_>>()
                     .join("  ")
             );
-        }
-    }
-    for m in &results.modes {
-        for w in &m.warnings {
-            let _ = writeln!(out, "warning: {}: {w}", m.mode);
         }
     }
     out

@@ -3,7 +3,7 @@
 //! reason drawn from the run's own figures.
 
 use crate::modes::Mode;
-use crate::results::{ModeResult, Results};
+use crate::results::{Figure, ModeResult, Results};
 use crate::scenario::Arrival;
 
 /// How far measurement may stray from theory before the report remarks on it.
@@ -48,7 +48,6 @@ pub fn compare(r: &Results) -> Vec<Comparison> {
     for m in &r.modes {
         let t = &m.theory;
         let requests = m.server.requests as f64;
-        let delivered = m.deliveries.delivered.max(1) as f64;
         let p = t.empty_share.clamp(0.0, 1.0);
         let rows = [
             (
@@ -56,7 +55,7 @@ pub fn compare(r: &Results) -> Vec<Comparison> {
                 t.latency_p50_ms,
                 m.latency.p50_ms,
                 0.001,
-                median_se(m),
+                Figure::LatencyP50.sampling_error(m).unwrap_or(0.0),
             ),
             (
                 "requests per delivered event",
@@ -66,7 +65,7 @@ pub fn compare(r: &Results) -> Vec<Comparison> {
                 // Requests as a Poisson count, over the events they were made for (the
                 // prediction is conditioned on those): generous for pollers, whose requests
                 // hardly vary.
-                requests.sqrt() / delivered,
+                Figure::RequestsPerEvent.sampling_error(m).unwrap_or(0.0),
             ),
             (
                 "share of empty responses",
@@ -116,19 +115,6 @@ pub fn compare(r: &Results) -> Vec<Comparison> {
         }
     }
     out
-}
-
-/// The standard error of the median latency, ms, from the run's histogram: `1 / (2 f √n)`
-/// with the density `f` at the median read off the 45th and 55th percentiles.
-fn median_se(m: &ModeResult) -> f64 {
-    let Ok(h) = m.latency.decode_histogram() else {
-        return 0.0;
-    };
-    if h.len() < 2 {
-        return 0.0;
-    }
-    let spread_ms = (h.value_at_quantile(0.55) - h.value_at_quantile(0.45)) as f64 / 1000.0;
-    spread_ms / (0.2 * (h.len() as f64).sqrt())
 }
 
 /// The reason, from the run's own figures, that `metric` came out off its theory by more

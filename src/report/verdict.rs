@@ -3,8 +3,8 @@
 
 use crate::modes::Mode;
 use crate::report::html::number;
-use crate::report::{clearly_smaller, format_owed, CLOSE_MARGIN};
-use crate::results::{ModeResult, Results};
+use crate::report::{below, format_owed, headline, too_close_words};
+use crate::results::{Figure, ModeResult, Results};
 
 fn names(modes: &[&ModeResult]) -> String {
     let names: Vec<&str> = modes.iter().map(|m| m.mode.name()).collect();
@@ -28,7 +28,7 @@ pub fn verdicts(r: &Results) -> Vec<String> {
 
     out.push(speed(r, &delivered));
 
-    let cpu = |m: &ModeResult| m.server.cpu_seconds_per_1k_deliveries * 1000.0;
+    let cpu = |m: &ModeResult| headline(Figure::CpuMsPer1k, m);
     let cheapest = delivered
         .iter()
         .min_by(|a, b| cpu(a).total_cmp(&cpu(b)))
@@ -37,23 +37,51 @@ pub fn verdicts(r: &Results) -> Vec<String> {
         .iter()
         .max_by(|a, b| cpu(a).total_cmp(&cpu(b)))
         .expect("non-empty");
-    if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 && !clearly_smaller(cpu(cheapest), cpu(dearest)) {
+    if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 && !below(Figure::CpuMsPer1k, cheapest, dearest) {
         out.push(format!(
-            "Server CPU per 1,000 delivered events was within {:.0}% across the modes: from {} ms ({}) to {} ms ({}).",
-            CLOSE_MARGIN * 100.0,
+            "Server CPU per 1,000 delivered events was {} across the modes: from {} ms ({}) to {} ms ({}).",
+            too_close_words(Figure::CpuMsPer1k, &delivered),
             number(cpu(cheapest)),
             cheapest.mode,
             number(cpu(dearest)),
             dearest.mode
         ));
     } else if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 {
+        // Modes that cannot be told from either end are named with it, not ranked.
+        let near = |end: &ModeResult, cheap_end: bool| -> String {
+            let close: Vec<&ModeResult> = delivered
+                .iter()
+                .copied()
+                .filter(|m| m.mode != end.mode && m.mode != cheapest.mode && m.mode != dearest.mode)
+                .filter(|m| {
+                    if cheap_end {
+                        !below(Figure::CpuMsPer1k, end, m)
+                    } else {
+                        !below(Figure::CpuMsPer1k, m, end)
+                    }
+                })
+                .collect();
+            if close.is_empty() {
+                String::new()
+            } else {
+                let mut involved = close.clone();
+                involved.push(end);
+                format!(
+                    " ({} {} of it)",
+                    names(&close),
+                    too_close_words(Figure::CpuMsPer1k, &involved)
+                )
+            }
+        };
         out.push(format!(
-            "{} cost the server least CPU, {} ms per 1,000 delivered events; {} cost the most, {} ms ({:.1}×).",
+            "{} cost the server least CPU, {} ms per 1,000 delivered events{}; {} cost the most, {} ms ({:.1}×){}.",
             cheapest.mode,
             number(cpu(cheapest)),
+            near(cheapest, true),
             dearest.mode,
             number(cpu(dearest)),
-            cpu(dearest) / cpu(cheapest)
+            cpu(dearest) / cpu(cheapest),
+            near(dearest, false)
         ));
     }
 
@@ -149,7 +177,7 @@ pub fn verdicts(r: &Results) -> Vec<String> {
 /// Which mode delivered fastest, ranked on the median over every owed delivery; a mode that
 /// left deliveries undelivered is never called fastest on its median alone.
 fn speed(r: &Results, delivered: &[&ModeResult]) -> String {
-    let p50 = |m: &ModeResult| m.owed_latency_ms(0.5).unwrap_or(f64::INFINITY);
+    let p50 = |m: &ModeResult| headline(Figure::LatencyP50, m);
     let undelivered = |m: &ModeResult| m.deliveries.expected.saturating_sub(m.deliveries.delivered);
     let complete: Vec<&ModeResult> = delivered
         .iter()
@@ -174,13 +202,13 @@ fn speed(r: &Results, delivered: &[&ModeResult]) -> String {
     let close: Vec<&ModeResult> = ranked
         .iter()
         .copied()
-        .filter(|m| m.mode != fastest.mode && !clearly_smaller(p50(fastest), p50(m)))
+        .filter(|m| m.mode != fastest.mode && !below(Figure::LatencyP50, fastest, m))
         .collect();
     if !close.is_empty() {
         s.push_str(&format!(
-            ", with {} within {:.0}% of it (too close to rank)",
+            ", with {} {} of it (too close to rank)",
             names(&close),
-            CLOSE_MARGIN * 100.0
+            too_close_words(Figure::LatencyP50, &[&close[..], &[fastest]].concat())
         ));
     }
     for m in delivered
@@ -200,7 +228,7 @@ fn speed(r: &Results, delivered: &[&ModeResult]) -> String {
         .iter()
         .max_by(|a, b| p50(a).total_cmp(&p50(b)))
         .expect("non-empty");
-    if slowest.mode != fastest.mode && clearly_smaller(p50(fastest), p50(slowest)) {
+    if slowest.mode != fastest.mode && below(Figure::LatencyP50, fastest, slowest) {
         s.push_str(&format!(
             "; {} was slowest at a median of {}",
             slowest.mode,
@@ -210,7 +238,7 @@ fn speed(r: &Results, delivered: &[&ModeResult]) -> String {
             let t_ms = interval.as_secs_f64() * 1000.0;
             s.push_str(&format!(
                 ", {:.2} of its {} polling interval (theory: {:.2})",
-                p50(slowest) / t_ms,
+                slowest.owed_latency_ms(0.5).unwrap_or(f64::INFINITY) / t_ms,
                 crate::scenario::humane::format(interval),
                 slowest.theory.latency_p50_ms / t_ms
             ));
@@ -224,5 +252,44 @@ fn poll_interval(r: &Results, mode: Mode) -> Option<std::time::Duration> {
         Mode::Poll => Some(r.scenario.poll.interval),
         Mode::ConditionalPoll => Some(r.scenario.conditional_poll.interval),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::FigureSpread;
+
+    fn quickstart() -> Results {
+        serde_json::from_str(include_str!("../../reports/quickstart/results.json")).unwrap()
+    }
+
+    #[test]
+    fn the_cheapest_is_named_with_the_modes_inside_its_noise() {
+        let mut r = quickstart();
+        for m in &mut r.modes {
+            let cpu: &[f64] = match m.mode {
+                Mode::Sse => &[40.0, 43.0, 45.0],
+                Mode::Websocket => &[42.0, 44.0, 46.0],
+                Mode::Poll => &[80.0, 90.0, 100.0],
+                _ => &[60.0, 61.0, 62.0],
+            };
+            m.spread
+                .insert(Figure::CpuMsPer1k, FigureSpread::of(cpu, 1).unwrap());
+        }
+        let all = verdicts(&r).join("\n");
+        assert!(
+            all.contains(
+                "sse cost the server least CPU, 43.00 ms per 1,000 delivered events (websocket within noise (their \
+                 spreads over the repetitions overlap) of it); poll cost the most, 90.00 ms (2.1×)."
+            ),
+            "{all}"
+        );
+        // Latency was not repeated: its closeness is the margin's and the sampling error's.
+        assert!(
+            all.contains("within 20% or three sampling errors of it (too close to rank)"),
+            "{all}"
+        );
+        assert!(!all.contains("with long_poll and sse within noise"), "{all}");
     }
 }

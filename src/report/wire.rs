@@ -1,8 +1,8 @@
 //! What went on the wire, one row per mode: TCP's own counts of segments and bytes on the
 //! server's connections over the measured window, beside the HTTP bytes the server counted.
 
-use super::Section;
-use crate::results::{ModeResult, Results, TcpTraffic};
+use super::{figures, Section};
+use crate::results::{Figure, ModeResult, Results, TcpTraffic};
 
 /// Column headers.
 pub const HEADER: [&str; 9] = [
@@ -42,7 +42,7 @@ pub fn section(r: &Results) -> Section {
         id: "wire",
         title: "On the wire",
         header: &HEADER,
-        rows: r.modes.iter().map(row).collect(),
+        rows: r.modes.iter().map(|m| (m.mode, row(m))).collect(),
         note,
     }
 }
@@ -51,11 +51,7 @@ pub fn section(r: &Results) -> Section {
 /// `—` when not measured.
 pub fn packets_per_event(m: &ModeResult) -> String {
     m.server.tcp.measured().map_or("—".into(), |t| {
-        format!(
-            "{}{:.2}",
-            lower_bound(t),
-            t.segments() as f64 / m.deliveries.delivered.max(1) as f64
-        )
+        format!("{}{}", lower_bound(t), figures::cell(Figure::PacketsPerEvent, m))
     })
 }
 
@@ -149,9 +145,9 @@ mod tests {
         });
         r.modes[1].server.tcp = TcpReading::Unavailable("sock_diag refused".into());
         let s = section(&r);
-        assert!(s.rows[0][2].starts_with("≥ "), "{:?}", s.rows[0]);
-        assert_eq!(s.rows[0][1], "3 + 2 closed");
-        assert_eq!(s.rows[1][2], "—");
+        assert!(s.rows[0].1[2].starts_with("≥ "), "{:?}", s.rows[0]);
+        assert_eq!(s.rows[0].1[1], "3 + 2 closed");
+        assert_eq!(s.rows[1].1[2], "—");
         assert!(s.note.contains("not measured (sock_diag refused)"), "{}", s.note);
         assert!(
             s.note.contains("2 connections closed during the window"),

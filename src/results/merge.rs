@@ -5,6 +5,10 @@
 //! Server figures are summed as if each run had its own server, which is how `pushpull run`
 //! works (it starts a server per mode). Latency percentiles of the merge are those of all the
 //! runs' deliveries together, because the histograms themselves are added.
+//!
+//! Runs merged by `report` may have run at the same time (several drivers), so their rates
+//! add up; the repetitions of one run ([`pool`]) ran one after another, so their rates are
+//! their totals over their summed time, and their peaks the largest, not the sum.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +47,7 @@ pub fn merge(parts: &[Results]) -> anyhow::Result<Results> {
     let mut modes = Vec::new();
     for (k, m) in first.modes.iter().enumerate() {
         let all: Vec<&ModeResult> = parts.iter().map(|p| &p.modes[k]).collect();
-        modes.push(merge_mode(&all).with_context(|| format!("merging mode `{}`", m.mode))?);
+        modes.push(merge_mode(&all, Runs::Concurrent).with_context(|| format!("merging mode `{}`", m.mode))?);
     }
     let sources: Vec<_> = parts
         .iter()
@@ -65,10 +69,11 @@ pub fn merge(parts: &[Results]) -> anyhow::Result<Results> {
     })
 }
 
-/// Same scenario but for the seed.
-fn same_scenario(a: &Scenario, b: &Scenario) -> bool {
+/// Same scenario but for the seed and the number of repetitions.
+pub(super) fn same_scenario(a: &Scenario, b: &Scenario) -> bool {
     let mut b = b.clone();
     b.seed = a.seed;
+    b.repeat = a.repeat;
     *a == b
 }
 
@@ -80,8 +85,45 @@ fn latency(parts: &[&LatencySummary]) -> anyhow::Result<LatencySummary> {
     Ok(LatencySummary::from_histogram(&total))
 }
 
-fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
+/// How the runs being merged relate in time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Runs {
+    /// Possibly at once (several drivers): rates and peaks add up.
+    Concurrent,
+    /// One after another (repetitions): rates over the summed time, the largest peak.
+    Sequential,
+}
+
+/// Pools the repetitions of one mode (run one after another on the same scenario) into one
+/// result that keeps them all and the spread of each headline figure.
+pub fn pool(reps: Vec<ModeResult>) -> anyhow::Result<ModeResult> {
+    ensure!(!reps.is_empty(), "nothing to pool");
+    if reps.len() == 1 {
+        return Ok(reps.into_iter().next().expect("one"));
+    }
+    let all: Vec<&ModeResult> = reps.iter().collect();
+    let mut pooled = merge_mode(&all, Runs::Sequential)?;
+    pooled.spread = super::spread::spreads(&reps);
+    pooled.repetitions = reps;
+    Ok(pooled)
+}
+
+fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
     let first = all[0];
+    let seconds: f64 = all.iter().map(|m| m.measured_seconds).sum();
+    let per_second = |total: u64, concurrent: f64| match runs {
+        Runs::Concurrent => concurrent,
+        Runs::Sequential if seconds > 0.0 => total as f64 / seconds,
+        Runs::Sequential => 0.0,
+    };
+    let peak = |f: fn(&ModeResult) -> u64| match runs {
+        Runs::Concurrent => all.iter().map(|m| f(m)).sum(),
+        Runs::Sequential => all.iter().map(|m| f(m)).max().unwrap_or(0),
+    };
+    let source = match runs {
+        Runs::Concurrent => "source",
+        Runs::Sequential => "repetition",
+    };
     let sum = |f: fn(&ModeResult) -> u64| all.iter().map(|m| f(m)).sum::<u64>();
     let sumf = |f: fn(&ModeResult) -> f64| all.iter().map(|m| f(m)).sum::<f64>();
     let maxf = |f: fn(&ModeResult) -> f64| all.iter().map(|m| f(m)).fold(0.0, f64::max);
@@ -137,6 +179,7 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         }
     }
     let delivered = deliveries.delivered.max(1) as f64;
+    let delivered_count = deliveries.delivered;
     let requests = sum(|m| m.server.requests);
     let empty = sum(|m| m.server.empty_responses);
     let (bytes_read, bytes_written) = (sum(|m| m.server.bytes_read), sum(|m| m.server.bytes_written));
@@ -160,7 +203,7 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
     let server = ServerCost {
         requests,
         requests_per_delivery: requests as f64 / delivered,
-        requests_per_second: sumf(|m| m.server.requests_per_second),
+        requests_per_second: per_second(requests, sumf(|m| m.server.requests_per_second)),
         requests_by_route,
         empty_responses: empty,
         empty_share: if requests > 0 {
@@ -175,7 +218,7 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         cpu_seconds_per_1k_deliveries: cpu / delivered * 1000.0,
         generator_spin_cpu_seconds: sumf(|m| m.server.generator_spin_cpu_seconds),
         peak_rss_bytes: all.iter().map(|m| m.server.peak_rss_bytes).max().unwrap_or(0),
-        peak_connections: sum(|m| m.server.peak_connections),
+        peak_connections: peak(|m| m.server.peak_connections),
         rss_baseline_bytes: sum(|m| m.server.rss_baseline_bytes) / all.len() as u64,
         rss_steady_bytes: sum(|m| m.server.rss_steady_bytes) / all.len() as u64,
         log_bytes: sum(|m| m.server.log_bytes) / all.len() as u64,
@@ -188,7 +231,11 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
     let client = ClientCost {
         requests: sum(|m| m.client.requests),
         cpu_seconds: sumf(|m| m.client.cpu_seconds),
-        cpu_share_of_core: sumf(|m| m.client.cpu_share_of_core),
+        cpu_share_of_core: match runs {
+            Runs::Concurrent => sumf(|m| m.client.cpu_share_of_core),
+            Runs::Sequential if seconds > 0.0 => sumf(|m| m.client.cpu_seconds) / seconds,
+            Runs::Sequential => 0.0,
+        },
         peak_rss_bytes: all.iter().map(|m| m.client.peak_rss_bytes).max().unwrap_or(0),
         saturated: all.iter().any(|m| m.client.saturated),
     };
@@ -202,7 +249,7 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
             s.source += offset;
             s
         }));
-        warnings.extend(m.warnings.iter().map(|w| format!("source {}: {w}", offset + 1)));
+        warnings.extend(m.warnings.iter().map(|w| format!("{source} {}: {w}", offset + 1)));
         offset += span;
     }
     let mut outcomes = Outcomes::default();
@@ -234,8 +281,11 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         // Per-second percentiles cannot be added up without their histograms.
         latency_over_time: Vec::new(),
         timeseries,
-        measured_seconds: maxf(|m| m.measured_seconds),
-        deliveries_per_second: sumf(|m| m.deliveries_per_second),
+        measured_seconds: match runs {
+            Runs::Concurrent => maxf(|m| m.measured_seconds),
+            Runs::Sequential => seconds,
+        },
+        deliveries_per_second: per_second(delivered_count, sumf(|m| m.deliveries_per_second)),
         drain_seconds: maxf(|m| m.drain_seconds),
         drain: DrainCost {
             deliveries: sum(|m| m.drain.deliveries),
@@ -247,5 +297,8 @@ fn merge_mode(all: &[&ModeResult]) -> anyhow::Result<ModeResult> {
         generator: all.iter().fold(Lateness::default(), |a, m| a.worst(m.generator)),
         poll_sends: all.iter().fold(Lateness::default(), |a, m| a.worst(m.poll_sends)),
         warnings,
+        // A merge of pooled results keeps neither their repetitions nor their spreads.
+        repetitions: Vec::new(),
+        spread: BTreeMap::new(),
     })
 }

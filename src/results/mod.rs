@@ -14,9 +14,14 @@ use crate::modes::{Mode, Prediction};
 use crate::scenario::Scenario;
 use crate::server::stats::WebhookSnapshot;
 
+pub mod compare;
+mod figure;
 mod merge;
+pub mod spread;
 mod tcp;
-pub use merge::merge;
+pub use figure::{Better, Figure};
+pub use merge::{merge, pool};
+pub use spread::{FigureSpread, Interval};
 pub use tcp::{TcpReading, TcpTraffic};
 
 /// Bumped whenever a field changes meaning or goes away.
@@ -175,6 +180,13 @@ pub struct ModeResult {
     pub drain: DrainCost,
     /// Anything that makes these numbers less trustworthy, in words.
     pub warnings: Vec<String>,
+    /// With `repeat` > 1: every repetition, in the order run; this result then pools them
+    /// (histograms added, counts summed, rates over the summed time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repetitions: Vec<ModeResult>,
+    /// With `repeat` > 1: each headline figure's median and spread over the repetitions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spread: BTreeMap<Figure, FigureSpread>,
 }
 
 impl ModeResult {
@@ -317,6 +329,15 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
+    /// Samples a p99.9 (and the maximum, the tail's last word) needs before it is shown.
+    pub const TAIL_SAMPLES: u64 = 1_000;
+
+    /// Whether the sample is large enough to show the `q` quantile: at least `1 / (1 − q)`
+    /// samples, so that some stand beyond it (100 for a p99, 1,000 for a p99.9).
+    pub fn supports(&self, q: f64) -> bool {
+        q <= 0.5 || self.count as f64 >= (1.0 / (1.0 - q)).round()
+    }
+
     /// Summarizes a histogram of microseconds.
     pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
         let ms = |us: u64| us as f64 / 1000.0;
@@ -535,6 +556,52 @@ pub struct Sample {
     pub webhook_retries: u64,
     /// Driver CPU seconds so far (since the mode began).
     pub driver_cpu_seconds: f64,
+    /// The machine in the interval since the previous sample: what else was running.
+    #[serde(default)]
+    pub machine: MachineSample,
+}
+
+/// What the whole machine did over one sample's interval, from `/proc/stat` (in clock ticks,
+/// 10 ms on most kernels) and `/proc/loadavg`: the noise a run's figures carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct MachineSample {
+    /// Seconds the interval spans.
+    pub interval_s: f64,
+    /// Cores available.
+    pub cores: f64,
+    /// CPU seconds every process on the machine used in it (all cores together).
+    pub busy_seconds: f64,
+    /// Of those, what neither the server nor the driver used (never below zero).
+    pub others_seconds: f64,
+    /// CPU seconds a hypervisor took from this machine (steal).
+    pub steal_seconds: f64,
+    /// The 1-minute load average at the sample.
+    pub load_1m: f64,
+    /// Driver CPU seconds in the interval.
+    pub driver_seconds: f64,
+}
+
+impl MachineSample {
+    /// Other processes at this share of the machine or more make a second's figures noisy.
+    pub const NOISY_OTHERS: f64 = 0.2;
+
+    /// Share of the whole machine (every core) other processes used.
+    pub fn others_share(&self) -> f64 {
+        if self.interval_s > 0.0 && self.cores > 0.0 {
+            self.others_seconds / (self.interval_s * self.cores)
+        } else {
+            0.0
+        }
+    }
+
+    /// Share of one core the driver used.
+    pub fn driver_share(&self) -> f64 {
+        if self.interval_s > 0.0 {
+            self.driver_seconds / self.interval_s
+        } else {
+            0.0
+        }
+    }
 }
 
 impl Results {

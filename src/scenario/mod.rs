@@ -36,6 +36,10 @@ pub struct Scenario {
     pub description: String,
     /// Seed of the event schedule and of the clients' jitter; every mode gets the same one.
     pub seed: u64,
+    /// How many times each mode runs (the order of the modes rotated every round); the
+    /// results keep every repetition and each figure's spread.
+    #[serde(default = "one")]
+    pub repeat: u32,
     /// How long events are generated and measured, after the warm-up.
     #[serde(with = "humane")]
     pub duration: Duration,
@@ -76,6 +80,10 @@ pub struct Scenario {
     /// Parameters to sweep: `run` executes one point per combination of their values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<sweep::Sweep>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `[events]`: what the simulated application emits.

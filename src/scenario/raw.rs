@@ -16,6 +16,7 @@ pub struct RawScenario {
     pub name: S<String>,
     pub description: Option<S<String>>,
     pub seed: Option<S<i64>>,
+    pub repeat: Option<S<i64>>,
     pub duration: S<String>,
     pub warmup: Option<S<String>>,
     pub drain: Option<S<String>>,

@@ -15,6 +15,9 @@ use crate::thresholds::{Threshold, Thresholds};
 /// driver and one in the server, and these machines cap a process at 20,000 descriptors.
 pub const MAX_CLIENTS: i64 = 15_000;
 
+/// Most repetitions of a run: enough for a tight interval, few enough to finish.
+pub const MAX_REPEAT: i64 = 100;
+
 pub(super) fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let map = SourceMap::new(path, text);
     let raw: RawScenario = toml::from_str(text).map_err(|e| map.toml_error(&e))?;
@@ -55,6 +58,7 @@ impl Check<'_> {
                 .map(|d| d.get_ref().trim().to_string())
                 .unwrap_or_default(),
             seed: self.int(&raw.seed, "seed", 1, 0..=i64::MAX)? as u64,
+            repeat: self.int(&raw.repeat, "repeat", 1, 1..=MAX_REPEAT)? as u32,
             duration: self.duration(&Some(raw.duration.clone()), "duration", Duration::ZERO, true)?,
             warmup: self.duration(&raw.warmup, "warmup", Duration::from_secs(1), false)?,
             drain: self.duration(&raw.drain, "drain", Duration::from_secs(5), false)?,

@@ -7,6 +7,7 @@ mod drive;
 mod faults;
 mod measurement;
 mod merge;
+mod repeat;
 mod report;
 mod robustness;
 mod scenario_errors;

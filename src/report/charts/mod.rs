@@ -242,23 +242,29 @@ pub fn render_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Rendered>
     Ok(out)
 }
 
-/// Each mode's line of `rate` between consecutive samples, at the later sample's time.
+/// Each mode's line of `rate` between consecutive samples, at the later sample's time: one
+/// line per source (a repetition, or a run of a merge), each on its own clock.
 pub(crate) fn per_sample(
     r: &Results,
     rate: fn(&crate::results::Sample, &crate::results::Sample) -> f64,
 ) -> Vec<(Mode, Vec<(f64, f64)>)> {
-    r.modes
-        .iter()
-        .map(|m| {
-            let points = m
-                .timeseries
+    let mut out = Vec::new();
+    for m in &r.modes {
+        let mut sources: Vec<u32> = m.timeseries.iter().map(|s| s.source).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        for source in sources {
+            let samples: Vec<&crate::results::Sample> =
+                m.timeseries.iter().filter(|s| s.source == source).collect();
+            let points = samples
                 .windows(2)
                 .filter(|w| w[1].t_s > w[0].t_s)
-                .map(|w| (w[1].t_s, rate(&w[0], &w[1])))
+                .map(|w| (w[1].t_s, rate(w[0], w[1])))
                 .collect();
-            (m.mode, points)
-        })
-        .collect()
+            out.push((m.mode, points));
+        }
+    }
+    out
 }
 
 /// The modes of a run that delivered at least one event, with their results.

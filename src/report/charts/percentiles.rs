@@ -1,5 +1,7 @@
 //! The percentile spectrum, as HdrHistogram plots it: latency at the median, 90%, 99%, 99.9%,
 //! 99.99% and the maximum, with the tail stretched out so rare slow deliveries are visible.
+//! A mode's line stops at the last percentile its sample supports (see
+//! [`crate::results::LatencySummary::supports`]).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -39,11 +41,16 @@ where
     let mut series = Vec::new();
     for m in measured(r) {
         let h = m.latency.decode_histogram()?;
+        // Only the percentiles the sample supports: a p99.9 needs 1,000 deliveries, the
+        // maximum as many as the p99.9.
         let mut points: Vec<(f64, f64)> = QUANTILES
             .iter()
+            .filter(|&&q| m.latency.supports(q))
             .map(|&q| (nines(q), (h.value_at_quantile(q) as f64 / 1000.0).max(0.001)))
             .collect();
-        points.push((MAX_X, (h.max() as f64 / 1000.0).max(0.001)));
+        if m.latency.supports(0.999) {
+            points.push((MAX_X, (h.max() as f64 / 1000.0).max(0.001)));
+        }
         series.push((m.mode, points));
     }
     let (lo, hi) = log_bounds(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)));

@@ -1,4 +1,5 @@
-//! Sweep charts: each metric against the swept parameter, one line per mode; and every
+//! Sweep charts: each metric against the swept parameter, one line per mode (with a band from
+//! the lowest to the highest repetition where points were repeated); and every
 //! (mode, point) on a latency-versus-cost plane with the Pareto frontier marked, the points no
 //! other is both faster and cheaper than.
 
@@ -11,6 +12,9 @@ use crate::report::format_ms;
 use crate::results::{ModeResult, Results};
 
 type Read = fn(&ModeResult) -> f64;
+
+/// Per mode, `(x, lowest, highest)` of its repetitions at each point.
+type Bands = Vec<(Mode, Vec<(f64, f64, f64)>)>;
 
 /// Per-event costs show efficiency; totals (requests/s, CPU, connections) show how cost grows
 /// with the swept parameter.
@@ -78,6 +82,22 @@ fn modes(r: &Results) -> Vec<Mode> {
         .unwrap_or_default()
 }
 
+/// For each mode, `at(its result at a point, the point's x)` over the points, where it gives one.
+fn per_point<T>(r: &Results, xs: &[f64], at: impl Fn(&ModeResult, f64) -> Option<T>) -> Vec<(Mode, Vec<T>)> {
+    modes(r)
+        .into_iter()
+        .map(|mode| {
+            let pts = r
+                .points
+                .iter()
+                .zip(xs)
+                .filter_map(|(p, x)| at(p.modes.iter().find(|m| m.mode == mode)?, *x))
+                .collect();
+            (mode, pts)
+        })
+        .collect()
+}
+
 /// Each metric against the swept parameter.
 pub(super) fn draw_curves<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -96,21 +116,25 @@ where
     for (panel, (title, read, log_y)) in panels.iter().zip(PANELS) {
         // A log panel plots log10 of the value on a linear axis and labels it back in ms.
         let y_of = |v: f64| if log_y { v.max(0.001).log10() } else { v };
-        let series: Vec<(Mode, Vec<(f64, f64)>)> = modes(r)
-            .into_iter()
-            .map(|mode| {
-                let pts = r
-                    .points
-                    .iter()
-                    .zip(&xs)
-                    .filter_map(|(p, x)| p.modes.iter().find(|m| m.mode == mode).map(|m| (*x, read(m))))
-                    .filter(|(_, y)| y.is_finite())
-                    .map(|(x, y)| (x, y_of(y)))
-                    .collect();
-                (mode, pts)
+        let series: Vec<(Mode, Vec<(f64, f64)>)> = per_point(r, &xs, |m, x| {
+            let y = read(m);
+            y.is_finite().then(|| (x, y_of(y)))
+        });
+        // Where each point was repeated: the band from its lowest to its highest repetition.
+        let bands: Bands = per_point(r, &xs, |m, x| {
+            let values: Vec<f64> = m.repetitions.iter().map(read).filter(|v| v.is_finite()).collect();
+            (values.len() > 1).then(|| {
+                let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                (x, y_of(lo), y_of(hi))
             })
-            .collect();
-        let ys = || series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1));
+        });
+        let ys = || {
+            series
+                .iter()
+                .flat_map(|(_, p)| p.iter().map(|p| p.1))
+                .chain(bands.iter().flat_map(|(_, b)| b.iter().map(|b| b.2)))
+        };
         let (y_lo, y_hi) = if log_y {
             (
                 ys().fold(f64::INFINITY, f64::min).min(0.0) - 0.3,
@@ -150,6 +174,7 @@ where
                 .axis_desc_style((FONT, LABEL_SIZE - 3))
                 .light_line_style(BLACK.mix(0.05))
                 .draw()?;
+            draw_bands(&mut chart, &bands)?;
             draw_lines(root, &mut chart, &series, every_point)?;
         } else {
             let pad = ((x_hi - x_lo) * 0.05).max(0.5);
@@ -162,8 +187,35 @@ where
                 .axis_desc_style((FONT, LABEL_SIZE - 3))
                 .light_line_style(BLACK.mix(0.05))
                 .draw()?;
+            draw_bands(&mut chart, &bands)?;
             draw_lines(root, &mut chart, &series, every_point)?;
         }
+    }
+    Ok(())
+}
+
+/// Shades, per mode, the band between its repetitions' lowest and highest value at each point
+/// (`(x, low, high)`), under its line.
+fn draw_bands<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    bands: &Bands,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (mode, band) in bands.iter().filter(|(_, b)| b.len() > 1) {
+        let outline: Vec<(f64, f64)> = band
+            .iter()
+            .map(|(x, lo, _)| (*x, *lo))
+            .chain(band.iter().rev().map(|(x, _, hi)| (*x, *hi)))
+            .collect();
+        chart.draw_series(std::iter::once(Polygon::new(
+            outline,
+            super::color(*mode).mix(0.18).filled(),
+        )))?;
     }
     Ok(())
 }
