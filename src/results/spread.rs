@@ -13,7 +13,7 @@ use super::{Figure, ModeResult};
 /// Repetitions from which the median gets a bootstrap interval.
 pub const BOOTSTRAP_FROM: usize = 5;
 /// Resamples the bootstrap draws.
-const RESAMPLES: usize = 10_000;
+pub const RESAMPLES: usize = 10_000;
 
 /// One figure over the repetitions. Values may be infinite (a latency percentile beyond the
 /// drain); JSON writes those as `null`.
@@ -104,7 +104,7 @@ fn median_of_sorted(s: &[f64]) -> f64 {
 }
 
 /// A percentile-bootstrap 95% interval of the median of `values`: the 2.5th and 97.5th
-/// percentiles of the medians of [`RESAMPLES`] resamples drawn with replacement.
+/// percentiles of the medians of 10,000 resamples drawn with replacement.
 pub fn bootstrap_median(values: &[f64], seed: u64) -> Interval {
     bootstrap_median_of(values, seed, RESAMPLES)
 }
