@@ -81,7 +81,8 @@ fn notes(c: &Comparison) -> Vec<String> {
     } else {
         out.push(format!(
             "{} regressed, {} improved, {} within noise{}. A change is judged beyond noise when the two runs' \
-             bands (the bootstrap 95% interval of the median from 5 repetitions, else the range) do not overlap.",
+             bands (the bootstrap 95% interval of the median from 5 repetitions, else the range) do not overlap \
+             and it is larger than 1% (criterion's noise threshold).",
             count(Verdict::Regressed),
             count(Verdict::Improved),
             count(Verdict::WithinNoise),

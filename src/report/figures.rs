@@ -84,7 +84,9 @@ pub fn section(r: &Results) -> Option<Section> {
             "Each mode ran {n} times on the same seeded schedule, the order of the modes rotated every round, so \
              these spreads are the machine's noise, not the workload's. The interval is a percentile bootstrap of \
              the median (10,000 resamples), given from 5 repetitions on. Figures are ranked only where their \
-             intervals (or, below 5 repetitions, their ranges) do not overlap."
+             intervals (or, below 5 repetitions, their ranges) do not overlap and their medians differ by more than \
+             1%. With 5 repetitions the interval is the range itself: a resample's median falls on the smallest \
+             value more often than 2.5% of the time."
         ),
     })
 }

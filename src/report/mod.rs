@@ -81,7 +81,7 @@ pub fn headline(f: Figure, m: &ModeResult) -> f64 {
 /// ([`Figure::sampling_error`]), by more than three of them.
 pub fn below(f: Figure, a: &ModeResult, b: &ModeResult) -> bool {
     match (a.spread.get(&f), b.spread.get(&f)) {
-        (Some(x), Some(y)) => x.band().high < y.band().low,
+        (Some(x), Some(y)) => crate::results::spread::clearly_below(x, y),
         _ => {
             let (x, y) = (headline(f, a), headline(f, b));
             let sampled = match (f.sampling_error(a), f.sampling_error(b)) {

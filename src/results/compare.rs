@@ -150,8 +150,9 @@ fn value(f: Figure, m: &ModeResult) -> Option<f64> {
     m.spread.get(&f).map(|s| s.median).or_else(|| f.of(m))
 }
 
-/// Beyond noise when the base's band and the new one's do not overlap; where only one side
-/// was repeated, when the other's value lies outside its band.
+/// Beyond noise when the base's band and the new one's do not overlap and the change is
+/// larger than [`super::spread::NOISE_THRESHOLD`]; where only one side was repeated, when the
+/// other's value lies outside its band.
 fn judge(f: Figure, b: &ModeResult, n: &ModeResult) -> Verdict {
     let band = |m: &ModeResult| m.spread.get(&f).map(|s| s.band());
     let (lo_b, hi_b, lo_n, hi_n) = match (band(b), band(n)) {
@@ -166,8 +167,11 @@ fn judge(f: Figure, b: &ModeResult, n: &ModeResult) -> Verdict {
         }
         (None, None) => return Verdict::NotJudged,
     };
-    let went_up = lo_n > hi_b;
-    let went_down = hi_n < lo_b;
+    // Criterion's noise threshold: a change under 1% is no change, however tight the bands.
+    let (bv, nv) = (value(f, b).unwrap_or(f64::NAN), value(f, n).unwrap_or(f64::NAN));
+    let big = (nv - bv).abs() > super::spread::NOISE_THRESHOLD * bv.abs().max(nv.abs());
+    let went_up = lo_n > hi_b && big;
+    let went_down = hi_n < lo_b && big;
     match (went_up, went_down, f.better()) {
         (true, _, Better::Lower) | (_, true, Better::Higher) => Verdict::Regressed,
         (true, _, Better::Higher) | (_, true, Better::Lower) => Verdict::Improved,

@@ -10,6 +10,17 @@ use serde::{Deserialize, Serialize};
 
 use super::{Figure, ModeResult};
 
+/// A change smaller than this share of the figure is no change, however tight the spreads
+/// (criterion's noise threshold): a window measured a few microseconds longer moves a rate
+/// by a millionth, which non-overlapping zero-width bands would otherwise call a change.
+pub const NOISE_THRESHOLD: f64 = 0.01;
+
+/// Whether the spreads `a` and `b` of one figure tell `a` below `b`: their bands do not
+/// overlap, and their medians lie further apart than [`NOISE_THRESHOLD`].
+pub fn clearly_below(a: &FigureSpread, b: &FigureSpread) -> bool {
+    a.band().high < b.band().low && b.median - a.median > NOISE_THRESHOLD * b.median.abs().max(a.median.abs())
+}
+
 /// Repetitions from which the median gets a bootstrap interval.
 pub const BOOTSTRAP_FROM: usize = 5;
 /// Resamples the bootstrap draws.

@@ -178,9 +178,11 @@ fn a_sweep_runs_every_point_into_one_results_file_and_draws_the_curves() {
          [events]\nrate = 40\ntopics = 2\n[clients]\ncount = 4\n[sweep]\n\"poll.interval\" = [\"50ms\", \"400ms\"]\n",
     )
     .unwrap();
+    // Every point repeated twice: the curves get a band from the lower repetition to the upper.
     let out = Command::new(exe())
         .arg("run")
         .arg(&scenario)
+        .args(["--repeat", "2"])
         .arg("--out")
         .arg(dir.path())
         .output()
@@ -198,6 +200,7 @@ fn a_sweep_runs_every_point_into_one_results_file_and_draws_the_curves() {
     for p in &r.points {
         assert_eq!(p.modes.len(), 2);
         for m in &p.modes {
+            assert_eq!(m.repetitions.len(), 2, "{}: {}", p.label, m.mode);
             assert_eq!(
                 m.deliveries.delivered, m.deliveries.expected,
                 "{}: {}",
@@ -221,6 +224,12 @@ fn a_sweep_runs_every_point_into_one_results_file_and_draws_the_curves() {
             );
         }
     }
+    // The bands are the only shapes drawn at 0.18 opacity.
+    let curves = std::fs::read_to_string(dir.path().join("sweep-curves.svg")).unwrap();
+    assert!(
+        curves.contains("opacity=\"0.18\""),
+        "the repetitions' bands are drawn"
+    );
     let html = Html::parse_document(&std::fs::read_to_string(dir.path().join("report.html")).unwrap());
     let rows = html
         .select(&Selector::parse("#comparison + div tbody tr").unwrap())
