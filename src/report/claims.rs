@@ -351,11 +351,9 @@ mod tests {
         assert_eq!(cpu(&[1.0, 1.0, 1.5], &[1.3, 1.3, 1.4]), Judgement::Depends);
     }
 
-    /// A run of every mode to bend into each outcome (a committed report's results).
+    /// A run of every mode to bend into each outcome.
     fn results() -> Results {
-        let text =
-            std::fs::read_to_string("reports/quickstart/results.json").expect("the gallery's quickstart");
-        serde_json::from_str(&text).expect("results")
+        crate::results::one_run_fixture()
     }
 
     fn mode(r: &mut Results, mode: Mode) -> &mut ModeResult {

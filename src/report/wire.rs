@@ -109,7 +109,7 @@ mod tests {
     use crate::results::TcpReading;
 
     fn quickstart() -> Results {
-        serde_json::from_str(include_str!("../../reports/quickstart/results.json")).unwrap()
+        crate::results::one_run_fixture()
     }
 
     #[test]

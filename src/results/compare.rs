@@ -269,7 +269,7 @@ mod tests {
     use crate::results::FigureSpread;
 
     fn quickstart() -> Results {
-        serde_json::from_str(include_str!("../../reports/quickstart/results.json")).unwrap()
+        crate::results::one_run_fixture()
     }
 
     /// Gives every figure of every mode of `r` a spread: its own value scaled by each factor

@@ -183,9 +183,7 @@ mod tests {
     }
 
     fn quickstart() -> ModeResult {
-        let r: super::super::Results =
-            serde_json::from_str(include_str!("../../reports/quickstart/results.json")).unwrap();
-        r.modes.into_iter().next().unwrap()
+        super::super::one_run_fixture().modes.into_iter().next().unwrap()
     }
 
     #[test]

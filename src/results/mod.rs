@@ -604,6 +604,14 @@ impl MachineSample {
     }
 }
 
+/// A run of every mode, once, to bend in tests: a quickstart run kept in `tests/fixtures/`
+/// (not the gallery's, which may be repeated and changes with every regeneration).
+#[cfg(test)]
+pub(crate) fn one_run_fixture() -> Results {
+    serde_json::from_str(include_str!("../../tests/fixtures/quickstart-one-run.json"))
+        .expect("the fixture parses")
+}
+
 impl Results {
     /// Reads a results file, refusing versions this build does not understand.
     pub fn load(path: &std::path::Path) -> anyhow::Result<Results> {
@@ -632,9 +640,7 @@ mod tests {
         for us in 1..=90 {
             h.record(us * 1000).unwrap();
         }
-        let text = std::fs::read_to_string("reports/quickstart/results.json").unwrap();
-        let r: Results = serde_json::from_str(&text).unwrap();
-        let mut m = r.modes[0].clone();
+        let mut m = one_run_fixture().modes[0].clone();
         m.latency = LatencySummary::from_histogram(&h);
         m.deliveries.delivered = 90;
         m.deliveries.expected = 100;
