@@ -12,16 +12,14 @@ use crate::results::{MachineSample, Results, Sample};
 type Rate = fn(&Sample, &Sample) -> f64;
 
 const PANELS: [(&str, Rate); 4] = [
-    ("deliveries per second", |a, b| {
+    ("deliveries/s", |a, b| {
         (b.delivered - a.delivered) as f64 / (b.t_s - a.t_s)
     }),
-    ("server CPU (% of one core)", |a, b| {
+    ("server CPU %", |a, b| {
         (b.server_cpu_seconds - a.server_cpu_seconds) / (b.t_s - a.t_s) * 100.0
     }),
-    ("open connections", |_, b| b.open_connections as f64),
-    ("other processes (% of machine)", |_, b| {
-        b.machine.others_share() * 100.0
-    }),
+    ("connections", |_, b| b.open_connections as f64),
+    ("others' CPU %", |_, b| b.machine.others_share() * 100.0),
 ];
 
 /// The last panel's: where the machine was read at all.
@@ -36,7 +34,10 @@ pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Result
 where
     DB::ErrorType: 'static,
 {
-    let titled = root.titled("Over time (sampled once a second)", (FONT, TITLE_SIZE))?;
+    let titled = root.titled(
+        "Over time, once a second (server CPU: % of one core; others': % of the machine)",
+        (FONT, TITLE_SIZE),
+    )?;
     let modes: Vec<_> = r.modes.iter().map(|m| m.mode).collect();
     let plot = with_legend(&titled, &modes)?;
     let shown = if machine_read(r) {
