@@ -14,7 +14,10 @@
 //! - [`modes`]: one file or folder per delivery mode, holding its server route, its client
 //!   simulator and its theory.
 //! - [`driver`]: runs a scenario: server child process, clients, recorder, stats sampling.
-//! - [`results`]: the versioned `results.json` schema.
+//! - [`api`]: wire types between driver and server that results keep too (the webhook
+//!   dispatcher's counters so far).
+//! - [`results`]: the versioned `results.json` schema, its histograms, spreads over
+//!   repetitions, and `compare`.
 //! - [`report`]: what a person reads: the terminal table, charts, theory beside measurement,
 //!   verdicts, and the HTML and Markdown reports.
 //! - [`procstat`]: a process's CPU and memory, from the kernel.
@@ -34,6 +37,7 @@
 //!                                         report.html, report.md
 //! ```
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod driver;

@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn the_tail_is_shown_only_where_the_sample_supports_it() {
-        let h = crate::driver::recorder::new_histogram();
+        let h = crate::results::histogram::new_histogram();
         let mut l = crate::results::LatencySummary::from_histogram(&h);
         l.count = 999;
         assert!(l.supports(0.99) && !l.supports(0.999));

@@ -221,7 +221,7 @@ mod tests {
         let sd =
             (medians.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (medians.len() - 1) as f64).sqrt();
         // One sample, through the results' own histogram.
-        let mut h = crate::driver::recorder::new_histogram();
+        let mut h = crate::results::histogram::new_histogram();
         for us in draw(&mut rng) {
             h.record(us).unwrap();
         }

@@ -78,7 +78,7 @@ pub(super) fn same_scenario(a: &Scenario, b: &Scenario) -> bool {
 }
 
 fn latency(parts: &[&LatencySummary]) -> anyhow::Result<LatencySummary> {
-    let mut total = crate::driver::recorder::new_histogram();
+    let mut total = crate::results::histogram::new_histogram();
     for l in parts {
         total.add(l.decode_histogram()?).context("adding histograms")?;
     }

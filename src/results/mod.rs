@@ -10,12 +10,13 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::api::WebhookSnapshot;
 use crate::modes::{Mode, Prediction};
 use crate::scenario::Scenario;
-use crate::server::stats::WebhookSnapshot;
 
 pub mod compare;
 mod figure;
+pub mod histogram;
 mod merge;
 pub mod spread;
 mod tcp;
@@ -636,7 +637,7 @@ mod tests {
 
     #[test]
     fn owed_percentiles_count_the_undelivered_as_slowest() {
-        let mut h = crate::driver::recorder::new_histogram();
+        let mut h = crate::results::histogram::new_histogram();
         for us in 1..=90 {
             h.record(us * 1000).unwrap();
         }
@@ -659,7 +660,7 @@ mod tests {
 
     #[test]
     fn latency_summary_round_trips_its_histogram() {
-        let mut h = crate::driver::recorder::new_histogram();
+        let mut h = crate::results::histogram::new_histogram();
         for us in [100, 200, 300, 400, 100_000] {
             h.record(us).unwrap();
         }

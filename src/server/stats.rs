@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::api::WebhookSnapshot;
+
 use super::tcpinfo::{ConnId, Registry};
 use crate::procstat::{self, ProcStat};
 
@@ -119,39 +121,6 @@ pub struct StatsSnapshot {
     pub webhook: WebhookSnapshot,
     /// The server process's CPU and memory.
     pub process: ProcStat,
-}
-
-/// A snapshot of [`WebhookCounters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookSnapshot {
-    /// See [`WebhookCounters::attempts`].
-    pub attempts: u64,
-    /// See [`WebhookCounters::successes`].
-    pub successes: u64,
-    /// See [`WebhookCounters::failures`].
-    pub failures: u64,
-    /// See [`WebhookCounters::timeouts`].
-    pub timeouts: u64,
-    /// See [`WebhookCounters::retries`].
-    pub retries: u64,
-    /// See [`WebhookCounters::in_flight`].
-    pub in_flight: u64,
-    /// See [`WebhookCounters::queued`].
-    pub queued: u64,
-    /// See [`WebhookCounters::waiting`].
-    #[serde(default)]
-    pub waiting: u64,
-    /// See [`WebhookCounters::dead_letters`].
-    pub dead_letters: u64,
-    /// See [`WebhookCounters::disabled_endpoints`].
-    #[serde(default)]
-    pub disabled_endpoints: u64,
-    /// See [`WebhookCounters::retry_after_obeyed`].
-    #[serde(default)]
-    pub retry_after_obeyed: u64,
-    /// See [`WebhookCounters::replayed`].
-    #[serde(default)]
-    pub replayed: u64,
 }
 
 impl Stats {
