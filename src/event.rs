@@ -1,4 +1,5 @@
-//! The vocabulary every other module speaks: events, topics, sequence numbers and cursors.
+//! The vocabulary every other module speaks: events, topics, sequence numbers, cursors, and
+//! the delivery modes by name.
 
 use std::fmt;
 use std::str::FromStr;
@@ -192,5 +193,63 @@ mod tests {
         assert!(parse_topics("4", 4).is_err());
         assert!(parse_topics("", 4).is_err());
         assert_eq!(parse_topics("1,2,1", 4).unwrap_err(), "topic 1 is listed twice");
+    }
+}
+
+/// A way of telling clients that something happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// GET events after a cursor every interval.
+    Poll,
+    /// The same, with `If-None-Match`; `304` when nothing is new.
+    ConditionalPoll,
+    /// GET that the server holds until an event arrives or the wait ends.
+    LongPoll,
+    /// One `text/event-stream` per client.
+    Sse,
+    /// One WebSocket per client.
+    Websocket,
+    /// The server POSTs each event to each subscriber's URL.
+    Webhook,
+}
+
+impl Mode {
+    /// Every mode, in the order reports list them.
+    pub const ALL: [Mode; 6] = [
+        Mode::Poll,
+        Mode::ConditionalPoll,
+        Mode::LongPoll,
+        Mode::Sse,
+        Mode::Websocket,
+        Mode::Webhook,
+    ];
+
+    /// The name used in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Poll => "poll",
+            Mode::ConditionalPoll => "conditional_poll",
+            Mode::LongPoll => "long_poll",
+            Mode::Sse => "sse",
+            Mode::Websocket => "websocket",
+            Mode::Webhook => "webhook",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown mode `{s}`"))
     }
 }

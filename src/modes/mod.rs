@@ -17,15 +17,12 @@ pub mod stream;
 pub mod webhook;
 pub mod websocket;
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Router;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::recorder::Ledger;
@@ -33,47 +30,12 @@ use crate::scenario::faults::ClientFaults;
 use crate::scenario::{FaultKind, Scenario};
 use crate::server::AppState;
 
-/// A way of telling clients that something happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// GET events after a cursor every interval.
-    Poll,
-    /// The same, with `If-None-Match`; `304` when nothing is new.
-    ConditionalPoll,
-    /// GET that the server holds until an event arrives or the wait ends.
-    LongPoll,
-    /// One `text/event-stream` per client.
-    Sse,
-    /// One WebSocket per client.
-    Websocket,
-    /// The server POSTs each event to each subscriber's URL.
-    Webhook,
-}
+pub use crate::event::Mode;
+pub use crate::results::{Given, Prediction};
 
+/// What each mode needs of a scenario and its theory (the vocabulary itself is [`Mode`], in
+/// [`crate::event`]).
 impl Mode {
-    /// Every mode, in the order reports list them.
-    pub const ALL: [Mode; 6] = [
-        Mode::Poll,
-        Mode::ConditionalPoll,
-        Mode::LongPoll,
-        Mode::Sse,
-        Mode::Websocket,
-        Mode::Webhook,
-    ];
-
-    /// The name used in scenario files and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Poll => "poll",
-            Mode::ConditionalPoll => "conditional_poll",
-            Mode::LongPoll => "long_poll",
-            Mode::Sse => "sse",
-            Mode::Websocket => "websocket",
-            Mode::Webhook => "webhook",
-        }
-    }
-
     /// How long a delivery may take before it counts as late: the scenario's `late_after`, or
     /// what a healthy delivery of this mode needs: a poller's longest wait (interval plus
     /// jitter) and, for every mode, 250 ms for the trip and for a busy machine.
@@ -100,80 +62,6 @@ impl Mode {
         p.given = *given;
         p
     }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mode, String> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown mode `{s}`"))
-    }
-}
-
-/// What a prediction is conditioned on: figures of the run that are inputs to the theory, not
-/// outcomes it predicts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Given {
-    /// Events per second one client was owed. Before a run, the schedule's mean; after it,
-    /// the realized rate (owed deliveries / clients / duration), so that a metric depending on
-    /// how many events happened to be drawn is predicted for the events that were.
-    pub client_event_rate: f64,
-    /// The median round trip of a small request between the idle driver and server, ms,
-    /// measured before the mode ran (0 when not measured). A pushed event's path has the same
-    /// two wake-ups (the server's worker, then the client's), so this is what one delivery
-    /// costs when nothing queues; a poll's answer costs half of it.
-    pub round_trip_ms: f64,
-    /// The generator's median lateness (emitted − scheduled) in the run, ms.
-    pub generator_ms: f64,
-}
-
-impl Given {
-    /// What the scenario alone says: its mean event rate, no measured trip or lateness.
-    pub fn from_scenario(s: &Scenario) -> Given {
-        Given {
-            client_event_rate: s.client_event_rate(),
-            round_trip_ms: 0.0,
-            generator_ms: 0.0,
-        }
-    }
-
-    /// The time a pushed event takes when nothing queues: the generator's lateness plus one
-    /// round trip's worth of path, ms.
-    pub fn push_ms(&self) -> f64 {
-        self.generator_ms + self.round_trip_ms
-    }
-}
-
-/// What theory says a mode will cost and how fast it will deliver; written next to the
-/// measurement in the results, so reports can compare the two.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Prediction {
-    /// Expected median latency, ms, from the schedule (the generator's lateness and the
-    /// measured trip included).
-    pub latency_p50_ms: f64,
-    /// Expected mean latency, ms.
-    pub latency_mean_ms: f64,
-    /// Expected requests per second the server handles.
-    pub requests_per_second: f64,
-    /// Expected requests per delivered event.
-    pub requests_per_delivery: f64,
-    /// Expected share of responses that carry no event.
-    pub empty_share: f64,
-    /// Expected connections held open at once.
-    pub connections: f64,
-    /// The reasoning, in plain words with the numbers filled in.
-    pub explanation: String,
-    /// What the prediction was conditioned on (zeros in older results).
-    #[serde(default)]
-    pub given: Given,
 }
 
 /// Everything one simulated client needs.

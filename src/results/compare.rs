@@ -9,7 +9,7 @@ use std::str::FromStr;
 use anyhow::ensure;
 
 use super::{Better, Figure, ModeResult, Results};
-use crate::modes::Mode;
+use crate::event::Mode;
 
 /// What a change amounts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,17 +11,19 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::api::WebhookSnapshot;
-use crate::modes::{Mode, Prediction};
+use crate::event::Mode;
 use crate::scenario::Scenario;
 
 pub mod compare;
 mod figure;
 pub mod histogram;
 mod merge;
+mod prediction;
 pub mod spread;
 mod tcp;
 pub use figure::{Better, Figure};
 pub use merge::{merge, pool};
+pub use prediction::{Given, Prediction};
 pub use spread::{FigureSpread, Interval};
 pub use tcp::{TcpReading, TcpTraffic};
 

@@ -1,0 +1,64 @@
+//! What theory says a mode will do, and what the run gave it to say so: written beside the
+//! measurement in the results. The theory itself lives with each mode ([`crate::modes`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+
+/// What a prediction is conditioned on: figures of the run that are inputs to the theory, not
+/// outcomes it predicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Given {
+    /// Events per second one client was owed. Before a run, the schedule's mean; after it,
+    /// the realized rate (owed deliveries / clients / duration), so that a metric depending on
+    /// how many events happened to be drawn is predicted for the events that were.
+    pub client_event_rate: f64,
+    /// The median round trip of a small request between the idle driver and server, ms,
+    /// measured before the mode ran (0 when not measured). A pushed event's path has the same
+    /// two wake-ups (the server's worker, then the client's), so this is what one delivery
+    /// costs when nothing queues; a poll's answer costs half of it.
+    pub round_trip_ms: f64,
+    /// The generator's median lateness (emitted − scheduled) in the run, ms.
+    pub generator_ms: f64,
+}
+
+impl Given {
+    /// What the scenario alone says: its mean event rate, no measured trip or lateness.
+    pub fn from_scenario(s: &Scenario) -> Given {
+        Given {
+            client_event_rate: s.client_event_rate(),
+            round_trip_ms: 0.0,
+            generator_ms: 0.0,
+        }
+    }
+
+    /// The time a pushed event takes when nothing queues: the generator's lateness plus one
+    /// round trip's worth of path, ms.
+    pub fn push_ms(&self) -> f64 {
+        self.generator_ms + self.round_trip_ms
+    }
+}
+
+/// What theory says a mode will cost and how fast it will deliver; written next to the
+/// measurement in the results, so reports can compare the two.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Expected median latency, ms, from the schedule (the generator's lateness and the
+    /// measured trip included).
+    pub latency_p50_ms: f64,
+    /// Expected mean latency, ms.
+    pub latency_mean_ms: f64,
+    /// Expected requests per second the server handles.
+    pub requests_per_second: f64,
+    /// Expected requests per delivered event.
+    pub requests_per_delivery: f64,
+    /// Expected share of responses that carry no event.
+    pub empty_share: f64,
+    /// Expected connections held open at once.
+    pub connections: f64,
+    /// The reasoning, in plain words with the numbers filled in.
+    pub explanation: String,
+    /// What the prediction was conditioned on (zeros in older results).
+    #[serde(default)]
+    pub given: Given,
+}
