@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::modes::Mode;
+use crate::event::Mode;
 use crate::results::{ModeResult, Results};
 use crate::scenario::humane;
 

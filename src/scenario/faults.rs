@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::humane;
-use crate::modes::Mode;
+use crate::event::Mode;
 
 /// One `[[faults]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

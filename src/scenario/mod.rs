@@ -23,8 +23,7 @@ pub fn nearest_name<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str>
     error::nearest(word, candidates)
 }
 
-use crate::event::TopicId;
-use crate::modes::Mode;
+use crate::event::{Mode, TopicId};
 use crate::thresholds::Thresholds;
 
 /// A validated scenario with every default filled in.
