@@ -224,9 +224,22 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
         log_bytes: sum(|m| m.server.log_bytes) / all.len() as u64,
         memory_per_client_bytes: sumf(|m| m.server.memory_per_client_bytes) / all.len() as f64,
         webhook,
-        tcp: all[1..]
-            .iter()
-            .fold(first.server.tcp.clone(), |t, m| t.merge(&m.server.tcp)),
+        tcp: {
+            let mut tcp = all[1..]
+                .iter()
+                .fold(first.server.tcp.clone(), |t, m| t.merge(&m.server.tcp));
+            // Repetitions held their connections one after another: the most any held, not
+            // the sum, is what segments per connection per second divide by.
+            if let (Runs::Sequential, super::TcpReading::Measured(t)) = (runs, &mut tcp) {
+                t.connections = all
+                    .iter()
+                    .filter_map(|m| m.server.tcp.measured())
+                    .map(|t| t.connections)
+                    .max()
+                    .unwrap_or(0);
+            }
+            tcp
+        },
     };
     let client = ClientCost {
         requests: sum(|m| m.client.requests),

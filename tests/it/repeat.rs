@@ -64,6 +64,14 @@ fn repeat_keeps_every_repetition_and_compare_finds_a_planted_regression() {
             each.contains(&s.min) && each.contains(&s.max) && each.contains(&s.median),
             "{s:?} {each:?}"
         );
+        // Connections held one run after another are not added up.
+        let conns = |r: &pushpull::results::ModeResult| r.server.tcp.measured().map(|t| t.connections);
+        assert_eq!(
+            conns(m),
+            m.repetitions.iter().filter_map(conns).max(),
+            "{}",
+            m.mode
+        );
         // Rates are over the summed time of the repetitions, one after another.
         let seconds: f64 = m.repetitions.iter().map(|r| r.measured_seconds).sum();
         assert!((m.deliveries_per_second - sum as f64 / seconds).abs() < 1e-6);
