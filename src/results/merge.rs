@@ -228,15 +228,18 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
             let mut tcp = all[1..]
                 .iter()
                 .fold(first.server.tcp.clone(), |t, m| t.merge(&m.server.tcp));
-            // Repetitions held their connections one after another: the most any held, not
-            // the sum, is what segments per connection per second divide by.
+            // Repetitions held their connections one after another: the most any held (and
+            // opened), not the sum, is what segments per connection per second divide by.
             if let (Runs::Sequential, super::TcpReading::Measured(t)) = (runs, &mut tcp) {
-                t.connections = all
-                    .iter()
-                    .filter_map(|m| m.server.tcp.measured())
-                    .map(|t| t.connections)
-                    .max()
-                    .unwrap_or(0);
+                let most = |f: fn(&super::TcpTraffic) -> u64| {
+                    all.iter()
+                        .filter_map(|m| m.server.tcp.measured())
+                        .map(f)
+                        .max()
+                        .unwrap_or(0)
+                };
+                t.connections = most(|t| t.connections);
+                t.opened = most(|t| t.opened);
             }
             tcp
         },

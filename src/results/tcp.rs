@@ -27,7 +27,8 @@ pub struct TcpTraffic {
     /// Of those, connections opened during the window (their whole life is in it).
     pub opened: u64,
     /// Connections that closed during the window: what they carried after its start (or, for
-    /// one both opened and closed in it, at all) is missing from the sums below.
+    /// one both opened and closed in it, at all) is missing from the sums below. Pooled
+    /// repetitions add these up, and keep the most `connections` and `opened` of any one.
     pub uncounted: u64,
     /// Segments the server received (`tcpi_segs_in`), pure ACKs included.
     pub segments_in: u64,
