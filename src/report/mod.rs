@@ -69,9 +69,7 @@ pub fn clearly_smaller(a: f64, b: f64) -> bool {
 /// `f` of `m` as verdicts and claims weigh it: the median over its repetitions where there
 /// were several, else its value (NaN where it was not measured, which ranks nowhere).
 pub fn headline(f: Figure, m: &ModeResult) -> f64 {
-    m.spread
-        .get(&f)
-        .map_or_else(|| f.of(m).unwrap_or(f64::NAN), |s| s.median)
+    f.headline(m).unwrap_or(f64::NAN)
 }
 
 /// Whether `f` of `a` lies below `f` of `b` beyond noise. With repetitions on both sides:

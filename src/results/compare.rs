@@ -111,7 +111,7 @@ pub fn compare(base: &Results, new: &Results) -> anyhow::Result<Comparison> {
                 continue;
             };
             for f in Figure::ALL {
-                let (Some(bv), Some(nv)) = (value(f, b), value(f, n)) else {
+                let (Some(bv), Some(nv)) = (f.headline(b), f.headline(n)) else {
                     continue;
                 };
                 changes.push(Change {
@@ -145,11 +145,6 @@ pub fn compare(base: &Results, new: &Results) -> anyhow::Result<Comparison> {
     })
 }
 
-/// `f` of `m`: its median over repetitions, else its value.
-fn value(f: Figure, m: &ModeResult) -> Option<f64> {
-    m.spread.get(&f).map(|s| s.median).or_else(|| f.of(m))
-}
-
 /// Beyond noise when the base's band and the new one's do not overlap and the change is
 /// larger than [`super::spread::NOISE_THRESHOLD`]; where only one side was repeated, when the
 /// other's value lies outside its band.
@@ -158,17 +153,20 @@ fn judge(f: Figure, b: &ModeResult, n: &ModeResult) -> Verdict {
     let (lo_b, hi_b, lo_n, hi_n) = match (band(b), band(n)) {
         (Some(x), Some(y)) => (x.low, x.high, y.low, y.high),
         (Some(x), None) => {
-            let v = value(f, n).unwrap_or(f64::NAN);
+            let v = f.headline(n).unwrap_or(f64::NAN);
             (x.low, x.high, v, v)
         }
         (None, Some(y)) => {
-            let v = value(f, b).unwrap_or(f64::NAN);
+            let v = f.headline(b).unwrap_or(f64::NAN);
             (v, v, y.low, y.high)
         }
         (None, None) => return Verdict::NotJudged,
     };
     // Criterion's noise threshold: a change under 1% is no change, however tight the bands.
-    let (bv, nv) = (value(f, b).unwrap_or(f64::NAN), value(f, n).unwrap_or(f64::NAN));
+    let (bv, nv) = (
+        f.headline(b).unwrap_or(f64::NAN),
+        f.headline(n).unwrap_or(f64::NAN),
+    );
     let big = (nv - bv).abs() > super::spread::NOISE_THRESHOLD * bv.abs().max(nv.abs());
     let went_up = lo_n > hi_b && big;
     let went_down = hi_n < lo_b && big;

@@ -114,6 +114,12 @@ impl Figure {
 }
 
 impl Figure {
+    /// `self` of `m` as rankings and comparisons weigh it: the median over its repetitions
+    /// where there were several, else its value; None where it was not measured.
+    pub fn headline(self, m: &ModeResult) -> Option<f64> {
+        m.spread.get(&self).map(|s| s.median).or_else(|| self.of(m))
+    }
+
     /// One standard error of `f` in a single run, from the run's own counts where they give
     /// one: requests per event (the requests as a Poisson count), the empty share (each
     /// response empty or not: binomial), latency percentiles (the values `√(q(1−q)/n)` of rank
