@@ -1,9 +1,37 @@
-//! The command line: `run`, `drive`, `report`, `compare`, `validate`, `serve`.
+//! The command line, parsed by clap into typed values: `run`, `drive`, `serve`, `validate`,
+//! `report` and `compare`. What each does is in [`crate::app`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::event::Mode;
+use crate::scenario::humane;
+
+/// `--modes`: one mode's name.
+fn mode(s: &str) -> Result<Mode, String> {
+    s.trim().parse::<Mode>().map_err(|e| {
+        let names = Mode::ALL.map(|m| m.name()).join(", ");
+        format!("{e} (modes: {names})")
+    })
+}
+
+/// `--duration`: a humane duration above zero, as `10s` or `2m`.
+fn duration(s: &str) -> Result<Duration, String> {
+    match humane::parse(s)? {
+        d if d.is_zero() => Err("must be more than 0s".into()),
+        d => Ok(d),
+    }
+}
+
+/// `--target`, `--control`: `http://ADDRESS:PORT`.
+fn http_address(s: &str) -> Result<SocketAddr, String> {
+    let addr = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+    addr.parse::<SocketAddr>()
+        .map_err(|_| format!("expected http://ADDRESS:PORT, found {s:?}"))
+}
 
 /// Compare the ways one system can tell another that something happened: short polling,
 /// conditional polling, long polling, Server-Sent Events, WebSocket and webhooks, measured
@@ -16,7 +44,8 @@ use clap::{Args, Parser, Subcommand};
     pushpull run scenarios/quickstart.toml                 every mode, under a minute\n  \
     pushpull run scenarios/chat.toml --modes poll,webhook  two modes of a chat app\n  \
     pushpull validate my-api.toml                          check a file, see every default\n\n\
-    Scenario format: docs/scenarios.md. Exit codes: 0 ok, 1 run failed, 2 bad input, 3 a threshold failed."
+    Scenario format: docs/scenarios.md. Exit codes: 0 ok, 1 run failed, 2 bad input, 3 a threshold failed or `compare` found a \
+    regression beyond a --fail-on bound."
 )]
 pub struct Cli {
     /// What to do.
@@ -32,11 +61,11 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     /// Run only these modes, in this order (comma-separated: poll, conditional_poll,
     /// long_poll, sse, websocket, webhook).
-    #[arg(long, value_delimiter = ',')]
-    pub modes: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',', value_parser = mode)]
+    pub modes: Option<Vec<Mode>>,
     /// Override the scenario's measured duration, e.g. 10s or 2m.
-    #[arg(long)]
-    pub duration: Option<String>,
+    #[arg(long, value_parser = duration)]
+    pub duration: Option<Duration>,
     /// Override the scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -79,12 +108,20 @@ pub enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
         /// The server's client address, e.g. http://10.0.0.5:8080.
-        #[arg(long)]
-        target: String,
-        /// The server's control address [default: the target, whose stats then include the
-        /// driver's own control calls].
-        #[arg(long)]
-        control: Option<String>,
+        #[arg(long, value_parser = http_address)]
+        target: SocketAddr,
+        /// The server's control address, the second one `pushpull serve` prints.
+        #[arg(long, value_parser = http_address)]
+        control: SocketAddr,
+        /// The control API's token, printed by `pushpull serve` when its control address is
+        /// not a loopback one.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "PUSHPULL_CONTROL_TOKEN",
+            hide_env_values = true
+        )]
+        control_token: Option<String>,
         /// Address the webhook receivers listen on; the server must be able to reach it and
         /// allow it (`pushpull serve --allow`). [default: 127.0.0.x loopback addresses, which
         /// only a server on this host can reach]
@@ -132,14 +169,15 @@ pub enum Command {
     Validate {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Print the resolved scenario as JSON (what the server's control API takes).
+        /// Print the resolved scenario as JSON instead of TOML.
         #[arg(long)]
         json: bool,
     },
     /// Run the event server alone; prints the addresses it listens on.
     ///
-    /// Clients use the first address; the control address serves the same API uncounted, for
-    /// the driver's own calls.
+    /// Clients use the first address. The second, the control address, serves the control
+    /// API (reset, start, stop, shutdown, stats) and the modes' routes uncounted, for the
+    /// driver's own calls; bound beyond loopback it asks for a token.
     Serve {
         /// Address for clients (loopback by default; port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -147,6 +185,15 @@ pub enum Command {
         /// Address for the driver's control calls, which are left out of the server's stats.
         #[arg(long, default_value = "127.0.0.1:0")]
         control: SocketAddr,
+        /// Token the control API asks for (`Authorization: Bearer TOKEN`); when the control
+        /// address is not a loopback one and none is given, one is generated and printed.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "PUSHPULL_CONTROL_TOKEN",
+            hide_env_values = true
+        )]
+        control_token: Option<String>,
         /// Also accept webhook targets in this range (an address or CIDR such as 10.0.0.0/8;
         /// repeatable). Loopback is always accepted; nothing else is by default.
         #[arg(long = "allow")]

@@ -13,11 +13,11 @@ use anyhow::ensure;
 use hdrhistogram::Histogram;
 
 use super::recorder::{Arrivals, Latencies, Ledger, Timeline};
+use crate::api::Emitted;
 use crate::event::{Seq, TopicId};
 use crate::modes::Mode;
 use crate::results::{FaultWindow, LatencyPoint, Outcomes};
-use crate::scenario::{FaultPlan, Scenario};
-use crate::server::generator::{Emitted, Schedule};
+use crate::scenario::{FaultPlan, Scenario, Schedule};
 
 /// Checks what each client saw against what the server counted handing it, on its own side
 /// of the wire: streams and polls can only deliver what was handed out (a client never sees

@@ -11,11 +11,11 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::api::{
+    DeadLetter, Handed, Health, Register, Registered, ResetRequest, StartRequest, StartResponse,
+    StatsSnapshot, Window,
+};
 use crate::clock;
-use crate::modes::webhook::{Register, Registered};
-use crate::server::stats::StatsSnapshot;
-use crate::server::Health;
-use crate::server::{ResetRequest, StartRequest, StartResponse, Window};
 
 /// The line `pushpull serve` prints once it listens; the driver reads the address from it.
 pub const LISTENING_PREFIX: &str = "pushpull server listening on http://";
@@ -104,17 +104,25 @@ pub struct Control {
 }
 
 impl Control {
-    /// A client for the server at `addr`.
-    pub fn new(addr: SocketAddr) -> Control {
+    /// A client for the control API at `addr`, sending `token` if the server asks for one.
+    pub fn new(addr: SocketAddr, token: Option<&str>) -> anyhow::Result<Control> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("the control token must be printable ASCII")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(120))
+            .default_headers(headers)
             .build()
-            .expect("building an HTTP client");
-        Control {
+            .context("building an HTTP client")?;
+        Ok(Control {
             http,
             base: format!("http://{addr}"),
-        }
+        })
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
@@ -167,12 +175,12 @@ impl Control {
     }
 
     /// What the server counted handing out to each client.
-    pub async fn handed(&self) -> anyhow::Result<crate::server::Handed> {
+    pub async fn handed(&self) -> anyhow::Result<Handed> {
         self.get("/control/handed").await
     }
 
     /// The webhook messages the server gave up on.
-    pub async fn dead_letters(&self) -> anyhow::Result<Vec<crate::modes::webhook::DeadLetter>> {
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<DeadLetter>> {
         self.get("/webhooks/dead-letters").await
     }
 

@@ -1,14 +1,13 @@
 //! From raw measurements of one mode to its [`ModeResult`].
 
 use super::accounting::{self, Owed};
+use crate::api::{Emitted, StatsSnapshot};
 use crate::driver::recorder::{ClientCounts, Latencies, Ledger};
 use crate::modes::{Given, Mode};
 use crate::results::{
     ClientCost, Deliveries, DrainCost, LatencySummary, ModeResult, Sample, ServerCost, TopicDeliveries,
 };
 use crate::scenario::Scenario;
-use crate::server::generator::Emitted;
-use crate::server::stats::StatsSnapshot;
 
 /// Everything measured during one mode.
 pub(super) struct Measured<'a> {
@@ -35,7 +34,7 @@ pub(super) struct Measured<'a> {
     /// Seconds between those two readings.
     pub measured_seconds: f64,
     /// What TCP counted on the server's connections over the same window as `server`.
-    pub tcp: crate::results::TcpReading,
+    pub tcp: crate::api::TcpReading,
     /// What the drain cost, apart.
     pub drain: DrainCost,
     pub memory: Memory,
@@ -77,7 +76,7 @@ pub(super) fn drain_cost(drain: &StatsSnapshot, deliveries: u64, driver_cpu_seco
     DrainCost {
         deliveries,
         requests: requests(drain),
-        bytes: drain.bytes_read + drain.bytes_written,
+        bytes: drain.counters.bytes_read + drain.counters.bytes_written,
         server_cpu_seconds: drain.server_cpu_seconds(),
         driver_cpu_seconds,
     }
@@ -181,7 +180,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
         ));
     }
     let mem = &m.memory;
-    let bytes = after.bytes_read + after.bytes_written;
+    let bytes = after.counters.bytes_read + after.counters.bytes_written;
     Ok(ModeResult {
         mode: m.mode,
         theory: m.mode.predict(
@@ -206,9 +205,9 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             out_of_order: counts.out_of_order,
             gap_events: counts.gap_events,
             reconnects: counts.reconnects,
-            slow_disconnects: whole.slow_disconnects,
-            dropped_oldest: whole.dropped_oldest,
-            stream_cuts: whole.stream_cuts,
+            slow_disconnects: whole.counters.slow_disconnects,
+            dropped_oldest: whole.counters.dropped_oldest,
+            stream_cuts: whole.counters.stream_cuts,
             dead_letters: whole.webhook.dead_letters,
             rejected: counts.rejected,
             client_errors: counts.errors,
@@ -222,20 +221,20 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             requests_per_delivery: requests as f64 / delivered,
             requests_per_second: if wall > 0.0 { requests as f64 / wall } else { 0.0 },
             requests_by_route: after.requests.clone(),
-            empty_responses: after.empty_responses,
+            empty_responses: after.counters.empty_responses,
             empty_share: if requests > 0 {
-                after.empty_responses as f64 / requests as f64
+                after.counters.empty_responses as f64 / requests as f64
             } else {
                 0.0
             },
-            bytes_read: after.bytes_read,
-            bytes_written: after.bytes_written,
+            bytes_read: after.counters.bytes_read,
+            bytes_written: after.counters.bytes_written,
             bytes_per_delivery: bytes as f64 / delivered,
             cpu_seconds: server_cpu,
             cpu_seconds_per_1k_deliveries: server_cpu / delivered * 1000.0,
-            generator_spin_cpu_seconds: after.generator_spin_ns as f64 / 1e9,
+            generator_spin_cpu_seconds: after.counters.generator_spin_ns as f64 / 1e9,
             peak_rss_bytes: mem.peak,
-            peak_connections: whole.peak_connections,
+            peak_connections: whole.counters.peak_connections,
             rss_baseline_bytes: mem.baseline,
             rss_steady_bytes: mem.steady,
             log_bytes: mem.log,

@@ -21,14 +21,13 @@ use rand::SeedableRng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{Register, ResetRequest};
 use crate::modes::webhook::receiver::{ReceiverClient, Receivers};
 use crate::modes::webhook::signature::Secret;
-use crate::modes::webhook::Register;
 use crate::modes::{self, ClientCtx, Given, Mode};
 use crate::procstat;
 use crate::results::{spread, MachineSample, ModeResult, Results, Sample, SCHEMA_VERSION};
 use crate::scenario::{FaultPlan, Scenario};
-use crate::server::ResetRequest;
 use child::{ClockSync, Control, ServerProcess};
 use collect::Measured;
 use recorder::{Ledger, Recorder, Timeline};
@@ -42,8 +41,10 @@ pub enum Target {
     Remote {
         /// Its client address.
         public: SocketAddr,
-        /// Its control address (may be the same).
+        /// Its control address.
         control: SocketAddr,
+        /// The control API's token, when the server asks for one.
+        control_token: Option<String>,
         /// Where webhook receivers listen; loopback addresses when None.
         receiver_ip: Option<IpAddr>,
     },
@@ -151,7 +152,7 @@ async fn run_on_target(
             let server = ServerProcess::spawn(exe).await?;
             let endpoints = Endpoints {
                 public: server.addr,
-                control: Control::new(server.control),
+                control: Control::new(server.control, None)?,
                 control_addr: server.control,
                 receiver_ip: None,
                 local: true,
@@ -164,10 +165,11 @@ async fn run_on_target(
         Target::Remote {
             public,
             control,
+            control_token,
             receiver_ip,
         } => {
             let control_addr = *control;
-            let control = Control::new(control_addr);
+            let control = Control::new(control_addr, control_token.as_deref())?;
             let sync = control
                 .clock_offset()
                 .await
@@ -314,7 +316,7 @@ async fn run_mode(
     let control = &endpoints.control;
     control
         .reset(&ResetRequest {
-            scenario: (**s).clone(),
+            scenario: s.to_toml(),
             mode,
         })
         .await?;
@@ -584,9 +586,9 @@ async fn start_clients(
     // Clients that hold a connection (streams, long polls) are all waited for: an event
     // published while thousands of them are still connecting would be charged the connection
     // storm as latency. Pollers need no wait: they ask on their own schedule.
-    let attached = |st: &crate::server::stats::StatsSnapshot| match mode {
-        Mode::Sse | Mode::Websocket => Some(st.stream_subscribers),
-        Mode::LongPoll => Some(st.held_long_polls),
+    let attached = |st: &crate::api::StatsSnapshot| match mode {
+        Mode::Sse | Mode::Websocket => Some(st.counters.stream_subscribers),
+        Mode::LongPoll => Some(st.counters.held_long_polls),
         _ => None,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -659,8 +661,8 @@ async fn sample(
             requests: st.requests_total,
             server_cpu_seconds: st.server_cpu_seconds() - server_cpu0,
             server_rss_bytes: st.process.rss_bytes,
-            open_connections: st.open_connections,
-            held_long_polls: st.held_long_polls,
+            open_connections: st.counters.open_connections,
+            held_long_polls: st.counters.held_long_polls,
             webhook_in_flight: st.webhook.in_flight,
             webhook_retries: st.webhook.retries,
             driver_cpu_seconds: driver_cpu - driver_cpu0,

@@ -53,9 +53,10 @@ async fn long_poll(
     let deadline = tokio::time::Instant::now() + wait + jitter;
     // Subscribe before reading, so an event published in between still wakes us.
     let mut watches: Vec<_> = topics.iter().map(|t| run.log.watch(*t)).collect();
-    let _held = GaugeGuard::new(&state.stats.held_long_polls);
+    let _held = GaugeGuard::new(&state.stats.counters.held_long_polls);
     let held = state
         .stats
+        .counters
         .held_long_polls
         .load(std::sync::atomic::Ordering::Relaxed);
     if held > state.limits.max_held_long_polls {
@@ -83,7 +84,7 @@ async fn long_poll(
             _ = run.cancel.cancelled() => break,
         }
     }
-    state.stats.empty_responses.fetch_add(1, Relaxed);
+    state.stats.counters.empty_responses.fetch_add(1, Relaxed);
     Ok(page_response(encode_page(&[], &cursor, false)))
 }
 

@@ -168,7 +168,7 @@ async fn events(
             .any(|(t, a)| run.log.has_news(*t, *a));
         let tag = etag(&cursor);
         if nothing_new && etag_matches(inm, &tag) {
-            state.stats.empty_responses.fetch_add(1, Relaxed);
+            state.stats.counters.empty_responses.fetch_add(1, Relaxed);
             return Ok((
                 StatusCode::NOT_MODIFIED,
                 [(header::ETAG, tag), (X_POLL_INTERVAL, hint)],
@@ -180,7 +180,7 @@ async fn events(
         PageRead::Gone(resume) => Ok(gone_response(&resume)),
         PageRead::Page(events, next, more) => {
             if events.is_empty() {
-                state.stats.empty_responses.fetch_add(1, Relaxed);
+                state.stats.counters.empty_responses.fetch_add(1, Relaxed);
             }
             run.handed(client, &events);
             let headers = [

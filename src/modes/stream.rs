@@ -51,7 +51,7 @@ impl SendQueue {
                     q.events.clear();
                     q.bytes = 0;
                     drop(q);
-                    stats.slow_disconnects.fetch_add(1, Relaxed);
+                    stats.counters.slow_disconnects.fetch_add(1, Relaxed);
                     self.closed.cancel();
                     self.notify.notify_one();
                     return;
@@ -60,7 +60,7 @@ impl SendQueue {
                     if let Some(old) = q.events.pop_front() {
                         q.bytes -= old.json.len();
                     }
-                    stats.dropped_oldest.fetch_add(1, Relaxed);
+                    stats.counters.dropped_oldest.fetch_add(1, Relaxed);
                 }
             }
         }
@@ -112,7 +112,7 @@ impl StreamHub {
         for t in topics {
             by_topic[*t as usize].push(q.clone());
         }
-        self.stats.stream_subscribers.fetch_add(1, Relaxed);
+        self.stats.counters.stream_subscribers.fetch_add(1, Relaxed);
         q
     }
 
@@ -121,7 +121,7 @@ impl StreamHub {
         for t in &q.topics {
             by_topic[*t as usize].retain(|other| !Arc::ptr_eq(other, q));
         }
-        self.stats.stream_subscribers.fetch_sub(1, Relaxed);
+        self.stats.counters.stream_subscribers.fetch_sub(1, Relaxed);
     }
 }
 
@@ -233,7 +233,7 @@ impl Session {
                 _ = self.cancel.cancelled() => return Batch::Ended,
                 _ = self.run.started.cancelled(), if watch_start => {}
                 _ = crate::clock::sleep_until_ns(cut.unwrap_or_default()), if cut.is_some() => {
-                    self.run.streams.stats.stream_cuts.fetch_add(1, Relaxed);
+                    self.run.streams.stats.counters.stream_cuts.fetch_add(1, Relaxed);
                     return Batch::Cut;
                 }
             }
@@ -278,6 +278,7 @@ impl Session {
         self.run
             .streams
             .stats
+            .counters
             .stream_events_sent
             .fetch_add(out.len() as u64, Relaxed);
         self.run.handed(self.client, out.iter().map(|(e, _)| e));
@@ -360,7 +361,7 @@ mod tests {
         let inner = q.inner.lock().unwrap();
         assert_eq!(inner.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(inner.bytes, 2 * size);
-        assert_eq!(stats.dropped_oldest.load(Relaxed), 1);
+        assert_eq!(stats.counters.dropped_oldest.load(Relaxed), 1);
         drop(inner);
         // The same bound under `disconnect` closes the connection at the third push.
         let q = queue(SlowConsumer::Disconnect, 1000, size * 5 / 2);
@@ -368,7 +369,7 @@ mod tests {
             q.push(&event(seq), &stats);
         }
         assert!(q.closed.is_cancelled());
-        assert_eq!(stats.slow_disconnects.load(Relaxed), 1);
+        assert_eq!(stats.counters.slow_disconnects.load(Relaxed), 1);
         // An event bigger than the whole bound still goes through, alone.
         let q = queue(SlowConsumer::DropOldest, 1000, size / 2);
         q.push(&event(1), &stats);

@@ -184,22 +184,10 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
     let empty = sum(|m| m.server.empty_responses);
     let (bytes_read, bytes_written) = (sum(|m| m.server.bytes_read), sum(|m| m.server.bytes_written));
     let cpu = sumf(|m| m.server.cpu_seconds);
-    let mut webhook = first.server.webhook;
-    for m in &all[1..] {
-        let w = &m.server.webhook;
-        webhook.attempts += w.attempts;
-        webhook.successes += w.successes;
-        webhook.failures += w.failures;
-        webhook.timeouts += w.timeouts;
-        webhook.retries += w.retries;
-        webhook.in_flight += w.in_flight;
-        webhook.queued += w.queued;
-        webhook.waiting += w.waiting;
-        webhook.dead_letters += w.dead_letters;
-        webhook.disabled_endpoints += w.disabled_endpoints;
-        webhook.retry_after_obeyed += w.retry_after_obeyed;
-        webhook.replayed += w.replayed;
-    }
+    let webhook = all[1..]
+        .iter()
+        .fold(first.server.webhook, |w, m| w.add(&m.server.webhook));
+
     let server = ServerCost {
         requests,
         requests_per_delivery: requests as f64 / delivered,

@@ -20,12 +20,12 @@ pub mod histogram;
 mod merge;
 mod prediction;
 pub mod spread;
-mod tcp;
+
+pub use crate::api::tcp::{TcpReading, TcpTraffic};
 pub use figure::{Better, Figure};
 pub use merge::{merge, pool};
 pub use prediction::{Given, Prediction};
 pub use spread::{FigureSpread, Interval};
-pub use tcp::{TcpReading, TcpTraffic};
 
 /// Bumped whenever a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 1;

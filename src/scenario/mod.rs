@@ -7,6 +7,7 @@ mod error;
 pub mod faults;
 pub mod humane;
 mod raw;
+mod schedule;
 pub mod sweep;
 mod validate;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
 pub use faults::{DownAnswer, Fault, FaultKind, FaultPlan};
+pub use schedule::Schedule;
 
 /// The candidate closest to `word`, if any is close enough to be a plausible typo.
 pub fn nearest_name<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {

@@ -8,18 +8,16 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::oneshot;
 
 use super::extract::ApiJson;
-use super::generator::{self, Boundary, Emitted, Schedule};
-use super::stats::StatsSnapshot;
+use super::generator::{self, Boundary};
 use super::tcpinfo;
 use super::{ApiError, AppState, RunState};
+use crate::api::{Health, ResetRequest, StartRequest, StartResponse, StatsSnapshot, TcpReading, Window};
 use crate::clock;
-use crate::modes::Mode;
-use crate::results::TcpReading;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Schedule};
 
 /// Where the generator of a run is.
 pub(super) enum GeneratorState {
@@ -28,59 +26,12 @@ pub(super) enum GeneratorState {
     Done(Box<Window>),
 }
 
-/// `POST /control/stop`'s answer: what the generator emitted and the server's counters read
-/// on its thread exactly when the warm-up ended and when the schedule ended, so that every
-/// cost of the measured period covers the very period that produced its events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Window {
-    /// What the generator emitted.
-    pub emitted: Emitted,
-    /// The counters at `start + warmup`.
-    pub at_warmup: StatsSnapshot,
-    /// The counters at `start + warmup + duration`.
-    pub at_end: StatsSnapshot,
-    /// Bytes the event log held at the end (see [`crate::server::log::EventLog::retained_bytes`]).
-    pub log_bytes: u64,
-    /// What TCP counted on the server's connections between the two boundaries.
-    #[serde(default)]
-    pub tcp: TcpReading,
+/// What the public listener serves of this: health, for load balancers and people.
+pub(super) fn public_router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz))
 }
 
-/// `POST /control/reset`: configure a fresh run of one mode.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResetRequest {
-    /// The scenario (validated by the driver).
-    pub scenario: Scenario,
-    /// The mode about to run.
-    pub mode: Mode,
-}
-
-/// `POST /control/start`'s body (or `null`, to start now).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct StartRequest {
-    /// CLOCK_MONOTONIC ns to count the schedule from: lets the driver know the start exactly
-    /// before the first event exists. It must lie within 10 s of the server's now.
-    pub start_ns: u64,
-}
-
-/// `POST /control/start`'s answer.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct StartResponse {
-    /// CLOCK_MONOTONIC ns the schedule counts from.
-    pub start_ns: u64,
-}
-
-/// `GET /healthz`'s answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Health {
-    /// Always `"ok"`.
-    pub status: String,
-    /// The server's CLOCK_MONOTONIC now, in ns.
-    pub now_ns: u64,
-    /// The server's version.
-    pub version: String,
-}
-
+/// The control API, for the control listener only.
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
@@ -104,9 +55,17 @@ async fn stats(State(state): State<AppState>) -> Json<StatsSnapshot> {
     Json(state.stats.snapshot())
 }
 
-async fn reset(State(state): State<AppState>, ApiJson(req): ApiJson<ResetRequest>) -> StatusCode {
+/// The name a posted scenario's errors give as its file.
+pub const POSTED_SCENARIO: &str = "(scenario posted to /control/reset)";
+
+async fn reset(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    let scenario = Scenario::parse(std::path::Path::new(POSTED_SCENARIO), &req.scenario)
+        .map_err(|e| ApiError::Scenario(Box::new(e)))?;
     let run = RunState::new(
-        req.scenario,
+        scenario,
         req.mode,
         state.stats.clone(),
         &state.limits,
@@ -114,7 +73,7 @@ async fn reset(State(state): State<AppState>, ApiJson(req): ApiJson<ResetRequest
     );
     state.replace_run(Some(Arc::new(run)));
     state.stats.reset();
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn start(
@@ -169,7 +128,7 @@ async fn start(
                 schedule,
                 span,
                 &stop,
-                &stats.generator_spin_ns,
+                &stats.counters.generator_spin_ns,
                 |t, at, m| {
                     publisher.publish(t, at, m);
                 },
@@ -186,7 +145,7 @@ async fn start(
                 },
             );
             if let (Some(at_warmup), Some(at_end)) = (at_warmup, at_end) {
-                let opened = at_end.since(&at_warmup).connections_opened;
+                let opened = at_end.since(&at_warmup).counters.connections_opened;
                 let tcp = match census {
                     Ok(w) => w.finish(opened),
                     Err(e) => TcpReading::Unavailable(format!("no thread to read TCP counters: {e}")),

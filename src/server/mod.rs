@@ -1,8 +1,10 @@
 //! The simulated application: an event generator, a log per topic, every delivery mode's
 //! routes, a control API for the driver, and counters of its own cost.
 //!
-//! `app(state)` builds the router (tests call it without a socket); `serve(listener, state,
-//! shutdown)` runs it on a real socket with byte-counting connections.
+//! `app(state)` builds the public router, every mode's routes (tests call it without a
+//! socket); `control_app(state, token)` the control listener's, which alone can reset, start,
+//! stop or shut down a run. `serve` runs both on real sockets, the public one with
+//! byte-counting connections.
 
 mod control;
 pub mod extract;
@@ -26,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::Handed;
 use crate::clock;
 use crate::event::{Event, TopicId, WireEvent};
 use crate::modes::stream::StreamHub;
@@ -33,7 +36,6 @@ use crate::modes::webhook::{Allowlist, Dispatcher};
 use crate::modes::{self, Mode};
 use crate::scenario::Scenario;
 
-pub use control::{Health, ResetRequest, StartRequest, StartResponse, Window};
 use log::EventLog;
 use stats::Stats;
 
@@ -289,16 +291,6 @@ impl RunState {
     }
 }
 
-/// `GET /control/handed`: what the server counted handing out, per client, independently of
-/// what the clients counted receiving.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Handed {
-    /// Measured events handed to client `i` (streams, polls, long polls).
-    pub by_client: Vec<u64>,
-    /// Measured events each webhook subscription answered 2xx for, by its id.
-    pub by_subscription: std::collections::BTreeMap<String, u64>,
-}
-
 /// One open stream or held long poll of a client, counted while it lives.
 pub struct ClientSlot(Option<(Arc<RunState>, u32)>);
 
@@ -337,6 +329,10 @@ pub enum ApiError {
     /// Any other status, with its reason (extractor rejections: 413, 415, …).
     #[error("{1}")]
     Status(StatusCode, String),
+    /// 422: a scenario posted to the control API has a mistake; the body names the field,
+    /// line and column as a scenario file's error would.
+    #[error("{}", .0.message)]
+    Scenario(Box<crate::scenario::ScenarioError>),
 }
 
 impl IntoResponse for ApiError {
@@ -345,6 +341,15 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Scenario(e) => {
+                let body = ErrorBody {
+                    error: e.to_string(),
+                    field: Some(e.field.clone()),
+                    line: Some(e.line),
+                    column: Some(e.column),
+                };
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
             ApiError::Status(status, _) => *status,
             ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
@@ -364,22 +369,32 @@ pub fn error_response(status: StatusCode, reason: &str) -> Response {
         status,
         Json(ErrorBody {
             error: reason.to_string(),
+            ..ErrorBody::default()
         }),
     )
         .into_response()
 }
 
 /// The body of every error response.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// What went wrong, in words.
     pub error: String,
+    /// The field at fault, for a scenario posted to the control API (dotted, as
+    /// `events.rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Its 1-based line in the posted scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Its 1-based column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
-fn routes() -> Router<AppState> {
-    Router::new()
-        .merge(control::router())
-        .merge(modes::router())
+/// Answers routes that do not exist and methods a route does not take, in JSON.
+fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
+    router
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             error_response(
@@ -389,21 +404,82 @@ fn routes() -> Router<AppState> {
         })
 }
 
-/// The whole server, every route, with each request counted in the stats.
+/// The public listener's routes, each request counted in the stats: every mode's routes and
+/// `/healthz`; nothing that can reset, start, stop or shut down a run.
 pub fn app(state: AppState) -> Router {
     let body_limit = axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes);
-    routes()
+    with_fallbacks(modes::router().merge(control::public_router()))
         .layer(body_limit)
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }
 
-/// The same routes, uncounted, for the control listener: the driver's own calls (reset,
-/// stats, registration) then never show up in the cost it measures.
-pub fn control_app(state: AppState) -> Router {
-    routes()
-        .layer(axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .with_state(state)
+/// The control listener's routes, uncounted, so the driver's own calls (reset, stats,
+/// registration) never show up in the cost it measures: the control API and every mode's
+/// routes. With a `token`, each request must carry `Authorization: Bearer <token>`.
+pub fn control_app(state: AppState, token: Option<String>) -> Router {
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes);
+    let router = with_fallbacks(control::router().merge(modes::router())).layer(body_limit);
+    let router = match token {
+        Some(token) => router.layer(middleware::from_fn_with_state(
+            std::sync::Arc::<str>::from(token),
+            require_token,
+        )),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// Refuses a control request without the listener's token.
+async fn require_token(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if same_secret(given.as_bytes(), token.as_bytes()) => next.run(req).await,
+        Some(_) => error_response(StatusCode::UNAUTHORIZED, "wrong control token"),
+        None => error_response(
+            StatusCode::UNAUTHORIZED,
+            "the control API needs `Authorization: Bearer <token>` (printed by `pushpull serve`)",
+        ),
+    }
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Where the control API listens, and the token it asks for, if any.
+pub struct Control {
+    /// The listener.
+    pub listener: TcpListener,
+    /// Required as `Authorization: Bearer <token>` when set.
+    pub token: Option<String>,
+}
+
+impl Control {
+    /// A control listener on `listener`, with `token`; when it listens beyond loopback and no
+    /// token is given, one is generated (the caller prints it), so that only who started the
+    /// server can steer it.
+    pub fn new(listener: TcpListener, token: Option<String>) -> std::io::Result<Control> {
+        let token = token_for(listener.local_addr()?.ip(), token);
+        Ok(Control { listener, token })
+    }
+}
+
+/// The token a control listener on `ip` asks for: the one `given`, else, beyond loopback, a
+/// fresh one (32 random bytes, hex).
+pub fn token_for(ip: std::net::IpAddr, given: Option<String>) -> Option<String> {
+    use rand::Rng as _;
+    given.or_else(|| {
+        (!ip.is_loopback()).then(|| {
+            let bytes: [u8; 32] = rand::thread_rng().gen();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        })
+    })
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -417,11 +493,11 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     response
 }
 
-/// Serves `app(state)` on `public` (byte-counting connections) and, if given,
-/// `control_app(state)` on `control`, until `shutdown` completes or the control API asks.
+/// Serves `app(state)` on `public` (byte-counting connections) and `control_app(state)` on
+/// `control`, until `shutdown` completes or the control API asks.
 pub async fn serve(
     public: TcpListener,
-    control: Option<TcpListener>,
+    control: Control,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -436,20 +512,36 @@ pub async fn serve(
         ending.replace_run(None);
         ending.shutdown.cancel();
     });
-    let control_server = control.map(|listener| {
-        let app = control_app(state.clone());
+    let control_server = {
+        let app = control_app(state.clone(), control.token);
         let token = state.shutdown.clone();
         tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(control.listener, app)
                 .with_graceful_shutdown(token.cancelled_owned())
                 .await
         })
-    });
+    };
     let listener = sockets::CountingListener::new(public, state.stats.clone());
     let token = state.shutdown.clone();
     let result = http1::serve(listener, app(state), token).await;
-    if let Some(handle) = control_server {
-        let _ = handle.await;
-    }
+    let _ = control_server.await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_control_listener_beyond_loopback_always_has_a_token() {
+        let lan: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let generated = token_for(lan, None).expect("generated");
+        assert_eq!(generated.len(), 64);
+        assert_ne!(Some(generated), token_for(lan, None), "fresh each time");
+        assert_eq!(token_for(lan, Some("mine".into())).as_deref(), Some("mine"));
+        assert_eq!(token_for(loopback, None), None);
+        assert_eq!(token_for(loopback, Some("mine".into())).as_deref(), Some("mine"));
+        assert!(same_secret(b"abc", b"abc") && !same_secret(b"abc", b"abd") && !same_secret(b"ab", b"abc"));
+    }
 }

@@ -132,7 +132,7 @@ impl AsyncRead for CountingStream {
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
         let n = buf.filled().len() - before;
         if n > 0 {
-            this.stats.bytes_read.fetch_add(n as u64, Relaxed);
+            this.stats.counters.bytes_read.fetch_add(n as u64, Relaxed);
         }
         res
     }
@@ -143,7 +143,7 @@ impl AsyncWrite for CountingStream {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = res {
-            this.stats.bytes_written.fetch_add(n as u64, Relaxed);
+            this.stats.counters.bytes_written.fetch_add(n as u64, Relaxed);
         }
         res
     }
@@ -156,7 +156,7 @@ impl AsyncWrite for CountingStream {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = res {
-            this.stats.bytes_written.fetch_add(n as u64, Relaxed);
+            this.stats.counters.bytes_written.fetch_add(n as u64, Relaxed);
         }
         res
     }

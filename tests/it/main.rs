@@ -2,6 +2,7 @@
 //! `pushpull` binary (as a child process) or in-process where a test talks HTTP to it directly.
 
 mod cli;
+mod control;
 mod delivery;
 mod drive;
 mod faults;

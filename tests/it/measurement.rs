@@ -151,7 +151,8 @@ async fn a_stranger_fetching_as_a_client_makes_the_counts_disagree_and_the_run_f
     let opts = pushpull::driver::RunOptions {
         target: pushpull::driver::Target::Remote {
             public: server.addr,
-            control: server.addr,
+            control: server.control,
+            control_token: None,
             receiver_ip: None,
         },
         progress: false,

@@ -7,9 +7,10 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
+use pushpull::api::ResetRequest;
 use pushpull::modes::Mode;
 use pushpull::scenario::Scenario;
-use pushpull::server::{self, AppState, ResetRequest};
+use pushpull::server::{self, AppState};
 use tower::ServiceExt;
 
 use crate::util::tiny;
@@ -161,10 +162,10 @@ fn request() -> impl Strategy<Value = (Method, String, Vec<u8>, Option<&'static 
 fn no_request_makes_the_server_panic_or_answer_without_a_json_reason() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let state = AppState::new(Default::default());
-    let app = server::control_app(state.clone());
+    let app = server::control_app(state.clone(), None);
     rt.block_on(async {
         let reset = ResetRequest {
-            scenario: tiny("webhook", "", ""),
+            scenario: tiny("webhook", "", "").to_toml(),
             mode: Mode::Webhook,
         };
         let req = Request::post("/control/reset")

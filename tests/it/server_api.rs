@@ -126,7 +126,7 @@ async fn long_poll_returns_as_soon_as_an_event_arrives() {
     let url = server.url("/long-poll?topics=0&after=0&wait=10s");
     let waiting = tokio::spawn(server.http.get(url).send());
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(server.state.stats.snapshot().held_long_polls, 1);
+    assert_eq!(server.state.stats.snapshot().counters.held_long_polls, 1);
     publish(&server, 0, 1).await;
     let res = tokio::time::timeout(std::time::Duration::from_secs(2), waiting)
         .await
@@ -326,12 +326,12 @@ async fn long_polls_beyond_the_limit_get_503_with_retry_after() {
         .map(|_| tokio::spawn(server.http.get(&url).send()))
         .collect();
     for _ in 0..100 {
-        if server.state.stats.snapshot().held_long_polls == 2 {
+        if server.state.stats.snapshot().counters.held_long_polls == 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(server.state.stats.snapshot().held_long_polls, 2);
+    assert_eq!(server.state.stats.snapshot().counters.held_long_polls, 2);
     let res = server.http.get(&url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "1");
@@ -340,7 +340,7 @@ async fn long_polls_beyond_the_limit_get_503_with_retry_after() {
         .unwrap()
         .contains("long polls are held"));
     assert_eq!(
-        server.state.stats.snapshot().held_long_polls,
+        server.state.stats.snapshot().counters.held_long_polls,
         2,
         "the refused request is not counted as held"
     );
@@ -554,7 +554,7 @@ async fn a_client_past_its_stream_limit_gets_429_with_retry_after() {
         .map(|_| tokio::spawn(server.http.get(url(7)).send()))
         .collect();
     for _ in 0..100 {
-        if server.state.stats.snapshot().held_long_polls == 2 {
+        if server.state.stats.snapshot().counters.held_long_polls == 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use pushpull::api::ResetRequest;
 use pushpull::driver::{self, RunOptions};
 use pushpull::modes::Mode;
 use pushpull::results::{ModeResult, Results};
 use pushpull::scenario::Scenario;
-use pushpull::server::{self, AppState, ResetRequest};
+use pushpull::server::{self, AppState};
 use tokio_util::sync::CancellationToken;
 
 /// The `pushpull` binary cargo built for these tests.
@@ -122,7 +123,10 @@ pub fn assert_topics_add_up(m: &ModeResult) {
 
 /// An in-process server on 127.0.0.1:0, stopped when the returned guard drops.
 pub struct TestServer {
+    /// Where clients connect.
     pub addr: SocketAddr,
+    /// Where the control API listens.
+    pub control: SocketAddr,
     pub state: AppState,
     pub http: reqwest::Client,
     stop: CancellationToken,
@@ -142,13 +146,17 @@ impl TestServer {
     pub async fn start_with(limits: server::Limits) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let control_addr = control.local_addr().unwrap();
+        let control = server::Control::new(control, None).unwrap();
         let state = AppState::with_limits(Default::default(), limits);
         let stop = CancellationToken::new();
         let shutdown = stop.clone().cancelled_owned();
-        tokio::spawn(server::serve(listener, None, state.clone(), shutdown));
+        tokio::spawn(server::serve(listener, control, state.clone(), shutdown));
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         TestServer {
             addr,
+            control: control_addr,
             state,
             http,
             stop,
@@ -159,15 +167,20 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `path` on the control listener.
+    pub fn control_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.control)
+    }
+
     /// Configures a run of `mode`.
     pub async fn reset(&self, scenario: &Scenario, mode: Mode) {
         let req = ResetRequest {
-            scenario: scenario.clone(),
+            scenario: scenario.to_toml(),
             mode,
         };
         let res = self
             .http
-            .post(self.url("/control/reset"))
+            .post(self.control_url("/control/reset"))
             .json(&req)
             .send()
             .await

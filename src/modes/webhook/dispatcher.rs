@@ -21,11 +21,12 @@ use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::signature::Secret;
+use crate::api::DeadLetter;
 use crate::clock;
 use crate::event::{Event, TopicId};
 use crate::scenario::WebhookParams;
@@ -84,23 +85,6 @@ impl Subscription {
         }
         Some(header)
     }
-}
-
-/// A message that was not delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// The endpoint.
-    pub subscription: String,
-    /// The `webhook-id`.
-    pub message_id: String,
-    /// The event's topic.
-    pub topic: TopicId,
-    /// The event's seq in its topic.
-    pub seq: u64,
-    /// Attempts made.
-    pub attempts: u32,
-    /// What the last attempt came to.
-    pub last_error: String,
 }
 
 /// See the module doc.

@@ -1,6 +1,6 @@
 //! What TCP itself counted on the server's connections over the measured window: segments
 //! (packets) each way, payload bytes, and the IP and TCP headers those segments carried. The
-//! HTTP bytes in [`super::ServerCost`] are what the application read and wrote; these are what
+//! HTTP bytes in [`crate::results::ServerCost`] are what the application read and wrote; these are what
 //! the kernel sent, ACKs and handshakes included.
 
 use serde::{Deserialize, Serialize};

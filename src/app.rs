@@ -1,0 +1,303 @@
+//! What each command does, called by `main` with the parsed command line: `run` and `drive`
+//! (load, override, run, write the results and the report, check thresholds), `serve`,
+//! `validate`, `report` and `compare`, and the exit code each failure maps to.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::cli::{self, Cli, Command};
+use crate::driver::{self, child::LISTENING_PREFIX};
+use crate::scenario::Scenario;
+use crate::{modes, report, results, server, thresholds};
+
+/// Why a command did not succeed; decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The user's input is wrong (exit code 2).
+    #[error("{0}")]
+    BadInput(String),
+    /// The run itself failed (exit code 1).
+    #[error("{0:#}")]
+    RunFailed(anyhow::Error),
+    /// The run completed but thresholds failed (exit code 3).
+    #[error("{0} of the scenario's thresholds failed")]
+    ThresholdsFailed(usize),
+    /// `compare` found regressions beyond its `--fail-on` bounds (exit code 3).
+    #[error("regressed beyond the bounds: {}", .0.join("; "))]
+    Regressed(Vec<String>),
+}
+
+impl Failure {
+    /// 2 for bad input, 1 for a failed run, 3 for failed thresholds or a regression past a
+    /// bound.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::BadInput(_) => 2,
+            Failure::RunFailed(_) => 1,
+            Failure::ThresholdsFailed(_) | Failure::Regressed(_) => 3,
+        }
+    }
+}
+
+/// Carries out a parsed command line.
+pub async fn execute(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run { scenario, args } => {
+            let exe = std::env::current_exe().map_err(|e| Failure::RunFailed(e.into()))?;
+            run_scenario(&scenario, args, driver::Target::Spawn(exe)).await
+        }
+        Command::Drive {
+            scenario,
+            target,
+            control,
+            control_token,
+            receiver_ip,
+            args,
+        } => {
+            let target = driver::Target::Remote {
+                public: target,
+                control,
+                control_token,
+                receiver_ip,
+            };
+            run_scenario(&scenario, args, target).await
+        }
+        Command::Report { results, out } => report_again(&results, out),
+        Command::Compare {
+            base,
+            new,
+            out,
+            fail_on,
+        } => compare(&base, &new, out.as_deref(), &fail_on),
+        Command::Validate { scenario, json } => {
+            print!("{}", validate(&scenario, json)?);
+            Ok(())
+        }
+        Command::Serve {
+            listen,
+            control,
+            control_token,
+            allow,
+            max_held_long_polls,
+            max_subscriptions,
+            max_streams_per_client,
+        } => {
+            let mut allowlist = modes::webhook::Allowlist::default();
+            for range in &allow {
+                allowlist
+                    .add(range)
+                    .map_err(|e| Failure::BadInput(format!("--allow {range}: {e}")))?;
+            }
+            let bind = |addr| async move {
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| Failure::BadInput(format!("cannot listen on {addr}: {e}")))
+            };
+            let public = bind(listen).await?;
+            let control = bind(control).await?;
+            let local =
+                |l: &tokio::net::TcpListener| l.local_addr().map_err(|e| Failure::RunFailed(e.into()));
+            println!(
+                "{LISTENING_PREFIX}{} control http://{}",
+                local(&public)?,
+                local(&control)?
+            );
+            let control =
+                server::Control::new(control, control_token).map_err(|e| Failure::RunFailed(e.into()))?;
+            if let Some(token) = &control.token {
+                println!("control token: {token}");
+            }
+            let _ = std::io::stdout().flush();
+            let limits = server::Limits {
+                max_held_long_polls,
+                max_subscriptions,
+                max_streams_per_client,
+                ..server::Limits::default()
+            };
+            let state = server::AppState::with_limits(allowlist, limits);
+            let ctrl_c = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            server::serve(public, control, state, ctrl_c)
+                .await
+                .map_err(|e| Failure::RunFailed(e.into()))
+        }
+    }
+}
+
+/// `run` and `drive`: load, override, run, write results and report, check thresholds.
+async fn run_scenario(
+    scenario: &std::path::Path,
+    args: cli::RunArgs,
+    target: driver::Target,
+) -> Result<(), Failure> {
+    let cli::RunArgs {
+        out,
+        modes,
+        duration,
+        seed,
+        repeat,
+        quiet,
+        json,
+    } = args;
+    let mut s = Scenario::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    if let Some(modes) = modes {
+        s.modes = modes;
+    }
+    if let Some(d) = duration {
+        s.duration = d;
+    }
+    if let Some(seed) = seed {
+        s.seed = seed;
+    }
+    if let Some(n) = repeat {
+        s.repeat = n;
+    }
+    let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+    let opts = driver::RunOptions {
+        target,
+        progress: !quiet && !json,
+        bars: None,
+    };
+    let results = if s.sweep.is_some() {
+        driver::run_sweep(&s, &opts).await
+    } else {
+        driver::run(&s, &opts).await
+    }
+    .map_err(Failure::RunFailed)?;
+    let path = write_results(&results, &out).map_err(Failure::RunFailed)?;
+    let html = report::write_all(&results, &out).map_err(Failure::RunFailed)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).expect("results serialize")
+        );
+    } else if !quiet {
+        if results.points.is_empty() {
+            println!("\n{}", report::table::render(&results));
+            for v in report::verdict::verdicts(&results) {
+                println!("{v}");
+            }
+        }
+        for p in &results.points {
+            println!(
+                "\npoint {}\n{}",
+                p.label,
+                report::table::render(&results.point_view(p))
+            );
+        }
+        println!("\nresults: {}\nreport:  {}", path.display(), html.display());
+    }
+    let outcomes = thresholds::evaluate(&results);
+    for o in &outcomes {
+        let measured = o.measured.map_or("no data".to_string(), |v| format!("{v:.4}"));
+        let line = format!(
+            "threshold {}: {} (measured {measured})",
+            o.threshold,
+            if o.passed { "pass" } else { "FAIL" }
+        );
+        if !o.passed {
+            eprintln!("{line}");
+        } else if !quiet && !json {
+            println!("{line}");
+        }
+    }
+    match outcomes.iter().filter(|o| !o.passed).count() {
+        0 => Ok(()),
+        failed => Err(Failure::ThresholdsFailed(failed)),
+    }
+}
+
+/// `report`: render again from results, merging several first.
+fn report_again(files: &[PathBuf], out: Option<PathBuf>) -> Result<(), Failure> {
+    let loaded = files
+        .iter()
+        .map(|p| results::Results::load(p))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    let (r, dir) = if let [single] = loaded.as_slice() {
+        let dir = out.unwrap_or_else(|| files[0].parent().map(PathBuf::from).unwrap_or_default());
+        (single.clone(), dir)
+    } else {
+        let dir = out.ok_or_else(|| Failure::BadInput("merging several results needs --out DIR".into()))?;
+        let merged = results::merge(&loaded).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+        let path = write_results(&merged, &dir).map_err(Failure::RunFailed)?;
+        println!("merged {} results: {}", loaded.len(), path.display());
+        (merged, dir)
+    };
+    let html = report::write_all(&r, &dir).map_err(Failure::RunFailed)?;
+    println!("report: {}", html.display());
+    Ok(())
+}
+
+/// `validate`: the scenario with every default written out, as TOML or JSON.
+pub fn validate(scenario: &std::path::Path, json: bool) -> Result<String, Failure> {
+    let s = Scenario::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let mut text = if json {
+        serde_json::to_string_pretty(&s).expect("scenario serializes")
+    } else {
+        s.to_toml()
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// `compare`: judge every change, print it, write the pages, check the bounds.
+fn compare(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    out: Option<&std::path::Path>,
+    fail_on: &[results::compare::FailOn],
+) -> Result<(), Failure> {
+    let load =
+        |p: &std::path::Path| results::Results::load(p).map_err(|e| Failure::BadInput(format!("{e:#}")));
+    let (b, n) = (load(base)?, load(new)?);
+    let c = results::compare::compare(&b, &n).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    print!("{}", report::compare::render_text(&c));
+    if let Some(dir) = out {
+        let sides = report::compare::Sides {
+            scenario: &b.scenario.name,
+            base,
+            new,
+        };
+        let html = report::compare::write(&c, &sides, dir).map_err(Failure::RunFailed)?;
+        println!("report: {}", html.display());
+    }
+    let broken: Vec<String> = fail_on
+        .iter()
+        .flat_map(|bound| {
+            c.changes.iter().filter(|ch| bound.broken_by(ch)).map(move |ch| {
+                let at = if ch.point.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {}", ch.point)
+                };
+                format!(
+                    "{}{at} {}: {} → {} ({bound})",
+                    ch.mode,
+                    ch.figure,
+                    report::figures::value(ch.figure, ch.base),
+                    report::figures::value(ch.figure, ch.new)
+                )
+            })
+        })
+        .collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Regressed(broken))
+    }
+}
+
+/// Writes `results.json` into `dir` and returns its path.
+pub fn write_results(results: &results::Results, dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("results.json");
+    let json = serde_json::to_string_pretty(results).expect("results serialize");
+    std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
