@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use pushpull::driver::recorder::{Ledger, Recorder, Timeline};
 use pushpull::event::{Event, WireEvent};
 use pushpull::modes::sse::SseParser;
 use pushpull::modes::webhook::signature::Secret;
+use pushpull::recorder::{Ledger, Recorder, Timeline};
 use pushpull::scenario::Retention;
 use pushpull::server::log::EventLog;
 

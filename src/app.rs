@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use crate::cli::{self, Cli, Command};
 use crate::driver::{self, child::LISTENING_PREFIX};
 use crate::scenario::Scenario;
-use crate::{modes, report, results, server, thresholds};
+use crate::{modes, report, results, server};
 
 /// Why a command did not succeed; decides the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +190,7 @@ async fn run_scenario(
         }
         println!("\nresults: {}\nreport:  {}", path.display(), html.display());
     }
-    let outcomes = thresholds::evaluate(&results);
+    let outcomes = report::thresholds::evaluate(&results);
     for o in &outcomes {
         let measured = o.measured.map_or("no data".to_string(), |v| format!("{v:.4}"));
         let line = format!(

@@ -12,10 +12,10 @@ use std::collections::HashSet;
 use anyhow::ensure;
 use hdrhistogram::Histogram;
 
-use super::recorder::{Arrivals, Latencies, Ledger, Timeline};
 use crate::api::Emitted;
 use crate::event::{Seq, TopicId};
 use crate::modes::Mode;
+use crate::recorder::{Arrivals, Latencies, Ledger, Timeline};
 use crate::results::{FaultWindow, LatencyPoint, Outcomes};
 use crate::scenario::{FaultPlan, Scenario, Schedule};
 
@@ -256,11 +256,7 @@ mod handed_tests {
     use std::sync::Arc;
 
     fn ledger(client: u32, delivered: u64, duplicates: u64) -> Ledger {
-        let mut l = Ledger::new(
-            client,
-            vec![0],
-            Arc::new(crate::driver::recorder::Recorder::default()),
-        );
+        let mut l = Ledger::new(client, vec![0], Arc::new(crate::recorder::Recorder::default()));
         l.counts.delivered = delivered;
         l.counts.duplicates = duplicates;
         l

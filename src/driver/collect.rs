@@ -2,8 +2,8 @@
 
 use super::accounting::{self, Owed};
 use crate::api::{Emitted, StatsSnapshot};
-use crate::driver::recorder::{ClientCounts, Latencies, Ledger};
 use crate::modes::{Given, Mode};
+use crate::recorder::{ClientCounts, Latencies, Ledger};
 use crate::results::{
     ClientCost, Deliveries, DrainCost, LatencySummary, ModeResult, Sample, ServerCost, TopicDeliveries,
 };
@@ -46,7 +46,7 @@ pub(super) struct Measured<'a> {
     pub timeseries: Vec<Sample>,
     pub drain_seconds: f64,
     /// The run's clock and fault windows.
-    pub timeline: super::recorder::Timeline,
+    pub timeline: crate::recorder::Timeline,
     /// Which clients each fault hit.
     pub plan: crate::scenario::FaultPlan,
     /// `(client, topic, seq)` of every dead letter.
@@ -161,7 +161,6 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             outcomes.dead_lettered, m.expected
         ));
     }
-    let delivered = counts.delivered.max(1) as f64;
     let requests = requests(after);
     let server_cpu = after.server_cpu_seconds();
     let driver_cpu = m.driver_cpu_seconds;
@@ -180,7 +179,6 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
         ));
     }
     let mem = &m.memory;
-    let bytes = after.counters.bytes_read + after.counters.bytes_written;
     Ok(ModeResult {
         mode: m.mode,
         theory: m.mode.predict(
@@ -218,20 +216,12 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
         },
         server: ServerCost {
             requests,
-            requests_per_delivery: requests as f64 / delivered,
             requests_per_second: if wall > 0.0 { requests as f64 / wall } else { 0.0 },
             requests_by_route: after.requests.clone(),
             empty_responses: after.counters.empty_responses,
-            empty_share: if requests > 0 {
-                after.counters.empty_responses as f64 / requests as f64
-            } else {
-                0.0
-            },
             bytes_read: after.counters.bytes_read,
             bytes_written: after.counters.bytes_written,
-            bytes_per_delivery: bytes as f64 / delivered,
             cpu_seconds: server_cpu,
-            cpu_seconds_per_1k_deliveries: server_cpu / delivered * 1000.0,
             generator_spin_cpu_seconds: after.counters.generator_spin_ns as f64 / 1e9,
             peak_rss_bytes: mem.peak,
             peak_connections: whole.counters.peak_connections,
@@ -242,7 +232,9 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
                 / f64::from(m.scenario.clients.count),
             webhook: whole.webhook,
             tcp: m.tcp,
-        },
+            ..ServerCost::default()
+        }
+        .with_ratios(counts.delivered),
         client: ClientCost {
             requests: counts.requests,
             cpu_seconds: driver_cpu,

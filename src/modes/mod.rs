@@ -25,7 +25,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio_util::sync::CancellationToken;
 
-use crate::driver::recorder::Ledger;
+use crate::recorder::Ledger;
 use crate::scenario::faults::ClientFaults;
 use crate::scenario::{FaultKind, Scenario};
 use crate::server::AppState;

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{body_bytes, HttpConn};
 use super::{topics_and_cursor, ClientCtx, Given, Mode, Prediction};
-use crate::driver::recorder::Ledger;
 use crate::event::{format_topics, Cursor, Event, TopicId, WireEvent};
+use crate::recorder::Ledger;
 use crate::scenario::{humane, PollParams, PollSchedule, Scenario};
 use crate::server::extract::ApiQuery;
 use crate::server::{ApiError, AppState, RunState};

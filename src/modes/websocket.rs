@@ -24,8 +24,8 @@ use super::poll::sleep_or_stop;
 use super::sse::Gap;
 use super::stream::{Batch, Session};
 use super::{client_id, ClientCtx};
-use crate::driver::recorder::Ledger;
 use crate::event::{check_topics, decode, Cursor, TopicId};
+use crate::recorder::Ledger;
 use crate::server::extract::ApiQuery;
 use crate::server::{ApiError, AppState, RunState};
 

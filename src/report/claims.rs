@@ -2,7 +2,7 @@
 //! "does not hold" or "depends", with the numbers that decide it. A claim is only judged when
 //! the run has the modes it compares.
 
-use crate::modes::Mode;
+use crate::event::Mode;
 use crate::report::html::number;
 use crate::report::{below, format_owed, headline, CLOSE_MARGIN};
 use crate::results::{Figure, ModeResult, Results};

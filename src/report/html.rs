@@ -298,7 +298,7 @@ fn mode_sections(h: &mut String, r: &Results) {
 
 /// One row of the comparison table: the mode with its colour swatch, then the figures; a
 /// sweep's rows start with the point.
-fn comparison_row(h: &mut String, point: Option<&str>, mode: crate::modes::Mode, row: &[String]) {
+fn comparison_row(h: &mut String, point: Option<&str>, mode: crate::event::Mode, row: &[String]) {
     h.push_str("<tr>");
     if let Some(point) = point {
         let _ = write!(h, "<td>{}</td>", esc(point));
@@ -382,7 +382,7 @@ fn outcomes_table(h: &mut String, r: &Results) {
 
 /// Every threshold with what was measured and whether it held.
 fn thresholds_table(h: &mut String, r: &Results) {
-    let outcomes = crate::thresholds::evaluate(r);
+    let outcomes = super::thresholds::evaluate(r);
     if !outcomes.is_empty() {
         h.push_str("<h2 id=\"thresholds\">Thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">threshold</th><th>measured</th><th>result</th></tr></thead>\n<tbody>\n");
         for o in &outcomes {

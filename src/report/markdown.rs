@@ -134,7 +134,7 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
 }
 
 fn thresholds(m: &mut String, r: &Results) {
-    let outcomes = crate::thresholds::evaluate(r);
+    let outcomes = super::thresholds::evaluate(r);
     if !outcomes.is_empty() {
         let _ = writeln!(
             m,

@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod outcomes;
 pub mod table;
 pub mod theory;
+pub mod thresholds;
 pub mod verdict;
 pub mod wire;
 
@@ -45,7 +46,7 @@ pub struct Section {
     /// Column headers; the first column is the mode.
     pub header: &'static [&'static str],
     /// The rows, each with the mode it is about (its first cell names it).
-    pub rows: Vec<(crate::modes::Mode, Vec<String>)>,
+    pub rows: Vec<(crate::event::Mode, Vec<String>)>,
     /// What the table shows, in a paragraph for under it.
     pub note: String,
 }

@@ -38,7 +38,7 @@ pub fn present(r: &Results) -> bool {
 pub fn rows(r: &Results) -> Vec<Row<'_>> {
     let mut out = Vec::new();
     for m in r.modes.iter().filter(|m| m.outcomes.expected > 0) {
-        let again = if m.mode == crate::modes::Mode::Webhook {
+        let again = if m.mode == crate::event::Mode::Webhook {
             m.server.webhook.retries
         } else {
             m.deliveries.reconnects

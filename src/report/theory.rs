@@ -2,7 +2,7 @@
 //! theory, the measured value, their ratio, and, where they differ by more than 20%, a likely
 //! reason drawn from the run's own figures.
 
-use crate::modes::Mode;
+use crate::event::Mode;
 use crate::results::{Figure, ModeResult, Results};
 use crate::scenario::Arrival;
 

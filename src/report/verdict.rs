@@ -1,7 +1,7 @@
 //! Verdicts in plain words: which mode delivered fastest, which cost the server least, and what
 //! the choice costs, each sentence built from the run's own numbers and nothing else.
 
-use crate::modes::Mode;
+use crate::event::Mode;
 use crate::report::html::number;
 use crate::report::{below, format_owed, headline, too_close_words};
 use crate::results::{Figure, ModeResult, Results};

@@ -178,7 +178,6 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
             }
         }
     }
-    let delivered = deliveries.delivered.max(1) as f64;
     let delivered_count = deliveries.delivered;
     let requests = sum(|m| m.server.requests);
     let empty = sum(|m| m.server.empty_responses);
@@ -190,20 +189,12 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
 
     let server = ServerCost {
         requests,
-        requests_per_delivery: requests as f64 / delivered,
         requests_per_second: per_second(requests, sumf(|m| m.server.requests_per_second)),
         requests_by_route,
         empty_responses: empty,
-        empty_share: if requests > 0 {
-            empty as f64 / requests as f64
-        } else {
-            0.0
-        },
         bytes_read,
         bytes_written,
-        bytes_per_delivery: (bytes_read + bytes_written) as f64 / delivered,
         cpu_seconds: cpu,
-        cpu_seconds_per_1k_deliveries: cpu / delivered * 1000.0,
         generator_spin_cpu_seconds: sumf(|m| m.server.generator_spin_cpu_seconds),
         peak_rss_bytes: all.iter().map(|m| m.server.peak_rss_bytes).max().unwrap_or(0),
         peak_connections: peak(|m| m.server.peak_connections),
@@ -231,7 +222,9 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
             }
             tcp
         },
-    };
+        ..ServerCost::default()
+    }
+    .with_ratios(delivered_count);
     let client = ClientCost {
         requests: sum(|m| m.client.requests),
         cpu_seconds: sumf(|m| m.client.cpu_seconds),

@@ -84,17 +84,6 @@ pub enum DownAnswer {
 }
 
 impl FaultKind {
-    /// Every kind's name, as scenario files write it.
-    pub const NAMES: [&'static str; 7] = [
-        "receiver_down",
-        "receiver_slow",
-        "receiver_flaky",
-        "receiver_gone",
-        "stream_cut",
-        "client_pause",
-        "latency",
-    ];
-
     /// The name scenario files use.
     pub fn name(&self) -> &'static str {
         match self {

@@ -9,6 +9,7 @@ pub mod humane;
 mod raw;
 mod schedule;
 pub mod sweep;
+pub mod thresholds;
 mod validate;
 
 use std::path::Path;
@@ -26,7 +27,7 @@ pub fn nearest_name<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str>
 }
 
 use crate::event::{Mode, TopicId};
-use crate::thresholds::Thresholds;
+use thresholds::Thresholds;
 
 /// A validated scenario with every default filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ mod control;
 mod delivery;
 mod drive;
 mod faults;
+mod layers;
 mod measurement;
 mod merge;
 mod repeat;

@@ -5,10 +5,10 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use pushpull::clock;
-use pushpull::driver::recorder::{Ledger, Recorder};
 use pushpull::modes::webhook::receiver::{ReceiverClient, Receivers};
 use pushpull::modes::webhook::signature::Secret;
 use pushpull::modes::Mode;
+use pushpull::recorder::{Ledger, Recorder};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -31,9 +31,9 @@ use tokio_util::task::TaskTracker;
 
 use super::signature::Secret;
 use crate::clock;
-use crate::driver::recorder::{Ledger, Recorder};
 use crate::event::decode;
 use crate::modes::poll::sleep_or_stop;
+use crate::recorder::{Ledger, Recorder};
 use crate::scenario::faults::ClientFaults;
 use crate::scenario::{DownAnswer, FaultKind};
 use crate::server::error_response;

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
-use crate::modes::Mode;
+use crate::event::Mode;
 use crate::results::{ModeResult, Results};
 
 /// Light fills for the windows, told apart by their labels too.

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::modes::Mode;
+use crate::event::Mode;
 use crate::results::Results;
 
 /// Chart width and height in pixels.

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{draw_lines, draw_marker, every_point, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
-use crate::modes::Mode;
+use crate::event::Mode;
 use crate::report::format_ms;
 use crate::results::{ModeResult, Results};
 

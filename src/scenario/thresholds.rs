@@ -1,16 +1,14 @@
 //! Thresholds for CI: `[thresholds]` in a scenario names a mode's metric and a condition
-//! (`"webhook.latency.p99" = "< 50ms"`); after a run each is checked, the report lists them,
-//! and `pushpull run` exits with code 3 when one fails. A threshold on a metric with no data
-//! fails; an unknown metric is refused when the scenario is validated.
+//! (`"webhook.latency.p99" = "< 50ms"`). This parses them (an unknown metric is refused when
+//! the scenario is validated); [`crate::report::thresholds`] checks them against a run.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::humane;
 use crate::event::Mode;
-use crate::results::{ModeResult, Results};
-use crate::scenario::humane;
 
 /// What a threshold can measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,45 +131,6 @@ impl Metric {
     fn is_latency(self) -> bool {
         !matches!(self, Metric::Number(_))
     }
-
-    /// The measured value, or None when the mode has no data for it.
-    pub fn value(self, m: &ModeResult) -> Option<f64> {
-        let stat = |l: &crate::results::LatencySummary, st: Stat| {
-            (l.count > 0).then_some(match st {
-                Stat::P50 => l.p50_ms,
-                Stat::P90 => l.p90_ms,
-                Stat::P99 => l.p99_ms,
-                Stat::P999 => l.p999_ms,
-                Stat::Max => l.max_ms,
-                Stat::Mean => l.mean_ms,
-            })
-        };
-        let (s, d) = (&m.server, &m.deliveries);
-        let per_delivery = |v: f64| (d.delivered > 0).then_some(v);
-        match self {
-            Metric::Latency(st) => stat(&m.latency, st),
-            Metric::LatencyFromEmission(st) => stat(&m.latency_from_emission, st),
-            Metric::Number(n) => match n {
-                Number::EmptyShare => (s.requests > 0).then_some(s.empty_share),
-                Number::RequestsPerDelivery => per_delivery(s.requests_per_delivery),
-                Number::RequestsPerSecond => Some(s.requests_per_second),
-                Number::BytesPerDelivery => per_delivery(s.bytes_per_delivery),
-                Number::CpuSecondsPer1kDeliveries => per_delivery(s.cpu_seconds_per_1k_deliveries),
-                Number::PeakConnections => Some(s.peak_connections as f64),
-                Number::MemoryPerClientBytes => Some(s.memory_per_client_bytes),
-                Number::DeliveriesPerSecond => Some(m.deliveries_per_second),
-                Number::Delivered => Some(d.delivered as f64),
-                Number::Lost => Some(d.lost as f64),
-                Number::Duplicates => Some(d.duplicates as f64),
-                Number::OutOfOrder => Some(d.out_of_order as f64),
-                Number::DeadLetters => Some(d.dead_letters as f64),
-                // Results written before the accounting existed have no data for these.
-                Number::Late => (m.outcomes.expected > 0).then_some(m.outcomes.late as f64),
-                Number::DeadLettered => (m.outcomes.expected > 0).then_some(m.outcomes.dead_lettered as f64),
-            }
-            .filter(|v| v.is_finite()),
-        }
-    }
 }
 
 /// A comparison.
@@ -190,7 +149,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn holds(self, a: f64, b: f64) -> bool {
+    /// Whether `a op b`.
+    pub fn holds(self, a: f64, b: f64) -> bool {
         match self {
             Op::Lt => a < b,
             Op::Le => a <= b,
@@ -309,50 +269,6 @@ impl From<Thresholds> for BTreeMap<String, String> {
     fn from(t: Thresholds) -> Self {
         t.0.into_iter().map(|t| (t.name, t.condition)).collect()
     }
-}
-
-/// A threshold checked against a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    /// `webhook.latency.p99 < 50ms`.
-    pub threshold: String,
-    /// The measured value (ms for latency), or None when there was no data.
-    pub measured: Option<f64>,
-    /// Whether it held (a threshold with no data fails).
-    pub passed: bool,
-}
-
-/// Checks every threshold of the run's scenario (at every point, for a sweep).
-pub fn evaluate(r: &Results) -> Vec<Outcome> {
-    if !r.points.is_empty() {
-        return r
-            .points
-            .iter()
-            .flat_map(|p| {
-                evaluate(&r.point_view(p)).into_iter().map(|mut o| {
-                    o.threshold = format!("[{}] {}", p.label, o.threshold);
-                    o
-                })
-            })
-            .collect();
-    }
-    r.scenario
-        .thresholds
-        .0
-        .iter()
-        .map(|t| {
-            let measured = r
-                .modes
-                .iter()
-                .find(|m| m.mode == t.mode)
-                .and_then(|m| t.metric.value(m));
-            Outcome {
-                threshold: t.to_string(),
-                measured,
-                passed: measured.is_some_and(|v| t.op.holds(v, t.bound)),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
 //! From the raw TOML mirror to a [`Scenario`], with every default and every range check in one
 //! place.
 
-use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 
-use super::error::{nearest, SourceMap};
-use super::raw::{RawAnswer, RawFault, RawPoll, RawRetry, RawScenario, RawStream, S};
+use super::error::SourceMap;
+use super::raw::{RawPoll, RawRetry, RawScenario, RawStream, S};
 use super::sweep::Sweep;
+use super::thresholds::{Threshold, Thresholds};
 use super::*;
-use crate::thresholds::{Threshold, Thresholds};
+
+mod faults;
+mod values;
 
 /// Largest client count one driver process can serve: each stream client holds a socket in the
 /// driver and one in the server, and these machines cap a process at 20,000 descriptors.
@@ -189,155 +191,6 @@ impl Check<'_> {
             });
         }
         Ok(Thresholds(out))
-    }
-
-    fn faults(&self, raw: &RawScenario, s: &Scenario) -> Result<Vec<Fault>, ScenarioError> {
-        let run = s.warmup + s.duration;
-        let mut out = Vec::new();
-        for (i, f) in raw.faults.iter().flatten().enumerate() {
-            let field = |name: &str| format!("faults[{i}].{name}");
-            let at = self.duration(&Some(f.at.clone()), &field("at"), Duration::ZERO, false)?;
-            if at >= run {
-                return Err(self.map.error(
-                    f.at.span(),
-                    &field("at"),
-                    format!(
-                        "expected a time before the run ends ({} of warm-up and duration), found {:?}",
-                        humane::format(run),
-                        f.at.get_ref()
-                    ),
-                ));
-            }
-            let kind = self.fault_kind(f, i, s)?;
-            let applies = s.modes.iter().any(|m| kind.applies_to(*m));
-            if !applies {
-                let modes: Vec<String> = kind.modes().iter().map(|m| format!("`{m}`")).collect();
-                return Err(self.map.error(
-                    f.kind.span(),
-                    &field("kind"),
-                    format!(
-                        "`{}` affects only {}, and this scenario runs none of them",
-                        kind.name(),
-                        modes.join(", ")
-                    ),
-                ));
-            }
-            out.push(Fault {
-                kind,
-                at,
-                lasts: self.duration(&Some(f.lasts.clone()), &field("for"), Duration::ZERO, true)?,
-                share: self.float(&f.share, &field("share"), 1.0, 1e-9..=1.0)?,
-            });
-        }
-        Ok(out)
-    }
-
-    /// The kind and its own parameters; a parameter the kind does not take is refused.
-    fn fault_kind(&self, f: &RawFault, i: usize, s: &Scenario) -> Result<FaultKind, ScenarioError> {
-        let field = |name: &str| format!("faults[{i}].{name}");
-        let name = f.kind.get_ref().as_str();
-        let takes: &[&str] = match name {
-            "receiver_down" => &["answer", "retry_after"],
-            "receiver_slow" => &["delay"],
-            "receiver_flaky" => &["probability"],
-            "latency" => &["delay", "jitter"],
-            "receiver_gone" | "stream_cut" | "client_pause" => &[],
-            other => return Err(self.choice_error(&f.kind, &field("kind"), other, &FaultKind::NAMES)),
-        };
-        let given = [
-            ("answer", f.answer.as_ref().map(|v| v.span())),
-            ("retry_after", f.retry_after.as_ref().map(|v| v.span())),
-            ("delay", f.delay.as_ref().map(|v| v.span())),
-            ("jitter", f.jitter.as_ref().map(|v| v.span())),
-            ("probability", f.probability.as_ref().map(|v| v.span())),
-        ];
-        for (param, span) in given {
-            if let (Some(span), false) = (span, takes.contains(&param)) {
-                let hint = if takes.is_empty() {
-                    "it takes only `at`, `for` and `share`".to_string()
-                } else {
-                    format!(
-                        "it takes {}",
-                        takes
-                            .iter()
-                            .map(|t| format!("`{t}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
-                return Err(self.map.error(
-                    span,
-                    &field(param),
-                    format!("`{param}` does not apply to a `{name}` fault: {hint}"),
-                ));
-            }
-        }
-        Ok(match name {
-            "receiver_down" => {
-                let answer = match f.answer.as_ref().map(|a| (a, a.get_ref())) {
-                    None => DownAnswer::Unavailable,
-                    Some((_, RawAnswer::Status(503))) => DownAnswer::Unavailable,
-                    Some((_, RawAnswer::Word(w))) if w == "503" => DownAnswer::Unavailable,
-                    Some((_, RawAnswer::Word(w))) if w == "close" => DownAnswer::Close,
-                    Some((a, other)) => {
-                        let found = match other {
-                            RawAnswer::Status(n) => n.to_string(),
-                            RawAnswer::Word(w) => w.clone(),
-                        };
-                        return Err(self.choice_error(a, &field("answer"), &found, &["503", "close"]));
-                    }
-                };
-                let retry_after = match &f.retry_after {
-                    None => None,
-                    Some(_) if answer == DownAnswer::Close => {
-                        return Err(self.map.error(
-                            f.retry_after.as_ref().expect("given").span(),
-                            &field("retry_after"),
-                            "a closed connection carries no `Retry-After`: use `answer = 503` with it",
-                        ))
-                    }
-                    Some(_) => Some(self.duration_in(
-                        &f.retry_after,
-                        &field("retry_after"),
-                        Duration::ZERO,
-                        Duration::from_secs(1)..=Duration::from_secs(24 * 3600),
-                    )?),
-                };
-                FaultKind::ReceiverDown { answer, retry_after }
-            }
-            "receiver_slow" => FaultKind::ReceiverSlow {
-                delay: self.duration(&f.delay, &field("delay"), s.webhook.timeout * 2, true)?,
-            },
-            "receiver_flaky" => FaultKind::ReceiverFlaky {
-                probability: self.float(&f.probability, &field("probability"), 0.5, 0.0..=1.0)?,
-            },
-            "latency" => {
-                let Some(d) = &f.delay else {
-                    return Err(self.map.error(
-                        f.kind.span(),
-                        &field("delay"),
-                        "a `latency` fault needs `delay`, the round-trip time it adds (e.g. \"80ms\")",
-                    ));
-                };
-                let delay = self.duration(&f.delay, &field("delay"), Duration::ZERO, true)?;
-                let jitter = self.duration(&f.jitter, &field("jitter"), Duration::ZERO, false)?;
-                if jitter > delay {
-                    return Err(self.map.error(
-                        f.jitter.as_ref().map_or(d.span(), |j| j.span()),
-                        &field("jitter"),
-                        format!(
-                            "expected a jitter of at most the delay ({}), found {}",
-                            humane::format(delay),
-                            humane::format(jitter)
-                        ),
-                    ));
-                }
-                FaultKind::Latency { delay, jitter }
-            }
-            "receiver_gone" => FaultKind::ReceiverGone,
-            "stream_cut" => FaultKind::StreamCut,
-            _ => FaultKind::ClientPause,
-        })
     }
 
     fn poll(&self, raw: &Option<RawPoll>, table: &str) -> Result<PollParams, ScenarioError> {
@@ -520,111 +373,5 @@ impl Check<'_> {
             .into_iter()
             .find(|p| p.name() == s.get_ref())
             .ok_or_else(|| self.choice_error(s, field, s.get_ref(), &["fixed", "after_answer"]))
-    }
-
-    fn choice_error<T>(&self, at: &S<T>, field: &str, found: &str, choices: &[&str]) -> ScenarioError {
-        let owned: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
-        let list = choices
-            .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let hint = nearest(found, &owned)
-            .map(|n| format!(" did you mean `{n}`?"))
-            .unwrap_or_default();
-        self.map.error(
-            at.span(),
-            field,
-            format!("expected one of {list}, found `{found}`.{hint}"),
-        )
-    }
-
-    fn int(
-        &self,
-        v: &Option<S<i64>>,
-        field: &str,
-        default: i64,
-        range: RangeInclusive<i64>,
-    ) -> Result<i64, ScenarioError> {
-        let Some(v) = v else { return Ok(default) };
-        let x = *v.get_ref();
-        if !range.contains(&x) {
-            let expected = if *range.end() == i64::MAX {
-                format!("a whole number of at least {}", range.start())
-            } else {
-                format!("a whole number from {} to {}", range.start(), range.end())
-            };
-            return Err(self
-                .map
-                .error(v.span(), field, format!("expected {expected}, found {x}")));
-        }
-        Ok(x)
-    }
-
-    fn float(
-        &self,
-        v: &Option<S<f64>>,
-        field: &str,
-        default: f64,
-        range: RangeInclusive<f64>,
-    ) -> Result<f64, ScenarioError> {
-        let Some(v) = v else { return Ok(default) };
-        let x = *v.get_ref();
-        if !x.is_finite() || !range.contains(&x) {
-            let expected = if *range.start() > 0.0 && *range.start() < 1e-3 {
-                format!("a number greater than 0 and at most {}", range.end())
-            } else {
-                format!("a number from {} to {}", range.start(), range.end())
-            };
-            return Err(self
-                .map
-                .error(v.span(), field, format!("expected {expected}, found {x}")));
-        }
-        Ok(x)
-    }
-
-    fn duration(
-        &self,
-        v: &Option<S<String>>,
-        field: &str,
-        default: Duration,
-        positive: bool,
-    ) -> Result<Duration, ScenarioError> {
-        let min = if positive {
-            Duration::from_nanos(1)
-        } else {
-            Duration::ZERO
-        };
-        self.duration_in(v, field, default, min..=Duration::from_secs(7 * 24 * 3600))
-    }
-
-    fn duration_in(
-        &self,
-        v: &Option<S<String>>,
-        field: &str,
-        default: Duration,
-        range: RangeInclusive<Duration>,
-    ) -> Result<Duration, ScenarioError> {
-        let Some(v) = v else { return Ok(default) };
-        let d = humane::parse(v.get_ref()).map_err(|m| self.map.error(v.span(), field, m))?;
-        if !range.contains(&d) {
-            let low = if range.start().is_zero() {
-                "0s".to_string()
-            } else if *range.start() == Duration::from_nanos(1) {
-                "more than 0s".to_string()
-            } else {
-                humane::format(*range.start())
-            };
-            return Err(self.map.error(
-                v.span(),
-                field,
-                format!(
-                    "expected a duration from {low} to {}, found {:?}",
-                    humane::format(*range.end()),
-                    v.get_ref()
-                ),
-            ));
-        }
-        Ok(d)
     }
 }

@@ -1,0 +1,91 @@
+//! Thresholds checked against a run: each `[thresholds]` entry's measured value and whether
+//! it held. The report lists them, and `pushpull run` exits with code 3 when one fails; a
+//! threshold on a metric with no data fails.
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::{LatencySummary, ModeResult, Results};
+use crate::scenario::thresholds::{Metric, Number, Stat};
+
+/// The measured value of `metric`, or None when the mode has no data for it.
+pub fn value(metric: Metric, m: &ModeResult) -> Option<f64> {
+    let stat = |l: &LatencySummary, st: Stat| {
+        (l.count > 0).then_some(match st {
+            Stat::P50 => l.p50_ms,
+            Stat::P90 => l.p90_ms,
+            Stat::P99 => l.p99_ms,
+            Stat::P999 => l.p999_ms,
+            Stat::Max => l.max_ms,
+            Stat::Mean => l.mean_ms,
+        })
+    };
+    let (s, d) = (&m.server, &m.deliveries);
+    let per_delivery = |v: f64| (d.delivered > 0).then_some(v);
+    match metric {
+        Metric::Latency(st) => stat(&m.latency, st),
+        Metric::LatencyFromEmission(st) => stat(&m.latency_from_emission, st),
+        Metric::Number(n) => match n {
+            Number::EmptyShare => (s.requests > 0).then_some(s.empty_share),
+            Number::RequestsPerDelivery => per_delivery(s.requests_per_delivery),
+            Number::RequestsPerSecond => Some(s.requests_per_second),
+            Number::BytesPerDelivery => per_delivery(s.bytes_per_delivery),
+            Number::CpuSecondsPer1kDeliveries => per_delivery(s.cpu_seconds_per_1k_deliveries),
+            Number::PeakConnections => Some(s.peak_connections as f64),
+            Number::MemoryPerClientBytes => Some(s.memory_per_client_bytes),
+            Number::DeliveriesPerSecond => Some(m.deliveries_per_second),
+            Number::Delivered => Some(d.delivered as f64),
+            Number::Lost => Some(d.lost as f64),
+            Number::Duplicates => Some(d.duplicates as f64),
+            Number::OutOfOrder => Some(d.out_of_order as f64),
+            Number::DeadLetters => Some(d.dead_letters as f64),
+            // Results written before the accounting existed have no data for these.
+            Number::Late => (m.outcomes.expected > 0).then_some(m.outcomes.late as f64),
+            Number::DeadLettered => (m.outcomes.expected > 0).then_some(m.outcomes.dead_lettered as f64),
+        }
+        .filter(|v| v.is_finite()),
+    }
+}
+
+/// A threshold checked against a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `webhook.latency.p99 < 50ms`.
+    pub threshold: String,
+    /// The measured value (ms for latency), or None when there was no data.
+    pub measured: Option<f64>,
+    /// Whether it held (a threshold with no data fails).
+    pub passed: bool,
+}
+
+/// Checks every threshold of the run's scenario (at every point, for a sweep).
+pub fn evaluate(r: &Results) -> Vec<Outcome> {
+    if !r.points.is_empty() {
+        return r
+            .points
+            .iter()
+            .flat_map(|p| {
+                evaluate(&r.point_view(p)).into_iter().map(|mut o| {
+                    o.threshold = format!("[{}] {}", p.label, o.threshold);
+                    o
+                })
+            })
+            .collect();
+    }
+    r.scenario
+        .thresholds
+        .0
+        .iter()
+        .map(|t| {
+            let measured = r
+                .modes
+                .iter()
+                .find(|m| m.mode == t.mode)
+                .and_then(|m| value(t.metric, m));
+            Outcome {
+                threshold: t.to_string(),
+                measured,
+                passed: measured.is_some_and(|v| t.op.holds(v, t.bound)),
+            }
+        })
+        .collect()
+}
