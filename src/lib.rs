@@ -5,33 +5,45 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (clap derive).
-//! - [`scenario`]: scenario files: raw TOML mirror, validated [`scenario::Scenario`], errors
-//!   with file:line:column.
-//! - [`event`]: events, topics, sequence numbers, cursors: the shared vocabulary.
-//! - [`clock`]: CLOCK_MONOTONIC nanoseconds, comparable across the server and driver processes.
-//! - [`server`]: the simulated application: event log, generator, control API, stats.
+//! From the bottom up; each part imports only parts above it in this list, except that
+//! [`server`] and [`modes`] use each other (each mode's route runs inside the server), and
+//! neither uses the driver or the report (checked by `tests/it/layers.rs`):
+//!
+//! - [`event`]: events, topics, sequence numbers, cursors and [`event::Mode`]: the vocabulary.
+//! - [`clock`]: CLOCK_MONOTONIC nanoseconds, comparable across the server and driver
+//!   processes, and the sleeps everything waits with. [`procstat`]: a process's CPU and
+//!   memory, and the machine's, from the kernel.
+//! - [`scenario`]: scenario files: raw TOML mirror, validation into [`scenario::Scenario`]
+//!   (thresholds and sweeps included), errors with file:line:column, and the seeded event
+//!   [`scenario::Schedule`].
+//! - [`api`]: the wire types between driver and server: reset, start, stop, health, the
+//!   server's counters (named once), what the generator emitted, registrations, dead letters.
+//! - [`results`]: the versioned `results.json` schema, its histograms, predictions, merges,
+//!   spreads over repetitions, and `compare`.
+//! - [`recorder`]: what the clients saw: latency histograms and each client's exact ledger.
+//! - [`server`]: the simulated application: event log, generator, control API (on its own
+//!   listener), stats, counting sockets.
 //! - [`modes`]: one file or folder per delivery mode, holding its server route, its client
-//!   simulator and its theory.
-//! - [`driver`]: runs a scenario: server child process, clients, recorder, stats sampling.
-//! - [`api`]: wire types between driver and server that results keep too (the webhook
-//!   dispatcher's counters so far).
-//! - [`results`]: the versioned `results.json` schema, its histograms, spreads over
-//!   repetitions, and `compare`.
+//!   and its theory.
+//! - [`driver`]: runs a scenario: a server child process per mode, clients, sampling,
+//!   draining, collection; it speaks to the server through [`api`] only.
 //! - [`report`]: what a person reads: the terminal table, charts, theory beside measurement,
-//!   verdicts, and the HTML and Markdown reports.
-//! - [`procstat`]: a process's CPU and memory, from the kernel.
-//! - [`thresholds`]: conditions a run must meet, for CI (exit code 3).
+//!   verdicts, thresholds checked, and the HTML and Markdown reports.
+//! - [`cli`] parses the command line; [`app`] carries out each command and maps failures to
+//!   exit codes (0 ok, 1 run failed, 2 bad input, 3 a threshold failed or `compare` found a
+//!   regression past a bound).
 //!
 //! # A run
 //!
 //! ```text
 //! scenario.toml ─▶ Scenario ─▶ driver::run
-//!                                 │ starts `pushpull serve` on 127.0.0.1:0
-//!                                 │ for each mode: reset ─▶ connect clients ─▶ start generator
-//!                                 │   ─▶ record deliveries (latency from the scheduled time,
-//!                                 │      duplicates, order, gaps) and sample /stats each second
-//!                                 │   ─▶ drain within the grace period ─▶ collect
+//!                                 │ for each mode (and each repetition):
+//!                                 │   start a fresh `pushpull serve` on 127.0.0.1:0
+//!                                 │   ─▶ reset it (control listener) ─▶ connect clients
+//!                                 │   ─▶ start the generator ─▶ record deliveries (latency
+//!                                 │      from the scheduled time, duplicates, order, gaps)
+//!                                 │      and sample /stats each second
+//!                                 │   ─▶ drain within the grace period ─▶ collect ─▶ shut down
 //!                                 ▼
 //!                              Results ─▶ results.json, comparison table, charts (SVG, PNG),
 //!                                         report.html, report.md

@@ -15,76 +15,87 @@ fn names(modes: &[&ModeResult]) -> String {
     }
 }
 
-/// The verdict sentences for a run (empty when nothing was delivered).
+/// The verdict sentences for a run (empty when nothing was delivered): speed, server CPU,
+/// what the choice costs, what did not arrive, and what the faults made late.
 pub fn verdicts(r: &Results) -> Vec<String> {
     let delivered: Vec<&ModeResult> = r.modes.iter().filter(|m| m.deliveries.delivered > 0).collect();
-    let mut out = Vec::new();
     if delivered.is_empty() {
-        if !r.modes.is_empty() {
-            out.push("No mode delivered any event, so there is nothing to compare.".into());
-        }
-        return out;
+        return if r.modes.is_empty() {
+            Vec::new()
+        } else {
+            vec!["No mode delivered any event, so there is nothing to compare.".into()]
+        };
     }
+    [
+        Some(speed(r, &delivered)),
+        server_cpu(&delivered),
+        choice_costs(r, &delivered),
+        Some(shortfall(r)),
+        lateness_under_faults(r),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
 
-    out.push(speed(r, &delivered));
-
+/// Which mode cost the server least and most CPU per delivery, naming the modes that cannot
+/// be told from either end; or that the modes were too close to rank.
+fn server_cpu(delivered: &[&ModeResult]) -> Option<String> {
     let cpu = |m: &ModeResult| headline(Figure::CpuMsPer1k, m);
-    let cheapest = delivered
-        .iter()
-        .min_by(|a, b| cpu(a).total_cmp(&cpu(b)))
-        .expect("non-empty");
-    let dearest = delivered
-        .iter()
-        .max_by(|a, b| cpu(a).total_cmp(&cpu(b)))
-        .expect("non-empty");
-    if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 && !below(Figure::CpuMsPer1k, cheapest, dearest) {
-        out.push(format!(
+    let cheapest = delivered.iter().min_by(|a, b| cpu(a).total_cmp(&cpu(b)))?;
+    let dearest = delivered.iter().max_by(|a, b| cpu(a).total_cmp(&cpu(b)))?;
+    if cheapest.mode == dearest.mode || cpu(cheapest) <= 0.0 {
+        return None;
+    }
+    if !below(Figure::CpuMsPer1k, cheapest, dearest) {
+        return Some(format!(
             "Server CPU per 1,000 delivered events was {} across the modes: from {} ms ({}) to {} ms ({}).",
-            too_close_words(Figure::CpuMsPer1k, &delivered),
+            too_close_words(Figure::CpuMsPer1k, delivered),
             number(cpu(cheapest)),
             cheapest.mode,
             number(cpu(dearest)),
             dearest.mode
         ));
-    } else if cheapest.mode != dearest.mode && cpu(cheapest) > 0.0 {
-        // Modes that cannot be told from either end are named with it, not ranked.
-        let near = |end: &ModeResult, cheap_end: bool| -> String {
-            let close: Vec<&ModeResult> = delivered
-                .iter()
-                .copied()
-                .filter(|m| m.mode != end.mode && m.mode != cheapest.mode && m.mode != dearest.mode)
-                .filter(|m| {
-                    if cheap_end {
-                        !below(Figure::CpuMsPer1k, end, m)
-                    } else {
-                        !below(Figure::CpuMsPer1k, m, end)
-                    }
-                })
-                .collect();
-            if close.is_empty() {
-                String::new()
-            } else {
-                let mut involved = close.clone();
-                involved.push(end);
-                format!(
-                    " ({} {} of it)",
-                    names(&close),
-                    too_close_words(Figure::CpuMsPer1k, &involved)
-                )
-            }
-        };
-        out.push(format!(
-            "{} cost the server least CPU, {} ms per 1,000 delivered events{}; {} cost the most, {} ms ({:.1}×){}.",
-            cheapest.mode,
-            number(cpu(cheapest)),
-            near(cheapest, true),
-            dearest.mode,
-            number(cpu(dearest)),
-            cpu(dearest) / cpu(cheapest),
-            near(dearest, false)
-        ));
     }
+    // Modes that cannot be told from either end are named with it, not ranked.
+    let near = |end: &ModeResult, cheap_end: bool| -> String {
+        let close: Vec<&ModeResult> = delivered
+            .iter()
+            .copied()
+            .filter(|m| m.mode != end.mode && m.mode != cheapest.mode && m.mode != dearest.mode)
+            .filter(|m| {
+                if cheap_end {
+                    !below(Figure::CpuMsPer1k, end, m)
+                } else {
+                    !below(Figure::CpuMsPer1k, m, end)
+                }
+            })
+            .collect();
+        if close.is_empty() {
+            return String::new();
+        }
+        let mut involved = close.clone();
+        involved.push(end);
+        format!(
+            " ({} {} of it)",
+            names(&close),
+            too_close_words(Figure::CpuMsPer1k, &involved)
+        )
+    };
+    Some(format!(
+        "{} cost the server least CPU, {} ms per 1,000 delivered events{}; {} cost the most, {} ms ({:.1}×){}.",
+        cheapest.mode,
+        number(cpu(cheapest)),
+        near(cheapest, true),
+        dearest.mode,
+        number(cpu(dearest)),
+        cpu(dearest) / cpu(cheapest),
+        near(dearest, false)
+    ))
+}
 
+/// What each mode's choice costs: connections held, requests per delivery and empty shares.
+fn choice_costs(r: &Results, delivered: &[&ModeResult]) -> Option<String> {
     let mut costs = Vec::new();
     let held: Vec<&ModeResult> = delivered
         .iter()
@@ -116,62 +127,69 @@ pub fn verdicts(r: &Results) -> Vec<String> {
             w.server.requests_per_delivery, w.server.peak_connections
         ));
     }
-    if !costs.is_empty() {
-        let mut s = format!("What the choice costs: {}.", costs.join("; "));
-        s.replace_range(..1, &s[..1].to_uppercase());
-        out.push(s);
+    if costs.is_empty() {
+        return None;
     }
+    let mut s = format!("What the choice costs: {}.", costs.join("; "));
+    s.replace_range(..1, &s[..1].to_uppercase());
+    Some(s)
+}
 
+/// Whether every owed delivery arrived, and if not, which mode lost or dead-lettered how many.
+fn shortfall(r: &Results) -> String {
     let short: Vec<&ModeResult> = r
         .modes
         .iter()
         .filter(|m| m.deliveries.lost > 0 || m.outcomes.dead_lettered > 0)
         .collect();
     if short.is_empty() {
-        out.push("Every mode delivered every event it owed.".into());
-    } else {
-        let parts: Vec<String> = short
-            .iter()
-            .map(|m| {
-                let (lost, dead, owed) = (m.deliveries.lost, m.outcomes.dead_lettered, m.deliveries.expected);
-                match (lost, dead) {
-                    (_, 0) => format!("{} lost {lost} of {owed}", m.mode),
-                    (0, _) => format!(
-                        "{} lost none, but {dead} of {owed} sit in its dead-letter list (kept for replay, not delivered)",
-                        m.mode
-                    ),
-                    _ => format!(
-                        "{} lost {lost} of {owed}, and {dead} more sit in its dead-letter list (kept for replay)",
-                        m.mode
-                    ),
-                }
-            })
-            .collect();
-        out.push(format!("Not everything arrived: {}.", parts.join("; ")));
+        return "Every mode delivered every event it owed.".into();
     }
-    if !r.scenario.faults.is_empty() {
-        let parts: Vec<String> = r
-            .modes
-            .iter()
-            .filter(|m| m.outcomes.late > 0)
-            .map(|m| {
-                format!(
-                    "{} {} of {} (p99 {})",
-                    m.mode,
-                    m.outcomes.late,
-                    m.outcomes.expected,
-                    super::format_ms(m.outcomes.late_p99_ms)
-                )
-            })
-            .collect();
-        if !parts.is_empty() {
-            out.push(format!(
-                "Through the faults, deliveries arrived late: {}.",
-                parts.join("; ")
-            ));
-        }
+    let parts: Vec<String> = short
+        .iter()
+        .map(|m| {
+            let (lost, dead, owed) = (m.deliveries.lost, m.outcomes.dead_lettered, m.deliveries.expected);
+            match (lost, dead) {
+                (_, 0) => format!("{} lost {lost} of {owed}", m.mode),
+                (0, _) => format!(
+                    "{} lost none, but {dead} of {owed} sit in its dead-letter list (kept for replay, not delivered)",
+                    m.mode
+                ),
+                _ => format!(
+                    "{} lost {lost} of {owed}, and {dead} more sit in its dead-letter list (kept for replay)",
+                    m.mode
+                ),
+            }
+        })
+        .collect();
+    format!("Not everything arrived: {}.", parts.join("; "))
+}
+
+/// Under faults, which modes delivered late, how many and how late at the p99.
+fn lateness_under_faults(r: &Results) -> Option<String> {
+    if r.scenario.faults.is_empty() {
+        return None;
     }
-    out
+    let parts: Vec<String> = r
+        .modes
+        .iter()
+        .filter(|m| m.outcomes.late > 0)
+        .map(|m| {
+            format!(
+                "{} {} of {} (p99 {})",
+                m.mode,
+                m.outcomes.late,
+                m.outcomes.expected,
+                super::format_ms(m.outcomes.late_p99_ms)
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Through the faults, deliveries arrived late: {}.",
+            parts.join("; ")
+        )
+    })
 }
 
 /// Which mode delivered fastest, ranked on the median over every owed delivery; a mode that

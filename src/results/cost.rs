@@ -55,7 +55,8 @@ pub struct ServerCost {
     #[serde(default)]
     pub log_bytes: u64,
     /// `(rss_steady − rss_baseline − log_bytes) / clients`, bytes: what one subscriber costs
-    /// the server (each mode runs on a fresh server, so nothing is inherited).
+    /// the server. `run` gives each mode a fresh server, so nothing is inherited; under
+    /// `drive` the modes share one server, and only the first mode's figure is exact.
     pub memory_per_client_bytes: f64,
     /// The webhook dispatcher's counters (zero for other modes), from the end of the warm-up
     /// to the end of the drain: every retry and dead letter, in the window or after it.

@@ -41,7 +41,7 @@ fn run_with(modes: &str, extra: &str) -> tempfile::TempDir {
 #[test]
 fn a_run_writes_every_chart_as_svg_and_png_with_one_series_per_mode() {
     let dir = run("\"poll\", \"websocket\"");
-    for chart in Chart::ALL {
+    for chart in Chart::PLAIN {
         let svg = std::fs::read_to_string(dir.path().join(format!("{}.svg", chart.name()))).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
@@ -76,8 +76,8 @@ fn the_html_report_is_self_contained_and_holds_every_chart_and_the_table() {
     let html = Html::parse_document(&text);
     assert!(html.errors.is_empty(), "HTML parse errors: {:?}", html.errors);
     let select = |s: &str| Selector::parse(s).unwrap();
-    assert_eq!(html.select(&select("figure svg")).count(), Chart::ALL.len());
-    for chart in Chart::ALL {
+    assert_eq!(html.select(&select("figure svg")).count(), Chart::PLAIN.len());
+    for chart in Chart::PLAIN {
         assert_eq!(
             html.select(&select(&format!("figure#{}", chart.name()))).count(),
             1
@@ -130,7 +130,7 @@ fn the_html_report_is_self_contained_and_holds_every_chart_and_the_table() {
 fn the_markdown_report_links_every_chart() {
     let dir = run("\"long_poll\"");
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
-    for chart in Chart::ALL {
+    for chart in Chart::PLAIN {
         assert!(
             md.contains(&format!("]({}.svg)", chart.name())),
             "{}",
@@ -145,14 +145,9 @@ fn the_markdown_report_links_every_chart() {
 fn report_rerenders_from_results_alone() {
     let dir = run("\"webhook\"");
     let again = tempfile::tempdir().unwrap();
-    let out = Command::new(exe())
-        .arg("report")
-        .arg(dir.path().join("results.json"))
-        .arg("--out")
-        .arg(again.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rendered = pushpull::app::report(&[dir.path().join("results.json")], Some(again.path().into()))
+        .expect("renders");
+    assert_eq!(rendered.html, again.path().join("report.html"));
     let first = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     let second = std::fs::read_to_string(again.path().join("report.md")).unwrap();
     assert_eq!(first, second, "the same results render the same report");
@@ -163,9 +158,9 @@ fn report_refuses_a_file_that_is_not_results() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("results.json");
     std::fs::write(&bad, "{\"schema_version\": 99}").unwrap();
-    let out = Command::new(exe()).arg("report").arg(&bad).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("schema version 99"));
+    let failure = pushpull::app::report(&[bad], None).expect_err("refused");
+    assert_eq!(failure.exit_code(), 2);
+    assert!(failure.to_string().contains("schema version 99"), "{failure}");
 }
 
 #[test]

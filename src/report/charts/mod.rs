@@ -132,8 +132,8 @@ pub enum Chart {
 }
 
 impl Chart {
-    /// Every chart, in report order.
-    pub const ALL: [Chart; 4] = [
+    /// The charts of a run without faults or a sweep, in report order.
+    pub const PLAIN: [Chart; 4] = [
         Chart::LatencyCdf,
         Chart::Percentiles,
         Chart::Cost,
@@ -156,7 +156,7 @@ impl Chart {
         if !r.points.is_empty() {
             &Chart::SWEEP
         } else if r.scenario.faults.is_empty() {
-            &Chart::ALL
+            &Chart::PLAIN
         } else {
             &Chart::WITH_FAULTS
         }
