@@ -64,7 +64,14 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             };
             run_scenario(&scenario, args, target).await
         }
-        Command::Report { results, out } => report_again(&results, out),
+        Command::Report { results, out } => {
+            let rendered = report(&results, out)?;
+            if let Some((n, path)) = rendered.merged {
+                println!("merged {n} results: {}", path.display());
+            }
+            println!("report: {}", rendered.html.display());
+            Ok(())
+        }
         Command::Compare {
             base,
             new,
@@ -210,26 +217,37 @@ async fn run_scenario(
     }
 }
 
-/// `report`: render again from results, merging several first.
-fn report_again(files: &[PathBuf], out: Option<PathBuf>) -> Result<(), Failure> {
+/// What `report` wrote.
+#[derive(Debug)]
+pub struct Rendered {
+    /// When several results were merged: how many, and the merged results.json.
+    pub merged: Option<(usize, PathBuf)>,
+    /// The report page.
+    pub html: PathBuf,
+}
+
+/// `report`: renders the report again from results files, merging several first (into
+/// `out`, which a merge needs).
+pub fn report(files: &[PathBuf], out: Option<PathBuf>) -> Result<Rendered, Failure> {
     let loaded = files
         .iter()
         .map(|p| results::Results::load(p))
         .collect::<anyhow::Result<Vec<_>>>()
         .map_err(|e| Failure::BadInput(format!("{e:#}")))?;
-    let (r, dir) = if let [single] = loaded.as_slice() {
+    let (r, written, dir) = if let [single] = loaded.as_slice() {
         let dir = out.unwrap_or_else(|| files[0].parent().map(PathBuf::from).unwrap_or_default());
-        (single.clone(), dir)
+        (single.clone(), None, dir)
     } else {
         let dir = out.ok_or_else(|| Failure::BadInput("merging several results needs --out DIR".into()))?;
         let merged = results::merge(&loaded).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
         let path = write_results(&merged, &dir).map_err(Failure::RunFailed)?;
-        println!("merged {} results: {}", loaded.len(), path.display());
-        (merged, dir)
+        (merged, Some((loaded.len(), path)), dir)
     };
     let html = report::write_all(&r, &dir).map_err(Failure::RunFailed)?;
-    println!("report: {}", html.display());
-    Ok(())
+    Ok(Rendered {
+        merged: written,
+        html,
+    })
 }
 
 /// `validate`: the scenario with every default written out, as TOML or JSON.

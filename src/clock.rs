@@ -23,6 +23,30 @@ pub fn unix_seconds() -> u64 {
         .as_secs()
 }
 
+/// Sleeps for `d` unless `stop` fires first; true when stopped.
+///
+/// tokio's timer ticks once a millisecond, so a shorter wait would round up to a whole tick;
+/// below a millisecond the task yields until the clock passes the deadline instead (intervals
+/// that short are for measuring capacity, and burn driver CPU by design).
+pub async fn sleep_or_stop(d: Duration, stop: &tokio_util::sync::CancellationToken) -> bool {
+    if d < Duration::from_millis(1) {
+        let deadline = std::time::Instant::now() + d;
+        loop {
+            if stop.is_cancelled() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.cancelled() => true,
+    }
+}
+
 /// Sleeps until the monotonic clock reads `deadline_ns` (returns at once if it has passed).
 pub async fn sleep_until_ns(deadline_ns: u64) {
     let now = now_ns();

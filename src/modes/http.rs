@@ -134,6 +134,44 @@ pub fn reconnect_delay(
     backoff.max(retry_after.unwrap_or_default())
 }
 
+/// A stream client's reconnections: how many attempts in a row failed, what the server last
+/// asked for, and the wait before the next attempt ([`reconnect_delay`]).
+#[derive(Debug, Clone)]
+pub struct Reconnect {
+    /// The server's hint (SSE's `retry:` field may change it).
+    pub retry: std::time::Duration,
+    failures: u32,
+    asked: Option<std::time::Duration>,
+}
+
+impl Reconnect {
+    /// No failures yet; waits start from `retry`.
+    pub fn new(retry: std::time::Duration) -> Self {
+        Reconnect {
+            retry,
+            failures: 0,
+            asked: None,
+        }
+    }
+
+    /// The attempt connected: the backoff starts over.
+    pub fn connected(&mut self) {
+        self.failures = 0;
+    }
+
+    /// The attempt failed; `asked` is the server's `Retry-After`, if it sent one.
+    pub fn failed(&mut self, asked: Option<std::time::Duration>) {
+        self.failures += 1;
+        self.asked = asked;
+    }
+
+    /// Waits before the next attempt; true when `stop` fired first.
+    pub async fn wait(&mut self, stop: &tokio_util::sync::CancellationToken) -> bool {
+        let delay = reconnect_delay(self.retry, self.failures, self.asked.take());
+        crate::clock::sleep_or_stop(delay, stop).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +196,41 @@ mod tests {
             reconnect_delay(r, 1, Some(Duration::from_secs(2))),
             Duration::from_secs(2)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconnects_back_off_while_attempts_fail_and_start_over_after_one_succeeds() {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut r = Reconnect::new(Duration::from_millis(500));
+        // A clean close waits the hint; then failures in a row: 0.5, 1, 2, 4 s, the third
+        // answered 503 with Retry-After: 10, which is waited in full, once; after a success,
+        // the hint again.
+        let mut waits = Vec::new();
+        for outcome in [
+            None,
+            Some(None),
+            Some(None),
+            Some(Some(10)),
+            Some(None),
+            Some(None),
+        ] {
+            match outcome {
+                Some(asked) => r.failed(asked.map(Duration::from_secs)),
+                None => r.connected(),
+            }
+            let t0 = tokio::time::Instant::now();
+            assert!(!r.wait(&stop).await);
+            waits.push(t0.elapsed().as_millis());
+        }
+        r.connected();
+        let t0 = tokio::time::Instant::now();
+        assert!(!r.wait(&stop).await);
+        waits.push(t0.elapsed().as_millis());
+        assert_eq!(waits, [500, 500, 1000, 10_000, 4000, 8000, 500]);
+        // A stop ends a wait at once.
+        stop.cancel();
+        let t0 = tokio::time::Instant::now();
+        assert!(r.wait(&stop).await);
+        assert_eq!(t0.elapsed(), Duration::ZERO);
     }
 }

@@ -125,7 +125,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
         if let Fetched::Failed = apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hint).await
         {
             // Do not spin on a failing server.
-            if super::poll::sleep_or_stop(Duration::from_millis(50), &ctx.stop).await {
+            if crate::clock::sleep_or_stop(Duration::from_millis(50), &ctx.stop).await {
                 break;
             }
         }

@@ -132,7 +132,7 @@ impl ClientCtx {
         }
         while let Some(until) = self.faults.paused_until(self.ledger.since_start()) {
             let now = self.ledger.since_start().unwrap_or_default();
-            if poll::sleep_or_stop(until.saturating_sub(now), &self.stop).await {
+            if crate::clock::sleep_or_stop(until.saturating_sub(now), &self.stop).await {
                 return true;
             }
         }
@@ -151,7 +151,7 @@ impl ClientCtx {
     /// Spends one added one-way trip; true when the run stopped meanwhile.
     async fn trip(&mut self) -> bool {
         let d = self.one_way();
-        !d.is_zero() && poll::sleep_or_stop(d, &self.stop).await
+        !d.is_zero() && crate::clock::sleep_or_stop(d, &self.stop).await
     }
 
     /// Whether a `client_pause` hits this client at some point (it then reads through a small

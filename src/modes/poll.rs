@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{body_bytes, HttpConn};
 use super::{topics_and_cursor, ClientCtx, Given, Mode, Prediction};
+use crate::clock::sleep_or_stop;
 use crate::event::{format_topics, Cursor, Event, TopicId, WireEvent};
 use crate::recorder::Ledger;
 use crate::scenario::{humane, PollParams, PollSchedule, Scenario};
@@ -275,30 +276,6 @@ pub(crate) async fn apply_response(
             ledger.counts.errors += 1;
             Fetched::Failed
         }
-    }
-}
-
-/// Sleeps for `d` unless `stop` fires first; true when stopped.
-///
-/// tokio's timer ticks once a millisecond, so a shorter wait would round up to a whole tick;
-/// below a millisecond the task yields until the clock passes the deadline instead (intervals
-/// that short are for measuring capacity, and burn driver CPU by design).
-pub(crate) async fn sleep_or_stop(d: Duration, stop: &tokio_util::sync::CancellationToken) -> bool {
-    if d < Duration::from_millis(1) {
-        let deadline = std::time::Instant::now() + d;
-        loop {
-            if stop.is_cancelled() {
-                return true;
-            }
-            if std::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::task::yield_now().await;
-        }
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = stop.cancelled() => true,
     }
 }
 

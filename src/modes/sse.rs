@@ -18,8 +18,7 @@ use http_body_util::{BodyExt, Empty};
 use serde::{Deserialize, Serialize};
 
 use super::http::HttpConn;
-use super::http::{reconnect_delay, retry_after};
-use super::poll::sleep_or_stop;
+use super::http::{retry_after, Reconnect};
 use super::stream::{Batch, Session};
 use super::{client_id, topics_and_cursor, ClientCtx};
 use crate::event::{decode, format_topics};
@@ -208,12 +207,11 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
     let params = ctx.scenario.sse.clone();
     let topics = format_topics(&ctx.ledger.topics);
     let mut last_id: Option<String> = None;
-    let mut retry = params.retry;
+    let mut reconnect = Reconnect::new(params.retry);
     let mut conn = HttpConn::new(ctx.server);
     if ctx.pauses() {
         conn = conn.with_recv_buffer(4096);
     }
-    let mut failures = 0;
     'connect: loop {
         if ctx.before_request().await {
             break;
@@ -229,11 +227,10 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
             res = conn.send(req.body(Empty::new()).expect("valid request")) => res,
             _ = ctx.stop.cancelled() => break,
         };
-        let mut asked = None;
         match res {
             Ok(res) if res.status() == 204 => break, // the server says: stop reconnecting
             Ok(res) if res.status().is_success() => {
-                failures = 0;
+                reconnect.connected();
                 let mut body = res.into_body();
                 let mut parser = SseParser::default();
                 loop {
@@ -257,23 +254,22 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
                         }
                     }
                     if let Some(ms) = parser.retry_ms {
-                        retry = Duration::from_millis(ms);
+                        reconnect.retry = Duration::from_millis(ms);
                     }
                 }
             }
             Ok(res) => {
                 ctx.ledger.counts.errors += 1;
-                failures += 1;
-                asked = res.headers().get(header::RETRY_AFTER).and_then(retry_after);
+                reconnect.failed(res.headers().get(header::RETRY_AFTER).and_then(retry_after));
             }
             Err(_) => {
                 ctx.ledger.counts.errors += 1;
-                failures += 1;
+                reconnect.failed(None);
             }
         }
         // The stream ended: the server closed it (slow consumer, cut, restart) or it failed.
         conn.close();
-        if sleep_or_stop(reconnect_delay(retry, failures, asked), &ctx.stop).await {
+        if reconnect.wait(&ctx.stop).await {
             break;
         }
         ctx.ledger.counts.reconnects += 1;

@@ -19,8 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
 
 use super::http::connect;
-use super::http::{reconnect_delay, retry_after};
-use super::poll::sleep_or_stop;
+use super::http::{retry_after, Reconnect};
 use super::sse::Gap;
 use super::stream::{Batch, Session};
 use super::{client_id, ClientCtx};
@@ -183,11 +182,11 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
     let params = ctx.scenario.websocket.clone();
     let recv_buffer = ctx.pauses().then_some(4096);
     let url = format!("ws://{}/ws?client={}", ctx.server, ctx.id);
-    let (mut failures, mut asked) = (0, None);
+    let mut reconnect = Reconnect::new(params.retry);
     let mut first = true;
     'connect: loop {
         if !first {
-            if sleep_or_stop(reconnect_delay(params.retry, failures, asked.take()), &ctx.stop).await {
+            if reconnect.wait(&ctx.stop).await {
                 break;
             }
             ctx.ledger.counts.reconnects += 1;
@@ -208,16 +207,19 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
                 Ok(ws) => ws,
                 Err(e) => {
                     ctx.ledger.counts.errors += 1;
-                    failures += 1;
-                    if let Some(tokio_tungstenite::tungstenite::Error::Http(res)) = e.downcast_ref() {
-                        asked = res.headers().get(axum::http::header::RETRY_AFTER).and_then(retry_after);
-                    }
+                    let asked = match e.downcast_ref() {
+                        Some(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                            res.headers().get(axum::http::header::RETRY_AFTER).and_then(retry_after)
+                        }
+                        _ => None,
+                    };
+                    reconnect.failed(asked);
                     continue;
                 }
             },
             _ = ctx.stop.cancelled() => break,
         };
-        failures = 0;
+        reconnect.connected();
         let sub = Subscribe {
             topics: ctx.ledger.topics.clone(),
             after: Some(ctx.ledger.cursor().to_string()),

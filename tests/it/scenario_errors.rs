@@ -5,14 +5,16 @@ use std::process::Command;
 
 use crate::util::exe;
 
-/// Runs `pushpull validate` on `text` and returns (exit code, stderr).
+/// Runs `pushpull validate` on `text` in-process and returns (exit code, its error, the
+/// file's path).
 fn validate(text: &str) -> (i32, String, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(exe()).arg("validate").arg(&path).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    (out.status.code().unwrap(), stderr, path)
+    match pushpull::app::validate(&path, false) {
+        Ok(resolved) => (0, resolved, path),
+        Err(failure) => (i32::from(failure.exit_code()), failure.to_string(), path),
+    }
 }
 
 const HEAD: &str = "name = \"x\"\nduration = \"1s\"\n[clients]\ncount = 3\n[events]\n";
@@ -86,9 +88,7 @@ fn a_valid_file_prints_with_every_default_filled_in() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ok.toml");
     std::fs::write(&path, format!("{HEAD}rate = 5\n")).unwrap();
-    let out = Command::new(exe()).arg("validate").arg(&path).output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = pushpull::app::validate(&path, false).expect("valid");
     let resolved = pushpull::scenario::Scenario::parse(&path, &text).expect("resolved output parses");
     assert_eq!(resolved.events.rate, 5.0);
     assert_eq!(resolved.poll.limit, 100);

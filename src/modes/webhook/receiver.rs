@@ -31,8 +31,8 @@ use tokio_util::task::TaskTracker;
 
 use super::signature::Secret;
 use crate::clock;
+use crate::clock::sleep_or_stop;
 use crate::event::decode;
-use crate::modes::poll::sleep_or_stop;
 use crate::recorder::{Ledger, Recorder};
 use crate::scenario::faults::ClientFaults;
 use crate::scenario::{DownAnswer, FaultKind};

@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -32,6 +31,7 @@ use crate::event::{Event, TopicId};
 use crate::scenario::WebhookParams;
 use crate::server::sockets::CountingConnector;
 use crate::server::stats::Stats;
+use transport::Transport;
 
 /// One registered endpoint.
 #[derive(Debug)]
@@ -48,7 +48,8 @@ pub struct Subscription {
     signing: RwLock<Signing>,
     /// Set when the endpoint answered 410 Gone or kept failing; nothing more is sent.
     pub disabled: AtomicBool,
-    /// CLOCK_MONOTONIC ns of the first failure since the last success (0: healthy).
+    /// When the first failure since the last success came, in ns after the dispatcher's
+    /// epoch, plus one (0: healthy).
     failing_since_ns: AtomicU64,
     /// Measured events this endpoint answered 2xx for.
     delivered: AtomicU64,
@@ -92,7 +93,7 @@ impl Subscription {
 pub struct Dispatcher(Arc<Inner>);
 
 struct Inner {
-    client: Client<CountingConnector, Full<Bytes>>,
+    transport: Transport,
     by_topic: RwLock<Vec<Vec<Arc<Subscription>>>>,
     /// Every subscription, `ep_<n>` at index n − 1.
     all: RwLock<Vec<Arc<Subscription>>>,
@@ -103,6 +104,8 @@ struct Inner {
     stats: Arc<Stats>,
     dead: Mutex<Vec<Dead>>,
     cancel: CancellationToken,
+    /// What endpoints' failing times count from (tokio's clock, which tests can pause).
+    epoch: tokio::time::Instant,
 }
 
 /// A dead letter with what it takes to send it again.
@@ -135,9 +138,21 @@ impl Dispatcher {
             .pool_max_idle_per_host(usize::MAX)
             .pool_idle_timeout(Duration::from_secs(90))
             .build(CountingConnector::new(stats.clone()));
+        let transport = Transport::Http(client);
+        Self::with_transport(transport, params, topics, max_subscriptions, stats, cancel)
+    }
+
+    pub(super) fn with_transport(
+        transport: Transport,
+        params: &WebhookParams,
+        topics: u32,
+        max_subscriptions: u64,
+        stats: Arc<Stats>,
+        cancel: CancellationToken,
+    ) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            client,
+            transport,
             by_topic: RwLock::new(vec![Vec::new(); topics as usize]),
             all: RwLock::new(Vec::new()),
             max_subscriptions,
@@ -147,6 +162,7 @@ impl Dispatcher {
             stats,
             dead: Mutex::new(Vec::new()),
             cancel,
+            epoch: tokio::time::Instant::now(),
         });
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
         for _ in 0..params.concurrency {
@@ -338,7 +354,7 @@ impl Inner {
     /// After a failed attempt: disables an endpoint that has failed for too long, then
     /// schedules the next attempt, or gives up into the dead letters.
     fn after_failure(self: &Arc<Self>, job: Job, error: String, asked_delay: Option<Duration>) {
-        let now = clock::now_ns();
+        let now = self.epoch.elapsed().as_nanos() as u64 + 1;
         let since = match job
             .sub
             .failing_since_ns
@@ -427,21 +443,7 @@ async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &
         req = req.header("webhook-signature", signature);
     }
     let req = req.body(Full::new(event.json.clone())).expect("valid request");
-    let result = tokio::time::timeout(inner.params.timeout, async {
-        let res = inner.client.request(req).await?;
-        let status = res.status();
-        let asked = match status {
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => res
-                .headers()
-                .get(hyper::header::RETRY_AFTER)
-                .and_then(crate::modes::http::retry_after),
-            _ => None,
-        };
-        // Read the answer to the end so the connection goes back to the pool.
-        res.into_body().collect().await?;
-        anyhow::Ok((status, asked))
-    })
-    .await;
+    let result = tokio::time::timeout(inner.params.timeout, inner.transport.send(req)).await;
     w.in_flight.fetch_sub(1, Relaxed);
     let outcome = match result {
         Ok(Ok((status, _))) if status.is_success() => Attempt::Delivered,
@@ -464,3 +466,7 @@ async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &
     };
     outcome
 }
+
+#[cfg(test)]
+mod tests;
+mod transport;

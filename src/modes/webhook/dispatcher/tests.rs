@@ -1,0 +1,221 @@
+//! The dispatcher's timing on tokio's paused clock: the retry schedule with its jitter,
+//! `Retry-After`, `disable_after` and the attempt timeout, each over minutes of virtual time
+//! that take no time at all. The receiver is scripted (no socket), so that nothing but the
+//! dispatcher's own timers moves the clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http_body_util::Full;
+use hyper::{Request, StatusCode, Uri};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Dispatcher, Transport};
+use crate::event::{Event, WireEvent};
+use crate::scenario::{RetrySchedule, WebhookParams};
+use crate::server::stats::Stats;
+
+/// A scripted receiver: the answer to one request.
+pub(super) type Script = Arc<
+    dyn Fn(Request<Full<Bytes>>) -> BoxFuture<'static, anyhow::Result<(StatusCode, Option<Duration>)>>
+        + Send
+        + Sync,
+>;
+
+/// One answer of the scripted receiver: a status, a `Retry-After`, and how long it takes.
+#[derive(Clone, Copy)]
+struct Answer(u16, Option<Duration>, Duration);
+
+/// Attempts the receiver saw: when (virtual time since the start) and for which message.
+type Log = Arc<Mutex<Vec<(Duration, String)>>>;
+
+/// A dispatcher whose one endpoint answers the `n`th attempt of each message (from 1) with
+/// `answer(n)`, and the log of attempts.
+fn dispatcher(
+    retry: &[u64],
+    disable_after: Option<Duration>,
+    answer: impl Fn(usize) -> Answer + Send + Sync + 'static,
+) -> (Dispatcher, Arc<Stats>, Log) {
+    let params = WebhookParams {
+        timeout: Duration::from_secs(10),
+        retry: RetrySchedule::Custom(retry.iter().map(|s| Duration::from_secs(*s)).collect()),
+        time_scale: 1.0,
+        concurrency: 4,
+        signing: false,
+        receiver_hosts: 1,
+        receiver_fail_attempts: 0,
+        disable_after,
+    };
+    let log: Log = Arc::default();
+    let (seen, start) = (log.clone(), Instant::now());
+    let answer = Arc::new(answer);
+    let script: Script = Arc::new(move |req: Request<Full<Bytes>>| {
+        let id = req.headers()["webhook-id"].to_str().unwrap().to_string();
+        let n = {
+            let mut seen = seen.lock().unwrap();
+            seen.push((start.elapsed(), id.clone()));
+            seen.iter().filter(|(_, m)| *m == id).count()
+        };
+        let Answer(status, retry_after, takes) = answer(n);
+        Box::pin(async move {
+            tokio::time::sleep(takes).await;
+            Ok((StatusCode::from_u16(status).unwrap(), retry_after))
+        })
+    });
+    let stats = Arc::new(Stats::default());
+    let d = Dispatcher::with_transport(
+        Transport::Scripted(script),
+        &params,
+        1,
+        10,
+        stats.clone(),
+        CancellationToken::new(),
+    );
+    d.subscribe(
+        Uri::from_static("http://127.0.0.1:9/hook"),
+        "127.0.0.1:9".into(),
+        vec![0],
+        None,
+    )
+    .unwrap();
+    (d, stats, log)
+}
+
+fn event(id: u64) -> Arc<Event> {
+    let wire = WireEvent {
+        id,
+        topic: 0,
+        seq: id,
+        scheduled_ns: 0,
+        emitted_ns: 0,
+        measured: true,
+    };
+    Arc::new(Event::new(wire, 0))
+}
+
+/// The gaps between one message's attempts, in seconds.
+fn gaps(log: &Log, message: &str) -> Vec<f64> {
+    let times: Vec<f64> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, m)| m == message)
+        .map(|(t, _)| t.as_secs_f64())
+        .collect();
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+const OK: Answer = Answer(200, None, Duration::ZERO);
+const DOWN: Answer = Answer(503, None, Duration::ZERO);
+
+#[tokio::test(start_paused = true)]
+async fn retries_follow_the_schedule_within_its_jitter() {
+    let (d, stats, log) = dispatcher(&[1, 5, 30], None, |n| if n <= 3 { DOWN } else { OK });
+    for id in 1..=200 {
+        d.dispatch(&event(id));
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let w = stats
+        .webhook
+        .map(|_, c| c.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(
+        (w.attempts, w.retries, w.failures, w.successes),
+        (800, 600, 600, 200)
+    );
+    assert_eq!((w.dead_letters, w.waiting, w.queued), (0, 0, 0));
+    let mut first = Vec::new();
+    for id in 1..=200 {
+        let g = gaps(&log, &format!("msg_{id}"));
+        assert_eq!(g.len(), 3);
+        for (gap, step) in g.iter().zip([1.0, 5.0, 30.0]) {
+            assert!(
+                (0.8 * step - 1e-6..=1.2 * step + 1e-6).contains(gap),
+                "msg_{id}: {gap} s for a {step} s step"
+            );
+        }
+        first.push(g[0]);
+    }
+    // The jitter is really there: 200 first retries spread over most of ±20%.
+    let (lo, hi) = (
+        first.iter().copied().fold(f64::MAX, f64::min),
+        first.iter().copied().fold(0.0, f64::max),
+    );
+    assert!(lo < 0.85 && hi > 1.15, "first retries from {lo} to {hi} s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_longer_retry_after_is_obeyed_and_a_shorter_one_is_not() {
+    let (d, stats, log) = dispatcher(&[1, 1], None, |n| match n {
+        1 => Answer(503, Some(Duration::from_secs(120)), Duration::ZERO),
+        2 => Answer(429, Some(Duration::ZERO), Duration::ZERO),
+        _ => OK,
+    });
+    d.dispatch(&event(1));
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let g = gaps(&log, "msg_1");
+    assert_eq!(g.len(), 2, "{g:?}");
+    assert!(
+        (g[0] - 120.0).abs() < 1e-6,
+        "waited {} s after Retry-After: 120",
+        g[0]
+    );
+    assert!(
+        (0.8..=1.2).contains(&g[1]),
+        "a Retry-After of 0 left the schedule's 1 s: {}",
+        g[1]
+    );
+    let w = stats
+        .webhook
+        .map(|_, c| c.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!((w.retry_after_obeyed, w.successes, w.dead_letters), (1, 1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_failing_past_disable_after_is_disabled_and_owed_messages_are_dead_lettered() {
+    let (d, stats, log) = dispatcher(&[1; 30], Some(Duration::from_secs(10)), |_| DOWN);
+    d.dispatch(&event(1));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let times: Vec<f64> = log.lock().unwrap().iter().map(|(t, _)| t.as_secs_f64()).collect();
+    // The last attempt is the first one made 10 s or more after the first failure.
+    let (last, before) = (times[times.len() - 1], times[times.len() - 2]);
+    assert!(last >= 10.0 && before < 10.0, "attempts at {times:?}");
+    let w = stats
+        .webhook
+        .map(|_, c| c.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!((w.disabled_endpoints, w.dead_letters), (1, 1));
+    assert!(
+        d.dead_letters()[0].last_error.ends_with("endpoint disabled"),
+        "{:?}",
+        d.dead_letters()
+    );
+    // What the endpoint is owed afterwards is dead-lettered without an attempt.
+    d.dispatch(&event(2));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(log.lock().unwrap().len(), times.len());
+    let letters = d.dead_letters();
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[1].last_error, "endpoint disabled: not sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_slower_than_the_timeout_is_a_timeout_and_is_retried() {
+    let (d, stats, log) = dispatcher(&[2], None, |n| {
+        if n == 1 {
+            Answer(200, None, Duration::from_secs(30))
+        } else {
+            OK
+        }
+    });
+    d.dispatch(&event(1));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let w = stats
+        .webhook
+        .map(|_, c| c.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!((w.timeouts, w.failures, w.retries, w.successes), (1, 1, 1, 1));
+    // Sent again 10 s (the timeout) plus the 2 s step (±20%) after the first attempt.
+    let g = gaps(&log, "msg_1");
+    assert!((11.6..=12.4).contains(&g[0]), "{g:?}");
+}
