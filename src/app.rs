@@ -82,56 +82,51 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             print!("{}", validate(&scenario, json)?);
             Ok(())
         }
-        Command::Serve {
-            listen,
-            control,
-            control_token,
-            allow,
-            max_held_long_polls,
-            max_subscriptions,
-            max_streams_per_client,
-        } => {
-            let mut allowlist = modes::webhook::Allowlist::default();
-            for range in &allow {
-                allowlist
-                    .add(range)
-                    .map_err(|e| Failure::BadInput(format!("--allow {range}: {e}")))?;
-            }
-            let bind = |addr| async move {
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| Failure::BadInput(format!("cannot listen on {addr}: {e}")))
-            };
-            let public = bind(listen).await?;
-            let control = bind(control).await?;
-            let local =
-                |l: &tokio::net::TcpListener| l.local_addr().map_err(|e| Failure::RunFailed(e.into()));
-            println!(
-                "{LISTENING_PREFIX}{} control http://{}",
-                local(&public)?,
-                local(&control)?
-            );
-            let control =
-                server::Control::new(control, control_token).map_err(|e| Failure::RunFailed(e.into()))?;
-            if let Some(token) = &control.token {
-                println!("control token: {token}");
-            }
-            let _ = std::io::stdout().flush();
-            let limits = server::Limits {
-                max_held_long_polls,
-                max_subscriptions,
-                max_streams_per_client,
-                ..server::Limits::default()
-            };
-            let state = server::AppState::with_limits(allowlist, limits);
-            let ctrl_c = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            server::serve(public, control, state, ctrl_c)
-                .await
-                .map_err(|e| Failure::RunFailed(e.into()))
-        }
+        Command::Serve(args) => serve(args).await,
     }
+}
+
+/// `serve`: the event server alone, on the addresses asked for, until Ctrl-C or the control
+/// API shuts it down.
+async fn serve(args: cli::ServeArgs) -> Result<(), Failure> {
+    let mut allowlist = modes::webhook::Allowlist::default();
+    for range in &args.allow {
+        allowlist
+            .add(range)
+            .map_err(|e| Failure::BadInput(format!("--allow {range}: {e}")))?;
+    }
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::BadInput(format!("cannot listen on {addr}: {e}")))
+    };
+    let public = bind(args.listen).await?;
+    let control = bind(args.control).await?;
+    let local = |l: &tokio::net::TcpListener| l.local_addr().map_err(|e| Failure::RunFailed(e.into()));
+    println!(
+        "{LISTENING_PREFIX}{} control http://{}",
+        local(&public)?,
+        local(&control)?
+    );
+    let control =
+        server::Control::new(control, args.control_token).map_err(|e| Failure::RunFailed(e.into()))?;
+    if let Some(token) = &control.token {
+        println!("control token: {token}");
+    }
+    let _ = std::io::stdout().flush();
+    let limits = server::Limits {
+        max_held_long_polls: args.max_held_long_polls,
+        max_subscriptions: args.max_subscriptions,
+        max_streams_per_client: args.max_streams_per_client,
+        ..server::Limits::default()
+    };
+    let state = server::AppState::with_limits(allowlist, limits);
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    server::serve(public, control, state, ctrl_c)
+        .await
+        .map_err(|e| Failure::RunFailed(e.into()))
 }
 
 /// `run` and `drive`: load, override, run, write results and report, check thresholds.

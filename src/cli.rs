@@ -178,35 +178,39 @@ pub enum Command {
     /// Clients use the first address. The second, the control address, serves the control
     /// API (reset, start, stop, shutdown, stats) and the modes' routes uncounted, for the
     /// driver's own calls; bound beyond loopback it asks for a token.
-    Serve {
-        /// Address for clients (loopback by default; port 0 picks a free port).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: SocketAddr,
-        /// Address for the driver's control calls, which are left out of the server's stats.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        control: SocketAddr,
-        /// Token the control API asks for (`Authorization: Bearer TOKEN`); when the control
-        /// address is not a loopback one and none is given, one is generated and printed.
-        #[arg(
-            long,
-            value_name = "TOKEN",
-            env = "PUSHPULL_CONTROL_TOKEN",
-            hide_env_values = true
-        )]
-        control_token: Option<String>,
-        /// Also accept webhook targets in this range (an address or CIDR such as 10.0.0.0/8;
-        /// repeatable). Loopback is always accepted; nothing else is by default.
-        #[arg(long = "allow")]
-        allow: Vec<String>,
-        /// Most long polls held at once; more are answered 503 with Retry-After.
-        #[arg(long, default_value_t = 15_000)]
-        max_held_long_polls: u64,
-        /// Most webhook subscriptions one run holds; more are refused with 409.
-        #[arg(long, default_value_t = 100_000)]
-        max_subscriptions: u64,
-        /// Most streams and held long polls one client (`?client=`) has open at once; more are
-        /// answered 429 with Retry-After.
-        #[arg(long, default_value_t = 4)]
-        max_streams_per_client: u32,
-    },
+    Serve(ServeArgs),
+}
+
+/// What `serve` takes.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for clients (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Address for the driver's control calls, which are left out of the server's stats.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub control: SocketAddr,
+    /// Token the control API asks for (`Authorization: Bearer TOKEN`); when the control
+    /// address is not a loopback one and none is given, one is generated and printed.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PUSHPULL_CONTROL_TOKEN",
+        hide_env_values = true
+    )]
+    pub control_token: Option<String>,
+    /// Also accept webhook targets in this range (an address or CIDR such as 10.0.0.0/8;
+    /// repeatable). Loopback is always accepted; nothing else is by default.
+    #[arg(long = "allow")]
+    pub allow: Vec<String>,
+    /// Most long polls held at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 15_000)]
+    pub max_held_long_polls: u64,
+    /// Most webhook subscriptions one run holds; more are refused with 409.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_subscriptions: u64,
+    /// Most streams and held long polls one client (`?client=`) has open at once; more are
+    /// answered 429 with Retry-After.
+    #[arg(long, default_value_t = 4)]
+    pub max_streams_per_client: u32,
 }
