@@ -7,7 +7,7 @@ mod error;
 pub mod faults;
 pub mod humane;
 mod raw;
-mod schedule;
+pub(crate) mod schedule;
 pub mod sweep;
 pub mod thresholds;
 mod validate;

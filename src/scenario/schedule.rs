@@ -64,26 +64,29 @@ impl Schedule {
     }
 }
 
+/// Events at 100 per second over 3 topics, in bursts of 5 a second apart when bursty.
+#[cfg(test)]
+pub(crate) fn events_for_tests(arrival: Arrival) -> Events {
+    Events {
+        rate: 100.0,
+        arrival,
+        burst_size: 5,
+        burst_gap: std::time::Duration::from_secs(1),
+        topics: 3,
+        payload_bytes: 0,
+        retention: super::Retention {
+            count: 10,
+            age: std::time::Duration::from_secs(1),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::scenario::Retention;
 
     fn events(arrival: Arrival) -> Events {
-        Events {
-            rate: 100.0,
-            arrival,
-            burst_size: 5,
-            burst_gap: Duration::from_secs(1),
-            topics: 3,
-            payload_bytes: 0,
-            retention: Retention {
-                count: 10,
-                age: Duration::from_secs(1),
-            },
-        }
+        events_for_tests(arrival)
     }
 
     #[test]

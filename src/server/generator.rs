@@ -158,21 +158,10 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Arrival, Events, Retention};
+    use crate::scenario::{Arrival, Events};
 
     fn events(arrival: Arrival) -> Events {
-        Events {
-            rate: 100.0,
-            arrival,
-            burst_size: 5,
-            burst_gap: Duration::from_secs(1),
-            topics: 3,
-            payload_bytes: 0,
-            retention: Retention {
-                count: 10,
-                age: Duration::from_secs(1),
-            },
-        }
+        crate::scenario::schedule::events_for_tests(arrival)
     }
 
     #[test]
