@@ -62,3 +62,4 @@ pub mod report;
 pub mod results;
 pub mod scenario;
 pub mod server;
+pub mod simulate;

@@ -12,6 +12,7 @@
 pub mod http;
 pub mod long_poll;
 pub mod poll;
+pub mod slots;
 pub mod sse;
 pub mod stream;
 pub mod webhook;

@@ -18,11 +18,10 @@ use axum::routing::get;
 use axum::Router;
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::Empty;
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::http::{body_bytes, HttpConn};
+use super::slots::Slots;
 use super::{topics_and_cursor, ClientCtx, Given, Mode, Prediction};
 use crate::clock::sleep_or_stop;
 use crate::event::{format_topics, Cursor, Event, TopicId, WireEvent};
@@ -292,10 +291,13 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
     let mut cursor = Cursor::start(ctx.ledger.topics.len());
     let mut etag = None;
     let mut hinted = None;
-    let mut slots = Slots::new(&params, &mut ctx.rng);
+    // Slots count in ns from the client's start.
+    let began = std::time::Instant::now();
+    let since_start = || began.elapsed().as_nanos() as u64;
+    let mut slots = Slots::new(&params, since_start(), &mut ctx.rng);
     'run: loop {
         let interval = hinted.unwrap_or(params.interval);
-        let slot = slots.next(interval, std::time::Instant::now(), &mut ctx.rng);
+        let slot = began + Duration::from_nanos(slots.next(interval, since_start(), &mut ctx.rng));
         if sleep_or_stop(
             slot.saturating_duration_since(std::time::Instant::now()),
             &ctx.stop,
@@ -334,55 +336,6 @@ pub async fn client(mut ctx: ClientCtx, conditional: bool) -> Ledger {
     }
     ctx.ledger.counts.reconnects = conn.connects.saturating_sub(1);
     ctx.ledger
-}
-
-/// Where a poller's polls fall: slot k of a fixed schedule is `phase + k × interval`, moved
-/// by its own ± jitter × interval (the moves never add up); after an answer, the next poll is
-/// an interval times 1 ± jitter away.
-struct Slots {
-    schedule: PollSchedule,
-    jitter: f64,
-    /// Slot 0, before jitter.
-    origin: std::time::Instant,
-    /// The next slot's index, and the interval slots are counted in.
-    k: u64,
-    first: bool,
-}
-
-impl Slots {
-    fn new(p: &PollParams, rng: &mut ChaCha8Rng) -> Slots {
-        Slots {
-            schedule: p.schedule,
-            jitter: p.jitter,
-            origin: std::time::Instant::now() + p.interval.mul_f64(rng.gen::<f64>()),
-            k: 0,
-            first: true,
-        }
-    }
-
-    /// When to send the next poll, given that it is now `now` and the interval is `interval`.
-    fn next(
-        &mut self,
-        interval: Duration,
-        now: std::time::Instant,
-        rng: &mut ChaCha8Rng,
-    ) -> std::time::Instant {
-        let jitter = |rng: &mut ChaCha8Rng| self.jitter * rng.gen_range(-1.0..=1.0);
-        if std::mem::take(&mut self.first) {
-            return self.origin;
-        }
-        match self.schedule {
-            PollSchedule::AfterAnswer => now + interval.mul_f64(1.0 + jitter(rng)),
-            PollSchedule::Fixed => {
-                // The first slot still ahead: a slot that passed while a poll was out is skipped.
-                let period = interval.as_secs_f64();
-                let elapsed = now.saturating_duration_since(self.origin).as_secs_f64();
-                self.k = (self.k + 1).max((elapsed / period).floor() as u64 + 1);
-                let at = period * (self.k as f64 + jitter(rng));
-                self.origin + Duration::from_secs_f64(at.max(0.0))
-            }
-        }
-    }
 }
 
 /// `sinh(x) / x`, 1 at 0: what a uniform spread of ± x does to `E[e^(−X)]`.

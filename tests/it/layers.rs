@@ -13,25 +13,43 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "scenario",
         &[
-            "api", "results", "server", "modes", "recorder", "driver", "report", "app", "cli",
+            "api", "results", "server", "modes", "recorder", "simulate", "driver", "report", "app", "cli",
         ],
     ),
     (
         "api",
         &[
-            "results", "server", "modes", "recorder", "driver", "report", "app", "cli",
+            "results", "server", "modes", "recorder", "simulate", "driver", "report", "app", "cli",
         ],
     ),
     (
         "results",
-        &["server", "modes", "recorder", "driver", "report", "app", "cli"],
+        &[
+            "server", "modes", "recorder", "simulate", "driver", "report", "app", "cli",
+        ],
     ),
-    ("recorder", &["server", "modes", "driver", "report", "app", "cli"]),
-    ("server", &["driver", "report", "app", "cli"]),
-    ("modes", &["driver", "report", "app", "cli"]),
-    ("driver", &["server", "report", "app", "cli"]),
-    ("report", &["server", "modes", "recorder", "driver", "app", "cli"]),
-    ("cli", &["server", "modes", "recorder", "driver", "report", "app"]),
+    (
+        "recorder",
+        &["server", "modes", "simulate", "driver", "report", "app", "cli"],
+    ),
+    ("server", &["simulate", "driver", "report", "app", "cli"]),
+    ("modes", &["simulate", "driver", "report", "app", "cli"]),
+    // The simulator runs the scenario's model on the modes' own client behaviour and theory.
+    (
+        "simulate",
+        &["server", "recorder", "driver", "report", "app", "cli"],
+    ),
+    ("driver", &["server", "simulate", "report", "app", "cli"]),
+    (
+        "report",
+        &["server", "modes", "recorder", "simulate", "driver", "app", "cli"],
+    ),
+    (
+        "cli",
+        &[
+            "server", "modes", "recorder", "simulate", "driver", "report", "app",
+        ],
+    ),
 ];
 
 const MAX_LINES: usize = 500;

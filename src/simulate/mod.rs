@@ -1,0 +1,33 @@
+//! The simulator: the same scenarios as `run`, played as a discrete-event model instead of
+//! real sockets, so that a million clients fit on one machine. It depends on the scenario
+//! (and its seeded event [`Schedule`](crate::scenario::Schedule)), the results' histograms and
+//! the modes' own client behaviour (where each poll falls: [`crate::modes::slots`]), never on
+//! the server or the driver.
+//!
+//! The model keeps each client's state in arrays and every pending action in one time-ordered
+//! queue ([`queue::Queue`]); a client is a few words of memory, not a task.
+//!
+//! Modelled so far: short and conditional pollers on either schedule, with jitter, random
+//! phase and pages of at most `limit` events, over a network of fixed round trip, against a
+//! server of unlimited capacity. Still to come (see the issue): long polls, streams and
+//! webhooks, bandwidth and jitter on the network, the server's cores and costs from a
+//! calibration, limits, faults, and `pushpull simulate` writing results and reports.
+
+pub mod poll;
+pub mod queue;
+
+use std::time::Duration;
+
+/// The network between clients and server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Network {
+    /// A request's way there and its answer's way back, together.
+    pub round_trip: Duration,
+}
+
+impl Network {
+    /// One way, ns.
+    pub fn one_way_ns(&self) -> u64 {
+        self.round_trip.as_nanos() as u64 / 2
+    }
+}

@@ -1,0 +1,218 @@
+//! Short and conditional pollers in the model: each client polls on its own [`Slots`] (the
+//! real client's schedule, phase and jitter), the request reaches the server half a round
+//! trip later, the server answers the events of the client's topics scheduled by then (in
+//! topic order, at most `limit`, with a full page asked again at once), and the answer comes
+//! back half a round trip after that. A poll that finds nothing is an empty page, or for a
+//! conditional poller a 304; both cost one request, which is all this step counts.
+
+use hdrhistogram::Histogram;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::queue::Queue;
+use super::Network;
+use crate::modes::slots::Slots;
+use crate::results::histogram::new_histogram;
+use crate::scenario::{Scenario, Schedule};
+
+/// What a simulated run of one polling mode came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Latency of each delivered measured event, µs from its scheduled time.
+    pub latency: Histogram<u64>,
+    /// Deliveries owed: each measured event to each client following its topic.
+    pub expected: u64,
+    /// Measured events delivered (by the end of the drain).
+    pub delivered: u64,
+    /// Requests that reached the server within the measured window.
+    pub requests: u64,
+    /// Of those, the ones answered with no event.
+    pub empty: u64,
+    /// Actions the event loop carried out (polls sent), for its speed.
+    pub actions: u64,
+}
+
+/// Simulates `s`'s pollers (`conditional` for `conditional_poll`) over `net`.
+pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
+    let p = if conditional { &s.conditional_poll } else { &s.poll };
+    let warmup = s.warmup.as_nanos() as u64;
+    let end = warmup + s.duration.as_nanos() as u64;
+    let horizon = end + s.drain.as_nanos() as u64;
+    let limit = p.limit as usize;
+
+    // Every event's scheduled offset, per topic: the server holds an event from then on.
+    let mut times = vec![Vec::new(); s.events.topics as usize];
+    for (at, topic) in Schedule::new(&s.events, s.seed).take_while(|(at, _)| *at < end) {
+        times[topic as usize].push(at);
+    }
+    let first_measured: Vec<usize> = times.iter().map(|t| t.partition_point(|&x| x < warmup)).collect();
+
+    // Per client: its topics and how far it has read each, in one flat array.
+    let n = s.clients.count as usize;
+    let k = s.clients.topics_per_client as usize;
+    let topics: Vec<u32> = (0..n as u32).flat_map(|c| s.client_topics(c)).collect();
+    let mut read = vec![0usize; n * k];
+    let expected = topics
+        .iter()
+        .map(|&t| (times[t as usize].len() - first_measured[t as usize]) as u64)
+        .sum();
+
+    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    let mut slots: Vec<Slots> = (0..n).map(|_| Slots::new(p, 0, &mut rng)).collect();
+    let mut queue = Queue::with_capacity(n);
+    for (c, slot) in slots.iter_mut().enumerate() {
+        queue.push(slot.next(p.interval, 0, &mut rng), c as u32);
+    }
+
+    let one_way = net.one_way_ns();
+    let mut out = Outcome {
+        latency: new_histogram(),
+        expected,
+        delivered: 0,
+        requests: 0,
+        empty: 0,
+        actions: 0,
+    };
+    while let Some((sent, c)) = queue.pop() {
+        if sent > horizon {
+            break;
+        }
+        out.actions += 1;
+        let (at_server, answered) = (sent + one_way, sent + 2 * one_way);
+        let c = c as usize;
+        let (mut taken, mut more) = (0, false);
+        for i in 0..k {
+            let (t, cur) = (topics[c * k + i] as usize, read[c * k + i]);
+            let held = cur + times[t][cur..].partition_point(|&x| x <= at_server);
+            let take = (held - cur).min(limit - taken);
+            // Of the events handed out, those after the warm-up are measured.
+            let measured_from = first_measured[t].clamp(cur, cur + take);
+            for &at in &times[t][measured_from..cur + take] {
+                out.delivered += 1;
+                out.latency.saturating_record(((answered - at) / 1000).max(1));
+            }
+            read[c * k + i] = cur + take;
+            taken += take;
+            more |= held - cur > take;
+            if taken >= limit {
+                more |= i + 1 < k;
+                break;
+            }
+        }
+        if (warmup..end).contains(&at_server) {
+            out.requests += 1;
+            out.empty += u64::from(taken == 0);
+        }
+        let next = if more {
+            answered
+        } else {
+            slots[c].next(p.interval, answered, &mut rng)
+        };
+        queue.push(next, c as u32);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::modes::poll::predict;
+    use crate::results::Given;
+
+    fn scenario(schedule: &str, extra: &str) -> Scenario {
+        let text = format!(
+            "name = \"sim\"\nseed = 3\nduration = \"600s\"\nwarmup = \"10s\"\ndrain = \"5s\"\nmodes = [\"poll\"]\n\
+             [events]\nrate = 20\ntopics = 10\narrival = \"poisson\"\n[clients]\ncount = 200\n\
+             [poll]\ninterval = \"1s\"\njitter = 0.1\nschedule = \"{schedule}\"\n{extra}"
+        );
+        Scenario::parse(Path::new("sim.toml"), &text).unwrap()
+    }
+
+    const NET: Network = Network {
+        round_trip: Duration::from_millis(40),
+    };
+
+    #[test]
+    fn pollers_agree_with_the_theory_on_either_schedule() {
+        for schedule in ["fixed", "after_answer"] {
+            let s = scenario(schedule, "");
+            let o = run(&s, false, NET);
+            assert_eq!(o.delivered, o.expected, "{schedule}: a 5 s drain is enough");
+            let given = Given {
+                client_event_rate: o.expected as f64 / 200.0 / 600.0,
+                round_trip_ms: 40.0,
+                generator_ms: 0.0,
+            };
+            let theory = predict(&s, &s.poll, false, &given);
+            let close = |what: &str, model: f64, theory: f64, within: f64| {
+                assert!(
+                    (model / theory - 1.0).abs() < within,
+                    "{schedule} {what}: model {model}, theory {theory}"
+                );
+            };
+            close(
+                "requests/delivery",
+                o.requests as f64 / o.delivered as f64,
+                theory.requests_per_delivery,
+                0.02,
+            );
+            close(
+                "empty share",
+                o.empty as f64 / o.requests as f64,
+                theory.empty_share,
+                0.03,
+            );
+            close(
+                "requests/s",
+                o.requests as f64 / 600.0,
+                theory.requests_per_second,
+                0.01,
+            );
+            close(
+                "mean latency",
+                o.latency.mean() / 1000.0,
+                theory.latency_mean_ms,
+                0.02,
+            );
+            close(
+                "median latency",
+                o.latency.value_at_quantile(0.5) as f64 / 1000.0,
+                theory.latency_p50_ms,
+                0.03,
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_run_and_another_seed_another() {
+        let s = scenario("fixed", "");
+        assert_eq!(run(&s, true, NET), run(&s, true, NET));
+        let mut other = s.clone();
+        other.seed = 4;
+        assert_ne!(run(&s, true, NET).latency, run(&other, true, NET).latency);
+    }
+
+    #[test]
+    fn a_full_page_is_asked_again_at_once() {
+        // Bursts of 20 events in one topic, one event a page: every event costs a request,
+        // and all of them still arrive.
+        let mut s = scenario("after_answer", "limit = 1\n");
+        s.events.arrival = crate::scenario::Arrival::Bursty;
+        s.events.burst_size = 20;
+        s.events.burst_gap = Duration::from_secs(2);
+        s.events.topics = 1;
+        let o = run(&s, false, NET);
+        assert_eq!(o.delivered, o.expected);
+        assert!(
+            o.requests >= o.delivered * 590 / 600,
+            "{} requests for {} events",
+            o.requests,
+            o.delivered
+        );
+        // Each burst's last event waited for 19 pages before it, a round trip each.
+        assert!(o.latency.max() >= 19 * 40_000, "{}", o.latency.max());
+    }
+}
