@@ -63,3 +63,28 @@ fn git_commit() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
 }
+
+/// Makes sure this process (and the server it starts, which inherits its limits) may open
+/// `needed` files: raises the soft RLIMIT_NOFILE to the hard limit when it is lower, and
+/// refuses, saying what to change, when even the hard limit is too low.
+pub fn ensure_open_files(needed: u64, clients: u32) -> anyhow::Result<()> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if soft >= needed {
+        return Ok(());
+    }
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    anyhow::ensure!(
+        hard >= needed,
+        "{clients} clients need about {needed} open files in the driver and as many in the server, \
+         and this machine lets a process open {hard} (RLIMIT_NOFILE's hard limit): raise it \
+         (`ulimit -Hn`, or nofile in /etc/security/limits.conf) or run fewer clients"
+    );
+    let raised = rustix::process::Rlimit {
+        current: Some(needed.min(hard)),
+        maximum: limit.maximum,
+    };
+    setrlimit(Resource::Nofile, raised)
+        .map_err(|e| anyhow::anyhow!("raising the open-file limit to {needed} (hard limit {hard}): {e}"))
+}

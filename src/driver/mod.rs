@@ -68,6 +68,7 @@ struct Endpoints {
 /// Runs every mode of `scenario` and returns the results. With [`Target::Spawn`] each mode
 /// gets a fresh server child, so no mode inherits another's memory, connections or warm caches.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Results> {
+    environment::ensure_open_files(scenario.descriptors_needed(), scenario.clients.count)?;
     let mut environment = environment::capture();
     let scenario_arc = Arc::new(scenario.clone());
     let n = scenario.modes.len();

@@ -306,6 +306,14 @@ impl Scenario {
             .collect()
     }
 
+    /// Open files each process of a measured run needs: every client holds a connection in
+    /// the driver and one in the server (pollers keep theirs alive, streams and long polls
+    /// hold one), plus the listeners, the log and a margin for reconnections in flight.
+    pub fn descriptors_needed(&self) -> u64 {
+        let clients = u64::from(self.clients.count);
+        clients + clients / 50 + 256
+    }
+
     /// Mean events per second over the whole run (bursts averaged with their gaps).
     pub fn mean_event_rate(&self) -> f64 {
         let e = &self.events;

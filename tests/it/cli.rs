@@ -102,3 +102,45 @@ fn bad_mode_override_is_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mode `carrier_pigeon`"));
 }
+
+/// Runs `pushpull run` on a poll scenario of `clients` clients under `ulimit`.
+fn run_under_ulimit(ulimit: &str, clients: u32) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("many.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"many\"\nduration = \"300ms\"\nwarmup = \"100ms\"\ndrain = \"2s\"\nmodes = [\"poll\"]\n\
+             [events]\nrate = 20\n[clients]\ncount = {clients}\n[poll]\ninterval = \"100ms\"\n"
+        ),
+    )
+    .unwrap();
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit {ulimit} && exec \"$0\" run \"$1\" --quiet --out \"$2\""
+        ))
+        .arg(exe())
+        .arg(&scenario)
+        .arg(dir.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn more_clients_than_the_machine_allows_files_is_refused_before_anything_runs() {
+    // 1,000 clients need 1,276 open files; a hard limit of 300 cannot be raised.
+    let out = run_under_ulimit("-n 300", 1000);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1000 clients need about 1276 open files") && err.contains("300"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_soft_open_file_limit_below_the_need_is_raised_to_the_hard_one() {
+    let out = run_under_ulimit("-Sn 300", 400);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
