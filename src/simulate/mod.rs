@@ -13,10 +13,14 @@
 //! webhooks, bandwidth and jitter on the network, the server's cores and costs from a
 //! calibration, limits, faults, and `pushpull simulate` writing results and reports.
 
+mod log;
+pub mod long_poll;
 pub mod poll;
 pub mod queue;
 
 use std::time::Duration;
+
+use hdrhistogram::Histogram;
 
 /// The network between clients and server.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,4 +34,21 @@ impl Network {
     pub fn one_way_ns(&self) -> u64 {
         self.round_trip.as_nanos() as u64 / 2
     }
+}
+
+/// What a simulated run of one mode came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Latency of each delivered measured event, µs from its scheduled time.
+    pub latency: Histogram<u64>,
+    /// Deliveries owed: each measured event to each client following its topic.
+    pub expected: u64,
+    /// Measured events delivered (by the end of the drain).
+    pub delivered: u64,
+    /// Requests that reached the server within the measured window.
+    pub requests: u64,
+    /// Of those, the ones answered with no event.
+    pub empty: u64,
+    /// Actions the event loop carried out (requests sent), for its speed.
+    pub actions: u64,
 }

@@ -5,32 +5,15 @@
 //! back half a round trip after that. A poll that finds nothing is an empty page, or for a
 //! conditional poller a 304; both cost one request, which is all this step counts.
 
-use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::log::Log;
 use super::queue::Queue;
-use super::Network;
+use super::{Network, Outcome};
 use crate::modes::slots::Slots;
 use crate::results::histogram::new_histogram;
-use crate::scenario::{Scenario, Schedule};
-
-/// What a simulated run of one polling mode came to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// Latency of each delivered measured event, µs from its scheduled time.
-    pub latency: Histogram<u64>,
-    /// Deliveries owed: each measured event to each client following its topic.
-    pub expected: u64,
-    /// Measured events delivered (by the end of the drain).
-    pub delivered: u64,
-    /// Requests that reached the server within the measured window.
-    pub requests: u64,
-    /// Of those, the ones answered with no event.
-    pub empty: u64,
-    /// Actions the event loop carried out (polls sent), for its speed.
-    pub actions: u64,
-}
+use crate::scenario::Scenario;
 
 /// Simulates `s`'s pollers (`conditional` for `conditional_poll`) over `net`.
 pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
@@ -40,22 +23,9 @@ pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
     let horizon = end + s.drain.as_nanos() as u64;
     let limit = p.limit as usize;
 
-    // Every event's scheduled offset, per topic: the server holds an event from then on.
-    let mut times = vec![Vec::new(); s.events.topics as usize];
-    for (at, topic) in Schedule::new(&s.events, s.seed).take_while(|(at, _)| *at < end) {
-        times[topic as usize].push(at);
-    }
-    let first_measured: Vec<usize> = times.iter().map(|t| t.partition_point(|&x| x < warmup)).collect();
-
-    // Per client: its topics and how far it has read each, in one flat array.
-    let n = s.clients.count as usize;
-    let k = s.clients.topics_per_client as usize;
-    let topics: Vec<u32> = (0..n as u32).flat_map(|c| s.client_topics(c)).collect();
-    let mut read = vec![0usize; n * k];
-    let expected = topics
-        .iter()
-        .map(|&t| (times[t as usize].len() - first_measured[t as usize]) as u64)
-        .sum();
+    let mut log = Log::new(s);
+    let expected = log.expected();
+    let n = log.clients;
 
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut slots: Vec<Slots> = (0..n).map(|_| Slots::new(p, 0, &mut rng)).collect();
@@ -79,26 +49,7 @@ pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
         }
         out.actions += 1;
         let (at_server, answered) = (sent + one_way, sent + 2 * one_way);
-        let c = c as usize;
-        let (mut taken, mut more) = (0, false);
-        for i in 0..k {
-            let (t, cur) = (topics[c * k + i] as usize, read[c * k + i]);
-            let held = cur + times[t][cur..].partition_point(|&x| x <= at_server);
-            let take = (held - cur).min(limit - taken);
-            // Of the events handed out, those after the warm-up are measured.
-            let measured_from = first_measured[t].clamp(cur, cur + take);
-            for &at in &times[t][measured_from..cur + take] {
-                out.delivered += 1;
-                out.latency.saturating_record(((answered - at) / 1000).max(1));
-            }
-            read[c * k + i] = cur + take;
-            taken += take;
-            more |= held - cur > take;
-            if taken >= limit {
-                more |= i + 1 < k;
-                break;
-            }
-        }
+        let (taken, more) = log.hand_out(c as usize, at_server, answered, limit, &mut out);
         if (warmup..end).contains(&at_server) {
             out.requests += 1;
             out.empty += u64::from(taken == 0);
@@ -106,9 +57,9 @@ pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
         let next = if more {
             answered
         } else {
-            slots[c].next(p.interval, answered, &mut rng)
+            slots[c as usize].next(p.interval, answered, &mut rng)
         };
-        queue.push(next, c as u32);
+        queue.push(next, c);
     }
     out
 }

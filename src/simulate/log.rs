@@ -1,0 +1,96 @@
+//! The server's event log in the model: every event's scheduled time per topic (the server
+//! holds an event from then on), and how far each client has read each of its topics.
+
+use super::Outcome;
+use crate::scenario::{Scenario, Schedule};
+
+/// Events per topic and each client's read positions.
+pub(super) struct Log {
+    /// Scheduled offsets (ns) of each topic's events, in order.
+    times: Vec<Vec<u64>>,
+    /// Index of each topic's first measured (after the warm-up) event.
+    first_measured: Vec<usize>,
+    /// Each client's topics, `per_client` apiece, in one flat array.
+    topics: Vec<u32>,
+    /// How many of each of those topics' events the client has been handed.
+    read: Vec<usize>,
+    /// Clients.
+    pub clients: usize,
+    /// Topics each client follows.
+    pub per_client: usize,
+}
+
+impl Log {
+    /// The log of `s`'s seeded schedule up to the end of its measured window.
+    pub fn new(s: &Scenario) -> Log {
+        let warmup = s.warmup.as_nanos() as u64;
+        let end = warmup + s.duration.as_nanos() as u64;
+        let mut times = vec![Vec::new(); s.events.topics as usize];
+        for (at, topic) in Schedule::new(&s.events, s.seed).take_while(|(at, _)| *at < end) {
+            times[topic as usize].push(at);
+        }
+        let first_measured = times.iter().map(|t| t.partition_point(|&x| x < warmup)).collect();
+        let clients = s.clients.count as usize;
+        let per_client = s.clients.topics_per_client as usize;
+        let topics: Vec<u32> = (0..s.clients.count).flat_map(|c| s.client_topics(c)).collect();
+        Log {
+            times,
+            first_measured,
+            read: vec![0; topics.len()],
+            topics,
+            clients,
+            per_client,
+        }
+    }
+
+    /// Deliveries owed: each measured event to each client following its topic.
+    pub fn expected(&self) -> u64 {
+        self.topics
+            .iter()
+            .map(|&t| (self.times[t as usize].len() - self.first_measured[t as usize]) as u64)
+            .sum()
+    }
+
+    /// When the next event client `c` has not been handed was scheduled, if any.
+    pub fn next_for(&self, c: usize) -> Option<u64> {
+        let k = self.per_client;
+        (c * k..c * k + k)
+            .filter_map(|i| self.times[self.topics[i] as usize].get(self.read[i]).copied())
+            .min()
+    }
+
+    /// Hands client `c` the events the server holds at `at_ns` (in topic order, at most
+    /// `limit`), recording the measured ones as arriving at `arrives_ns`; returns how many it
+    /// handed and whether more were held.
+    pub fn hand_out(
+        &mut self,
+        c: usize,
+        at_ns: u64,
+        arrives_ns: u64,
+        limit: usize,
+        out: &mut Outcome,
+    ) -> (usize, bool) {
+        let k = self.per_client;
+        let (mut taken, mut more) = (0, false);
+        for i in 0..k {
+            let (t, cur) = (self.topics[c * k + i] as usize, self.read[c * k + i]);
+            let times = &self.times[t];
+            let held = cur + times[cur..].partition_point(|&x| x <= at_ns);
+            let take = (held - cur).min(limit - taken);
+            // Of the events handed out, those after the warm-up are measured.
+            let measured_from = self.first_measured[t].clamp(cur, cur + take);
+            for &at in &times[measured_from..cur + take] {
+                out.delivered += 1;
+                out.latency.saturating_record(((arrives_ns - at) / 1000).max(1));
+            }
+            self.read[c * k + i] = cur + take;
+            taken += take;
+            more |= held - cur > take;
+            if taken >= limit {
+                more |= i + 1 < k;
+                break;
+            }
+        }
+        (taken, more)
+    }
+}

@@ -1,0 +1,130 @@
+//! Long pollers in the model: each client asks again as soon as an answer arrives; the
+//! server answers at once when it holds events the client has not had, else when the first
+//! of them is scheduled, else empty when the wait ends (plus the server's jitter of up to
+//! wait/16, as the real server adds). The schedule is known in advance, so a held request
+//! needs no wake-up: its answer time is the earlier of its next event and its deadline.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::log::Log;
+use super::queue::Queue;
+use super::{Network, Outcome};
+use crate::results::histogram::new_histogram;
+use crate::scenario::Scenario;
+
+/// Simulates `s`'s long pollers over `net`.
+pub fn run(s: &Scenario, net: Network) -> Outcome {
+    let warmup = s.warmup.as_nanos() as u64;
+    let end = warmup + s.duration.as_nanos() as u64;
+    let horizon = end + s.drain.as_nanos() as u64;
+    let (wait, limit) = (s.long_poll.wait.as_nanos() as u64, s.long_poll.limit as usize);
+    let mut log = Log::new(s);
+    let mut out = Outcome {
+        latency: new_histogram(),
+        expected: log.expected(),
+        delivered: 0,
+        requests: 0,
+        empty: 0,
+        actions: 0,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    let mut queue = Queue::with_capacity(log.clients);
+    // Every client has a request out when the schedule starts.
+    for c in 0..log.clients {
+        queue.push(0, c as u32);
+    }
+    let one_way = net.one_way_ns();
+    while let Some((sent, c)) = queue.pop() {
+        if sent > horizon {
+            break;
+        }
+        out.actions += 1;
+        let at_server = sent + one_way;
+        let deadline = at_server + wait + (wait as f64 * rng.gen_range(0.0..1.0 / 16.0)) as u64;
+        let answer_at = match log.next_for(c as usize) {
+            Some(next) if next <= deadline => next.max(at_server),
+            _ => deadline,
+        };
+        let answered = answer_at + one_way;
+        let (taken, _) = log.hand_out(c as usize, answer_at, answered, limit, &mut out);
+        // The server counts a request when it answers it.
+        if (warmup..end).contains(&answer_at) {
+            out.requests += 1;
+            out.empty += u64::from(taken == 0);
+        }
+        queue.push(answered, c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::modes::long_poll::predict;
+    use crate::results::Given;
+
+    fn scenario(rate: f64) -> Scenario {
+        let text = format!(
+            "name = \"sim\"\nseed = 5\nduration = \"1200s\"\nwarmup = \"30s\"\ndrain = \"35s\"\nmodes = [\"long_poll\"]\n\
+             [events]\nrate = {rate}\ntopics = 100\narrival = \"poisson\"\n[clients]\ncount = 500\n\
+             [long_poll]\nwait = \"10s\"\n"
+        );
+        Scenario::parse(Path::new("sim.toml"), &text).unwrap()
+    }
+
+    const NET: Network = Network {
+        round_trip: Duration::from_millis(2),
+    };
+
+    #[test]
+    fn long_pollers_agree_with_the_theory_and_deliver_in_one_way() {
+        // λ = 0.05 and 0.2 events/s per client: most cycles end by the wait, or by an event.
+        for rate in [5.0, 20.0] {
+            let s = scenario(rate);
+            let o = run(&s, NET);
+            assert_eq!(o.delivered, o.expected, "rate {rate}");
+            let given = Given {
+                client_event_rate: o.expected as f64 / 500.0 / 1200.0,
+                round_trip_ms: 2.0,
+                generator_ms: 0.0,
+            };
+            let theory = predict(&s, &given);
+            let close = |what: &str, model: f64, theory: f64, within: f64| {
+                assert!(
+                    (model / theory - 1.0).abs() < within,
+                    "rate {rate} {what}: model {model}, theory {theory}"
+                );
+            };
+            close(
+                "requests/delivery",
+                o.requests as f64 / o.delivered as f64,
+                theory.requests_per_delivery,
+                0.02,
+            );
+            close(
+                "empty share",
+                o.empty as f64 / o.requests as f64,
+                theory.empty_share,
+                0.03,
+            );
+            // A held request answers an event one way later: 1 ms. Only the events that come
+            // while no request is held (the round trip after each answer) wait longer.
+            assert_eq!(o.latency.value_at_quantile(0.5), 1000, "rate {rate}");
+            assert!(
+                o.latency.value_at_quantile(0.99) <= 3000,
+                "rate {rate}: {}",
+                o.latency.value_at_quantile(0.99)
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_run() {
+        let s = scenario(5.0);
+        assert_eq!(run(&s, NET), run(&s, NET));
+    }
+}
