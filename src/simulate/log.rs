@@ -14,6 +14,8 @@ pub(super) struct Log {
     topics: Vec<u32>,
     /// How many of each of those topics' events the client has been handed.
     read: Vec<usize>,
+    /// The clients following each topic.
+    followers: Vec<Vec<u32>>,
     /// Clients.
     pub clients: usize,
     /// Topics each client follows.
@@ -33,7 +35,12 @@ impl Log {
         let clients = s.clients.count as usize;
         let per_client = s.clients.topics_per_client as usize;
         let topics: Vec<u32> = (0..s.clients.count).flat_map(|c| s.client_topics(c)).collect();
+        let mut followers = vec![Vec::new(); times.len()];
+        for (i, &t) in topics.iter().enumerate() {
+            followers[t as usize].push((i / per_client.max(1)) as u32);
+        }
         Log {
+            followers,
             times,
             first_measured,
             read: vec![0; topics.len()],
@@ -49,6 +56,30 @@ impl Log {
             .iter()
             .map(|&t| (self.times[t as usize].len() - self.first_measured[t as usize]) as u64)
             .sum()
+    }
+
+    /// Every event in schedule order: when it was scheduled, its topic, and whether it is
+    /// measured (after the warm-up).
+    pub fn events(&self) -> Vec<(u64, u32, bool)> {
+        let mut all: Vec<(u64, u32, bool)> = self
+            .times
+            .iter()
+            .enumerate()
+            .flat_map(|(t, times)| {
+                let first = self.first_measured[t];
+                times
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, &at)| (at, t as u32, i >= first))
+            })
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// The clients following `topic`.
+    pub fn followers(&self, topic: u32) -> &[u32] {
+        &self.followers[topic as usize]
     }
 
     /// When the next event client `c` has not been handed was scheduled, if any.

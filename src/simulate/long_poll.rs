@@ -10,7 +10,6 @@ use rand_chacha::ChaCha8Rng;
 use super::log::Log;
 use super::queue::Queue;
 use super::{Network, Outcome};
-use crate::results::histogram::new_histogram;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s long pollers over `net`.
@@ -20,14 +19,7 @@ pub fn run(s: &Scenario, net: Network) -> Outcome {
     let horizon = end + s.drain.as_nanos() as u64;
     let (wait, limit) = (s.long_poll.wait.as_nanos() as u64, s.long_poll.limit as usize);
     let mut log = Log::new(s);
-    let mut out = Outcome {
-        latency: new_histogram(),
-        expected: log.expected(),
-        delivered: 0,
-        requests: 0,
-        empty: 0,
-        actions: 0,
-    };
+    let mut out = Outcome::owed(log.expected());
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut queue = Queue::with_capacity(log.clients);
     // Every client has a request out when the schedule starts.

@@ -7,16 +7,21 @@
 //! The model keeps each client's state in arrays and every pending action in one time-ordered
 //! queue ([`queue::Queue`]); a client is a few words of memory, not a task.
 //!
-//! Modelled so far: short and conditional pollers on either schedule, with jitter, random
-//! phase and pages of at most `limit` events, over a network of fixed round trip, against a
-//! server of unlimited capacity. Still to come (see the issue): long polls, streams and
-//! webhooks, bandwidth and jitter on the network, the server's cores and costs from a
-//! calibration, limits, faults, and `pushpull simulate` writing results and reports.
+//! Modelled so far, each mode checked against its theory (or queueing theory) in its tests:
+//! short and conditional pollers on either schedule ([`poll`]), long pollers ([`long_poll`]),
+//! SSE and WebSocket streams ([`stream`]), and the webhook dispatcher with its concurrency,
+//! receivers' failed attempts, retries and dead letters ([`webhook`]); over a network of
+//! fixed round trip, against a server of unlimited capacity except the dispatcher's workers.
+//! Still to come (see the issue): bandwidth and jitter on the network, the server's cores
+//! and per-operation costs from a calibration, memory, limits, faults, reconnects, and
+//! `pushpull simulate` writing results and reports.
 
 mod log;
 pub mod long_poll;
 pub mod poll;
 pub mod queue;
+pub mod stream;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -36,6 +41,22 @@ impl Network {
     }
 }
 
+impl Outcome {
+    /// Nothing delivered yet, `expected` owed.
+    pub fn owed(expected: u64) -> Outcome {
+        Outcome {
+            latency: crate::results::histogram::new_histogram(),
+            expected,
+            delivered: 0,
+            requests: 0,
+            empty: 0,
+            retries: 0,
+            dead_letters: 0,
+            actions: 0,
+        }
+    }
+}
+
 /// What a simulated run of one mode came to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -49,6 +70,10 @@ pub struct Outcome {
     pub requests: u64,
     /// Of those, the ones answered with no event.
     pub empty: u64,
+    /// Of the requests, webhook attempts after a message's first.
+    pub retries: u64,
+    /// Measured deliveries given up on: their retries ran out (webhooks).
+    pub dead_letters: u64,
     /// Actions the event loop carried out (requests sent), for its speed.
     pub actions: u64,
 }

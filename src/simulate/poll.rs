@@ -12,7 +12,6 @@ use super::log::Log;
 use super::queue::Queue;
 use super::{Network, Outcome};
 use crate::modes::slots::Slots;
-use crate::results::histogram::new_histogram;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s pollers (`conditional` for `conditional_poll`) over `net`.
@@ -35,14 +34,7 @@ pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
     }
 
     let one_way = net.one_way_ns();
-    let mut out = Outcome {
-        latency: new_histogram(),
-        expected,
-        delivered: 0,
-        requests: 0,
-        empty: 0,
-        actions: 0,
-    };
+    let mut out = Outcome::owed(expected);
     while let Some((sent, c)) = queue.pop() {
         if sent > horizon {
             break;

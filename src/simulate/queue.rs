@@ -1,17 +1,45 @@
 //! One queue of pending actions in time order. Actions due at the same nanosecond come out
 //! in the order they went in, so a run is the same for the same seed, whatever the heap does.
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-/// Pending actions: `(due ns, client)`, earliest first.
-#[derive(Debug, Default)]
-pub struct Queue {
-    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+/// An action due at `due_ns`, the `seq`th pushed.
+#[derive(Debug)]
+struct Entry<T> {
+    due_ns: u64,
+    seq: u64,
+    what: T,
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.due_ns, self.seq) == (o.due_ns, o.seq)
+    }
+}
+
+impl<T> Eq for Entry<T> {}
+
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl<T> Ord for Entry<T> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.due_ns, self.seq).cmp(&(o.due_ns, o.seq))
+    }
+}
+
+/// Pending actions (a client's next request, a delivery's next attempt), earliest first.
+#[derive(Debug)]
+pub struct Queue<T = u32> {
+    heap: BinaryHeap<Reverse<Entry<T>>>,
     pushed: u64,
 }
 
-impl Queue {
+impl<T> Queue<T> {
     /// An empty queue with room for `n` actions.
     pub fn with_capacity(n: usize) -> Self {
         Queue {
@@ -20,15 +48,21 @@ impl Queue {
         }
     }
 
-    /// Schedules `client`'s next action at `due_ns`.
-    pub fn push(&mut self, due_ns: u64, client: u32) {
-        self.heap.push(Reverse((due_ns, self.pushed, client)));
+    /// Schedules `what` at `due_ns`.
+    pub fn push(&mut self, due_ns: u64, what: T) {
+        let seq = self.pushed;
+        self.heap.push(Reverse(Entry { due_ns, seq, what }));
         self.pushed += 1;
     }
 
-    /// The earliest action, if any: `(due ns, client)`.
-    pub fn pop(&mut self) -> Option<(u64, u32)> {
-        self.heap.pop().map(|Reverse((at, _, c))| (at, c))
+    /// The earliest action, if any: `(due ns, what)`.
+    pub fn pop(&mut self) -> Option<(u64, T)> {
+        self.heap.pop().map(|Reverse(e)| (e.due_ns, e.what))
+    }
+
+    /// When the earliest action is due.
+    pub fn next_due(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse(e)| e.due_ns)
     }
 
     /// Actions scheduled so far.
@@ -48,6 +82,7 @@ mod tests {
         q.push(10, 2);
         q.push(30, 0);
         q.push(10, 9);
+        assert_eq!(q.next_due(), Some(10));
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(order, [(10, 2), (10, 9), (30, 1), (30, 0)]);
         assert_eq!(q.pushed(), 4);
