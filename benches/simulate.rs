@@ -1,5 +1,7 @@
-//! Criterion benchmark of the simulator's event loop: polls simulated per second of wall
-//! time, for 10,000 pollers over a minute of simulated time.
+//! Criterion benchmarks of the simulator: its queue of pending actions against a binary heap
+//! (the "hold" pattern: pop the earliest, push it again a poll interval later, with a
+//! million pending), and polls simulated per second of wall time for 10,000 pollers over a
+//! minute of simulated time.
 
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
@@ -7,9 +9,73 @@
 use std::path::Path;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pushpull::scenario::Scenario;
+use pushpull::simulate::queue::Queue;
 use pushpull::simulate::{poll, Network};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A million clients' next actions, spread over a 5 s interval.
+const PENDING: u32 = 1_000_000;
+const INTERVAL_NS: u64 = 5_000_000_000;
+const HOLDS: u64 = 1_000_000;
+
+fn queues(c: &mut Criterion) {
+    let mut g = c.benchmark_group("queue_hold_1M_pending");
+    g.throughput(Throughput::Elements(HOLDS));
+    g.sample_size(10);
+    let starts = || {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        (0..PENDING)
+            .map(move |c| (rng.gen_range(0..INTERVAL_NS), c))
+            .collect::<Vec<_>>()
+    };
+    g.bench_function("calendar_queue", |b| {
+        b.iter_batched(
+            || {
+                let mut q = Queue::with_capacity(PENDING as usize);
+                for (at, c) in starts() {
+                    q.push(at, c);
+                }
+                (q, ChaCha8Rng::seed_from_u64(2))
+            },
+            |(mut q, mut rng)| {
+                for _ in 0..HOLDS {
+                    let (at, c) = q.pop().expect("pending");
+                    q.push(at + INTERVAL_NS + rng.gen_range(0..INTERVAL_NS / 10), c);
+                }
+                q
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("binary_heap", |b| {
+        b.iter_batched(
+            || {
+                let heap: BinaryHeap<Reverse<(u64, u64, u32)>> = starts()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (at, c))| Reverse((at, i as u64, c)))
+                    .collect();
+                (heap, ChaCha8Rng::seed_from_u64(2))
+            },
+            |(mut heap, mut rng)| {
+                for i in 0..HOLDS {
+                    let Reverse((at, _, c)) = heap.pop().expect("pending");
+                    let next = at + INTERVAL_NS + rng.gen_range(0..INTERVAL_NS / 10);
+                    heap.push(Reverse((next, u64::from(PENDING) + i, c)));
+                }
+                heap
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
 
 fn pollers(c: &mut Criterion) {
     let s = Scenario::parse(
@@ -29,5 +95,5 @@ fn pollers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pollers);
+criterion_group!(benches, queues, pollers);
 criterion_main!(benches);
