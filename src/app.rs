@@ -1,6 +1,7 @@
-//! What each command does, called by `main` with the parsed command line: `run` and `drive`
-//! (load, override, run, write the results and the report, check thresholds), `serve`,
-//! `validate`, `report` and `compare`, and the exit code each failure maps to.
+//! What each command does, called by `main` with the parsed command line: `run`, `drive` and
+//! `simulate` (load, override, run or model, write the results and the report, check
+//! thresholds), `serve`, `validate`, `report` and `compare`, and the exit code each failure
+//! maps to.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -64,6 +65,11 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             };
             run_scenario(&scenario, args, target).await
         }
+        Command::Simulate {
+            scenario,
+            round_trip,
+            args,
+        } => simulate(&scenario, args, round_trip),
         Command::Report { results, out } => {
             let rendered = report(&results, out)?;
             if let Some((n, path)) = rendered.merged {
@@ -135,32 +141,10 @@ async fn run_scenario(
     args: cli::RunArgs,
     target: driver::Target,
 ) -> Result<(), Failure> {
-    let cli::RunArgs {
-        out,
-        modes,
-        duration,
-        seed,
-        repeat,
-        quiet,
-        json,
-    } = args;
-    let mut s = Scenario::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
-    if let Some(modes) = modes {
-        s.modes = modes;
-    }
-    if let Some(d) = duration {
-        s.duration = d;
-    }
-    if let Some(seed) = seed {
-        s.seed = seed;
-    }
-    if let Some(n) = repeat {
-        s.repeat = n;
-    }
-    let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+    let s = load(scenario, &args)?;
     let opts = driver::RunOptions {
         target,
-        progress: !quiet && !json,
+        progress: !args.quiet && !args.json,
         bars: None,
     };
     let results = if s.sweep.is_some() {
@@ -169,17 +153,73 @@ async fn run_scenario(
         driver::run(&s, &opts).await
     }
     .map_err(Failure::RunFailed)?;
-    let path = write_results(&results, &out).map_err(Failure::RunFailed)?;
-    let html = report::write_all(&results, &out).map_err(Failure::RunFailed)?;
+    publish(&results, &args)
+}
+
+/// `simulate`: the scenario's model instead of a measurement, written and reported the same
+/// way.
+fn simulate(
+    scenario: &std::path::Path,
+    args: cli::RunArgs,
+    round_trip: std::time::Duration,
+) -> Result<(), Failure> {
+    let mut s = load(scenario, &args)?;
+    if let Some(why) = crate::simulate::unsupported(&s) {
+        return Err(Failure::BadInput(format!("{}: {why}", scenario.display())));
+    }
+    if s.repeat > 1 {
+        if !args.quiet && !args.json {
+            eprintln!(
+                "note: the model gives the same figures every time for a seed, so it runs once (repeat = {} \
+                 is for measurements)",
+                s.repeat
+            );
+        }
+        s.repeat = 1;
+    }
+    let net = crate::simulate::Network { round_trip };
+    let results =
+        crate::simulate::simulate(&s, net, crate::environment::capture()).map_err(Failure::RunFailed)?;
+    publish(&results, &args)
+}
+
+/// Loads a scenario and applies the command line's overrides.
+fn load(scenario: &std::path::Path, args: &cli::RunArgs) -> Result<Scenario, Failure> {
+    let mut s = Scenario::load(scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    if let Some(modes) = &args.modes {
+        s.modes = modes.clone();
+    }
+    if let Some(d) = args.duration {
+        s.duration = d;
+    }
+    if let Some(seed) = args.seed {
+        s.seed = seed;
+    }
+    if let Some(n) = args.repeat {
+        s.repeat = n;
+    }
+    Ok(s)
+}
+
+/// Writes results.json and the report, prints the table (or the JSON), and checks the
+/// scenario's thresholds.
+fn publish(results: &results::Results, args: &cli::RunArgs) -> Result<(), Failure> {
+    let (quiet, json) = (args.quiet, args.json);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&results.scenario.name));
+    let path = write_results(results, &out).map_err(Failure::RunFailed)?;
+    let html = report::write_all(results, &out).map_err(Failure::RunFailed)?;
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&results).expect("results serialize")
+            serde_json::to_string_pretty(results).expect("results serialize")
         );
     } else if !quiet {
         if results.points.is_empty() {
-            println!("\n{}", report::table::render(&results));
-            for v in report::verdict::verdicts(&results) {
+            println!("\n{}", report::table::render(results));
+            for v in report::verdict::verdicts(results) {
                 println!("{v}");
             }
         }
@@ -192,7 +232,7 @@ async fn run_scenario(
         }
         println!("\nresults: {}\nreport:  {}", path.display(), html.display());
     }
-    let outcomes = report::thresholds::evaluate(&results);
+    let outcomes = report::thresholds::evaluate(results);
     for o in &outcomes {
         let measured = o.measured.map_or("no data".to_string(), |v| format!("{v:.4}"));
         let line = format!(

@@ -1,5 +1,5 @@
-//! The command line, parsed by clap into typed values: `run`, `drive`, `serve`, `validate`,
-//! `report` and `compare`. What each does is in [`crate::app`].
+//! The command line, parsed by clap into typed values: `run`, `drive`, `simulate`, `serve`,
+//! `validate`, `report` and `compare`. What each does is in [`crate::app`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -127,6 +127,24 @@ pub enum Command {
         /// only a server on this host can reach]
         #[arg(long)]
         receiver_ip: Option<IpAddr>,
+        /// Where to write and what to show.
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Simulate a scenario instead of measuring it: the same scenario file, results.json and
+    /// reports, every page and chart marked simulated.
+    ///
+    /// A discrete-event model plays the scenario's seeded events and its clients (pollers on
+    /// their slots, long polls, streams, the webhook dispatcher with its concurrency and
+    /// retries) over a network of the given round trip, with a million clients if asked.
+    /// Not modelled yet: the server's CPU and memory, bytes on the wire, faults and sweeps.
+    Simulate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The network's round trip between clients and server, e.g. 40ms across a continent
+        /// (the model adds no processing time of its own yet).
+        #[arg(long, value_parser = duration)]
+        round_trip: Duration,
         /// Where to write and what to show.
         #[command(flatten)]
         args: RunArgs,

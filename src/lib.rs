@@ -27,6 +27,8 @@
 //!   and its theory.
 //! - [`driver`]: runs a scenario: a server child process per mode, clients, sampling,
 //!   draining, collection; it speaks to the server through [`api`] only.
+//! - [`simulate`]: the same scenario as a discrete-event model (no server, no driver), with
+//!   the modes' own client behaviour and theory; [`environment`]: the machine a run was on.
 //! - [`report`]: what a person reads: the terminal table, charts, theory beside measurement,
 //!   verdicts, thresholds checked, and the HTML and Markdown reports.
 //! - [`cli`] parses the command line; [`app`] carries out each command and maps failures to
@@ -54,6 +56,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod driver;
+pub mod environment;
 pub mod event;
 pub mod modes;
 pub mod procstat;

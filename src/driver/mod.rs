@@ -6,7 +6,6 @@ mod accounting;
 pub mod child;
 mod clients;
 mod collect;
-pub mod environment;
 mod mode;
 pub mod noise;
 mod sampler;
@@ -18,6 +17,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::environment;
 use crate::modes::{Given, Mode};
 use crate::results::{spread, ModeResult, Results, SCHEMA_VERSION};
 use crate::scenario::Scenario;
@@ -128,6 +128,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Resul
         modes,
         sources: Vec::new(),
         points: Vec::new(),
+        simulated: None,
     })
 }
 
@@ -253,6 +254,7 @@ pub async fn run_sweep(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result
         modes: Vec::new(),
         sources: Vec::new(),
         points: out,
+        simulated: None,
     })
 }
 

@@ -59,18 +59,26 @@ pub fn page_start(title: &str) -> String {
 /// Renders the whole report.
 pub fn render(r: &Results, charts: &[Rendered]) -> String {
     let s = &r.scenario;
-    let mut h = page_start(&s.name);
-    let _ = writeln!(h, "<h1>pushpull report: {}</h1>", esc(&s.name));
+    let mut h = page_start(&super::titled(r, &s.name));
+    let _ = writeln!(
+        h,
+        "<h1>{}</h1>",
+        esc(&super::titled(r, &format!("pushpull report: {}", s.name)))
+    );
     if !s.description.is_empty() {
         let _ = writeln!(h, "<p class=\"lead\">{}</p>", esc(&s.description));
     }
+    if let Some(note) = super::simulated_note(r) {
+        let _ = writeln!(h, "<p><strong>{}</strong></p>", esc(&note));
+    }
     let _ = writeln!(
         h,
-        "<p>{} clients, {} events/s ({:?} arrivals) over {} topics, measured for {} after a {} warm-up; seed {}.</p>",
+        "<p>{} clients, {} events/s ({:?} arrivals) over {} topics, {} for {} after a {} warm-up; seed {}.</p>",
         s.clients.count,
         s.events.rate,
         s.events.arrival,
         s.events.topics,
+        super::source(r),
         crate::scenario::humane::format(s.duration),
         crate::scenario::humane::format(s.warmup),
         s.seed
@@ -88,7 +96,7 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
             "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>",
             c.chart.name(),
             strip_xml_prolog(&c.svg),
-            esc(c.chart.title())
+            esc(&super::titled(r, c.chart.title()))
         );
     }
 
@@ -139,9 +147,10 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
 }
 
 fn theory_table(r: &Results) -> String {
-    let mut h = String::from(
-        "<div class=\"scroll\"><table>\n<thead><tr><th>mode</th><th class=\"left\">metric</th><th>theory</th><th>measured</th>\
-         <th>measured / theory</th><th>why they differ</th></tr></thead>\n<tbody>\n",
+    let source = super::source(r);
+    let mut h = format!(
+        "<div class=\"scroll\"><table>\n<thead><tr><th>mode</th><th class=\"left\">metric</th><th>theory</th><th>{source}</th>\
+         <th>{source} / theory</th><th>why they differ</th></tr></thead>\n<tbody>\n",
     );
     for c in theory::compare(r) {
         let _ = writeln!(
@@ -229,7 +238,15 @@ fn run_sections(h: &mut String, r: &Results) {
         h.push_str("</tbody></table></div>\n");
     }
 
-    h.push_str("<h2 id=\"theory\">Theory beside measurement</h2>\n");
+    let _ = writeln!(
+        h,
+        "<h2 id=\"theory\">Theory beside {}</h2>",
+        if r.simulated.is_some() {
+            "the model"
+        } else {
+            "measurement"
+        }
+    );
     h.push_str(&theory_table(r));
     for s in super::sections(r) {
         section(h, &s);
@@ -384,7 +401,11 @@ fn outcomes_table(h: &mut String, r: &Results) {
 fn thresholds_table(h: &mut String, r: &Results) {
     let outcomes = super::thresholds::evaluate(r);
     if !outcomes.is_empty() {
-        h.push_str("<h2 id=\"thresholds\">Thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">threshold</th><th>measured</th><th>result</th></tr></thead>\n<tbody>\n");
+        let _ = writeln!(
+            h,
+            "<h2 id=\"thresholds\">Thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"left\">threshold</th><th>{}</th><th>result</th></tr></thead>\n<tbody>",
+            super::source(r)
+        );
         for o in &outcomes {
             let _ = writeln!(
                 h,

@@ -16,9 +16,16 @@ fn cell(s: &str) -> String {
 pub fn render(r: &Results, charts: &[Rendered]) -> String {
     let s = &r.scenario;
     let mut m = String::new();
-    let _ = writeln!(m, "# pushpull report: {}\n", s.name);
+    let _ = writeln!(
+        m,
+        "# {}\n",
+        super::titled(r, &format!("pushpull report: {}", s.name))
+    );
     if !s.description.is_empty() {
         let _ = writeln!(m, "{}\n", s.description);
+    }
+    if let Some(note) = super::simulated_note(r) {
+        let _ = writeln!(m, "**{note}**\n");
     }
     if !r.points.is_empty() {
         sweep(&mut m, r, charts);
@@ -76,10 +83,19 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
             );
         }
     }
-    let _ = writeln!(m, "\n## Theory beside measurement\n");
     let _ = writeln!(
         m,
-        "| mode | metric | theory | measured | measured / theory | why they differ |"
+        "\n## Theory beside {}\n",
+        if r.simulated.is_some() {
+            "the model"
+        } else {
+            "measurement"
+        }
+    );
+    let _ = writeln!(
+        m,
+        "| mode | metric | theory | {source} | {source} / theory | why they differ |",
+        source = super::source(r)
     );
     let _ = writeln!(m, "|---|---|---:|---:|---:|---|");
     for c in theory::compare(r) {
@@ -110,7 +126,12 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
     }
     let _ = writeln!(m, "\n## Charts\n");
     for c in charts {
-        let _ = writeln!(m, "![{}]({}.svg)\n", c.chart.title(), c.chart.name());
+        let _ = writeln!(
+            m,
+            "![{}]({}.svg)\n",
+            super::titled(r, c.chart.title()),
+            c.chart.name()
+        );
     }
     let _ = writeln!(m, "## Each mode\n");
     for mr in &r.modes {
@@ -138,7 +159,8 @@ fn thresholds(m: &mut String, r: &Results) {
     if !outcomes.is_empty() {
         let _ = writeln!(
             m,
-            "\n## Thresholds\n\n| threshold | measured | result |\n|---|---:|---|"
+            "\n## Thresholds\n\n| threshold | {} | result |\n|---|---:|---|",
+            super::source(r)
         );
         for o in &outcomes {
             let _ = writeln!(
@@ -182,7 +204,12 @@ fn sweep(m: &mut String, r: &Results, charts: &[Rendered]) {
     thresholds(m, r);
     let _ = writeln!(m, "\n## Charts\n");
     for c in charts {
-        let _ = writeln!(m, "![{}]({}.svg)\n", c.chart.title(), c.chart.name());
+        let _ = writeln!(
+            m,
+            "![{}]({}.svg)\n",
+            super::titled(r, c.chart.title()),
+            c.chart.name()
+        );
     }
     let _ = writeln!(
         m,

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::results::{Figure, ModeResult, Results};
+use html::number;
 
 /// Writes the charts, `report.html` and `report.md` for `results` into `dir`; returns the
 /// HTML report's path.
@@ -51,11 +52,45 @@ pub struct Section {
     pub note: String,
 }
 
-/// The sections after the theory, in order.
+/// The sections after the theory, in order (the instrument's and the wire's only for a
+/// measurement).
 pub fn sections(r: &Results) -> Vec<Section> {
     let mut out: Vec<Section> = figures::section(r).into_iter().collect();
-    out.extend([instrument::section(r), wire::section(r)]);
+    if r.simulated.is_none() {
+        out.extend([instrument::section(r), wire::section(r)]);
+    }
     out
+}
+
+/// Where the figures come from, in a word: "measured" or "simulated".
+pub fn source(r: &Results) -> &'static str {
+    if r.simulated.is_some() {
+        "simulated"
+    } else {
+        "measured"
+    }
+}
+
+/// A page's or chart's title, marked when the figures are simulated.
+pub fn titled(r: &Results, title: &str) -> String {
+    if r.simulated.is_some() {
+        format!("{title} (simulated)")
+    } else {
+        title.to_string()
+    }
+}
+
+/// For a simulated run, what the model is and what it leaves out, in a paragraph.
+pub fn simulated_note(r: &Results) -> Option<String> {
+    let sim = r.simulated.as_ref()?;
+    let left_out: Vec<&str> = sim.not_modelled.iter().map(|f| f.name()).collect();
+    Some(format!(
+        "These figures come from pushpull's discrete-event model of the scenario, not from a measurement: \
+         the same seeded events and clients over a network with a {} ms round trip, the server answering at once. \
+         Not modelled, so left out: {}.",
+        number(sim.round_trip_ms),
+        left_out.join(", ")
+    ))
 }
 
 /// Two figures within this share of each other are too close to rank: the one margin the

@@ -35,7 +35,14 @@ pub fn rows(results: &Results) -> Vec<Vec<String>> {
         .map(|m| {
             let d = &m.deliveries;
             let s = &m.server;
-            let fig = |f: Figure| figures::cell(f, m);
+            // A figure the results do not have (a simulation's unmodelled costs) is a dash.
+            let fig = |f: Figure| {
+                if results.has(f) {
+                    figures::cell(f, m)
+                } else {
+                    "—".to_string()
+                }
+            };
             vec![
                 m.mode.to_string(),
                 fig(Figure::LatencyP50),
@@ -47,7 +54,11 @@ pub fn rows(results: &Results) -> Vec<Vec<String>> {
                 fig(Figure::RequestsPerEvent),
                 fig(Figure::EmptyShare),
                 fig(Figure::BytesPerEvent),
-                super::wire::packets_per_event(m),
+                if results.has(Figure::PacketsPerEvent) {
+                    super::wire::packets_per_event(m)
+                } else {
+                    "—".to_string()
+                },
                 fig(Figure::CpuMsPer1k),
                 s.peak_connections.to_string(),
                 fig(Figure::DeliveriesPerSecond),

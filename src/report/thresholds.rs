@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::{LatencySummary, ModeResult, Results};
+use crate::results::{Figure, LatencySummary, ModeResult, Results};
 use crate::scenario::thresholds::{Metric, Number, Stat};
 
 /// The measured value of `metric`, or None when the mode has no data for it.
@@ -46,6 +46,17 @@ pub fn value(metric: Metric, m: &ModeResult) -> Option<f64> {
     }
 }
 
+/// Whether the results have `metric`: a simulation's unmodelled costs have no data.
+fn modelled(r: &Results, metric: Metric) -> bool {
+    let figure = match metric {
+        Metric::Number(Number::CpuSecondsPer1kDeliveries) => Figure::CpuMsPer1k,
+        Metric::Number(Number::MemoryPerClientBytes) => Figure::MemoryPerClient,
+        Metric::Number(Number::BytesPerDelivery) => Figure::BytesPerEvent,
+        _ => return true,
+    };
+    r.has(figure)
+}
+
 /// A threshold checked against a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -80,7 +91,8 @@ pub fn evaluate(r: &Results) -> Vec<Outcome> {
                 .modes
                 .iter()
                 .find(|m| m.mode == t.mode)
-                .and_then(|m| value(t.metric, m));
+                .and_then(|m| value(t.metric, m))
+                .filter(|_| modelled(r, t.metric));
             Outcome {
                 threshold: t.to_string(),
                 measured,

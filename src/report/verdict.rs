@@ -28,7 +28,9 @@ pub fn verdicts(r: &Results) -> Vec<String> {
     }
     [
         Some(speed(r, &delivered)),
-        server_cpu(&delivered),
+        r.has(Figure::CpuMsPer1k)
+            .then(|| server_cpu(&delivered))
+            .flatten(),
         choice_costs(r, &delivered),
         Some(shortfall(r)),
         lateness_under_faults(r),

@@ -35,6 +35,12 @@ pub fn merge(parts: &[Results]) -> anyhow::Result<Results> {
             p.scenario.name,
             first.scenario.name
         );
+        ensure!(
+            p.simulated.is_some() == first.simulated.is_some(),
+            "results {} is {} and results 1 is not: a model and a measurement are laid side by side, not merged",
+            i + 1,
+            if p.simulated.is_some() { "simulated" } else { "measured" }
+        );
         let modes = |r: &Results| r.modes.iter().map(|m| m.mode).collect::<Vec<_>>();
         ensure!(
             modes(p) == modes(first),
@@ -66,6 +72,7 @@ pub fn merge(parts: &[Results]) -> anyhow::Result<Results> {
         modes,
         sources,
         points: Vec::new(),
+        simulated: first.simulated.clone(),
     })
 }
 

@@ -49,6 +49,29 @@ pub struct Results {
     /// For a sweep: one entry per point, each with its own modes (`modes` above is then empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub points: Vec<SweepPoint>,
+    /// Present when the figures come from `pushpull simulate`, not from measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated: Option<Simulated>,
+}
+
+/// How a simulated run was modelled, and which figures the model does not give.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Simulated {
+    /// The network's round trip the model used, ms.
+    pub round_trip_ms: f64,
+    /// Headline figures the model does not produce (the results hold zero for them, and
+    /// reports leave them out).
+    pub not_modelled: Vec<Figure>,
+}
+
+impl Results {
+    /// Whether `f` means something in these results: always for a measured run; for a
+    /// simulated one, unless the model does not produce it.
+    pub fn has(&self, f: Figure) -> bool {
+        self.simulated
+            .as_ref()
+            .is_none_or(|s| !s.not_modelled.contains(&f))
+    }
 }
 
 /// One point of a sweep.
@@ -85,6 +108,7 @@ impl Results {
             modes: point.modes.clone(),
             sources: Vec::new(),
             points: Vec::new(),
+            simulated: self.simulated.clone(),
         }
     }
 }

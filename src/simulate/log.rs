@@ -50,6 +50,15 @@ impl Log {
         }
     }
 
+    /// Events after the warm-up.
+    pub fn measured_events(&self) -> u64 {
+        self.times
+            .iter()
+            .zip(&self.first_measured)
+            .map(|(t, f)| (t.len() - f) as u64)
+            .sum()
+    }
+
     /// Deliveries owed: each measured event to each client following its topic.
     pub fn expected(&self) -> u64 {
         self.topics

@@ -19,7 +19,7 @@ pub fn run(s: &Scenario, net: Network) -> Outcome {
     let horizon = end + s.drain.as_nanos() as u64;
     let (wait, limit) = (s.long_poll.wait.as_nanos() as u64, s.long_poll.limit as usize);
     let mut log = Log::new(s);
-    let mut out = Outcome::owed(log.expected());
+    let mut out = Outcome::owed(log.measured_events(), log.expected());
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut queue = Queue::with_capacity(log.clients);
     // Every client has a request out when the schedule starts.

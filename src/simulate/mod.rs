@@ -20,6 +20,9 @@ mod log;
 pub mod long_poll;
 pub mod poll;
 pub mod queue;
+mod results;
+
+pub use results::{mode_result, simulate, unsupported, NOT_MODELLED};
 pub mod stream;
 pub mod webhook;
 
@@ -42,10 +45,11 @@ impl Network {
 }
 
 impl Outcome {
-    /// Nothing delivered yet, `expected` owed.
-    pub fn owed(expected: u64) -> Outcome {
+    /// Nothing delivered yet of `events`, which owe `expected` deliveries.
+    pub fn owed(events: u64, expected: u64) -> Outcome {
         Outcome {
             latency: crate::results::histogram::new_histogram(),
+            events,
             expected,
             delivered: 0,
             requests: 0,
@@ -62,6 +66,8 @@ impl Outcome {
 pub struct Outcome {
     /// Latency of each delivered measured event, µs from its scheduled time.
     pub latency: Histogram<u64>,
+    /// Events scheduled after the warm-up, within the measured window.
+    pub events: u64,
     /// Deliveries owed: each measured event to each client following its topic.
     pub expected: u64,
     /// Measured events delivered (by the end of the drain).

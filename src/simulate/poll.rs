@@ -34,7 +34,7 @@ pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
     }
 
     let one_way = net.one_way_ns();
-    let mut out = Outcome::owed(expected);
+    let mut out = Outcome::owed(log.measured_events(), expected);
     while let Some((sent, c)) = queue.pop() {
         if sent > horizon {
             break;

@@ -9,7 +9,7 @@ use crate::scenario::Scenario;
 /// Simulates `s`'s stream clients over `net`.
 pub fn run(s: &Scenario, net: Network) -> Outcome {
     let log = Log::new(s);
-    let mut out = Outcome::owed(log.expected());
+    let mut out = Outcome::owed(log.measured_events(), log.expected());
     let one_way_us = (net.one_way_ns() / 1000).max(1);
     for (_, topic, measured) in log.events() {
         out.actions += 1;

@@ -40,7 +40,7 @@ pub fn run(s: &Scenario, net: Network) -> Outcome {
         .map(|d| d.as_nanos() as u64)
         .collect();
     let log = Log::new(s);
-    let mut out = Outcome::owed(log.expected());
+    let mut out = Outcome::owed(log.measured_events(), log.expected());
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let (round_trip, one_way) = (net.round_trip.as_nanos() as u64, net.one_way_ns());
     // When each worker is next free.

@@ -41,6 +41,12 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     ("driver", &["server", "simulate", "report", "app", "cli"]),
     (
+        "environment",
+        &[
+            "server", "modes", "recorder", "simulate", "driver", "report", "app", "cli",
+        ],
+    ),
+    (
         "report",
         &["server", "modes", "recorder", "simulate", "driver", "app", "cli"],
     ),

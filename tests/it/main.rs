@@ -14,5 +14,6 @@ mod report;
 mod robustness;
 mod scenario_errors;
 mod server_api;
+mod simulate;
 mod thresholds;
 mod util;

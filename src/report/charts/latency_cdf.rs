@@ -41,7 +41,7 @@ where
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (lo, hi) = log_bounds(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.0)));
     let titled = root.titled(
-        "Delivery latency: share of deliveries within a time",
+        &crate::report::titled(r, "Delivery latency: share of deliveries within a time"),
         (FONT, TITLE_SIZE),
     )?;
     let modes: Vec<_> = series.iter().map(|(m, _)| *m).collect();

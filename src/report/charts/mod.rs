@@ -139,6 +139,8 @@ impl Chart {
         Chart::Cost,
         Chart::Timeseries,
     ];
+    /// The charts of a simulated run: its latency (the model gives no time series or costs).
+    pub const SIMULATED: [Chart; 2] = [Chart::LatencyCdf, Chart::Percentiles];
     /// The charts of a run with faults.
     pub const WITH_FAULTS: [Chart; 5] = [
         Chart::LatencyCdf,
@@ -155,6 +157,8 @@ impl Chart {
     pub fn for_results(r: &Results) -> &'static [Chart] {
         if !r.points.is_empty() {
             &Chart::SWEEP
+        } else if r.simulated.is_some() {
+            &Chart::SIMULATED
         } else if r.scenario.faults.is_empty() {
             &Chart::PLAIN
         } else {

@@ -54,7 +54,10 @@ where
         series.push((m.mode, points));
     }
     let (lo, hi) = log_bounds(series.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)));
-    let titled = root.titled("Delivery latency by percentile", (FONT, TITLE_SIZE))?;
+    let titled = root.titled(
+        &crate::report::titled(r, "Delivery latency by percentile"),
+        (FONT, TITLE_SIZE),
+    )?;
     let modes: Vec<_> = series.iter().map(|(m, _)| *m).collect();
     let plot = with_legend(&titled, &modes)?;
     let mut chart = ChartBuilder::on(&plot)

@@ -1,4 +1,5 @@
-//! Where a run happened: host, CPU, memory, OS, versions, commit, time.
+//! Where a run happened (host, CPU, memory, OS, versions, commit, time), for measured and
+//! simulated runs alike, and the open-file limit a measured run needs.
 
 use crate::results::Environment;
 

@@ -1,0 +1,157 @@
+//! A simulated run as results: the same schema `run` writes, marked simulated, with the
+//! figures the model does not produce listed (and left at zero).
+
+use std::time::Duration;
+
+use super::{long_poll, poll, stream, webhook, Network, Outcome};
+use crate::event::Mode;
+use crate::results::{
+    Deliveries, Environment, Figure, LatencySummary, ModeResult, Outcomes, Results, ServerCost, Simulated,
+    SCHEMA_VERSION,
+};
+use crate::scenario::Scenario;
+
+/// Headline figures the model does not give yet: they need the server's per-operation costs
+/// from a calibration, and bytes per message.
+pub const NOT_MODELLED: [Figure; 4] = [
+    Figure::BytesPerEvent,
+    Figure::PacketsPerEvent,
+    Figure::CpuMsPer1k,
+    Figure::MemoryPerClient,
+];
+
+/// Why a scenario cannot be simulated yet, if it cannot.
+pub fn unsupported(s: &Scenario) -> Option<String> {
+    if !s.faults.is_empty() {
+        return Some("the simulator does not model faults yet: remove [[faults]] or use `run`".into());
+    }
+    if s.sweep.is_some() {
+        return Some("the simulator does not run sweeps yet: remove [sweep] or use `run`".into());
+    }
+    None
+}
+
+/// Simulates every mode of `s` over `net`, as results recorded on `environment`.
+pub fn simulate(s: &Scenario, net: Network, environment: Environment) -> anyhow::Result<Results> {
+    if let Some(why) = unsupported(s) {
+        anyhow::bail!(why);
+    }
+    let modes = s.modes.iter().map(|&mode| mode_result(s, mode, net)).collect();
+    Ok(Results {
+        schema_version: SCHEMA_VERSION,
+        scenario: s.clone(),
+        environment,
+        modes,
+        sources: Vec::new(),
+        points: Vec::new(),
+        simulated: Some(Simulated {
+            round_trip_ms: net.round_trip.as_secs_f64() * 1000.0,
+            not_modelled: NOT_MODELLED.to_vec(),
+        }),
+    })
+}
+
+/// One mode's model run, as a mode's results.
+pub fn mode_result(s: &Scenario, mode: Mode, net: Network) -> ModeResult {
+    let o = match mode {
+        Mode::Poll => poll::run(s, false, net),
+        Mode::ConditionalPoll => poll::run(s, true, net),
+        Mode::LongPoll => long_poll::run(s, net),
+        Mode::Sse | Mode::Websocket => stream::run(s, net),
+        Mode::Webhook => webhook::run(s, net),
+    };
+    let seconds = s.duration.as_secs_f64();
+    let given = crate::results::Given {
+        client_event_rate: o.expected as f64 / f64::from(s.clients.count) / seconds,
+        round_trip_ms: net.round_trip.as_secs_f64() * 1000.0,
+        generator_ms: 0.0,
+    };
+    let late_after = mode.late_after(s);
+    let latency = LatencySummary::from_histogram(&o.latency);
+    let lost = o.expected - o.delivered - o.dead_letters;
+    let mut theory = mode.predict(s, &given);
+    // The theory's words speak of a measured round trip; here it is the model's input.
+    theory.explanation = theory.explanation.replace(" measured", " given");
+    ModeResult {
+        mode,
+        theory,
+        latency_from_emission: latency.clone(),
+        latency,
+        deliveries: Deliveries {
+            events_measured: o.events,
+            expected: o.expected,
+            delivered: o.delivered,
+            lost,
+            dead_letters: o.dead_letters,
+            handed_by_server: o.delivered,
+            ..Deliveries::default()
+        },
+        generator: Default::default(),
+        poll_sends: Default::default(),
+        server: ServerCost {
+            requests: o.requests,
+            requests_per_second: o.requests as f64 / seconds,
+            empty_responses: o.empty,
+            peak_connections: connections(s, mode),
+            ..ServerCost::default()
+        }
+        .with_ratios(o.delivered),
+        client: Default::default(),
+        outcomes: outcomes(&o, late_after),
+        late_after_ms: late_after.as_secs_f64() * 1000.0,
+        fault_windows: Vec::new(),
+        latency_over_time: Vec::new(),
+        timeseries: Vec::new(),
+        measured_seconds: seconds,
+        deliveries_per_second: o.delivered as f64 / seconds,
+        drain_seconds: s.drain.as_secs_f64(),
+        drain: Default::default(),
+        warnings: Vec::new(),
+        repetitions: Vec::new(),
+        spread: Default::default(),
+    }
+}
+
+/// Connections the server holds at once: one per client for pollers (kept alive), long
+/// polls and streams; for webhooks, the sender's concurrency at most.
+fn connections(s: &Scenario, mode: Mode) -> u64 {
+    let clients = u64::from(s.clients.count);
+    match mode {
+        Mode::Webhook => clients.min(s.webhook.concurrency as u64),
+        _ => clients,
+    }
+}
+
+/// Where the owed deliveries went, late ones those slower than `late_after`.
+fn outcomes(o: &Outcome, late_after: Duration) -> Outcomes {
+    let late_us = late_after.as_micros() as u64;
+    let late = o.latency.count_between(late_us + 1, u64::MAX);
+    let mut late_h = crate::results::histogram::new_histogram();
+    for v in o
+        .latency
+        .iter_recorded()
+        .filter(|v| v.value_iterated_to() > late_us)
+    {
+        late_h.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+    }
+    let ms = |us: u64| us as f64 / 1000.0;
+    Outcomes {
+        expected: o.expected,
+        on_time: o.delivered - late,
+        late,
+        dead_lettered: o.dead_letters,
+        lost: o.expected - o.delivered - o.dead_letters,
+        late_p50_ms: if late > 0 {
+            ms(late_h.value_at_quantile(0.5))
+        } else {
+            0.0
+        },
+        late_p99_ms: if late > 0 {
+            ms(late_h.value_at_quantile(0.99))
+        } else {
+            0.0
+        },
+        late_max_ms: if late > 0 { ms(late_h.max()) } else { 0.0 },
+        ..Outcomes::default()
+    }
+}

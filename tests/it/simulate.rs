@@ -1,0 +1,85 @@
+//! `pushpull simulate`: the same scenario file, the same results schema and reports, marked
+//! simulated, with the figures the model does not give left out.
+
+use std::process::Command;
+
+use pushpull::results::{Figure, Results};
+
+use crate::util::exe;
+
+fn simulate(scenario: &str, dir: &std::path::Path) -> std::process::Output {
+    let path = dir.join("sim.toml");
+    std::fs::write(&path, scenario).unwrap();
+    Command::new(exe())
+        .arg("simulate")
+        .arg(&path)
+        .args(["--round-trip", "2ms", "--quiet", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+const SCENARIO: &str = "name = \"sim\"\nseed = 4\nduration = \"20s\"\nwarmup = \"5s\"\ndrain = \"5s\"\n\
+                        [events]\nrate = 50\ntopics = 10\n[clients]\ncount = 20000\n[poll]\ninterval = \"2s\"\n";
+
+#[test]
+fn simulate_writes_results_and_reports_marked_simulated() {
+    // 20,000 clients: `run` would need 20,656 open files per process; a model needs none.
+    let dir = tempfile::tempdir().unwrap();
+    let out = simulate(SCENARIO, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = Results::load(&dir.path().join("results.json")).unwrap();
+    let sim = r.simulated.as_ref().expect("marked simulated");
+    assert_eq!(sim.round_trip_ms, 2.0);
+    assert!(!r.has(Figure::CpuMsPer1k) && r.has(Figure::LatencyP50));
+    assert_eq!(r.modes.len(), 6);
+    for m in &r.modes {
+        assert_eq!(m.deliveries.delivered, m.deliveries.expected, "{}", m.mode);
+        assert!(m.outcomes.adds_up(), "{}: {:?}", m.mode, m.outcomes);
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.starts_with("# pushpull report: sim (simulated)"), "{md}");
+    assert!(md.contains("not from a measurement") && md.contains("cpu_ms_per_1k"));
+    assert!(
+        !md.contains("measured"),
+        "a simulated report never says measured:\n{md}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("<title>pushpull: sim (simulated)</title>"));
+    for chart in ["latency-cdf", "latency-percentiles"] {
+        let svg = std::fs::read_to_string(dir.path().join(format!("{chart}.svg"))).unwrap();
+        assert!(svg.contains("(simulated)"), "{chart}");
+    }
+    assert!(
+        !dir.path().join("cost.svg").exists(),
+        "no chart of costs the model does not give"
+    );
+    // The same seed gives the same figures; the report renders again from them unchanged.
+    let again = tempfile::tempdir().unwrap();
+    assert!(simulate(SCENARIO, again.path()).status.success());
+    let r2 = Results::load(&again.path().join("results.json")).unwrap();
+    assert_eq!(r.modes, r2.modes);
+    pushpull::app::report(&[dir.path().join("results.json")], None).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("report.md")).unwrap(), md);
+}
+
+#[test]
+fn what_the_model_lacks_is_refused_or_kept_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = format!("{SCENARIO}[[faults]]\nkind = \"stream_cut\"\nat = \"10s\"\nfor = \"1s\"\n");
+    let out = simulate(&faults, dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not model faults yet"));
+    // A simulated and a measured results.json are not merged into one.
+    assert!(simulate(SCENARIO, dir.path()).status.success());
+    let mut measured = Results::load(&dir.path().join("results.json")).unwrap();
+    measured.simulated = None;
+    let m = dir.path().join("measured.json");
+    std::fs::write(&m, serde_json::to_string(&measured).unwrap()).unwrap();
+    let failure = pushpull::app::report(
+        &[dir.path().join("results.json"), m],
+        Some(dir.path().join("merged")),
+    )
+    .expect_err("refused");
+    assert!(failure.to_string().contains("not merged"), "{failure}");
+}
