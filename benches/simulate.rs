@@ -15,7 +15,7 @@ use std::collections::BinaryHeap;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pushpull::scenario::Scenario;
 use pushpull::simulate::queue::Queue;
-use pushpull::simulate::{poll, Network};
+use pushpull::simulate::{poll, quietly, Network};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -87,11 +87,13 @@ fn pollers(c: &mut Criterion) {
     let net = Network {
         round_trip: Duration::from_micros(200),
     };
-    let polls = poll::run(&s, false, net).actions;
+    let polls = poll::run(&s, false, net, &quietly).actions;
     let mut g = c.benchmark_group("simulate");
     g.throughput(Throughput::Elements(polls));
     g.sample_size(10);
-    g.bench_function("poll_10k_clients_60s", |b| b.iter(|| poll::run(&s, false, net)));
+    g.bench_function("poll_10k_clients_60s", |b| {
+        b.iter(|| poll::run(&s, false, net, &quietly))
+    });
     g.finish();
 }
 

@@ -178,9 +178,61 @@ fn simulate(
         s.repeat = 1;
     }
     let net = crate::simulate::Network { round_trip };
-    let results =
-        crate::simulate::simulate(&s, net, crate::environment::capture()).map_err(Failure::RunFailed)?;
+    let bars = SimulatedTime::new(&s, !args.quiet && !args.json);
+    let results = crate::simulate::simulate(&s, net, crate::environment::capture(), &|mode, at| {
+        bars.at(mode, at)
+    })
+    .map_err(Failure::RunFailed)?;
+    bars.finish();
     publish(&results, &args)
+}
+
+/// One progress bar per mode, in simulated time.
+struct SimulatedTime {
+    bars: Vec<(crate::event::Mode, indicatif::ProgressBar)>,
+}
+
+impl SimulatedTime {
+    fn new(s: &Scenario, show: bool) -> Self {
+        let total_ms = (s.warmup + s.duration + s.drain).as_millis() as u64;
+        let multi = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:>20} [{bar:30.magenta/blue}] {msg} simulated, {elapsed} taken",
+        )
+        .expect("valid template")
+        .progress_chars("=> ");
+        let bars = s
+            .modes
+            .iter()
+            .map(|&mode| {
+                let bar = if show {
+                    multi.add(indicatif::ProgressBar::new(total_ms))
+                } else {
+                    indicatif::ProgressBar::hidden()
+                };
+                bar.set_style(style.clone());
+                bar.set_prefix(mode.to_string());
+                (mode, bar)
+            })
+            .collect();
+        SimulatedTime { bars }
+    }
+
+    /// `mode`'s model has reached `at_ns` of simulated time.
+    fn at(&self, mode: crate::event::Mode, at_ns: u64) {
+        if let Some((_, bar)) = self.bars.iter().find(|(m, _)| *m == mode) {
+            bar.set_position(at_ns / 1_000_000);
+            bar.set_message(crate::scenario::humane::format(std::time::Duration::from_millis(
+                at_ns / 1_000_000,
+            )));
+        }
+    }
+
+    fn finish(&self) {
+        for (_, bar) in &self.bars {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Loads a scenario and applies the command line's overrides.

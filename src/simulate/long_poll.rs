@@ -9,11 +9,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::log::Log;
 use super::queue::Queue;
-use super::{Network, Outcome};
+use super::{Network, Outcome, Progress, PROGRESS_EVERY};
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s long pollers over `net`.
-pub fn run(s: &Scenario, net: Network) -> Outcome {
+pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
     let horizon = end + s.drain.as_nanos() as u64;
@@ -32,6 +32,9 @@ pub fn run(s: &Scenario, net: Network) -> Outcome {
             break;
         }
         out.actions += 1;
+        if out.actions.is_multiple_of(PROGRESS_EVERY) {
+            progress(sent);
+        }
         let at_server = sent + one_way;
         let deadline = at_server + wait + (wait as f64 * rng.gen_range(0.0..1.0 / 16.0)) as u64;
         let answer_at = match log.next_for(c as usize) {
@@ -58,6 +61,7 @@ mod tests {
     use super::*;
     use crate::modes::long_poll::predict;
     use crate::results::Given;
+    use crate::simulate::quietly;
 
     fn scenario(rate: f64) -> Scenario {
         let text = format!(
@@ -77,7 +81,7 @@ mod tests {
         // λ = 0.05 and 0.2 events/s per client: most cycles end by the wait, or by an event.
         for rate in [5.0, 20.0] {
             let s = scenario(rate);
-            let o = run(&s, NET);
+            let o = run(&s, NET, &quietly);
             assert_eq!(o.delivered, o.expected, "rate {rate}");
             let given = Given {
                 client_event_rate: o.expected as f64 / 500.0 / 1200.0,
@@ -117,6 +121,6 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_run() {
         let s = scenario(5.0);
-        assert_eq!(run(&s, NET), run(&s, NET));
+        assert_eq!(run(&s, NET, &quietly), run(&s, NET, &quietly));
     }
 }

@@ -30,6 +30,15 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+/// Told the simulated time (ns from the schedule's start) now and then, for a progress bar.
+pub type Progress<'a> = &'a dyn Fn(u64);
+
+/// A [`Progress`] that shows nothing.
+pub fn quietly(_: u64) {}
+
+/// Actions between two calls of a [`Progress`]: rare enough to cost nothing.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
 /// The network between clients and server.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Network {

@@ -10,12 +10,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::log::Log;
 use super::queue::Queue;
-use super::{Network, Outcome};
+use super::{Network, Outcome, Progress, PROGRESS_EVERY};
 use crate::modes::slots::Slots;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s pollers (`conditional` for `conditional_poll`) over `net`.
-pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
+pub fn run(s: &Scenario, conditional: bool, net: Network, progress: Progress) -> Outcome {
     let p = if conditional { &s.conditional_poll } else { &s.poll };
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
@@ -40,6 +40,9 @@ pub fn run(s: &Scenario, conditional: bool, net: Network) -> Outcome {
             break;
         }
         out.actions += 1;
+        if out.actions.is_multiple_of(PROGRESS_EVERY) {
+            progress(sent);
+        }
         let (at_server, answered) = (sent + one_way, sent + 2 * one_way);
         let (taken, more) = log.hand_out(c as usize, at_server, answered, limit, &mut out);
         if (warmup..end).contains(&at_server) {
@@ -64,6 +67,7 @@ mod tests {
     use super::*;
     use crate::modes::poll::predict;
     use crate::results::Given;
+    use crate::simulate::quietly;
 
     fn scenario(schedule: &str, extra: &str) -> Scenario {
         let text = format!(
@@ -82,7 +86,7 @@ mod tests {
     fn pollers_agree_with_the_theory_on_either_schedule() {
         for schedule in ["fixed", "after_answer"] {
             let s = scenario(schedule, "");
-            let o = run(&s, false, NET);
+            let o = run(&s, false, NET, &quietly);
             assert_eq!(o.delivered, o.expected, "{schedule}: a 5 s drain is enough");
             let given = Given {
                 client_event_rate: o.expected as f64 / 200.0 / 600.0,
@@ -132,10 +136,13 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_run_and_another_seed_another() {
         let s = scenario("fixed", "");
-        assert_eq!(run(&s, true, NET), run(&s, true, NET));
+        assert_eq!(run(&s, true, NET, &quietly), run(&s, true, NET, &quietly));
         let mut other = s.clone();
         other.seed = 4;
-        assert_ne!(run(&s, true, NET).latency, run(&other, true, NET).latency);
+        assert_ne!(
+            run(&s, true, NET, &quietly).latency,
+            run(&other, true, NET, &quietly).latency
+        );
     }
 
     #[test]
@@ -147,7 +154,7 @@ mod tests {
         s.events.burst_size = 20;
         s.events.burst_gap = Duration::from_secs(2);
         s.events.topics = 1;
-        let o = run(&s, false, NET);
+        let o = run(&s, false, NET, &quietly);
         assert_eq!(o.delivered, o.expected);
         assert!(
             o.requests >= o.delivered * 590 / 600,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{long_poll, poll, stream, webhook, Network, Outcome};
+use super::{long_poll, poll, stream, webhook, Network, Outcome, Progress};
 use crate::event::Mode;
 use crate::results::{
     Deliveries, Environment, Figure, LatencySummary, ModeResult, Outcomes, Results, ServerCost, Simulated,
@@ -31,12 +31,33 @@ pub fn unsupported(s: &Scenario) -> Option<String> {
     None
 }
 
-/// Simulates every mode of `s` over `net`, as results recorded on `environment`.
-pub fn simulate(s: &Scenario, net: Network, environment: Environment) -> anyhow::Result<Results> {
+/// Simulates every mode of `s` over `net`, as results recorded on `environment`, telling
+/// `progress` each mode's simulated time now and then.
+pub fn simulate(
+    s: &Scenario,
+    net: Network,
+    environment: Environment,
+    progress: &dyn Fn(Mode, u64),
+) -> anyhow::Result<Results> {
     if let Some(why) = unsupported(s) {
         anyhow::bail!(why);
     }
-    let modes = s.modes.iter().map(|&mode| mode_result(s, mode, net)).collect();
+    let need = footprint(s);
+    let available = environment.memory_available_bytes;
+    anyhow::ensure!(
+        available == 0 || need <= available / 10 * 8,
+        "the model of {} clients and about {:.0} events needs about {:.1} GiB, more than 80% of the {:.1} GiB \
+         this machine has available: use fewer clients, fewer events or a shorter duration",
+        s.clients.count,
+        events(s),
+        need as f64 / GIB,
+        available as f64 / GIB
+    );
+    let modes = s
+        .modes
+        .iter()
+        .map(|&mode| mode_result(s, mode, net, &|at| progress(mode, at)))
+        .collect();
     Ok(Results {
         schema_version: SCHEMA_VERSION,
         scenario: s.clone(),
@@ -51,14 +72,31 @@ pub fn simulate(s: &Scenario, net: Network, environment: Environment) -> anyhow:
     })
 }
 
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// Events the schedule makes over the warm-up and the measured window, on average.
+fn events(s: &Scenario) -> f64 {
+    s.mean_event_rate() * (s.warmup + s.duration).as_secs_f64()
+}
+
+/// Bytes the largest mode's model holds at once, estimated from its arrays: per client its
+/// topics, read positions and followers' entries (16 bytes a topic), its poll slots and its
+/// place in the queue (about 100 bytes); per event its time (8 bytes), its place in the
+/// schedule's list (16) and, for webhooks, its waiting deliveries (at most one per follower).
+pub fn footprint(s: &Scenario) -> u64 {
+    let clients = u64::from(s.clients.count);
+    let per_client = 16 * u64::from(s.clients.topics_per_client) + 100;
+    clients * per_client + (events(s) * 24.0) as u64 + (64 << 20)
+}
+
 /// One mode's model run, as a mode's results.
-pub fn mode_result(s: &Scenario, mode: Mode, net: Network) -> ModeResult {
+pub fn mode_result(s: &Scenario, mode: Mode, net: Network, progress: Progress) -> ModeResult {
     let o = match mode {
-        Mode::Poll => poll::run(s, false, net),
-        Mode::ConditionalPoll => poll::run(s, true, net),
-        Mode::LongPoll => long_poll::run(s, net),
-        Mode::Sse | Mode::Websocket => stream::run(s, net),
-        Mode::Webhook => webhook::run(s, net),
+        Mode::Poll => poll::run(s, false, net, progress),
+        Mode::ConditionalPoll => poll::run(s, true, net, progress),
+        Mode::LongPoll => long_poll::run(s, net, progress),
+        Mode::Sse | Mode::Websocket => stream::run(s, net, progress),
+        Mode::Webhook => webhook::run(s, net, progress),
     };
     let seconds = s.duration.as_secs_f64();
     let given = crate::results::Given {
@@ -153,5 +191,48 @@ fn outcomes(o: &Outcome, late_after: Duration) -> Outcomes {
         },
         late_max_ms: if late > 0 { ms(late_h.max()) } else { 0.0 },
         ..Outcomes::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn scenario(clients: u32) -> Scenario {
+        let mut s = Scenario::parse(
+            Path::new("m.toml"),
+            "name = \"m\"\nduration = \"600s\"\nwarmup = \"0s\"\n[events]\nrate = 100\ntopics = 1000\n\
+             [clients]\ncount = 10\ntopics_per_client = 2\n",
+        )
+        .unwrap();
+        s.clients.count = clients;
+        s
+    }
+
+    #[test]
+    fn the_footprint_grows_with_clients_and_events_and_a_model_too_big_is_refused() {
+        // 10⁶ clients × (2 topics × 16 + 100) bytes + 60,000 events × 24 bytes + 64 MiB.
+        assert_eq!(
+            footprint(&scenario(1_000_000)),
+            132_000_000 + 1_440_000 + (64 << 20)
+        );
+        let mut env = crate::environment::capture();
+        env.memory_available_bytes = 100 << 20;
+        let err = simulate(
+            &scenario(1_000_000),
+            Network {
+                round_trip: Duration::ZERO,
+            },
+            env,
+            &|_, _| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("1000000 clients") && err.contains("needs about 0.2 GiB"),
+            "{err}"
+        );
     }
 }

@@ -3,16 +3,19 @@
 //! it arrives one way later. No request is made while the stream lasts.
 
 use super::log::Log;
-use super::{Network, Outcome};
+use super::{Network, Outcome, Progress, PROGRESS_EVERY};
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s stream clients over `net`.
-pub fn run(s: &Scenario, net: Network) -> Outcome {
+pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
     let log = Log::new(s);
     let mut out = Outcome::owed(log.measured_events(), log.expected());
     let one_way_us = (net.one_way_ns() / 1000).max(1);
-    for (_, topic, measured) in log.events() {
+    for (at, topic, measured) in log.events() {
         out.actions += 1;
+        if out.actions.is_multiple_of(PROGRESS_EVERY) {
+            progress(at);
+        }
         let followers = log.followers(topic).len() as u64;
         if measured && followers > 0 {
             out.delivered += followers;
@@ -42,6 +45,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(6),
             },
+            &crate::simulate::quietly,
         );
         assert_eq!(o.delivered, o.expected);
         // 50 events/s for 60 s, each followed by 30 × 2 / 7 clients on average.

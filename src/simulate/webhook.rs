@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::log::Log;
 use super::queue::Queue;
-use super::{Network, Outcome};
+use super::{Network, Outcome, Progress, PROGRESS_EVERY};
 use crate::scenario::Scenario;
 
 /// One message for one follower.
@@ -28,7 +28,7 @@ struct Delivery {
 }
 
 /// Simulates `s`'s webhook dispatcher and receivers over `net`.
-pub fn run(s: &Scenario, net: Network) -> Outcome {
+pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
     let horizon = end + s.drain.as_nanos() as u64;
@@ -78,6 +78,9 @@ pub fn run(s: &Scenario, net: Network) -> Outcome {
             break;
         }
         out.actions += 1;
+        if out.actions.is_multiple_of(PROGRESS_EVERY) {
+            progress(ready);
+        }
         let Reverse(free) = workers.pop().expect("at least one worker");
         let start = ready.max(free);
         let answered = start + round_trip;
@@ -109,6 +112,7 @@ mod tests {
     use super::*;
     use crate::modes::webhook::predict;
     use crate::results::Given;
+    use crate::simulate::quietly;
 
     fn scenario(duration: &str, rate: f64, clients: u32, webhook: &str) -> Scenario {
         let text = format!(
@@ -130,6 +134,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(10),
             },
+            &quietly,
         );
         assert_eq!(o.delivered, o.expected);
         let mean_ms = o.latency.mean() / 1000.0;
@@ -142,6 +147,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(10),
             },
+            &quietly,
         );
         assert!(
             (over.delivered as f64 / 8000.0 - 1.0).abs() < 0.02,
@@ -164,6 +170,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(2),
             },
+            &quietly,
         );
         assert_eq!(o.delivered, o.expected);
         let given = Given {
@@ -199,6 +206,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(2),
             },
+            &quietly,
         );
         assert_eq!((o.delivered, o.dead_letters), (0, o.expected));
     }
