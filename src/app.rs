@@ -75,6 +75,9 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             if let Some((n, path)) = rendered.merged {
                 println!("merged {n} results: {}", path.display());
             }
+            if let Some(text) = &rendered.side_by_side {
+                print!("{text}");
+            }
             println!("report: {}", rendered.html.display());
             Ok(())
         }
@@ -309,18 +312,44 @@ fn publish(results: &results::Results, args: &cli::RunArgs) -> Result<(), Failur
 pub struct Rendered {
     /// When several results were merged: how many, and the merged results.json.
     pub merged: Option<(usize, PathBuf)>,
+    /// When a measured and a simulated run were laid side by side: the table, as text.
+    pub side_by_side: Option<String>,
     /// The report page.
     pub html: PathBuf,
 }
 
 /// `report`: renders the report again from results files, merging several first (into
-/// `out`, which a merge needs).
+/// `out`, which a merge needs); a measured and a simulated run of one scenario are laid side
+/// by side instead (validation.html and validation.md in `out`).
 pub fn report(files: &[PathBuf], out: Option<PathBuf>) -> Result<Rendered, Failure> {
     let loaded = files
         .iter()
         .map(|p| results::Results::load(p))
         .collect::<anyhow::Result<Vec<_>>>()
         .map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    if let [a, b] = loaded.as_slice() {
+        if a.simulated.is_some() != b.simulated.is_some() {
+            let ((measured, mp), (simulated, sp)) = if a.simulated.is_none() {
+                ((a, &files[0]), (b, &files[1]))
+            } else {
+                ((b, &files[1]), (a, &files[0]))
+            };
+            let dir = out.ok_or_else(|| Failure::BadInput("a side-by-side needs --out DIR".into()))?;
+            let checks = results::validation::validate(measured, simulated)
+                .map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+            let sides = report::validation::Sides {
+                measured: mp,
+                simulated: sp,
+            };
+            let html = report::validation::write(measured, simulated, &checks, &sides, &dir)
+                .map_err(Failure::RunFailed)?;
+            return Ok(Rendered {
+                merged: None,
+                side_by_side: Some(report::validation::render_text(&checks)),
+                html,
+            });
+        }
+    }
     let (r, written, dir) = if let [single] = loaded.as_slice() {
         let dir = out.unwrap_or_else(|| files[0].parent().map(PathBuf::from).unwrap_or_default());
         (single.clone(), None, dir)
@@ -333,6 +362,7 @@ pub fn report(files: &[PathBuf], out: Option<PathBuf>) -> Result<Rendered, Failu
     let html = report::write_all(&r, &dir).map_err(Failure::RunFailed)?;
     Ok(Rendered {
         merged: written,
+        side_by_side: None,
         html,
     })
 }

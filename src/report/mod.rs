@@ -13,6 +13,7 @@ pub mod outcomes;
 pub mod table;
 pub mod theory;
 pub mod thresholds;
+pub mod validation;
 pub mod verdict;
 pub mod wire;
 

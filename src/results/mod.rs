@@ -18,6 +18,7 @@ mod merge;
 mod outcomes;
 mod prediction;
 pub mod spread;
+pub mod validation;
 
 pub use crate::api::tcp::{TcpReading, TcpTraffic};
 pub use cost::{ClientCost, DrainCost, MachineSample, Sample, ServerCost};

@@ -70,16 +70,46 @@ fn what_the_model_lacks_is_refused_or_kept_apart() {
     let out = simulate(&faults, dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not model faults yet"));
-    // A simulated and a measured results.json are not merged into one.
+    // A simulated results.json is not merged with measured ones (two of them stand side by
+    // side instead).
     assert!(simulate(SCENARIO, dir.path()).status.success());
     let mut measured = Results::load(&dir.path().join("results.json")).unwrap();
     measured.simulated = None;
     let m = dir.path().join("measured.json");
     std::fs::write(&m, serde_json::to_string(&measured).unwrap()).unwrap();
-    let failure = pushpull::app::report(
-        &[dir.path().join("results.json"), m],
-        Some(dir.path().join("merged")),
-    )
-    .expect_err("refused");
+    let three = [dir.path().join("results.json"), m.clone(), m];
+    let failure = pushpull::app::report(&three, Some(dir.path().join("merged"))).expect_err("refused");
     assert!(failure.to_string().contains("not merged"), "{failure}");
+}
+
+#[test]
+fn a_measured_and_a_simulated_run_stand_side_by_side() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/quickstart-one-run.json");
+    let measured = Results::load(&fixture).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(simulate(&measured.scenario.to_toml(), dir.path())
+        .status
+        .success());
+    let out = dir.path().join("side");
+    let rendered =
+        pushpull::app::report(&[fixture, dir.path().join("results.json")], Some(out.clone())).unwrap();
+    assert_eq!(rendered.html, out.join("validation.html"));
+    let text = rendered.side_by_side.expect("a side-by-side");
+    assert!(
+        text.contains("cpu_ms_per_1k") && text.contains("not modelled"),
+        "{text}"
+    );
+    let md = std::fs::read_to_string(out.join("validation.md")).unwrap();
+    assert!(
+        md.contains("simulated beside measured") && md.contains("goals it is held to"),
+        "{md}"
+    );
+    // Every mode's every headline figure is a row.
+    assert_eq!(
+        md.lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| mode"))
+            .count(),
+        6 * 10
+    );
 }
