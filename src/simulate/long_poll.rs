@@ -60,8 +60,8 @@ mod tests {
 
     use super::*;
     use crate::modes::long_poll::predict;
-    use crate::results::Given;
     use crate::simulate::quietly;
+    use crate::simulate::testing::{close, given};
 
     fn scenario(rate: f64) -> Scenario {
         let text = format!(
@@ -83,17 +83,9 @@ mod tests {
             let s = scenario(rate);
             let o = run(&s, NET, &quietly);
             assert_eq!(o.delivered, o.expected, "rate {rate}");
-            let given = Given {
-                client_event_rate: o.expected as f64 / 500.0 / 1200.0,
-                round_trip_ms: 2.0,
-                generator_ms: 0.0,
-            };
-            let theory = predict(&s, &given);
-            let close = |what: &str, model: f64, theory: f64, within: f64| {
-                assert!(
-                    (model / theory - 1.0).abs() < within,
-                    "rate {rate} {what}: model {model}, theory {theory}"
-                );
+            let theory = predict(&s, &given(&o, 500, 1200.0, 2.0));
+            let close = |what: &str, model, theory, within| {
+                close(&format!("rate {rate} {what}"), model, theory, within)
             };
             close(
                 "requests/delivery",

@@ -92,3 +92,28 @@ pub struct Outcome {
     /// Actions the event loop carried out (requests sent), for its speed.
     pub actions: u64,
 }
+
+/// What the models' tests share: the theory's inputs from a model run, and a comparison.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Outcome;
+    use crate::results::Given;
+
+    /// What the theory takes as given for a run of `o` with `clients` over `seconds`, on a
+    /// network of `round_trip_ms` and a generator that is never late.
+    pub fn given(o: &Outcome, clients: u32, seconds: f64, round_trip_ms: f64) -> Given {
+        Given {
+            client_event_rate: o.expected as f64 / f64::from(clients) / seconds,
+            round_trip_ms,
+            generator_ms: 0.0,
+        }
+    }
+
+    /// Asserts that the model's `model` is within the share `within` of the theory's `theory`.
+    pub fn close(what: &str, model: f64, theory: f64, within: f64) {
+        assert!(
+            (model / theory - 1.0).abs() < within,
+            "{what}: model {model}, theory {theory}"
+        );
+    }
+}

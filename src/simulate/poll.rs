@@ -66,8 +66,8 @@ mod tests {
 
     use super::*;
     use crate::modes::poll::predict;
-    use crate::results::Given;
     use crate::simulate::quietly;
+    use crate::simulate::testing::{close, given};
 
     fn scenario(schedule: &str, extra: &str) -> Scenario {
         let text = format!(
@@ -88,17 +88,9 @@ mod tests {
             let s = scenario(schedule, "");
             let o = run(&s, false, NET, &quietly);
             assert_eq!(o.delivered, o.expected, "{schedule}: a 5 s drain is enough");
-            let given = Given {
-                client_event_rate: o.expected as f64 / 200.0 / 600.0,
-                round_trip_ms: 40.0,
-                generator_ms: 0.0,
-            };
-            let theory = predict(&s, &s.poll, false, &given);
-            let close = |what: &str, model: f64, theory: f64, within: f64| {
-                assert!(
-                    (model / theory - 1.0).abs() < within,
-                    "{schedule} {what}: model {model}, theory {theory}"
-                );
+            let theory = predict(&s, &s.poll, false, &given(&o, 200, 600.0, 40.0));
+            let close = |what: &str, model, theory, within| {
+                close(&format!("{schedule} {what}"), model, theory, within)
             };
             close(
                 "requests/delivery",

@@ -111,8 +111,8 @@ mod tests {
 
     use super::*;
     use crate::modes::webhook::predict;
-    use crate::results::Given;
     use crate::simulate::quietly;
+    use crate::simulate::testing::given;
 
     fn scenario(duration: &str, rate: f64, clients: u32, webhook: &str) -> Scenario {
         let text = format!(
@@ -173,12 +173,7 @@ mod tests {
             &quietly,
         );
         assert_eq!(o.delivered, o.expected);
-        let given = Given {
-            client_event_rate: o.expected as f64 / 10.0 / 300.0,
-            round_trip_ms: 2.0,
-            generator_ms: 0.0,
-        };
-        let theory = predict(&s, &given);
+        let theory = predict(&s, &given(&o, 10, 300.0, 2.0));
         let per_delivery = o.requests as f64 / o.delivered as f64;
         assert!(
             (per_delivery / theory.requests_per_delivery - 1.0).abs() < 0.01,
