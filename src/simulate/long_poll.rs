@@ -61,7 +61,7 @@ mod tests {
     use super::*;
     use crate::modes::long_poll::predict;
     use crate::simulate::quietly;
-    use crate::simulate::testing::{close, given};
+    use crate::simulate::testing::{close_counts, given};
 
     fn scenario(rate: f64) -> Scenario {
         let text = format!(
@@ -84,21 +84,7 @@ mod tests {
             let o = run(&s, NET, &quietly);
             assert_eq!(o.delivered, o.expected, "rate {rate}");
             let theory = predict(&s, &given(&o, 500, 1200.0, 2.0));
-            let close = |what: &str, model, theory, within| {
-                close(&format!("rate {rate} {what}"), model, theory, within)
-            };
-            close(
-                "requests/delivery",
-                o.requests as f64 / o.delivered as f64,
-                theory.requests_per_delivery,
-                0.02,
-            );
-            close(
-                "empty share",
-                o.empty as f64 / o.requests as f64,
-                theory.empty_share,
-                0.03,
-            );
+            close_counts(&format!("rate {rate}"), &o, &theory);
             // A held request answers an event one way later: 1 ms. Only the events that come
             // while no request is held (the round trip after each answer) wait longer.
             assert_eq!(o.latency.value_at_quantile(0.5), 1000, "rate {rate}");

@@ -109,6 +109,20 @@ pub(crate) mod testing {
         }
     }
 
+    /// Asserts that the model's requests per delivery (within 2%) and empty share (within 3%)
+    /// agree with `theory`'s.
+    pub fn close_counts(label: &str, o: &Outcome, theory: &crate::results::Prediction) {
+        let per_delivery = o.requests as f64 / o.delivered as f64;
+        close(
+            &format!("{label} requests/delivery"),
+            per_delivery,
+            theory.requests_per_delivery,
+            0.02,
+        );
+        let empty = o.empty as f64 / o.requests as f64;
+        close(&format!("{label} empty share"), empty, theory.empty_share, 0.03);
+    }
+
     /// Asserts that the model's `model` is within the share `within` of the theory's `theory`.
     pub fn close(what: &str, model: f64, theory: f64, within: f64) {
         assert!(

@@ -67,7 +67,7 @@ mod tests {
     use super::*;
     use crate::modes::poll::predict;
     use crate::simulate::quietly;
-    use crate::simulate::testing::{close, given};
+    use crate::simulate::testing::{close, close_counts, given};
 
     fn scenario(schedule: &str, extra: &str) -> Scenario {
         let text = format!(
@@ -92,18 +92,7 @@ mod tests {
             let close = |what: &str, model, theory, within| {
                 close(&format!("{schedule} {what}"), model, theory, within)
             };
-            close(
-                "requests/delivery",
-                o.requests as f64 / o.delivered as f64,
-                theory.requests_per_delivery,
-                0.02,
-            );
-            close(
-                "empty share",
-                o.empty as f64 / o.requests as f64,
-                theory.empty_share,
-                0.03,
-            );
+            close_counts(schedule, &o, &theory);
             close(
                 "requests/s",
                 o.requests as f64 / 600.0,
