@@ -289,19 +289,20 @@ fn publish(results: &results::Results, args: &cli::RunArgs) -> Result<(), Failur
     }
     let outcomes = report::thresholds::evaluate(results);
     for o in &outcomes {
-        let measured = o.measured.map_or("no data".to_string(), |v| format!("{v:.4}"));
+        let value = o.measured.map_or("no data".to_string(), |v| format!("{v:.4}"));
         let line = format!(
-            "threshold {}: {} (measured {measured})",
+            "threshold {}: {} ({} {value})",
             o.threshold,
-            if o.passed { "pass" } else { "FAIL" }
+            o.result(),
+            report::source(results)
         );
-        if !o.passed {
+        if o.failed() {
             eprintln!("{line}");
         } else if !quiet && !json {
             println!("{line}");
         }
     }
-    match outcomes.iter().filter(|o| !o.passed).count() {
+    match outcomes.iter().filter(|o| o.failed()).count() {
         0 => Ok(()),
         failed => Err(Failure::ThresholdsFailed(failed)),
     }

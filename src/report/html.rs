@@ -410,10 +410,14 @@ fn thresholds_table(h: &mut String, r: &Results) {
             let _ = writeln!(
                 h,
                 "<tr{}><td class=\"left\">{}</td><td>{}</td><td>{}</td></tr>",
-                if o.passed { "" } else { " class=\"differs\"" },
+                if o.failed() { " class=\"differs\"" } else { "" },
                 esc(&o.threshold),
                 o.measured.map_or("no data".to_string(), number),
-                if o.passed { "pass" } else { "<strong>FAIL</strong>" }
+                if o.failed() {
+                    "<strong>FAIL</strong>"
+                } else {
+                    o.result()
+                }
             );
         }
         h.push_str("</tbody></table></div>\n");

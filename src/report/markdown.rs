@@ -168,7 +168,7 @@ fn thresholds(m: &mut String, r: &Results) {
                 "| {} | {} | {} |",
                 cell(&o.threshold),
                 o.measured.map_or("no data".to_string(), number),
-                if o.passed { "pass" } else { "**FAIL**" }
+                if o.failed() { "**FAIL**" } else { o.result() }
             );
         }
     }

@@ -66,6 +66,25 @@ pub struct Outcome {
     pub measured: Option<f64>,
     /// Whether it held (a threshold with no data fails).
     pub passed: bool,
+    /// False when the results do not give the metric at all (a simulation's unmodelled
+    /// costs): the threshold is then not judged, neither passed nor failed.
+    pub judged: bool,
+}
+
+impl Outcome {
+    /// Whether it counts as failed: judged, and did not hold.
+    pub fn failed(&self) -> bool {
+        self.judged && !self.passed
+    }
+
+    /// Its result in a word or two: "pass", "FAIL" or "not modelled".
+    pub fn result(&self) -> &'static str {
+        match (self.judged, self.passed) {
+            (false, _) => "not modelled",
+            (true, true) => "pass",
+            (true, false) => "FAIL",
+        }
+    }
 }
 
 /// Checks every threshold of the run's scenario (at every point, for a sweep).
@@ -87,16 +106,18 @@ pub fn evaluate(r: &Results) -> Vec<Outcome> {
         .0
         .iter()
         .map(|t| {
+            let judged = modelled(r, t.metric);
             let measured = r
                 .modes
                 .iter()
                 .find(|m| m.mode == t.mode)
                 .and_then(|m| value(t.metric, m))
-                .filter(|_| modelled(r, t.metric));
+                .filter(|_| judged);
             Outcome {
                 threshold: t.to_string(),
                 measured,
                 passed: measured.is_some_and(|v| t.op.holds(v, t.bound)),
+                judged,
             }
         })
         .collect()

@@ -113,3 +113,25 @@ fn a_measured_and_a_simulated_run_stand_side_by_side() {
         6 * 10
     );
 }
+
+#[test]
+fn thresholds_on_what_the_model_gives_are_judged_and_the_rest_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = SCENARIO.replace("[events]", "modes = [\"poll\"]\n[events]");
+    let with = |t: &str| format!("{base}[thresholds]\n{t}");
+    // A held threshold and one on CPU, which the model does not give: exit 0, said so.
+    let out = simulate(
+        &with("\"poll.lost\" = \"== 0\"\n\"poll.cpu_seconds_per_1k_deliveries\" = \"< 0.001\"\n"),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("| poll.cpu_seconds_per_1k_deliveries < 0.001 | no data | not modelled |"),
+        "{md}"
+    );
+    // One the model breaks fails as after a measurement (exit 3).
+    let out = simulate(&with("\"poll.empty_share\" = \">= 0.99\"\n"), dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FAIL (simulated"));
+}
