@@ -93,9 +93,7 @@ impl ClientCtx {
         stop: CancellationToken,
         faults: ClientFaults,
     ) -> Self {
-        let rng = ChaCha8Rng::seed_from_u64(
-            scenario.seed ^ (u64::from(id) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let rng = client_rng(scenario.seed, id);
         ClientCtx {
             id,
             server,
@@ -183,6 +181,13 @@ pub fn router() -> Router<AppState> {
         .merge(sse::router())
         .merge(websocket::router())
         .merge(webhook::router())
+}
+
+/// Client `id`'s own random numbers for a run seeded `seed`: where its polls fall, its
+/// share of a fault's delays. The simulator draws the same ones, so a modelled poller polls
+/// when the real one does.
+pub fn client_rng(seed: u64, id: u32) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed ^ (u64::from(id) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Reads the optional `client` query parameter: the simulated client's id, which faults aim at.

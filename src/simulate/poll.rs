@@ -5,12 +5,12 @@
 //! back half a round trip after that. A poll that finds nothing is an empty page, or for a
 //! conditional poller a 304; both cost one request, which is all this step counts.
 
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::log::Log;
 use super::queue::Queue;
 use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use crate::modes::client_rng;
 use crate::modes::slots::Slots;
 use crate::scenario::Scenario;
 
@@ -26,11 +26,26 @@ pub fn run(s: &Scenario, conditional: bool, net: Network, progress: Progress) ->
     let expected = log.expected();
     let n = log.clients;
 
-    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
-    let mut slots: Vec<Slots> = (0..n).map(|_| Slots::new(p, 0, &mut rng)).collect();
+    // Each client draws from its own stream, the real client's: kept as a position in it
+    // (8 bytes) rather than a generator (hundreds) per client.
+    let mut drawn = vec![0u64; n];
+    let mut with_rng = |c: usize, f: &mut dyn FnMut(&mut ChaCha8Rng) -> u64| {
+        let mut rng = client_rng(s.seed, c as u32);
+        rng.set_word_pos(u128::from(drawn[c]));
+        let out = f(&mut rng);
+        drawn[c] = rng.get_word_pos() as u64;
+        out
+    };
+    let mut slots: Vec<Slots> = Vec::with_capacity(n);
     let mut queue = Queue::with_capacity(n);
-    for (c, slot) in slots.iter_mut().enumerate() {
-        queue.push(slot.next(p.interval, 0, &mut rng), c as u32);
+    for c in 0..n {
+        let first = with_rng(c, &mut |rng| {
+            let mut slot = Slots::new(p, 0, rng);
+            let first = slot.next(p.interval, 0, rng);
+            slots.push(slot);
+            first
+        });
+        queue.push(first, c as u32);
     }
 
     let one_way = net.one_way_ns();
@@ -52,7 +67,8 @@ pub fn run(s: &Scenario, conditional: bool, net: Network, progress: Progress) ->
         let next = if more {
             answered
         } else {
-            slots[c as usize].next(p.interval, answered, &mut rng)
+            let slot = &mut slots[c as usize];
+            with_rng(c as usize, &mut |rng| slot.next(p.interval, answered, rng))
         };
         queue.push(next, c);
     }
