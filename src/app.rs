@@ -182,48 +182,63 @@ fn simulate(
     }
     let net = crate::simulate::Network { round_trip };
     let bars = SimulatedTime::new(&s, !args.quiet && !args.json);
-    let results = crate::simulate::simulate(&s, net, crate::environment::capture(), &|mode, at| {
-        bars.at(mode, at)
-    })
-    .map_err(Failure::RunFailed)?;
+    let results = crate::simulate::simulate(&s, net, crate::environment::capture(), &bars)
+        .map_err(Failure::RunFailed)?;
     bars.finish();
     publish(&results, &args)
 }
 
-/// One progress bar per mode, in simulated time.
+/// One progress bar per mode, in simulated time; for a sweep, one over its points.
 struct SimulatedTime {
-    bars: Vec<(crate::event::Mode, indicatif::ProgressBar)>,
+    bars: Vec<(Option<crate::event::Mode>, indicatif::ProgressBar)>,
 }
 
 impl SimulatedTime {
     fn new(s: &Scenario, show: bool) -> Self {
-        let total_ms = (s.warmup + s.duration + s.drain).as_millis() as u64;
         let multi = indicatif::MultiProgress::new();
-        let style = indicatif::ProgressStyle::with_template(
-            "{prefix:>20} [{bar:30.magenta/blue}] {msg} simulated, {elapsed} taken",
-        )
-        .expect("valid template")
-        .progress_chars("=> ");
-        let bars = s
-            .modes
-            .iter()
-            .map(|&mode| {
-                let bar = if show {
-                    multi.add(indicatif::ProgressBar::new(total_ms))
-                } else {
-                    indicatif::ProgressBar::hidden()
-                };
-                bar.set_style(style.clone());
-                bar.set_prefix(mode.to_string());
-                (mode, bar)
-            })
-            .collect();
+        let bar = |len: u64, template: &str, prefix: String| {
+            let bar = if show {
+                multi.add(indicatif::ProgressBar::new(len))
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(template)
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(prefix);
+            bar
+        };
+        let bars = match &s.sweep {
+            Some(plan) => {
+                let points = plan.combinations().map_or(0, |c| c.len()) as u64;
+                let template =
+                    "{prefix:>20} [{bar:30.magenta/blue}] {pos}/{len} points simulated, {elapsed} taken";
+                vec![(None, bar(points, template, "sweep".into()))]
+            }
+            None => {
+                let total_ms = (s.warmup + s.duration + s.drain).as_millis() as u64;
+                let template = "{prefix:>20} [{bar:30.magenta/blue}] {msg} simulated, {elapsed} taken";
+                s.modes
+                    .iter()
+                    .map(|&mode| (Some(mode), bar(total_ms, template, mode.to_string())))
+                    .collect()
+            }
+        };
         SimulatedTime { bars }
     }
 
-    /// `mode`'s model has reached `at_ns` of simulated time.
+    fn finish(&self) {
+        for (_, bar) in &self.bars {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl crate::simulate::Watch for SimulatedTime {
     fn at(&self, mode: crate::event::Mode, at_ns: u64) {
-        if let Some((_, bar)) = self.bars.iter().find(|(m, _)| *m == mode) {
+        if let Some((_, bar)) = self.bars.iter().find(|(m, _)| *m == Some(mode)) {
             bar.set_position(at_ns / 1_000_000);
             bar.set_message(crate::scenario::humane::format(std::time::Duration::from_millis(
                 at_ns / 1_000_000,
@@ -231,9 +246,9 @@ impl SimulatedTime {
         }
     }
 
-    fn finish(&self) {
-        for (_, bar) in &self.bars {
-            bar.finish_and_clear();
+    fn points_done(&self, done: usize, _total: usize) {
+        if let Some((None, bar)) = self.bars.first() {
+            bar.set_position(done as u64);
         }
     }
 }

@@ -136,8 +136,9 @@ pub enum Command {
     ///
     /// A discrete-event model plays the scenario's seeded events and its clients (pollers on
     /// their slots, long polls, streams, the webhook dispatcher with its concurrency and
-    /// retries) over a network of the given round trip, with a million clients if asked.
-    /// Not modelled yet: the server's CPU and memory, bytes on the wire, faults and sweeps.
+    /// retries) over a network of the given round trip, with a million clients if asked; a
+    /// sweep's points run in parallel. Not modelled yet: the server's CPU and memory, bytes
+    /// on the wire, faults.
     Simulate {
         /// The scenario file (TOML).
         scenario: PathBuf,

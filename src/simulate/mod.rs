@@ -12,9 +12,10 @@
 //! SSE and WebSocket streams ([`stream`]), and the webhook dispatcher with its concurrency,
 //! receivers' failed attempts, retries and dead letters ([`webhook`]); over a network of
 //! fixed round trip, against a server of unlimited capacity except the dispatcher's workers.
-//! Still to come (see the issue): bandwidth and jitter on the network, the server's cores
-//! and per-operation costs from a calibration, memory, limits, faults, reconnects, and
-//! `pushpull simulate` writing results and reports.
+//! [`simulate`] turns a scenario (every point of its sweep, in parallel) into results marked
+//! simulated. Still to come (see the issue): bandwidth and jitter on the network, the
+//! server's cores and per-operation costs from a calibration, memory, limits, faults and
+//! reconnects.
 
 mod log;
 pub mod long_poll;
@@ -22,7 +23,7 @@ pub mod poll;
 pub mod queue;
 mod results;
 
-pub use results::{mode_result, simulate, unsupported, NOT_MODELLED};
+pub use results::{mode_result, simulate, unsupported, Unwatched, Watch, NOT_MODELLED};
 pub mod stream;
 pub mod webhook;
 

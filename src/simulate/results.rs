@@ -7,7 +7,7 @@ use super::{long_poll, poll, stream, webhook, Network, Outcome, Progress};
 use crate::event::Mode;
 use crate::results::{
     Deliveries, Environment, Figure, LatencySummary, ModeResult, Outcomes, Results, ServerCost, Simulated,
-    SCHEMA_VERSION,
+    SweepPoint, SweptValue, SCHEMA_VERSION,
 };
 use crate::scenario::Scenario;
 
@@ -25,24 +25,131 @@ pub fn unsupported(s: &Scenario) -> Option<String> {
     if !s.faults.is_empty() {
         return Some("the simulator does not model faults yet: remove [[faults]] or use `run`".into());
     }
-    if s.sweep.is_some() {
-        return Some("the simulator does not run sweeps yet: remove [sweep] or use `run`".into());
-    }
     None
 }
 
-/// Simulates every mode of `s` over `net`, as results recorded on `environment`, telling
-/// `progress` each mode's simulated time now and then.
+/// What a simulation reports as it goes: each mode's simulated time, and for a sweep each
+/// point finished. Called from the threads that run a sweep's points.
+pub trait Watch: Sync {
+    /// `mode`'s model has reached `at_ns` of simulated time (a run without a sweep).
+    fn at(&self, _mode: Mode, _at_ns: u64) {}
+    /// `done` of a sweep's `total` points are finished.
+    fn points_done(&self, _done: usize, _total: usize) {}
+}
+
+/// A [`Watch`] that shows nothing.
+pub struct Unwatched;
+
+impl Watch for Unwatched {}
+
+/// Simulates every mode of `s` over `net` (every point of its sweep, the points in parallel
+/// across the cores), as results recorded on `environment`, telling `watch` how far it is.
 pub fn simulate(
     s: &Scenario,
     net: Network,
     environment: Environment,
-    progress: &dyn Fn(Mode, u64),
+    watch: &dyn Watch,
 ) -> anyhow::Result<Results> {
     if let Some(why) = unsupported(s) {
         anyhow::bail!(why);
     }
-    let need = footprint(s);
+    let points = match &s.sweep {
+        Some(plan) => plan.points(s).map_err(|e| anyhow::anyhow!(e.message))?,
+        None => Vec::new(),
+    };
+    // A sweep runs as many points at once as there are cores.
+    let at_once = parallel(points.len()).max(1) as u64;
+    for p in points.iter().map(|p| &p.scenario).chain([s]) {
+        fits(p, at_once, &environment)?;
+    }
+    let simulated = Some(Simulated {
+        round_trip_ms: net.round_trip.as_secs_f64() * 1000.0,
+        not_modelled: NOT_MODELLED.to_vec(),
+    });
+    let mut results = Results {
+        schema_version: SCHEMA_VERSION,
+        scenario: s.clone(),
+        environment,
+        modes: Vec::new(),
+        sources: Vec::new(),
+        points: Vec::new(),
+        simulated,
+    };
+    if points.is_empty() {
+        results.modes = s
+            .modes
+            .iter()
+            .map(|&mode| mode_result(s, mode, net, &|at| watch.at(mode, at)))
+            .collect();
+    } else {
+        results.points = sweep(&points, net, watch);
+    }
+    Ok(results)
+}
+
+/// Every point of a sweep, the points spread over the cores (each model is single-threaded).
+fn sweep(points: &[crate::scenario::sweep::Point], net: Network, watch: &dyn Watch) -> Vec<SweepPoint> {
+    use crate::scenario::sweep;
+    let threads = parallel(points.len());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, SweepPoint)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let done = &done;
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for (i, p) in points.iter().enumerate().skip(t).step_by(threads) {
+                        let s = &p.scenario;
+                        let modes = s
+                            .modes
+                            .iter()
+                            .map(|&m| mode_result(s, m, net, &super::quietly))
+                            .collect();
+                        let values = p
+                            .values
+                            .iter()
+                            .map(|(path, v)| SweptValue {
+                                path: path.clone(),
+                                value: sweep::show(v),
+                                number: sweep::as_number(v),
+                            })
+                            .collect();
+                        mine.push((
+                            i,
+                            SweepPoint {
+                                label: sweep::label(&p.values),
+                                values,
+                                scenario: s.clone(),
+                                modes,
+                            },
+                        ));
+                        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        watch.points_done(n, points.len());
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a sweep point's model panicked"))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Threads for `points` points: one per core, at most one per point.
+fn parallel(points: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(points)
+}
+
+/// Refuses a model that would not fit in the machine's available memory, `copies` of it
+/// running at once.
+fn fits(s: &Scenario, copies: u64, environment: &Environment) -> anyhow::Result<()> {
+    let need = footprint(s) * copies;
     let available = environment.memory_available_bytes;
     anyhow::ensure!(
         available == 0 || need <= available / 10 * 8,
@@ -53,23 +160,7 @@ pub fn simulate(
         need as f64 / GIB,
         available as f64 / GIB
     );
-    let modes = s
-        .modes
-        .iter()
-        .map(|&mode| mode_result(s, mode, net, &|at| progress(mode, at)))
-        .collect();
-    Ok(Results {
-        schema_version: SCHEMA_VERSION,
-        scenario: s.clone(),
-        environment,
-        modes,
-        sources: Vec::new(),
-        points: Vec::new(),
-        simulated: Some(Simulated {
-            round_trip_ms: net.round_trip.as_secs_f64() * 1000.0,
-            not_modelled: NOT_MODELLED.to_vec(),
-        }),
-    })
+    Ok(())
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -246,7 +337,7 @@ mod tests {
                 round_trip: Duration::ZERO,
             },
             env,
-            &|_, _| {},
+            &Unwatched,
         )
         .unwrap_err()
         .to_string();

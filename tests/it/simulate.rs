@@ -19,7 +19,7 @@ fn simulate(scenario: &str, dir: &std::path::Path) -> std::process::Output {
         .unwrap()
 }
 
-const SCENARIO: &str = "name = \"sim\"\nseed = 4\nduration = \"20s\"\nwarmup = \"5s\"\ndrain = \"5s\"\n\
+const SCENARIO: &str = "name = \"sim\"\nseed = 4\nduration = \"10s\"\nwarmup = \"5s\"\ndrain = \"5s\"\n\
                         [events]\nrate = 50\ntopics = 10\n[clients]\ncount = 20000\n[poll]\ninterval = \"2s\"\n";
 
 #[test]
@@ -134,4 +134,29 @@ fn thresholds_on_what_the_model_gives_are_judged_and_the_rest_are_not() {
     let out = simulate(&with("\"poll.empty_share\" = \">= 0.99\"\n"), dir.path());
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FAIL (simulated"));
+}
+
+#[test]
+fn a_sweep_is_simulated_point_by_point_and_drawn_without_what_is_not_modelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = SCENARIO
+        .replace("[events]", "modes = [\"poll\", \"webhook\"]\n[events]")
+        .replace("count = 20000", "count = 2000");
+    let out = simulate(
+        &format!("{base}[sweep]\n\"poll.interval\" = [\"1s\", \"4s\"]\n"),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = Results::load(&dir.path().join("results.json")).unwrap();
+    assert_eq!(r.points.len(), 2);
+    let p50 = |i: usize| r.points[i].modes[0].latency.p50_ms;
+    // A poll every 4 s leaves an event waiting four times as long as one every second.
+    assert!((p50(1) / p50(0) - 4.0).abs() < 0.4, "{} then {}", p50(0), p50(1));
+    let svg = std::fs::read_to_string(dir.path().join("sweep-curves.svg")).unwrap();
+    assert!(svg.contains("(simulated)") && !svg.contains("server CPU") && !svg.contains("bytes per event"));
+    assert!(dir.path().join("sweep-curves.png").exists());
+    assert!(
+        !dir.path().join("sweep-pareto.svg").exists(),
+        "latency against CPU: not modelled"
+    );
 }

@@ -155,7 +155,10 @@ impl Chart {
     /// The charts for these results: a sweep's, or a run's (with the fault timeline when the
     /// scenario has faults).
     pub fn for_results(r: &Results) -> &'static [Chart] {
-        if !r.points.is_empty() {
+        if !r.points.is_empty() && r.simulated.is_some() {
+            // Its Pareto chart is latency against CPU, which the model does not give.
+            &Chart::SWEEP[..1]
+        } else if !r.points.is_empty() {
             &Chart::SWEEP
         } else if r.simulated.is_some() {
             &Chart::SIMULATED

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::{draw_lines, draw_marker, every_point, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
 use crate::event::Mode;
 use crate::report::format_ms;
-use crate::results::{ModeResult, Results};
+use crate::results::{Figure, ModeResult, Results};
 
 type Read = fn(&ModeResult) -> f64;
 
@@ -18,19 +18,32 @@ type Bands = Vec<(Mode, Vec<(f64, f64, f64)>)>;
 
 /// Per-event costs show efficiency; totals (requests/s, CPU, connections) show how cost grows
 /// with the swept parameter.
-/// The flag marks panels drawn on a log scale (latency spans milliseconds to seconds).
-const PANELS: [(&str, Read, bool); 6] = [
-    ("median latency (log scale)", |m| m.latency.p50_ms, true),
+/// The flag marks panels drawn on a log scale (latency spans milliseconds to seconds); the
+/// figure is the one a panel needs the results to have.
+const PANELS: [(&str, Read, bool, Figure); 6] = [
+    (
+        "median latency (log scale)",
+        |m| m.latency.p50_ms,
+        true,
+        Figure::LatencyP50,
+    ),
     (
         "requests per delivered event",
         |m| m.server.requests_per_delivery,
         false,
+        Figure::RequestsPerEvent,
     ),
-    ("bytes per event", |m| m.server.bytes_per_delivery, false),
+    (
+        "bytes per event",
+        |m| m.server.bytes_per_delivery,
+        false,
+        Figure::BytesPerEvent,
+    ),
     (
         "server requests per second",
         |m| m.server.requests_per_second,
         false,
+        Figure::RequestsPerSecond,
     ),
     (
         "server CPU (% of one core)",
@@ -42,11 +55,14 @@ const PANELS: [(&str, Read, bool); 6] = [
             }
         },
         false,
+        Figure::CpuMsPer1k,
     ),
     (
         "peak open connections",
         |m| m.server.peak_connections as f64,
         false,
+        // Peak connections have no figure of their own; every producer gives them.
+        Figure::DeliveriesPerSecond,
     ),
 ];
 
@@ -107,13 +123,18 @@ where
     DB::ErrorType: 'static,
 {
     let (x_desc, xs, log_x) = x_axis(r);
-    let titled = root.titled("Each metric against the swept parameter", (FONT, TITLE_SIZE))?;
+    let titled = root.titled(
+        &crate::report::titled(r, "Each metric against the swept parameter"),
+        (FONT, TITLE_SIZE),
+    )?;
     let plot = with_legend(&titled, &modes(r))?;
-    let panels = plot.split_evenly((2, 3));
+    // The panels of figures these results have (a simulation leaves out its unmodelled costs).
+    let shown: Vec<_> = PANELS.into_iter().filter(|p| r.has(p.3)).collect();
+    let panels = plot.split_evenly(if shown.len() > 4 { (2, 3) } else { (2, 2) });
     let (x_lo, x_hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(*x), b.max(*x))
     });
-    for (panel, (title, read, log_y)) in panels.iter().zip(PANELS) {
+    for (panel, (title, read, log_y, _)) in panels.iter().zip(shown) {
         // A log panel plots log10 of the value on a linear axis and labels it back in ms.
         let y_of = |v: f64| if log_y { v.max(0.001).log10() } else { v };
         let series: Vec<(Mode, Vec<(f64, f64)>)> = per_point(r, &xs, |m, x| {
