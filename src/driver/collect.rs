@@ -190,6 +190,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
                     / m.scenario.duration.as_secs_f64(),
                 round_trip_ms: m.round_trip_ms,
                 generator_ms: lateness_ms,
+                round_trip_modelled: false,
             },
         ),
         latency,

@@ -192,6 +192,7 @@ fn pool_repetitions(s: &Scenario, mode: Mode, reps: Vec<ModeResult>) -> anyhow::
         client_event_rate: median(|m| m.theory.given.client_event_rate),
         round_trip_ms: median(|m| m.theory.given.round_trip_ms),
         generator_ms: median(|m| m.theory.given.generator_ms),
+        round_trip_modelled: false,
     };
     let mut pooled = crate::results::pool(reps)?;
     pooled.theory = mode.predict(s, &given);

@@ -246,6 +246,7 @@ mod theory_tests {
             client_event_rate: lambda,
             round_trip_ms,
             generator_ms: 0.0,
+            ..Given::default()
         }
     }
 
@@ -414,6 +415,7 @@ mod theory_tests {
             client_event_rate: 1.0,
             round_trip_ms: 0.12,
             generator_ms: 0.004,
+            ..Given::default()
         };
         for mode in [Mode::LongPoll, Mode::Sse, Mode::Websocket, Mode::Webhook] {
             let p = mode.predict(&scenario(""), &g);

@@ -394,13 +394,14 @@ pub fn predict(s: &Scenario, p: &PollParams, conditional: bool, g: &Given) -> Pr
         connections: clients,
         explanation: format!(
             "Each client polls {how_often} (± {:.0}%), so an event waits for the next poll: half the gap at the median, \
-             {:.0} ms, plus the answer's way back (half the measured {:.3} ms round trip) and the generator's \
+             {:.0} ms, plus the answer's way back (half the {} {:.3} ms round trip) and the generator's \
              lateness ({:.3} ms). {clients:.0} \
              clients make {rps:.1} requests/s whatever happens. Each client was owed λ = {lambda:.3} events/s, so a poll \
              finds nothing with probability E[e^(−λG)] = e^(−λT) × {jitter_factor:.3} (the jitter's spread) = {:.1}%; \
              those are {how}. Requests per event: 1/(λ × {period:.3} s) = {:.2}.",
             p.jitter * 100.0,
             period * 500.0,
+            g.round_trip_was(),
             g.round_trip_ms,
             g.generator_ms,
             empty * 100.0,

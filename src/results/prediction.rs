@@ -20,6 +20,9 @@ pub struct Given {
     pub round_trip_ms: f64,
     /// The generator's median lateness (emitted − scheduled) in the run, ms.
     pub generator_ms: f64,
+    /// True when the round trip was the simulator's input rather than a measurement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub round_trip_modelled: bool,
 }
 
 impl Given {
@@ -29,6 +32,17 @@ impl Given {
             client_event_rate: s.client_event_rate(),
             round_trip_ms: 0.0,
             generator_ms: 0.0,
+            round_trip_modelled: false,
+        }
+    }
+
+    /// Where the round trip came from, as the theory's words say it: "measured", or "given"
+    /// (to the model).
+    pub fn round_trip_was(&self) -> &'static str {
+        if self.round_trip_modelled {
+            "given"
+        } else {
+            "measured"
         }
     }
 

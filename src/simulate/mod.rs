@@ -107,6 +107,7 @@ pub(crate) mod testing {
             client_event_rate: o.expected as f64 / f64::from(clients) / seconds,
             round_trip_ms,
             generator_ms: 0.0,
+            round_trip_modelled: true,
         }
     }
 

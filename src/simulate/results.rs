@@ -194,13 +194,12 @@ pub fn mode_result(s: &Scenario, mode: Mode, net: Network, progress: Progress) -
         client_event_rate: o.expected as f64 / f64::from(s.clients.count) / seconds,
         round_trip_ms: net.round_trip.as_secs_f64() * 1000.0,
         generator_ms: 0.0,
+        round_trip_modelled: true,
     };
     let late_after = mode.late_after(s);
     let latency = LatencySummary::from_histogram(&o.latency);
     let lost = o.expected - o.delivered - o.dead_letters;
-    let mut theory = mode.predict(s, &given);
-    // The theory's words speak of a measured round trip; here it is the model's input.
-    theory.explanation = theory.explanation.replace(" measured", " given");
+    let theory = mode.predict(s, &given);
     ModeResult {
         mode,
         theory,
