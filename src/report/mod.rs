@@ -87,7 +87,8 @@ pub fn simulated_note(r: &Results) -> Option<String> {
     let left_out: Vec<&str> = sim.not_modelled.iter().map(|f| f.name()).collect();
     Some(format!(
         "These figures come from pushpull's discrete-event model of the scenario, not from a measurement: \
-         the same seeded events and clients over a network with a {} ms round trip, the server answering at once. \
+         the same seeded events and clients over a network with a {} ms round trip, and a server that spends no \
+         time of its own (only the webhook sender's concurrency holds deliveries back). \
          Not modelled, so left out: {}.",
         number(sim.round_trip_ms),
         left_out.join(", ")

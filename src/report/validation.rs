@@ -35,6 +35,7 @@ fn verdict(c: &Check) -> String {
     match c.verdict {
         Verdict::Met => "met".into(),
         Verdict::Missed => format!("missed: rests on {}", rests_on(c.mode, c.figure)),
+        Verdict::WithinNoise => "within noise of its goal".into(),
         Verdict::NoGoal => "no goal".into(),
         Verdict::NotModelled => "not modelled".into(),
         Verdict::NotMeasured => "not measured".into(),
@@ -54,19 +55,26 @@ fn cells(c: &Check) -> Vec<String> {
     ]
 }
 
-/// A sentence: how many goals the model met, of how many it was held to.
+/// A sentence: how many goals the model met, of how many it was held to, and how many it
+/// could not be judged on for the noise.
 pub fn summary(checks: &[Check]) -> String {
-    let held = checks
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Met | Verdict::Missed))
-        .count();
-    let met = checks.iter().filter(|c| c.verdict == Verdict::Met).count();
-    let left = checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::NotModelled)
-        .count();
+    let count = |v: Verdict| checks.iter().filter(|c| c.verdict == v).count();
+    let (met, missed, noisy) = (
+        count(Verdict::Met),
+        count(Verdict::Missed),
+        count(Verdict::WithinNoise),
+    );
+    let noise = if noisy > 0 {
+        format!(
+            " ({noisy} outside their goal by less than the two runs' sampling noise: neither met nor missed)"
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "The model met {met} of the {held} goals it is held to here; {left} figures are not modelled yet."
+        "The model met {met} of the {} goals it is held to here{noise}; {} figures are not modelled yet.",
+        met + missed + noisy,
+        count(Verdict::NotModelled)
     )
 }
 
