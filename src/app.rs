@@ -13,6 +13,8 @@ use crate::driver::{self, child::LISTENING_PREFIX};
 use crate::scenario::Scenario;
 use crate::{modes, report, results, server};
 
+mod calibrate;
+
 /// Why a command did not succeed; decides the exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -68,8 +70,9 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Simulate {
             scenario,
             round_trip,
+            calibration,
             args,
-        } => simulate(&scenario, args, round_trip),
+        } => simulate(&scenario, args, round_trip, calibration.as_deref()),
         Command::Report { results, out } => {
             let rendered = report(&results, out)?;
             if let Some((n, path)) = rendered.merged {
@@ -92,6 +95,7 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve(args) => serve(args).await,
+        Command::Calibrate(args) => calibrate::calibrate(args).await,
     }
 }
 
@@ -165,8 +169,15 @@ fn simulate(
     scenario: &std::path::Path,
     args: cli::RunArgs,
     round_trip: std::time::Duration,
+    calibration: Option<&std::path::Path>,
 ) -> Result<(), Failure> {
     let mut s = load(scenario, &args)?;
+    let calibration = match calibration {
+        Some(path) => {
+            crate::calibration::Calibration::load(path).map_err(|e| Failure::BadInput(format!("{e:#}")))?
+        }
+        None => crate::calibration::Calibration::reference(),
+    };
     if let Some(why) = crate::simulate::unsupported(&s) {
         return Err(Failure::BadInput(format!("{}: {why}", scenario.display())));
     }
@@ -180,9 +191,9 @@ fn simulate(
         }
         s.repeat = 1;
     }
-    let net = crate::simulate::Network { round_trip };
+    let model = crate::simulate::Model::new(crate::simulate::Network { round_trip }, calibration);
     let bars = SimulatedTime::new(&s, !args.quiet && !args.json);
-    let results = crate::simulate::simulate(&s, net, crate::environment::capture(), &bars)
+    let results = crate::simulate::simulate(&s, &model, crate::environment::capture(), &bars)
         .map_err(Failure::RunFailed)?;
     bars.finish();
     publish(&results, &args)

@@ -136,20 +136,30 @@ pub enum Command {
     ///
     /// A discrete-event model plays the scenario's seeded events and its clients (pollers on
     /// their slots, long polls, streams, the webhook dispatcher with its concurrency and
-    /// retries) over a network of the given round trip, with a million clients if asked; a
-    /// sweep's points run in parallel. Not modelled yet: the server's CPU and memory, bytes
-    /// on the wire, faults.
+    /// retries) over a network of the given round trip, against a server whose cores serve
+    /// each operation at the CPU it costs (from `pushpull calibrate`), with a million clients
+    /// if asked; a sweep's points run in parallel. Not modelled yet: packets, faults.
     Simulate {
         /// The scenario file (TOML).
         scenario: PathBuf,
         /// The network's round trip between clients and server, e.g. 40ms across a continent
-        /// (the model adds no processing time of its own yet).
+        /// (the server's time comes on top).
         #[arg(long, value_parser = duration)]
         round_trip: Duration,
+        /// The server's costs, from `pushpull calibrate` [default: the calibration measured on
+        /// the reference machine, shipped with pushpull].
+        #[arg(long, value_name = "FILE")]
+        calibration: Option<PathBuf>,
         /// Where to write and what to show.
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Measure this machine's server costs for `simulate`: short runs of every mode (about
+    /// two minutes), then the CPU of each operation fitted from their counts (an empty poll,
+    /// a page and each event in it, a 304, a long poll, an event written to a stream, a signed
+    /// webhook attempt, a connection, an event published, a second running), the memory a
+    /// client holds per mode and the bytes per request and per delivery.
+    Calibrate(CalibrateArgs),
     /// Render the charts, report.html and report.md again from a results.json, without
     /// running anything; given several results of one scenario, merge them first; given a
     /// measured and a simulated one, lay them side by side (validation.html, validation.md).
@@ -199,6 +209,27 @@ pub enum Command {
     /// API (reset, start, stop, shutdown, stats) and the modes' routes uncounted, for the
     /// driver's own calls; bound beyond loopback it asks for a token.
     Serve(ServeArgs),
+}
+
+/// What `calibrate` takes.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Where to write the calibration, for `simulate --calibration FILE`.
+    #[arg(long, default_value = "calibration.json")]
+    pub out: PathBuf,
+    /// Fit from the results.json of calibration runs measured before (kept with `--runs`),
+    /// instead of measuring.
+    #[arg(long, value_name = "RESULTS")]
+    pub from: Option<PathBuf>,
+    /// Also keep the measured runs in this folder (results.json and their report).
+    #[arg(long, value_name = "DIR")]
+    pub runs: Option<PathBuf>,
+    /// Measure each run for this long instead of 4s.
+    #[arg(long, value_parser = duration)]
+    pub duration: Option<Duration>,
+    /// No progress bars and no table; only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// What `serve` takes.

@@ -53,6 +53,7 @@
 
 pub mod api;
 pub mod app;
+pub mod calibration;
 pub mod cli;
 pub mod clock;
 pub mod driver;

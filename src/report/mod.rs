@@ -85,10 +85,29 @@ pub fn titled(r: &Results, title: &str) -> String {
 pub fn simulated_note(r: &Results) -> Option<String> {
     let sim = r.simulated.as_ref()?;
     let left_out: Vec<&str> = sim.not_modelled.iter().map(|f| f.name()).collect();
+    let server = match &sim.server {
+        Some(m) => format!(
+            "a server of {} cores serving each operation at the CPU it cost when calibrated on {} at {}{}, \
+             and charging memory and bytes at that calibration's rates",
+            m.cores,
+            m.calibrated_on,
+            m.calibrated_at,
+            if m.same_machine {
+                String::new()
+            } else {
+                format!(
+                    " (another machine than the one this model ran on, {}: the costs are that machine's)",
+                    r.environment.hostname
+                )
+            }
+        ),
+        None => "a server that spends no time of its own (only the webhook sender's concurrency holds \
+                 deliveries back)"
+            .into(),
+    };
     Some(format!(
         "These figures come from pushpull's discrete-event model of the scenario, not from a measurement: \
-         the same seeded events and clients over a network with a {} ms round trip, and a server that spends no \
-         time of its own (only the webhook sender's concurrency holds deliveries back). \
+         the same seeded events and clients over a network with a {} ms round trip, and {server}. \
          Not modelled, so left out: {}.",
         number(sim.round_trip_ms),
         left_out.join(", ")

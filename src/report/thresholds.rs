@@ -122,3 +122,31 @@ pub fn evaluate(r: &Results) -> Vec<Outcome> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::results::Simulated;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn a_threshold_on_a_figure_the_model_does_not_give_is_not_judged() {
+        let mut r = crate::results::one_run_fixture();
+        let text = format!(
+            "{}\n[thresholds]\n\"poll.cpu_seconds_per_1k_deliveries\" = \"< 0.000001\"\n\"poll.lost\" = \"== 0\"\n",
+            r.scenario.to_toml()
+        );
+        r.scenario = Scenario::parse(Path::new("t.toml"), &text).unwrap();
+        let results = |r: &Results| evaluate(r).iter().map(|o| o.result()).collect::<Vec<_>>();
+        assert_eq!(results(&r), ["FAIL", "pass"], "measured, the CPU bound is judged");
+        r.simulated = Some(Simulated {
+            round_trip_ms: 1.0,
+            not_modelled: vec![Figure::CpuMsPer1k],
+            server: None,
+        });
+        assert_eq!(results(&r), ["not modelled", "pass"]);
+        assert!(!evaluate(&r).iter().any(Outcome::failed));
+    }
+}

@@ -63,6 +63,23 @@ pub struct Simulated {
     /// Headline figures the model does not produce (the results hold zero for them, and
     /// reports leave them out).
     pub not_modelled: Vec<Figure>,
+    /// The model's server: its cores and where its costs per operation were measured (None
+    /// in results of a model that had no server costs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ModelServer>,
+}
+
+/// The server a simulation modelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelServer {
+    /// Cores serving the operations.
+    pub cores: u32,
+    /// The machine the costs were calibrated on: host, CPU model and cores.
+    pub calibrated_on: String,
+    /// When the calibration was measured (RFC 3339).
+    pub calibrated_at: String,
+    /// Whether that machine is the one the simulation ran on (same host and CPU model).
+    pub same_machine: bool,
 }
 
 impl Results {

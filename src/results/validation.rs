@@ -150,14 +150,24 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
             "the pollers' slots (phase and jitter, one seeded draw per client) and the network's round trip"
         }
         Figure::LatencyP50 | Figure::LatencyP99 => {
-            "the network's one way alone: the server's and the client's processing (wake-ups, writes, reads) \
-             are not in the model yet"
+            "the network's one way and the server's cores at their calibrated costs: the client's own \
+             processing (wake-ups, reads, parsing) is not in the model"
         }
         Figure::RequestsPerEvent | Figure::EmptyShare | Figure::RequestsPerSecond => {
             "the clients' schedules against the event schedule (which `run` and the model share)"
         }
         Figure::DeliveriesPerSecond => "the event schedule and the drain",
-        _ => "not modelled yet: it needs the server's per-operation costs from a calibration",
+        Figure::CpuMsPer1k => {
+            "the calibration's CPU per operation, a straight-line fit over its runs: an operation costs more \
+             at low load (a wake-up each) than at high (batched), and a calibration from another machine \
+             prices it at that machine's speed"
+        }
+        Figure::MemoryPerClient => {
+            "the calibration's memory, a fixed part and a part per client fitted over its runs: the webhook \
+             sender's memory follows its backlog rather than its clients"
+        }
+        Figure::BytesPerEvent => "the calibration's bytes per request and per delivered event",
+        Figure::PacketsPerEvent => "not modelled: TCP's own segmenting is not in the model",
     }
 }
 
@@ -172,6 +182,7 @@ mod tests {
         simulated.simulated = Some(crate::results::Simulated {
             round_trip_ms: 0.3,
             not_modelled: Vec::new(),
+            server: None,
         });
         // Requests per event 11% high: outside the 10% goal by 1% of the value.
         let poll = simulated.modes.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
@@ -211,6 +222,7 @@ mod tests {
         simulated.simulated = Some(crate::results::Simulated {
             round_trip_ms: 0.3,
             not_modelled: vec![Figure::CpuMsPer1k],
+            server: None,
         });
         // The model's poll p50 30% above the measured one misses (830 deliveries put the p50's
         // standard error near 3%); its requests match.

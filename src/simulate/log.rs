@@ -99,6 +99,20 @@ impl Log {
             .min()
     }
 
+    /// How many events [`Log::hand_out`] would hand client `c` at `at_ns` (at most `limit`).
+    pub fn held(&self, c: usize, at_ns: u64, limit: usize) -> usize {
+        let k = self.per_client;
+        let mut held = 0;
+        for i in 0..k {
+            let (times, cur) = (&self.times[self.topics[c * k + i] as usize], self.read[c * k + i]);
+            held += times[cur..].partition_point(|&x| x <= at_ns);
+            if held >= limit {
+                return limit;
+            }
+        }
+        held
+    }
+
     /// Hands client `c` the events the server holds at `at_ns` (in topic order, at most
     /// `limit`), recording the measured ones as arriving at `arrives_ns`; returns how many it
     /// handed and whether more were held.

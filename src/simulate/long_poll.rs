@@ -2,18 +2,21 @@
 //! server answers at once when it holds events the client has not had, else when the first
 //! of them is scheduled, else empty when the wait ends (plus the server's jitter of up to
 //! wait/16, as the real server adds). The schedule is known in advance, so a held request
-//! needs no wake-up: its answer time is the earlier of its next event and its deadline.
+//! needs no wake-up: its answer time is the earlier of its next event and its deadline, when
+//! the server's cores take up the answer (a long poll, a timeout, each event in it).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::log::Log;
 use super::queue::Queue;
+use super::server::Server;
 use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use crate::calibration::Op;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s long pollers over `net`.
-pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
+pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) -> Outcome {
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
     let horizon = end + s.drain.as_nanos() as u64;
@@ -27,31 +30,51 @@ pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
         queue.push(0, c as u32);
     }
     let one_way = net.one_way_ns();
-    while let Some((sent, c)) = queue.pop() {
-        if sent > horizon {
+    while let Some((at, entry)) = queue.pop() {
+        if at > horizon {
             break;
         }
-        out.actions += 1;
-        if out.actions.is_multiple_of(PROGRESS_EVERY) {
-            progress(sent);
+        let c = (entry & !ANSWERS) as usize;
+        if entry & ANSWERS == 0 {
+            // The client sends; the server will answer at the earlier of the client's next
+            // event and its deadline.
+            out.actions += 1;
+            if out.actions.is_multiple_of(PROGRESS_EVERY) {
+                progress(at);
+            }
+            let at_server = at + one_way;
+            let deadline = at_server + wait + (wait as f64 * rng.gen_range(0.0..1.0 / 16.0)) as u64;
+            let answer_at = match log.next_for(c) {
+                Some(next) if next <= deadline => next.max(at_server),
+                _ => deadline,
+            };
+            queue.push(answer_at, entry | ANSWERS);
+            continue;
         }
-        let at_server = sent + one_way;
-        let deadline = at_server + wait + (wait as f64 * rng.gen_range(0.0..1.0 / 16.0)) as u64;
-        let answer_at = match log.next_for(c as usize) {
-            Some(next) if next <= deadline => next.max(at_server),
-            _ => deadline,
-        };
-        let answered = answer_at + one_way;
-        let (taken, _) = log.hand_out(c as usize, answer_at, answered, limit, &mut out);
+        let held = log.held(c, at, limit);
+        let timed_out = if held == 0 { 1.0 } else { 0.0 };
+        let done = server.serve(
+            at,
+            &[
+                (Op::LongPoll, 1.0),
+                (Op::LongPollTimeout, timed_out),
+                (Op::PagedEvent, held as f64),
+            ],
+        );
+        let answered = done + one_way;
+        let (taken, _) = log.hand_out(c, at, answered, limit, &mut out);
         // The server counts a request when it answers it.
-        if (warmup..end).contains(&answer_at) {
+        if (warmup..end).contains(&at) {
             out.requests += 1;
             out.empty += u64::from(taken == 0);
         }
-        queue.push(answered, c);
+        queue.push(answered, c as u32);
     }
     out
 }
+
+/// Marks a queue entry as the server answering a held request rather than a client sending.
+const ANSWERS: u32 = 1 << 31;
 
 #[cfg(test)]
 mod tests {
@@ -81,7 +104,7 @@ mod tests {
         // λ = 0.05 and 0.2 events/s per client: most cycles end by the wait, or by an event.
         for rate in [5.0, 20.0] {
             let s = scenario(rate);
-            let o = run(&s, NET, &quietly);
+            let o = run(&s, NET, &mut Server::instant(), &quietly);
             assert_eq!(o.delivered, o.expected, "rate {rate}");
             let theory = predict(&s, &given(&o, 500, 1200.0, 2.0));
             close_counts(&format!("rate {rate}"), &o, &theory);
@@ -99,6 +122,9 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_run() {
         let s = scenario(5.0);
-        assert_eq!(run(&s, NET, &quietly), run(&s, NET, &quietly));
+        assert_eq!(
+            run(&s, NET, &mut Server::instant(), &quietly),
+            run(&s, NET, &mut Server::instant(), &quietly)
+        );
     }
 }

@@ -11,17 +11,19 @@
 //! short and conditional pollers on either schedule ([`poll`]), long pollers ([`long_poll`]),
 //! SSE and WebSocket streams ([`stream`]), and the webhook dispatcher with its concurrency,
 //! receivers' failed attempts, retries and dead letters ([`webhook`]); over a network of
-//! fixed round trip, against a server of unlimited capacity except the dispatcher's workers.
-//! [`simulate`] turns a scenario (every point of its sweep, in parallel) into results marked
-//! simulated. Still to come (see the issue): bandwidth and jitter on the network, the
-//! server's cores and per-operation costs from a calibration, memory, limits, faults and
-//! reconnects.
+//! fixed round trip, against a server of a few cores that serve each operation at its
+//! calibrated CPU cost ([`server`]; the costs come from `pushpull calibrate`,
+//! [`crate::calibration`]). [`simulate`] turns a scenario (every point of its sweep, in
+//! parallel) into results marked simulated, its CPU, memory and bytes charged at the
+//! calibration's costs. Still to come (see the issue): bandwidth and jitter on the network,
+//! limits, faults and reconnects.
 
 mod log;
 pub mod long_poll;
 pub mod poll;
 pub mod queue;
 mod results;
+pub mod server;
 
 pub use results::{mode_result, simulate, unsupported, Unwatched, Watch, NOT_MODELLED};
 pub mod stream;
@@ -45,6 +47,29 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 pub struct Network {
     /// A request's way there and its answer's way back, together.
     pub round_trip: Duration,
+}
+
+/// What a model runs on besides its scenario: the network, and the server's cores and costs.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The network between clients and server.
+    pub network: Network,
+    /// The server's costs per operation.
+    pub calibration: crate::calibration::Calibration,
+    /// Cores serving them.
+    pub cores: u32,
+}
+
+impl Model {
+    /// `network` and `calibration`, on as many cores as the calibrated machine had.
+    pub fn new(network: Network, calibration: crate::calibration::Calibration) -> Model {
+        let cores = calibration.environment.cores.max(1) as u32;
+        Model {
+            network,
+            calibration,
+            cores,
+        }
+    }
 }
 
 impl Network {

@@ -2,20 +2,28 @@
 //! real client's schedule, phase and jitter), the request reaches the server half a round
 //! trip later, the server answers the events of the client's topics scheduled by then (in
 //! topic order, at most `limit`, with a full page asked again at once), and the answer comes
-//! back half a round trip after that. A poll that finds nothing is an empty page, or for a
-//! conditional poller a 304; both cost one request, which is all this step counts.
+//! back half a round trip after the server's cores have served it (an empty page, a 304 for
+//! a conditional poller, or a page and each event in it: [`Server`]).
 
 use rand_chacha::ChaCha8Rng;
 
 use super::log::Log;
 use super::queue::Queue;
+use super::server::Server;
 use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use crate::calibration::Op;
 use crate::modes::client_rng;
 use crate::modes::slots::Slots;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s pollers (`conditional` for `conditional_poll`) over `net`.
-pub fn run(s: &Scenario, conditional: bool, net: Network, progress: Progress) -> Outcome {
+pub fn run(
+    s: &Scenario,
+    conditional: bool,
+    net: Network,
+    server: &mut Server,
+    progress: Progress,
+) -> Outcome {
     let p = if conditional { &s.conditional_poll } else { &s.poll };
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
@@ -49,31 +57,51 @@ pub fn run(s: &Scenario, conditional: bool, net: Network, progress: Progress) ->
     }
 
     let one_way = net.one_way_ns();
+    let empty_op = if conditional {
+        Op::NotModified
+    } else {
+        Op::EmptyPoll
+    };
     let mut out = Outcome::owed(log.measured_events(), expected);
-    while let Some((sent, c)) = queue.pop() {
-        if sent > horizon {
+    while let Some((at, entry)) = queue.pop() {
+        if at > horizon {
             break;
         }
-        out.actions += 1;
-        if out.actions.is_multiple_of(PROGRESS_EVERY) {
-            progress(sent);
+        let c = (entry & !ARRIVES) as usize;
+        if entry & ARRIVES == 0 {
+            // The client sends; its request reaches the server one way later.
+            out.actions += 1;
+            if out.actions.is_multiple_of(PROGRESS_EVERY) {
+                progress(at);
+            }
+            queue.push(at + one_way, entry | ARRIVES);
+            continue;
         }
-        let (at_server, answered) = (sent + one_way, sent + 2 * one_way);
-        let (taken, more) = log.hand_out(c as usize, at_server, answered, limit, &mut out);
-        if (warmup..end).contains(&at_server) {
+        let held = log.held(c, at, limit);
+        let done = if held == 0 {
+            server.serve(at, &[(empty_op, 1.0)])
+        } else {
+            server.serve(at, &[(Op::Page, 1.0), (Op::PagedEvent, held as f64)])
+        };
+        let answered = done + one_way;
+        let (taken, more) = log.hand_out(c, at, answered, limit, &mut out);
+        if (warmup..end).contains(&at) {
             out.requests += 1;
             out.empty += u64::from(taken == 0);
         }
         let next = if more {
             answered
         } else {
-            let slot = &mut slots[c as usize];
-            with_rng(c as usize, &mut |rng| slot.next(p.interval, answered, rng))
+            let slot = &mut slots[c];
+            with_rng(c, &mut |rng| slot.next(p.interval, answered, rng))
         };
-        queue.push(next, c);
+        queue.push(next, c as u32);
     }
     out
 }
+
+/// Marks a queue entry as a request reaching the server rather than a client sending one.
+const ARRIVES: u32 = 1 << 31;
 
 #[cfg(test)]
 mod tests {
@@ -102,7 +130,7 @@ mod tests {
     fn pollers_agree_with_the_theory_on_either_schedule() {
         for schedule in ["fixed", "after_answer"] {
             let s = scenario(schedule, "");
-            let o = run(&s, false, NET, &quietly);
+            let o = run(&s, false, NET, &mut Server::instant(), &quietly);
             assert_eq!(o.delivered, o.expected, "{schedule}: a 5 s drain is enough");
             let theory = predict(&s, &s.poll, false, &given(&o, 200, 600.0, 40.0));
             let close = |what: &str, model, theory, within| {
@@ -133,12 +161,15 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_run_and_another_seed_another() {
         let s = scenario("fixed", "");
-        assert_eq!(run(&s, true, NET, &quietly), run(&s, true, NET, &quietly));
+        assert_eq!(
+            run(&s, true, NET, &mut Server::instant(), &quietly),
+            run(&s, true, NET, &mut Server::instant(), &quietly)
+        );
         let mut other = s.clone();
         other.seed = 4;
         assert_ne!(
-            run(&s, true, NET, &quietly).latency,
-            run(&other, true, NET, &quietly).latency
+            run(&s, true, NET, &mut Server::instant(), &quietly).latency,
+            run(&other, true, NET, &mut Server::instant(), &quietly).latency
         );
     }
 
@@ -151,7 +182,7 @@ mod tests {
         s.events.burst_size = 20;
         s.events.burst_gap = Duration::from_secs(2);
         s.events.topics = 1;
-        let o = run(&s, false, NET, &quietly);
+        let o = run(&s, false, NET, &mut Server::instant(), &quietly);
         assert_eq!(o.delivered, o.expected);
         assert!(
             o.requests >= o.delivered * 590 / 600,

@@ -1,25 +1,37 @@
 //! SSE and WebSocket streams in the model: every client holds one stream, opened before the
-//! schedule starts, and the server writes each event to each follower as it is scheduled;
-//! it arrives one way later. No request is made while the stream lasts.
+//! schedule starts, and the server writes each event to each follower as it is scheduled,
+//! each write a job for its cores; it arrives one way after its write. No request is made
+//! while the stream lasts.
 
 use super::log::Log;
+use super::server::Server;
 use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use crate::calibration::Op;
+use crate::event::Mode;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s stream clients over `net`.
-pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
+pub fn run(s: &Scenario, mode: Mode, net: Network, server: &mut Server, progress: Progress) -> Outcome {
     let log = Log::new(s);
     let mut out = Outcome::owed(log.measured_events(), log.expected());
-    let one_way_us = (net.one_way_ns() / 1000).max(1);
+    let one_way = net.one_way_ns();
+    let write = if mode == Mode::Websocket {
+        Op::WebsocketEvent
+    } else {
+        Op::SseEvent
+    };
     for (at, topic, measured) in log.events() {
         out.actions += 1;
         if out.actions.is_multiple_of(PROGRESS_EVERY) {
             progress(at);
         }
-        let followers = log.followers(topic).len() as u64;
-        if measured && followers > 0 {
-            out.delivered += followers;
-            out.latency.saturating_record_n(one_way_us, followers);
+        // Each follower's write is a job of its own; they share the cores.
+        for _ in log.followers(topic) {
+            let arrives = server.serve(at, &[(write, 1.0)]) + one_way;
+            if measured {
+                out.delivered += 1;
+                out.latency.saturating_record(((arrives - at) / 1000).max(1));
+            }
         }
     }
     out
@@ -42,9 +54,11 @@ mod tests {
         .unwrap();
         let o = run(
             &s,
+            Mode::Sse,
             Network {
                 round_trip: Duration::from_millis(6),
             },
+            &mut Server::instant(),
             &crate::simulate::quietly,
         );
         assert_eq!(o.delivered, o.expected);

@@ -14,7 +14,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::log::Log;
 use super::queue::Queue;
+use super::server::Server;
 use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use crate::calibration::Op;
 use crate::scenario::Scenario;
 
 /// One message for one follower.
@@ -28,7 +30,7 @@ struct Delivery {
 }
 
 /// Simulates `s`'s webhook dispatcher and receivers over `net`.
-pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
+pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) -> Outcome {
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
     let horizon = end + s.drain.as_nanos() as u64;
@@ -82,8 +84,10 @@ pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
             progress(ready);
         }
         let Reverse(free) = workers.pop().expect("at least one worker");
+        // A worker takes the delivery, a core signs and sends it, the receiver answers.
         let start = ready.max(free);
-        let answered = start + round_trip;
+        let sent = server.serve(start, &[(Op::WebhookAttempt, 1.0)]);
+        let answered = sent + round_trip;
         workers.push(Reverse(answered));
         if (warmup..end).contains(&start) {
             out.requests += 1;
@@ -95,10 +99,10 @@ pub fn run(s: &Scenario, net: Network, progress: Progress) -> Outcome {
                 Some(&delay) => retries.push(answered + (delay as f64 * rng.gen_range(0.8..=1.2)) as u64, d),
                 None => out.dead_letters += u64::from(d.measured),
             }
-        } else if d.measured && start + one_way <= horizon {
+        } else if d.measured && sent + one_way <= horizon {
             out.delivered += 1;
             out.latency
-                .saturating_record(((start + one_way - d.at) / 1000).max(1));
+                .saturating_record(((sent + one_way - d.at) / 1000).max(1));
         }
     }
     out
@@ -134,6 +138,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(10),
             },
+            &mut Server::instant(),
             &quietly,
         );
         assert_eq!(o.delivered, o.expected);
@@ -147,6 +152,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(10),
             },
+            &mut Server::instant(),
             &quietly,
         );
         assert!(
@@ -170,6 +176,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(2),
             },
+            &mut Server::instant(),
             &quietly,
         );
         assert_eq!(o.delivered, o.expected);
@@ -201,6 +208,7 @@ mod tests {
             Network {
                 round_trip: Duration::from_millis(2),
             },
+            &mut Server::instant(),
             &quietly,
         );
         assert_eq!((o.delivered, o.dead_letters), (0, o.expected));

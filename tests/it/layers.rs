@@ -13,24 +13,58 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "scenario",
         &[
-            "api", "results", "server", "modes", "recorder", "simulate", "driver", "report", "app", "cli",
+            "api",
+            "results",
+            "calibration",
+            "server",
+            "modes",
+            "recorder",
+            "simulate",
+            "driver",
+            "report",
+            "app",
+            "cli",
         ],
     ),
     (
         "api",
         &[
-            "results", "server", "modes", "recorder", "simulate", "driver", "report", "app", "cli",
+            "results",
+            "calibration",
+            "server",
+            "modes",
+            "recorder",
+            "simulate",
+            "driver",
+            "report",
+            "app",
+            "cli",
         ],
     ),
     (
         "results",
         &[
-            "server", "modes", "recorder", "simulate", "driver", "report", "app", "cli",
+            "calibration",
+            "server",
+            "modes",
+            "recorder",
+            "simulate",
+            "driver",
+            "report",
+            "app",
+            "cli",
         ],
     ),
     (
         "recorder",
         &["server", "modes", "simulate", "driver", "report", "app", "cli"],
+    ),
+    // The server's costs per operation, fitted from measured results; the simulator's prices.
+    (
+        "calibration",
+        &[
+            "server", "modes", "recorder", "simulate", "driver", "report", "app", "cli",
+        ],
     ),
     ("server", &["simulate", "driver", "report", "app", "cli"]),
     ("modes", &["simulate", "driver", "report", "app", "cli"]),
@@ -39,7 +73,10 @@ const RULES: &[(&str, &[&str])] = &[
         "simulate",
         &["server", "recorder", "driver", "report", "app", "cli"],
     ),
-    ("driver", &["server", "simulate", "report", "app", "cli"]),
+    (
+        "driver",
+        &["server", "simulate", "calibration", "report", "app", "cli"],
+    ),
     (
         "environment",
         &[
@@ -48,7 +85,16 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     (
         "report",
-        &["server", "modes", "recorder", "simulate", "driver", "app", "cli"],
+        &[
+            "server",
+            "calibration",
+            "modes",
+            "recorder",
+            "simulate",
+            "driver",
+            "app",
+            "cli",
+        ],
     ),
     (
         "cli",

@@ -1,13 +1,20 @@
 //! `pushpull simulate`: the same scenario file, the same results schema and reports, marked
-//! simulated, with the figures the model does not give left out.
+//! simulated, its costs charged at a calibration's, with the figures the model does not
+//! give left out; `pushpull calibrate` fitting those costs.
 
 use std::process::Command;
 
+use pushpull::calibration::{Calibration, Op};
 use pushpull::results::{Figure, Results};
 
 use crate::util::exe;
 
 fn simulate(scenario: &str, dir: &std::path::Path) -> std::process::Output {
+    simulate_with(scenario, dir, &[])
+}
+
+/// `simulate` with `extra` arguments.
+fn simulate_with(scenario: &str, dir: &std::path::Path, extra: &[&std::ffi::OsStr]) -> std::process::Output {
     let path = dir.join("sim.toml");
     std::fs::write(&path, scenario).unwrap();
     Command::new(exe())
@@ -15,6 +22,7 @@ fn simulate(scenario: &str, dir: &std::path::Path) -> std::process::Output {
         .arg(&path)
         .args(["--round-trip", "2ms", "--quiet", "--out"])
         .arg(dir)
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -31,28 +39,43 @@ fn simulate_writes_results_and_reports_marked_simulated() {
     let r = Results::load(&dir.path().join("results.json")).unwrap();
     let sim = r.simulated.as_ref().expect("marked simulated");
     assert_eq!(sim.round_trip_ms, 2.0);
-    assert!(!r.has(Figure::CpuMsPer1k) && r.has(Figure::LatencyP50));
+    let server = sim.server.as_ref().expect("a modelled server");
+    assert!(
+        server.cores >= 1 && server.calibrated_on.contains("cores"),
+        "{server:?}"
+    );
+    assert!(r.has(Figure::CpuMsPer1k) && !r.has(Figure::PacketsPerEvent) && r.has(Figure::LatencyP50));
     assert_eq!(r.modes.len(), 6);
     for m in &r.modes {
         assert_eq!(m.deliveries.delivered, m.deliveries.expected, "{}", m.mode);
         assert!(m.outcomes.adds_up(), "{}: {:?}", m.mode, m.outcomes);
+        let s = &m.server;
+        assert!(
+            s.cpu_seconds > 0.0 && s.memory_per_client_bytes > 0.0 && s.bytes_written > 0,
+            "{}: {s:?}",
+            m.mode
+        );
     }
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.starts_with("# pushpull report: sim (simulated)"), "{md}");
-    assert!(md.contains("not from a measurement") && md.contains("cpu_ms_per_1k"));
+    assert!(
+        md.contains("not from a measurement")
+            && md.contains("packets_per_event")
+            && md.contains("calibrated on")
+    );
     assert!(
         !md.contains("measured"),
         "a simulated report never says measured:\n{md}"
     );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.contains("<title>pushpull: sim (simulated)</title>"));
-    for chart in ["latency-cdf", "latency-percentiles"] {
+    for chart in ["latency-cdf", "latency-percentiles", "cost"] {
         let svg = std::fs::read_to_string(dir.path().join(format!("{chart}.svg"))).unwrap();
         assert!(svg.contains("(simulated)"), "{chart}");
     }
     assert!(
-        !dir.path().join("cost.svg").exists(),
-        "no chart of costs the model does not give"
+        !dir.path().join("timeseries.svg").exists(),
+        "no time series: the model samples nothing"
     );
     // The same seed gives the same figures; the report renders again from them unchanged.
     let again = tempfile::tempdir().unwrap();
@@ -97,7 +120,7 @@ fn a_measured_and_a_simulated_run_stand_side_by_side() {
     assert_eq!(rendered.html, out.join("validation.html"));
     let text = rendered.side_by_side.expect("a side-by-side");
     assert!(
-        text.contains("cpu_ms_per_1k") && text.contains("not modelled"),
+        text.contains("cpu_ms_per_1k") && text.contains("packets_per_event") && text.contains("not modelled"),
         "{text}"
     );
     let md = std::fs::read_to_string(out.join("validation.md")).unwrap();
@@ -115,19 +138,19 @@ fn a_measured_and_a_simulated_run_stand_side_by_side() {
 }
 
 #[test]
-fn thresholds_on_what_the_model_gives_are_judged_and_the_rest_are_not() {
+fn thresholds_on_a_simulation_are_judged_as_after_a_measurement() {
     let dir = tempfile::tempdir().unwrap();
     let base = SCENARIO.replace("[events]", "modes = [\"poll\"]\n[events]");
     let with = |t: &str| format!("{base}[thresholds]\n{t}");
-    // A held threshold and one on CPU, which the model does not give: exit 0, said so.
+    // Held thresholds, one of them on the modelled CPU: exit 0.
     let out = simulate(
-        &with("\"poll.lost\" = \"== 0\"\n\"poll.cpu_seconds_per_1k_deliveries\" = \"< 0.001\"\n"),
+        &with("\"poll.lost\" = \"== 0\"\n\"poll.cpu_seconds_per_1k_deliveries\" = \"< 100\"\n"),
         dir.path(),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(
-        md.contains("| poll.cpu_seconds_per_1k_deliveries < 0.001 | no data | not modelled |"),
+        md.contains("| poll.cpu_seconds_per_1k_deliveries < 100 |"),
         "{md}"
     );
     // One the model breaks fails as after a measurement (exit 3).
@@ -137,7 +160,7 @@ fn thresholds_on_what_the_model_gives_are_judged_and_the_rest_are_not() {
 }
 
 #[test]
-fn a_sweep_is_simulated_point_by_point_and_drawn_without_what_is_not_modelled() {
+fn a_sweep_is_simulated_point_by_point_and_drawn_with_its_modelled_costs() {
     let dir = tempfile::tempdir().unwrap();
     let base = SCENARIO
         .replace("[events]", "modes = [\"poll\", \"webhook\"]\n[events]")
@@ -153,10 +176,79 @@ fn a_sweep_is_simulated_point_by_point_and_drawn_without_what_is_not_modelled() 
     // A poll every 4 s leaves an event waiting four times as long as one every second.
     assert!((p50(1) / p50(0) - 4.0).abs() < 0.4, "{} then {}", p50(0), p50(1));
     let svg = std::fs::read_to_string(dir.path().join("sweep-curves.svg")).unwrap();
-    assert!(svg.contains("(simulated)") && !svg.contains("server CPU") && !svg.contains("bytes per event"));
+    assert!(svg.contains("(simulated)") && svg.contains("server CPU") && !svg.contains("packets"));
     assert!(dir.path().join("sweep-curves.png").exists());
+    let pareto = std::fs::read_to_string(dir.path().join("sweep-pareto.svg")).unwrap();
+    assert!(pareto.contains("(simulated)"), "latency against the modelled CPU");
+}
+
+#[test]
+fn calibrate_fits_the_servers_costs_and_simulate_charges_them() {
+    // The calibration runs as measured on the reference machine (their time series left out).
+    let runs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/calibration-runs.json");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cal.json");
+    let out = Command::new(exe())
+        .args(["calibrate", "--from"])
+        .arg(&runs)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        !dir.path().join("sweep-pareto.svg").exists(),
-        "latency against CPU: not modelled"
+        said.contains("event written to SSE") && said.contains("The fit gives each run's CPU within"),
+        "{said}"
     );
+    let c = Calibration::load(&file).unwrap();
+    assert!(c.cpu.iter().all(|k| k.cpu_ns >= 0.0), "{:?}", c.cpu);
+    for op in [
+        Op::Second,
+        Op::EmptyPoll,
+        Op::NotModified,
+        Op::LongPoll,
+        Op::SseEvent,
+        Op::WebsocketEvent,
+        Op::WebhookAttempt,
+    ] {
+        assert!(c.cpu_ns(op) > 0.0, "{op:?}: {:?}", c.cpu);
+    }
+    // Each run's fitted CPU is its counts at the costs, and half the runs are within 15%.
+    for run in &c.runs {
+        let by_hand: f64 = run.counts.iter().map(|(op, n)| n * c.cpu_ns(*op)).sum::<f64>() / 1e9;
+        assert!((by_hand / run.fitted_cpu_seconds - 1.0).abs() < 1e-9, "{run:?}");
+    }
+    let mut errors = c.errors();
+    errors.sort_by(f64::total_cmp);
+    assert!(errors[errors.len() / 2] < 0.15, "{errors:?}");
+
+    // The model charges the calibration's costs: with every cost doubled, every mode's CPU doubles.
+    let mut doubled = c.clone();
+    doubled.cpu.iter_mut().for_each(|k| k.cpu_ns *= 2.0);
+    let twice = dir.path().join("twice.json");
+    std::fs::write(&twice, serde_json::to_string(&doubled).unwrap()).unwrap();
+    let cpu = |calibration: &std::path::Path| {
+        let at = tempfile::tempdir().unwrap();
+        let scenario = SCENARIO.replace("count = 20000", "count = 200");
+        let out = simulate_with(
+            &scenario,
+            at.path(),
+            &["--calibration".as_ref(), calibration.as_os_str()],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r = Results::load(&at.path().join("results.json")).unwrap();
+        r.modes.iter().map(|m| m.server.cpu_seconds).collect::<Vec<_>>()
+    };
+    for (once, twice) in cpu(&file).iter().zip(cpu(&twice)) {
+        assert!((twice / once - 2.0).abs() < 1e-9, "{once} then {twice}");
+    }
+    // A file that is not a calibration is refused, by name.
+    let out = simulate_with(
+        SCENARIO,
+        dir.path(),
+        &["--calibration".as_ref(), runs.as_os_str()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a calibration file"));
 }

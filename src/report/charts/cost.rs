@@ -66,7 +66,7 @@ where
     DB::ErrorType: 'static,
 {
     let titled = root.titled(
-        "What each mode costs the server (lower is cheaper)",
+        &crate::report::titled(r, "What each mode costs the server (lower is cheaper)"),
         (FONT, TITLE_SIZE),
     )?;
     let panels = titled.split_evenly((2, 3));

@@ -139,8 +139,9 @@ impl Chart {
         Chart::Cost,
         Chart::Timeseries,
     ];
-    /// The charts of a simulated run: its latency (the model gives no time series or costs).
-    pub const SIMULATED: [Chart; 2] = [Chart::LatencyCdf, Chart::Percentiles];
+    /// The charts of a simulated run: its latency and, where the model charged them, its
+    /// costs (the model gives no time series).
+    pub const SIMULATED: [Chart; 3] = [Chart::LatencyCdf, Chart::Percentiles, Chart::Cost];
     /// The charts of a run with faults.
     pub const WITH_FAULTS: [Chart; 5] = [
         Chart::LatencyCdf,
@@ -155,11 +156,14 @@ impl Chart {
     /// The charts for these results: a sweep's, or a run's (with the fault timeline when the
     /// scenario has faults).
     pub fn for_results(r: &Results) -> &'static [Chart] {
-        if !r.points.is_empty() && r.simulated.is_some() {
-            // Its Pareto chart is latency against CPU, which the model does not give.
+        // A model without server costs has no CPU to put a Pareto chart or cost panels on.
+        let costed = r.has(crate::results::Figure::CpuMsPer1k);
+        if !r.points.is_empty() && !costed {
             &Chart::SWEEP[..1]
         } else if !r.points.is_empty() {
             &Chart::SWEEP
+        } else if r.simulated.is_some() && !costed {
+            &Chart::SIMULATED[..2]
         } else if r.simulated.is_some() {
             &Chart::SIMULATED
         } else if r.scenario.faults.is_empty() {

@@ -266,7 +266,7 @@ where
     DB::ErrorType: 'static,
 {
     let titled = root.titled(
-        "Latency against server CPU, every mode at every point",
+        &crate::report::titled(r, "Latency against server CPU, every mode at every point"),
         (FONT, TITLE_SIZE),
     )?;
     let plot = with_legend(&titled, &modes(r))?;

@@ -1,0 +1,99 @@
+//! `calibrate`: measure the calibration runs (or read them back) and fit the server's costs
+//! per operation from them, for `simulate`.
+
+use std::path::Path;
+
+use super::{write_results, Failure};
+use crate::calibration::{Calibration, Op, SCENARIO};
+use crate::cli::CalibrateArgs;
+use crate::scenario::Scenario;
+use crate::{driver, report, results};
+
+/// `calibrate`: runs [`SCENARIO`] on this machine (or loads its results), fits, writes the
+/// calibration and prints what it found.
+pub async fn calibrate(args: CalibrateArgs) -> Result<(), Failure> {
+    let measured = match &args.from {
+        Some(path) => results::Results::load(path).map_err(|e| Failure::BadInput(format!("{e:#}")))?,
+        None => measure(&args).await?,
+    };
+    let calibration = Calibration::fit(&measured).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    let text = serde_json::to_string_pretty(&calibration).expect("a calibration serializes") + "\n";
+    std::fs::write(&args.out, text)
+        .map_err(|e| Failure::RunFailed(anyhow::anyhow!("writing {}: {e}", args.out.display())))?;
+    if !args.quiet {
+        print!("{}", render(&calibration));
+        println!("calibration: {}", args.out.display());
+    }
+    Ok(())
+}
+
+/// The calibration scenario, measured here with a fresh server per mode and point.
+async fn measure(args: &CalibrateArgs) -> Result<results::Results, Failure> {
+    let mut s = Scenario::parse(Path::new("calibration.toml"), SCENARIO)
+        .map_err(|e| Failure::RunFailed(anyhow::anyhow!("the calibration scenario: {e}")))?;
+    if let Some(d) = args.duration {
+        s.duration = d;
+    }
+    let exe = std::env::current_exe().map_err(|e| Failure::RunFailed(e.into()))?;
+    let opts = driver::RunOptions {
+        target: driver::Target::Spawn(exe),
+        progress: !args.quiet,
+        bars: None,
+    };
+    let r = driver::run_sweep(&s, &opts).await.map_err(Failure::RunFailed)?;
+    if let Some(dir) = &args.runs {
+        write_results(&r, dir).map_err(Failure::RunFailed)?;
+        report::write_all(&r, dir).map_err(Failure::RunFailed)?;
+    }
+    Ok(r)
+}
+
+/// The costs, memory and bytes found, and how closely the fit reproduces each run's CPU.
+pub fn render(c: &Calibration) -> String {
+    let mut out = format!(
+        "Server costs on {} ({} cores), fitted from {} measured runs\n\n",
+        c.environment.cpu_model,
+        c.environment.cores,
+        c.runs.len()
+    );
+    out += &format!("{:<40} {:>12}\n", "CPU per", "µs (± s.e.)");
+    for cost in &c.cpu {
+        let (value, err) = match cost.op {
+            Op::Second => (cost.cpu_ns / 1e6, cost.std_error_ns / 1e6),
+            _ => (cost.cpu_ns / 1e3, cost.std_error_ns / 1e3),
+        };
+        let unit = if cost.op == Op::Second { " ms" } else { "" };
+        out += &format!("{:<40} {value:>8.2} ± {err:.2}{unit}\n", cost.op.says());
+    }
+    out += &format!(
+        "\n{:<17} {:>12} {:>12} {:>14} {:>14}\n",
+        "", "KB/client", "fixed MB", "B out/request", "B out/event"
+    );
+    for m in &c.memory {
+        let b = c.bytes(m.mode).unwrap_or(crate::calibration::ByteCost {
+            mode: m.mode,
+            read_per_request: 0.0,
+            read_per_delivery: 0.0,
+            written_per_request: 0.0,
+            written_per_delivery: 0.0,
+        });
+        out += &format!(
+            "{:<17} {:>12.1} {:>12.2} {:>14.0} {:>14.0}\n",
+            m.mode.to_string(),
+            m.per_client_bytes / 1024.0,
+            m.fixed_bytes / 1e6,
+            b.written_per_request,
+            b.written_per_delivery
+        );
+    }
+    let mut errors = c.errors();
+    errors.sort_by(f64::total_cmp);
+    if let (Some(worst), false) = (errors.last(), errors.is_empty()) {
+        out += &format!(
+            "\nThe fit gives each run's CPU within {:.0}% (median) and {:.0}% (worst) of what was measured.\n",
+            errors[errors.len() / 2] * 100.0,
+            worst * 100.0
+        );
+    }
+    out
+}

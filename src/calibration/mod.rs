@@ -1,0 +1,385 @@
+//! What the server's work costs, per operation, fitted from measured runs: the CPU of an
+//! empty poll, a page, an event in a page, a 304, a long poll, an event written to a stream,
+//! a signed webhook delivery, a connection opened, an event published and a second of the
+//! process running; the memory a client holds per mode; the bytes each request and delivery
+//! puts on the wire. The simulator charges these to what its model does.
+//!
+//! `pushpull calibrate` runs [`SCENARIO`] (short runs whose operation counts differ from one
+//! point to the next) and fits CPU on the operation counts by the utilization law (CPU =
+//! Σ operations × cost each), with least squares that keeps every cost at zero or above,
+//! each run weighted by its own CPU so that small and large runs count alike. A calibration
+//! measured on the reference machine ships as [`Calibration::reference`].
+
+pub mod fit;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::event::Mode;
+use crate::results::{Environment, ModeResult, Results};
+
+/// The calibration runs, as a scenario file with a sweep.
+pub const SCENARIO: &str = include_str!("scenario.toml");
+
+/// The calibration measured on the reference machine, shipped with pushpull.
+const REFERENCE: &str = include_str!("reference.json");
+
+/// Version of the calibration file's layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// An operation of the server with a CPU cost of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// A second of the process running (timers, the runtime, the sampling of its counters).
+    Second,
+    /// A client held for a second: its connection (or, for webhooks, its subscription)
+    /// kept open, its timers, the per-connection readings.
+    ClientSecond,
+    /// An event published: made, logged and handed to its followers.
+    Event,
+    /// A client connection accepted (or a receiver connection opened by the dispatcher).
+    Connection,
+    /// A poll answered with an empty page.
+    EmptyPoll,
+    /// A conditional poll answered 304 Not Modified.
+    NotModified,
+    /// A poll answered with a page of events (the page's own cost).
+    Page,
+    /// An event in a poll's page or a long poll's answer.
+    PagedEvent,
+    /// A long poll held and answered (with events or at its timeout).
+    LongPoll,
+    /// Of the long polls, one that timed out: its timer fired and it was answered empty.
+    LongPollTimeout,
+    /// An event written to an SSE stream.
+    SseEvent,
+    /// An event written to a WebSocket.
+    WebsocketEvent,
+    /// A webhook delivery attempt, signed, sent and answered.
+    WebhookAttempt,
+}
+
+impl Op {
+    /// Every operation, in the order of a row of counts.
+    pub const ALL: [Op; 13] = [
+        Op::Second,
+        Op::ClientSecond,
+        Op::Event,
+        Op::Connection,
+        Op::EmptyPoll,
+        Op::NotModified,
+        Op::Page,
+        Op::PagedEvent,
+        Op::LongPoll,
+        Op::LongPollTimeout,
+        Op::SseEvent,
+        Op::WebsocketEvent,
+        Op::WebhookAttempt,
+    ];
+
+    /// The operation in words, for tables.
+    pub fn says(self) -> &'static str {
+        match self {
+            Op::Second => "second of the process running",
+            Op::ClientSecond => "client held for a second",
+            Op::Event => "event published",
+            Op::Connection => "connection opened",
+            Op::EmptyPoll => "empty poll",
+            Op::NotModified => "304 Not Modified",
+            Op::Page => "page of events",
+            Op::PagedEvent => "event in a page or long-poll answer",
+            Op::LongPoll => "long poll held and answered",
+            Op::LongPollTimeout => "long poll timed out (besides the above)",
+            Op::SseEvent => "event written to SSE",
+            Op::WebsocketEvent => "event written to WebSocket",
+            Op::WebhookAttempt => "signed webhook attempt",
+        }
+    }
+}
+
+/// How many of each operation a run carried out, in the order of [`Op::ALL`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts(pub [f64; Op::ALL.len()]);
+
+impl Counts {
+    /// The count of `op`.
+    pub fn get(&self, op: Op) -> f64 {
+        self.0[op as usize]
+    }
+
+    /// Sets the count of `op`.
+    pub fn set(&mut self, op: Op, n: f64) {
+        self.0[op as usize] = n;
+    }
+
+    /// The operations of a measured mode of `clients` clients over its measured window: the
+    /// server's requests by route and status, its deliveries, the connections TCP saw opened,
+    /// the window's length.
+    pub fn measured(m: &ModeResult, clients: f64) -> Counts {
+        let mut c = Counts::default();
+        let s = &m.server;
+        let status = |code: u16| -> u64 { s.requests_by_route.values().filter_map(|by| by.get(&code)).sum() };
+        c.set(Op::Second, m.measured_seconds);
+        c.set(Op::ClientSecond, clients * m.measured_seconds);
+        c.set(Op::Event, m.deliveries.events_measured as f64);
+        if let crate::api::TcpReading::Measured(t) = &s.tcp {
+            c.set(Op::Connection, t.opened as f64);
+        }
+        let delivered = m.deliveries.delivered as f64;
+        match m.mode {
+            Mode::Poll | Mode::ConditionalPoll => {
+                let not_modified = status(304);
+                let empty = s.empty_responses.saturating_sub(not_modified);
+                c.set(Op::NotModified, not_modified as f64);
+                c.set(Op::EmptyPoll, empty as f64);
+                c.set(Op::Page, status(200).saturating_sub(empty) as f64);
+                c.set(Op::PagedEvent, delivered);
+            }
+            Mode::LongPoll => {
+                c.set(Op::LongPoll, s.requests as f64);
+                c.set(Op::LongPollTimeout, s.empty_responses as f64);
+                c.set(Op::PagedEvent, delivered);
+            }
+            Mode::Sse => c.set(Op::SseEvent, delivered),
+            Mode::Websocket => c.set(Op::WebsocketEvent, delivered),
+            Mode::Webhook => c.set(Op::WebhookAttempt, s.requests as f64),
+        }
+        c
+    }
+}
+
+/// One operation's CPU cost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// The operation.
+    pub op: Op,
+    /// CPU per operation, ns.
+    pub cpu_ns: f64,
+    /// The fit's standard error of it, ns.
+    pub std_error_ns: f64,
+}
+
+/// What a mode's clients cost the server in memory: `fixed + per_client × clients`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MemoryCost {
+    /// The mode.
+    pub mode: Mode,
+    /// Resident bytes the mode's work holds whatever the number of clients (buffers, pools).
+    pub fixed_bytes: f64,
+    /// Resident bytes each client adds.
+    pub per_client_bytes: f64,
+}
+
+/// What a mode puts on the wire: bytes the server reads and writes per request and per
+/// delivered event.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ByteCost {
+    /// The mode.
+    pub mode: Mode,
+    /// Bytes read per request (for webhooks: per attempt, the receiver's answer).
+    pub read_per_request: f64,
+    /// Bytes read per delivered event.
+    pub read_per_delivery: f64,
+    /// Bytes written per request (its answer's head and an empty body; for webhooks the
+    /// attempt's head).
+    pub written_per_request: f64,
+    /// Bytes written per delivered event.
+    pub written_per_delivery: f64,
+}
+
+/// One measured run the costs were fitted from, with what the fit says it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// The sweep point's label.
+    pub point: String,
+    /// The mode.
+    pub mode: Mode,
+    /// The operations it carried out.
+    pub counts: BTreeMap<Op, f64>,
+    /// The server's CPU over the measured window, s.
+    pub cpu_seconds: f64,
+    /// Σ counts × fitted costs, s.
+    pub fitted_cpu_seconds: f64,
+}
+
+/// The server's costs on one machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// [`SCHEMA_VERSION`] when written.
+    pub schema_version: u32,
+    /// The machine it was measured on.
+    pub environment: Environment,
+    /// CPU per operation.
+    pub cpu: Vec<Cost>,
+    /// Memory per mode.
+    pub memory: Vec<MemoryCost>,
+    /// Bytes per mode.
+    pub bytes: Vec<ByteCost>,
+    /// The measured runs, each with its fitted CPU.
+    pub runs: Vec<Run>,
+}
+
+impl Calibration {
+    /// The calibration shipped with pushpull, measured on the reference machine.
+    pub fn reference() -> Calibration {
+        serde_json::from_str(REFERENCE).expect("the shipped calibration parses")
+    }
+
+    /// A calibration file written by `pushpull calibrate`.
+    pub fn load(path: &Path) -> anyhow::Result<Calibration> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let c: Calibration = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a calibration file", path.display()))?;
+        anyhow::ensure!(
+            c.schema_version == SCHEMA_VERSION,
+            "{} has calibration schema {}, this pushpull reads {SCHEMA_VERSION}: run `pushpull calibrate` again",
+            path.display(),
+            c.schema_version
+        );
+        Ok(c)
+    }
+
+    /// Fits the costs from the calibration scenario's measured results (every point and mode).
+    pub fn fit(results: &Results) -> anyhow::Result<Calibration> {
+        let measured: Vec<(String, f64, &ModeResult)> = results
+            .points
+            .iter()
+            .flat_map(|p| {
+                let clients = f64::from(p.scenario.clients.count);
+                p.modes.iter().map(move |m| (p.label.clone(), clients, m))
+            })
+            .chain(
+                results
+                    .modes
+                    .iter()
+                    .map(|m| (String::new(), f64::from(results.scenario.clients.count), m)),
+            )
+            .collect();
+        anyhow::ensure!(
+            measured.len() > Op::ALL.len(),
+            "{} measured runs cannot tell {} costs apart",
+            measured.len(),
+            Op::ALL.len()
+        );
+        let rows: Vec<Vec<f64>> = measured
+            .iter()
+            .map(|(_, clients, m)| Counts::measured(m, *clients).0.to_vec())
+            .collect();
+        let cpu: Vec<f64> = measured.iter().map(|(_, _, m)| m.server.cpu_seconds).collect();
+        let weights: Vec<f64> = cpu.iter().map(|c| 1.0 / c.max(1e-6)).collect();
+        let f = fit::nonnegative_least_squares(&rows, &cpu, &weights);
+        let costs: Vec<Cost> = Op::ALL
+            .iter()
+            .enumerate()
+            .map(|(j, &op)| Cost {
+                op,
+                cpu_ns: f.coefficients[j] * 1e9,
+                std_error_ns: f.std_errors[j] * 1e9,
+            })
+            .collect();
+        let runs = measured
+            .iter()
+            .zip(&rows)
+            .map(|((point, _, m), row)| Run {
+                point: point.clone(),
+                mode: m.mode,
+                counts: Op::ALL
+                    .iter()
+                    .zip(row)
+                    .filter(|(_, &n)| n > 0.0)
+                    .map(|(&op, &n)| (op, n))
+                    .collect(),
+                cpu_seconds: m.server.cpu_seconds,
+                fitted_cpu_seconds: row.iter().zip(&f.coefficients).map(|(n, c)| n * c).sum(),
+            })
+            .collect();
+        let modes: Vec<Mode> = Mode::ALL
+            .into_iter()
+            .filter(|mode| measured.iter().any(|(_, _, m)| m.mode == *mode))
+            .collect();
+        let of = |mode: Mode| -> Vec<(f64, &ModeResult)> {
+            measured
+                .iter()
+                .filter(|(_, _, m)| m.mode == mode)
+                .map(|(_, clients, m)| (*clients, *m))
+                .collect()
+        };
+        Ok(Calibration {
+            schema_version: SCHEMA_VERSION,
+            environment: results.environment.clone(),
+            cpu: costs,
+            memory: modes.iter().map(|&mode| memory(mode, &of(mode))).collect(),
+            bytes: modes.iter().map(|&mode| bytes(mode, &of(mode))).collect(),
+            runs,
+        })
+    }
+
+    /// CPU seconds of `counts` at these costs.
+    pub fn cpu_seconds(&self, counts: &Counts) -> f64 {
+        self.cpu.iter().map(|c| counts.get(c.op) * c.cpu_ns).sum::<f64>() / 1e9
+    }
+
+    /// CPU ns of one `op`.
+    pub fn cpu_ns(&self, op: Op) -> f64 {
+        self.cpu.iter().find(|c| c.op == op).map_or(0.0, |c| c.cpu_ns)
+    }
+
+    /// `mode`'s memory, if calibrated.
+    pub fn memory(&self, mode: Mode) -> Option<MemoryCost> {
+        self.memory.iter().find(|m| m.mode == mode).copied()
+    }
+
+    /// `mode`'s bytes, if calibrated.
+    pub fn bytes(&self, mode: Mode) -> Option<ByteCost> {
+        self.bytes.iter().find(|b| b.mode == mode).copied()
+    }
+
+    /// Each run's |fitted − measured| / measured CPU.
+    pub fn errors(&self) -> Vec<f64> {
+        self.runs
+            .iter()
+            .map(|r| (r.fitted_cpu_seconds / r.cpu_seconds.max(1e-9) - 1.0).abs())
+            .collect()
+    }
+}
+
+/// `fixed + per_client × clients` fitted to the memory each run's clients held (resident at
+/// the window's end − before any client − the event log).
+fn memory(mode: Mode, runs: &[(f64, &ModeResult)]) -> MemoryCost {
+    let rows: Vec<Vec<f64>> = runs.iter().map(|(clients, _)| vec![1.0, *clients]).collect();
+    let held: Vec<f64> = runs
+        .iter()
+        .map(|(clients, m)| m.server.memory_per_client_bytes * clients)
+        .collect();
+    let f = fit::nonnegative_least_squares(&rows, &held, &vec![1.0; rows.len()]);
+    MemoryCost {
+        mode,
+        fixed_bytes: f.coefficients[0],
+        per_client_bytes: f.coefficients[1],
+    }
+}
+
+/// Bytes read and written, each fitted as `per request × requests + per delivery × deliveries`.
+fn bytes(mode: Mode, runs: &[(f64, &ModeResult)]) -> ByteCost {
+    let rows: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|(_, m)| vec![m.server.requests as f64, m.deliveries.delivered as f64])
+        .collect();
+    let fit_of = |y: Vec<f64>| {
+        let weights: Vec<f64> = y.iter().map(|v| 1.0 / v.max(1.0)).collect();
+        fit::nonnegative_least_squares(&rows, &y, &weights).coefficients
+    };
+    let read = fit_of(runs.iter().map(|(_, m)| m.server.bytes_read as f64).collect());
+    let written = fit_of(runs.iter().map(|(_, m)| m.server.bytes_written as f64).collect());
+    ByteCost {
+        mode,
+        read_per_request: read[0],
+        read_per_delivery: read[1],
+        written_per_request: written[0],
+        written_per_delivery: written[1],
+    }
+}
