@@ -149,6 +149,24 @@ async fn run_scenario(
     target: driver::Target,
 ) -> Result<(), Failure> {
     let s = load(scenario, &args)?;
+    if let Some(cores) = s.server.cores {
+        let here = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let why = match &target {
+            driver::Target::Remote { .. } => Some(
+                "applies to the server `run` starts: a running server has the cores it was started with".to_string(),
+            ),
+            driver::Target::Spawn(_) if cores as usize > here => Some(format!(
+                "this machine has {here} cores, so a server of {cores} can only be simulated (`pushpull simulate`)"
+            )),
+            driver::Target::Spawn(_) => None,
+        };
+        if let Some(why) = why {
+            return Err(Failure::BadInput(format!(
+                "{}: server.cores = {cores} {why}",
+                scenario.display()
+            )));
+        }
+    }
     let opts = driver::RunOptions {
         target,
         progress: !args.quiet && !args.json,
@@ -191,7 +209,10 @@ fn simulate(
         }
         s.repeat = 1;
     }
-    let model = crate::simulate::Model::new(crate::simulate::Network { round_trip }, calibration);
+    let mut model = crate::simulate::Model::new(crate::simulate::Network { round_trip }, calibration);
+    if let Some(cores) = s.server.cores {
+        model.cores = cores;
+    }
     let bars = SimulatedTime::new(&s, !args.quiet && !args.json);
     let results = crate::simulate::simulate(&s, &model, crate::environment::capture(), &bars)
         .map_err(Failure::RunFailed)?;

@@ -37,9 +37,15 @@ pub fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
 }
 
 impl ServerProcess {
-    /// Starts `exe serve` on loopback port 0 and waits for its addresses.
-    pub async fn spawn(exe: &Path) -> anyhow::Result<ServerProcess> {
-        let mut child = Command::new(exe)
+    /// Starts `exe serve` on loopback port 0 (with `workers` worker threads, else one per
+    /// core) and waits for its addresses.
+    pub async fn spawn(exe: &Path, workers: Option<u32>) -> anyhow::Result<ServerProcess> {
+        let mut command = Command::new(exe);
+        if let Some(n) = workers {
+            // The runtime's own setting for its worker threads (tokio reads it at start).
+            command.env("TOKIO_WORKER_THREADS", n.to_string());
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

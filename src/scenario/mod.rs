@@ -73,6 +73,9 @@ pub struct Scenario {
     pub websocket: StreamParams,
     /// `webhook` parameters.
     pub webhook: WebhookParams,
+    /// The server the scenario runs on.
+    #[serde(default, skip_serializing_if = "ServerParams::is_unset")]
+    pub server: ServerParams,
     /// Conditions a run must meet (`pushpull run` exits 3 when one fails).
     #[serde(default, skip_serializing_if = "Thresholds::is_empty")]
     pub thresholds: Thresholds,
@@ -179,6 +182,23 @@ impl PollSchedule {
             PollSchedule::Fixed => "fixed",
             PollSchedule::AfterAnswer => "after_answer",
         }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerParams {
+    /// Cores serving the server's work: `run` gives its server child that many worker
+    /// threads (at most this machine's cores); `simulate` models that many cores. None: one
+    /// per core of this machine (`run`) or of the calibrated machine (`simulate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u32>,
+}
+
+impl ServerParams {
+    /// Nothing set: the section is left out when the scenario is written back.
+    pub fn is_unset(&self) -> bool {
+        self.cores.is_none()
     }
 }
 

@@ -30,6 +30,7 @@ pub struct RawScenario {
     pub sse: Option<RawStream>,
     pub websocket: Option<RawStream>,
     pub webhook: Option<RawWebhook>,
+    pub server: Option<RawServer>,
     pub thresholds: Option<BTreeMap<S<String>, S<String>>>,
     pub sweep: Option<S<BTreeMap<S<String>, S<toml::Value>>>>,
     pub faults: Option<Vec<RawFault>>,
@@ -96,6 +97,13 @@ pub struct RawPoll {
     pub jitter: Option<S<f64>>,
     pub schedule: Option<S<String>>,
     pub limit: Option<S<i64>>,
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub cores: Option<S<i64>>,
 }
 
 /// `[long_poll]`

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use super::server::Server;
 use super::{long_poll, poll, stream, webhook, Model, Outcome, Progress};
-use crate::calibration::Op;
 use crate::event::Mode;
 use crate::results::{
-    Deliveries, Environment, Figure, LatencySummary, ModeResult, ModelServer, Outcomes, Results, ServerCost,
-    Simulated, SweepPoint, SweptValue, SCHEMA_VERSION,
+    Deliveries, Environment, Figure, LatencySummary, ModeResult, ModelServer, Outcomes, Results, Simulated,
+    SweepPoint, SweptValue, SCHEMA_VERSION,
 };
 use crate::scenario::Scenario;
 
@@ -191,7 +190,9 @@ pub fn footprint(s: &Scenario) -> u64 {
 /// model's calibrated costs.
 pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) -> ModeResult {
     let net = model.network;
-    let mut server = Server::new(s, &model.calibration, model.cores);
+    // A sweep's point may set its own cores.
+    let cores = s.server.cores.unwrap_or(model.cores);
+    let mut server = Server::new(s, &model.calibration, cores);
     let o = match mode {
         Mode::Poll => poll::run(s, false, net, &mut server, progress),
         Mode::ConditionalPoll => poll::run(s, true, net, &mut server, progress),
@@ -210,6 +211,8 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
     let latency = LatencySummary::from_histogram(&o.latency);
     let lost = o.expected - o.delivered - o.dead_letters;
     let theory = mode.predict(s, &given);
+    let cost = super::charge::charged(s, mode, model, &server, &o);
+    let warnings = super::charge::saturation(s, cores, &server, cost.cpu_seconds);
     ModeResult {
         mode,
         theory,
@@ -226,7 +229,7 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
         },
         generator: Default::default(),
         poll_sends: Default::default(),
-        server: charged(s, mode, model, &server, &o),
+        server: cost,
         client: Default::default(),
         outcomes: outcomes(&o, late_after),
         late_after_ms: late_after.as_secs_f64() * 1000.0,
@@ -237,55 +240,9 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
         deliveries_per_second: o.delivered as f64 / seconds,
         drain_seconds: s.drain.as_secs_f64(),
         drain: Default::default(),
-        warnings: Vec::new(),
+        warnings,
         repetitions: Vec::new(),
         spread: Default::default(),
-    }
-}
-
-/// What the model's operations cost at the calibration's prices: CPU for the operations the
-/// cores served and for the background (the window's seconds, its clients held, its events
-/// published), bytes per request and delivery, memory as the calibration's fixed part and
-/// part per client.
-fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, o: &Outcome) -> ServerCost {
-    let c = &model.calibration;
-    let seconds = s.duration.as_secs_f64();
-    let clients = f64::from(s.clients.count);
-    let mut counts = server.counts;
-    counts.set(Op::Second, seconds);
-    counts.set(Op::ClientSecond, clients * seconds);
-    counts.set(Op::Event, o.events as f64);
-    let (requests, delivered) = (o.requests as f64, o.delivered as f64);
-    let (read, written) = c.bytes(mode).map_or((0.0, 0.0), |b| {
-        (
-            b.read_per_request * requests + b.read_per_delivery * delivered,
-            b.written_per_request * requests + b.written_per_delivery * delivered,
-        )
-    });
-    let held = c
-        .memory(mode)
-        .map_or(0.0, |m| m.fixed_bytes + m.per_client_bytes * clients);
-    ServerCost {
-        requests: o.requests,
-        requests_per_second: requests / seconds,
-        empty_responses: o.empty,
-        peak_connections: connections(s, mode),
-        cpu_seconds: c.cpu_seconds(&counts),
-        bytes_read: read.round() as u64,
-        bytes_written: written.round() as u64,
-        memory_per_client_bytes: held / clients.max(1.0),
-        ..ServerCost::default()
-    }
-    .with_ratios(o.delivered)
-}
-
-/// Connections the server holds at once: one per client for pollers (kept alive), long
-/// polls and streams; for webhooks, the sender's concurrency at most.
-fn connections(s: &Scenario, mode: Mode) -> u64 {
-    let clients = u64::from(s.clients.count);
-    match mode {
-        Mode::Webhook => clients.min(s.webhook.concurrency as u64),
-        _ => clients,
     }
 }
 
@@ -361,91 +318,6 @@ mod tests {
         assert!(o.adds_up(), "{o:?}");
         assert_eq!((o.late, o.on_time), (o.expected, 0), "{o:?}");
         assert!((800.0..=1210.0).contains(&o.late_p50_ms), "{o:?}");
-    }
-
-    /// A calibration that charges only `costs` (ns each), on `cores` cores.
-    fn priced(costs: &[(Op, f64)]) -> crate::calibration::Calibration {
-        let mut c = crate::calibration::Calibration::reference();
-        for cost in &mut c.cpu {
-            cost.cpu_ns = costs
-                .iter()
-                .find(|(op, _)| *op == cost.op)
-                .map_or(0.0, |(_, ns)| *ns);
-        }
-        c
-    }
-
-    #[test]
-    fn the_server_is_charged_the_calibrated_cost_of_what_it_did() {
-        // 10 SSE clients on one topic, 100 events/s for 10 s: CPU = 10 s × 1 ms + each event
-        // published × 10 µs + each of the 10 writes per event × 2 µs, by hand.
-        let s = Scenario::parse(
-            Path::new("c.toml"),
-            "name = \"c\"\nduration = \"10s\"\nwarmup = \"0s\"\nmodes = [\"sse\"]\n\
-             [events]\nrate = 100\n[clients]\ncount = 10\n",
-        )
-        .unwrap();
-        let c = priced(&[(Op::Second, 1e6), (Op::Event, 10e3), (Op::SseEvent, 2e3)]);
-        let model = Model::new(
-            crate::simulate::Network {
-                round_trip: Duration::from_millis(1),
-            },
-            c,
-        );
-        let m = mode_result(&s, Mode::Sse, &model, &crate::simulate::quietly);
-        let events = m.deliveries.events_measured as f64;
-        assert_eq!(m.deliveries.delivered as f64, 10.0 * events);
-        let by_hand = 10.0 * 1e-3 + events * 10e-6 + 10.0 * events * 2e-6;
-        assert!(
-            (m.server.cpu_seconds / by_hand - 1.0).abs() < 1e-9,
-            "{} vs {by_hand}",
-            m.server.cpu_seconds
-        );
-        // Each event's ten writes queue on the two cores: the last follower waits for
-        // five writes, 10 µs, after the 0.5 ms one way.
-        assert!((m.latency.max_ms - 0.51).abs() < 0.005, "{:?}", m.latency);
-    }
-
-    #[test]
-    fn past_the_cores_capacity_the_queue_grows_and_latency_with_it() {
-        // 200 pollers every 100 ms, each empty poll 1 ms of CPU: 2,000 polls/s need 2 cores.
-        // On 4 cores they are answered in about a millisecond; on 1 they queue for seconds.
-        let s = Scenario::parse(
-            Path::new("k.toml"),
-            "name = \"k\"\nduration = \"20s\"\nwarmup = \"0s\"\nmodes = [\"poll\"]\n\
-             [events]\nrate = 1\n[clients]\ncount = 200\n[poll]\ninterval = \"100ms\"\nschedule = \"after_answer\"\n",
-        )
-        .unwrap();
-        let c = priced(&[(Op::EmptyPoll, 1e6), (Op::Page, 1e6)]);
-        let on = |cores: u32| {
-            let mut model = Model::new(
-                crate::simulate::Network {
-                    round_trip: Duration::ZERO,
-                },
-                c.clone(),
-            );
-            model.cores = cores;
-            mode_result(&s, Mode::Poll, &model, &crate::simulate::quietly)
-        };
-        let (roomy, starved) = (on(4), on(1));
-        // After an answer each client waits 100 ms: with room, ~2,000 polls/s; on one core
-        // the core's 1,000 polls/s is all there is.
-        assert!(
-            roomy.server.requests_per_second > 1800.0,
-            "{}",
-            roomy.server.requests_per_second
-        );
-        assert!(
-            (starved.server.requests_per_second / 1000.0 - 1.0).abs() < 0.02,
-            "{}",
-            starved.server.requests_per_second
-        );
-        assert!(
-            starved.latency.p50_ms > 1.5 * roomy.latency.p50_ms,
-            "{:?} {:?}",
-            starved.latency,
-            roomy.latency
-        );
     }
 
     #[test]

@@ -115,3 +115,37 @@ fn an_unknown_poll_schedule_names_the_choices() {
     );
     assert!(err.contains("did you mean `fixed`?"), "{err}");
 }
+
+#[test]
+fn server_cores_are_checked_and_written_back_only_when_set() {
+    let (code, err, path) = validate(&format!("{HEAD}rate = 5\n[server]\ncores = 0\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:8:9: `server.cores`:", path.display())),
+        "{err}"
+    );
+    let (code, resolved, _) = validate(&format!("{HEAD}rate = 5\n[server]\ncores = 16\n"));
+    assert_eq!(code, 0, "{resolved}");
+    assert!(resolved.contains("[server]\ncores = 16"), "{resolved}");
+    let (_, resolved, _) = validate(&format!("{HEAD}rate = 5\n"));
+    assert!(!resolved.contains("[server]"), "{resolved}");
+}
+
+#[test]
+fn run_refuses_a_server_bigger_than_the_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.toml");
+    std::fs::write(&path, format!("{HEAD}rate = 5\n[server]\ncores = 4096\n")).unwrap();
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(&path)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.cores = 4096") && err.contains("can only be simulated"),
+        "{err}"
+    );
+}

@@ -21,6 +21,9 @@ pub const MAX_CLIENTS: i64 = 100_000_000;
 /// Most repetitions of a run: enough for a tight interval, few enough to finish.
 pub const MAX_REPEAT: i64 = 100;
 
+/// Most cores a `[server]` may have (a model's capacity search goes this far).
+pub const MAX_CORES: i64 = 4096;
+
 pub(super) fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let map = SourceMap::new(path, text);
     let raw: RawScenario = toml::from_str(text).map_err(|e| map.toml_error(&e))?;
@@ -126,6 +129,12 @@ impl Check<'_> {
             sse: self.stream(&raw.sse, "sse")?,
             websocket: self.stream(&raw.websocket, "websocket")?,
             webhook: self.webhook(&raw, clients)?,
+            server: ServerParams {
+                cores: match raw.server.as_ref().and_then(|s| s.cores.clone()) {
+                    None => None,
+                    cores => Some(self.int(&cores, "server.cores", 1, 1..=MAX_CORES)? as u32),
+                },
+            },
             thresholds: self.thresholds(&raw)?,
             faults: Vec::new(),
             sweep: None,
