@@ -383,17 +383,17 @@ pub fn report(files: &[PathBuf], out: Option<PathBuf>) -> Result<Rendered, Failu
                 ((b, &files[1]), (a, &files[0]))
             };
             let dir = out.ok_or_else(|| Failure::BadInput("a side-by-side needs --out DIR".into()))?;
-            let checks = results::validation::validate(measured, simulated)
+            let validation = results::validation::validate(measured, simulated)
                 .map_err(|e| Failure::BadInput(format!("{e:#}")))?;
             let sides = report::validation::Sides {
                 measured: mp,
                 simulated: sp,
             };
-            let html = report::validation::write(measured, simulated, &checks, &sides, &dir)
+            let html = report::validation::write(measured, simulated, &validation, &sides, &dir)
                 .map_err(Failure::RunFailed)?;
             return Ok(Rendered {
                 merged: None,
-                side_by_side: Some(report::validation::render_text(&checks)),
+                side_by_side: Some(report::validation::render_text(&validation)),
                 html,
             });
         }

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::figures;
 use super::html::{esc, number, page_start};
-use crate::results::validation::{rests_on, Check, Goal, Verdict};
+use crate::results::validation::{rests_on, Check, Goal, Knee, Validation, Verdict, KNEE_RISE};
 use crate::results::Results;
 
 /// Column headers.
@@ -44,8 +44,12 @@ fn verdict(c: &Check) -> String {
 
 fn cells(c: &Check) -> Vec<String> {
     let shown = |v: Option<f64>| v.map_or("—".to_string(), |v| figures::value(c.figure, v));
+    let mode = match &c.point {
+        Some(point) => format!("{} at {point}", c.mode),
+        None => c.mode.to_string(),
+    };
     vec![
-        c.mode.to_string(),
+        mode,
         c.figure.name().to_string(),
         shown(c.measured),
         shown(c.simulated),
@@ -55,13 +59,48 @@ fn cells(c: &Check) -> Vec<String> {
     ]
 }
 
+/// Column headers of the knees' table.
+const KNEE_HEADER: [&str; 4] = ["mode", "knee measured", "knee simulated", "verdict"];
+
+fn knee_cells(k: &Knee) -> Vec<String> {
+    let at = |v: Option<f64>| {
+        v.map_or("none in the sweep".to_string(), |v| {
+            format!("{} = {}", k.parameter, number(v))
+        })
+    };
+    vec![
+        k.mode.to_string(),
+        at(k.measured),
+        at(k.simulated),
+        if k.met {
+            "met".into()
+        } else {
+            format!(
+                "missed: rests on {}",
+                rests_on(k.mode, crate::results::Figure::LatencyP99)
+            )
+        },
+    ]
+}
+
+/// What the knee is, in a sentence.
+fn knee_rule() -> String {
+    format!(
+        "A mode's knee is the first swept value at which its p99 exceeds {} times the lowest p99 of the values \
+         before it; the goal is the measured knee within 20% (or no knee either way).",
+        number(KNEE_RISE)
+    )
+}
+
 /// A sentence: how many goals the model met, of how many it was held to, and how many it
 /// could not be judged on for the noise.
-pub fn summary(checks: &[Check]) -> String {
-    let count = |v: Verdict| checks.iter().filter(|c| c.verdict == v).count();
+pub fn summary(v: &Validation) -> String {
+    let checks = &v.checks;
+    let count = |verdict: Verdict| checks.iter().filter(|c| c.verdict == verdict).count();
+    let knees_met = v.knees.iter().filter(|k| k.met).count();
     let (met, missed, noisy) = (
-        count(Verdict::Met),
-        count(Verdict::Missed),
+        count(Verdict::Met) + knees_met,
+        count(Verdict::Missed) + v.knees.len() - knees_met,
         count(Verdict::WithinNoise),
     );
     let noise = if noisy > 0 {
@@ -79,11 +118,16 @@ pub fn summary(checks: &[Check]) -> String {
 }
 
 /// The terminal table.
-pub fn render_text(checks: &[Check]) -> String {
+pub fn render_text(v: &Validation) -> String {
     let mut all = vec![HEADER.map(String::from).to_vec()];
-    all.extend(checks.iter().map(cells));
+    all.extend(v.checks.iter().map(cells));
     let mut out = super::table::align(&all);
-    let _ = writeln!(out, "{}", summary(checks));
+    if !v.knees.is_empty() {
+        let mut knees = vec![KNEE_HEADER.map(String::from).to_vec()];
+        knees.extend(v.knees.iter().map(knee_cells));
+        let _ = write!(out, "\n{}{}\n", super::table::align(&knees), knee_rule());
+    }
+    let _ = writeln!(out, "{}", summary(v));
     out
 }
 
@@ -109,49 +153,72 @@ fn lead(measured: &Results, simulated: &Results, sides: &Sides) -> String {
 }
 
 /// The Markdown page.
-pub fn render_markdown(measured: &Results, simulated: &Results, checks: &[Check], sides: &Sides) -> String {
+pub fn render_markdown(measured: &Results, simulated: &Results, v: &Validation, sides: &Sides) -> String {
     let mut m = format!(
         "# pushpull validation: {}, simulated beside measured\n\n{}\n\n{}\n\n",
         measured.scenario.name,
         lead(measured, simulated, sides),
-        summary(checks)
+        summary(v)
     );
-    let _ = writeln!(m, "| {} |", HEADER.join(" | "));
-    let _ = writeln!(m, "|{}", "---|".repeat(HEADER.len()));
-    for c in checks {
-        let _ = writeln!(m, "| {} |", cells(c).join(" | "));
+    let table = |m: &mut String, header: &[&str], rows: Vec<Vec<String>>| {
+        let _ = writeln!(m, "| {} |", header.join(" | "));
+        let _ = writeln!(m, "|{}", "---|".repeat(header.len()));
+        for row in rows {
+            let _ = writeln!(m, "| {} |", row.join(" | "));
+        }
+    };
+    if !v.knees.is_empty() {
+        let _ = writeln!(m, "## Knees\n\n{}\n", knee_rule());
+        table(&mut m, &KNEE_HEADER, v.knees.iter().map(knee_cells).collect());
+        let _ = writeln!(m, "\n## Every figure\n");
     }
+    table(&mut m, &HEADER, v.checks.iter().map(cells).collect());
     m
 }
 
 /// The HTML page.
-pub fn render_html(measured: &Results, simulated: &Results, checks: &[Check], sides: &Sides) -> String {
+pub fn render_html(measured: &Results, simulated: &Results, v: &Validation, sides: &Sides) -> String {
     let mut h = page_start(&format!("validation {}", measured.scenario.name));
     let _ = writeln!(
         h,
         "<h1>pushpull validation: {}, simulated beside measured</h1>\n<p class=\"lead\">{}</p>\n<p>{}</p>",
         esc(&measured.scenario.name),
         esc(&lead(measured, simulated, sides)),
-        esc(&summary(checks))
+        esc(&summary(v))
     );
-    h.push_str("<div class=\"scroll\"><table>\n<thead><tr>");
-    for col in HEADER {
-        let _ = write!(h, "<th>{}</th>", esc(col));
-    }
-    h.push_str("</tr></thead>\n<tbody>\n");
-    for c in checks {
-        let class = if c.verdict == Verdict::Missed {
-            " class=\"differs\""
-        } else {
-            ""
-        };
-        let _ = write!(h, "<tr{class}>");
-        for cell in cells(c) {
-            let _ = write!(h, "<td>{}</td>", esc(&cell));
+    let table = |h: &mut String, header: &[&str], rows: Vec<(bool, Vec<String>)>| {
+        h.push_str("<div class=\"scroll\"><table>\n<thead><tr>");
+        for col in header {
+            let _ = write!(h, "<th>{}</th>", esc(col));
         }
-        h.push_str("</tr>\n");
+        h.push_str("</tr></thead>\n<tbody>\n");
+        for (missed, row) in rows {
+            let _ = write!(h, "<tr{}>", if missed { " class=\"differs\"" } else { "" });
+            for cell in row {
+                let _ = write!(h, "<td>{}</td>", esc(&cell));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</tbody></table></div>\n");
+    };
+    if !v.knees.is_empty() {
+        let _ = writeln!(h, "<h2>Knees</h2>\n<p>{}</p>", esc(&knee_rule()));
+        table(
+            &mut h,
+            &KNEE_HEADER,
+            v.knees.iter().map(|k| (!k.met, knee_cells(k))).collect(),
+        );
+        h.push_str("<h2>Every figure</h2>\n");
     }
-    h.push_str("</tbody></table></div>\n</main>\n</body>\n</html>\n");
+    table(
+        &mut h,
+        &HEADER,
+        v.checks
+            .iter()
+            .map(|c| (c.verdict == Verdict::Missed, cells(c)))
+            .collect(),
+    );
+    h.push_str("</main>\n</body>\n</html>\n");
     h
 }
 
@@ -159,16 +226,16 @@ pub fn render_html(measured: &Results, simulated: &Results, checks: &[Check], si
 pub fn write(
     measured: &Results,
     simulated: &Results,
-    checks: &[Check],
+    v: &Validation,
     sides: &Sides,
     dir: &Path,
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let html = dir.join("validation.html");
-    std::fs::write(&html, render_html(measured, simulated, checks, sides))
+    std::fs::write(&html, render_html(measured, simulated, v, sides))
         .with_context(|| format!("writing {}", html.display()))?;
     let md = dir.join("validation.md");
-    std::fs::write(&md, render_markdown(measured, simulated, checks, sides))
+    std::fs::write(&md, render_markdown(measured, simulated, v, sides))
         .with_context(|| format!("writing {}", md.display()))?;
     Ok(html)
 }

@@ -67,6 +67,8 @@ pub enum Verdict {
 /// One mode's one figure, measured and simulated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
+    /// The sweep point's label, for a sweep.
+    pub point: Option<String>,
     /// The mode.
     pub mode: Mode,
     /// The figure.
@@ -91,9 +93,19 @@ impl Check {
     }
 }
 
-/// Every figure of every mode both runs have, in the measured run's order of modes. The
-/// runs must be of the same scenario (the seed may differ), one measured and one simulated.
-pub fn validate(measured: &Results, simulated: &Results) -> anyhow::Result<Vec<Check>> {
+/// A model held against a measurement: every figure, and for a sweep each mode's knee.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validation {
+    /// Every figure of every mode (at every point of a sweep), in the measured run's order.
+    pub checks: Vec<Check>,
+    /// For a sweep over one numeric parameter, each mode's knee.
+    pub knees: Vec<Knee>,
+}
+
+/// Every figure of every mode both runs have (at every point of a sweep both have), in the
+/// measured run's order of modes, and a sweep's knees. The runs must be of the same scenario
+/// (the seed may differ), one measured and one simulated.
+pub fn validate(measured: &Results, simulated: &Results) -> anyhow::Result<Validation> {
     anyhow::ensure!(
         measured.simulated.is_none() && simulated.simulated.is_some(),
         "a side-by-side needs one measured and one simulated results.json"
@@ -105,41 +117,142 @@ pub fn validate(measured: &Results, simulated: &Results) -> anyhow::Result<Vec<C
         measured.scenario.name,
         simulated.scenario.name
     );
+    let pairs: Vec<(Option<&str>, &[super::ModeResult], &[super::ModeResult])> = if measured.points.is_empty()
+    {
+        vec![(None, &measured.modes, &simulated.modes)]
+    } else {
+        measured
+            .points
+            .iter()
+            .filter_map(|p| {
+                let s = simulated.points.iter().find(|s| s.label == p.label)?;
+                Some((Some(p.label.as_str()), p.modes.as_slice(), s.modes.as_slice()))
+            })
+            .collect()
+    };
     let mut out = Vec::new();
-    for m in &measured.modes {
-        let Some(s) = simulated.modes.iter().find(|s| s.mode == m.mode) else {
-            continue;
-        };
-        for f in Figure::ALL {
-            let (mv, sv) = (f.headline(m), f.of(s));
-            let goal = Goal::of(m.mode, f);
-            let verdict = match (mv, sv, goal) {
-                _ if !simulated.has(f) => Verdict::NotModelled,
-                (None, ..) => Verdict::NotMeasured,
-                (Some(mv), Some(sv), Some(g)) if g.met(mv, sv) => Verdict::Met,
-                (Some(mv), Some(sv), Some(g)) => {
-                    // The sampling error of each run's figure, from its own counts.
-                    let se = |r: &super::ModeResult| f.sampling_error(r).unwrap_or(0.0);
-                    let noise = 3.0 * (se(m).powi(2) + se(s).powi(2)).sqrt();
-                    if g.beyond(mv, sv) <= noise {
-                        Verdict::WithinNoise
-                    } else {
-                        Verdict::Missed
-                    }
-                }
-                _ => Verdict::NoGoal,
+    for (point, measured_modes, simulated_modes) in pairs {
+        for m in measured_modes {
+            let Some(s) = simulated_modes.iter().find(|s| s.mode == m.mode) else {
+                continue;
             };
-            out.push(Check {
-                mode: m.mode,
-                figure: f,
-                measured: mv,
-                simulated: if simulated.has(f) { sv } else { None },
-                goal,
-                verdict,
-            });
+            for f in Figure::ALL {
+                out.push(check(point, m, s, f, simulated.has(f)));
+            }
         }
     }
-    Ok(out)
+    Ok(Validation {
+        checks: out,
+        knees: knees(measured, simulated),
+    })
+}
+
+/// Figure `f` of mode `m` beside its model `s` (`modelled`: whether the model gives `f`).
+fn check(
+    point: Option<&str>,
+    m: &super::ModeResult,
+    s: &super::ModeResult,
+    f: Figure,
+    modelled: bool,
+) -> Check {
+    let (mv, sv) = (f.headline(m), f.of(s));
+    let goal = Goal::of(m.mode, f);
+    let verdict = match (mv, sv, goal) {
+        _ if !modelled => Verdict::NotModelled,
+        (None, ..) => Verdict::NotMeasured,
+        (Some(mv), Some(sv), Some(g)) if g.met(mv, sv) => Verdict::Met,
+        (Some(mv), Some(sv), Some(g)) => {
+            // The sampling error of each run's figure, from its own counts.
+            let se = |r: &super::ModeResult| f.sampling_error(r).unwrap_or(0.0);
+            let noise = 3.0 * (se(m).powi(2) + se(s).powi(2)).sqrt();
+            if g.beyond(mv, sv) <= noise {
+                Verdict::WithinNoise
+            } else {
+                Verdict::Missed
+            }
+        }
+        _ => Verdict::NoGoal,
+    };
+    Check {
+        point: point.map(str::to_string),
+        mode: m.mode,
+        figure: f,
+        measured: mv,
+        simulated: if modelled { sv } else { None },
+        goal,
+        verdict,
+    }
+}
+
+/// Where a sweep's p99 leaves its flat part, for one mode, measured and simulated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Knee {
+    /// The mode.
+    pub mode: Mode,
+    /// The swept parameter.
+    pub parameter: String,
+    /// The measurement's knee: the first swept value whose p99 is more than
+    /// [`KNEE_RISE`] times the lowest p99 before it (None: no knee within the sweep).
+    pub measured: Option<f64>,
+    /// The model's knee, found the same way.
+    pub simulated: Option<f64>,
+    /// Met when both have no knee, or both have one within 20% of the measured value.
+    pub met: bool,
+}
+
+/// How far p99 must rise above the flat part for a point to be the knee.
+pub const KNEE_RISE: f64 = 2.0;
+
+/// The knee of each mode of a sweep over one numeric parameter, both ways; empty for
+/// anything else.
+pub fn knees(measured: &Results, simulated: &Results) -> Vec<Knee> {
+    let Some(first) = measured.points.first() else {
+        return Vec::new();
+    };
+    if first.values.len() != 1 || first.values[0].number.is_none() {
+        return Vec::new();
+    }
+    first
+        .modes
+        .iter()
+        .map(|m| {
+            let (mk, sk) = (knee(measured, m.mode), knee(simulated, m.mode));
+            Knee {
+                mode: m.mode,
+                parameter: first.values[0].path.clone(),
+                measured: mk,
+                simulated: sk,
+                met: match (mk, sk) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => (b - a).abs() <= 0.2 * a.abs(),
+                    _ => false,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The first swept value at which `mode`'s p99 exceeds [`KNEE_RISE`] × the lowest p99 of the
+/// points before it, in the order of the swept values.
+pub fn knee(r: &Results, mode: Mode) -> Option<f64> {
+    let mut curve: Vec<(f64, f64)> = r
+        .points
+        .iter()
+        .filter_map(|p| {
+            let x = p.values.first()?.number?;
+            let m = p.modes.iter().find(|m| m.mode == mode)?;
+            Some((x, m.latency.p99_ms))
+        })
+        .collect();
+    curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut flat = f64::INFINITY;
+    for (x, p99) in curve {
+        if p99 > KNEE_RISE * flat {
+            return Some(x);
+        }
+        flat = flat.min(p99);
+    }
+    None
 }
 
 /// The part of the model a figure rests on: where to look when it misses.
@@ -175,6 +288,67 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
 mod tests {
     use super::*;
 
+    /// A sweep over `clients.count` whose poll p99 is `p99s` at 10, 100, 1000 and 5000.
+    fn swept(p99s: [f64; 4]) -> Results {
+        let mut r = crate::results::one_run_fixture();
+        let poll = r.modes.iter().find(|m| m.mode == Mode::Poll).unwrap().clone();
+        r.points = [10.0, 100.0, 1000.0, 5000.0]
+            .iter()
+            .zip(p99s)
+            .rev()
+            .map(|(&x, p99)| {
+                let mut m = poll.clone();
+                m.latency.p99_ms = p99;
+                crate::results::SweepPoint {
+                    label: format!("clients.count={x}"),
+                    values: vec![crate::results::SweptValue {
+                        path: "clients.count".into(),
+                        value: x.to_string(),
+                        number: Some(x),
+                    }],
+                    scenario: r.scenario.clone(),
+                    modes: vec![m],
+                }
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn the_knee_is_where_p99_first_doubles_over_the_flat_part_before_it() {
+        // Whatever order the points are stored in, by the swept value.
+        assert_eq!(knee(&swept([1.0, 1.2, 1.1, 5.0]), Mode::Poll), Some(5000.0));
+        assert_eq!(
+            knee(&swept([1.0, 0.6, 1.3, 9.0]), Mode::Poll),
+            Some(1000.0),
+            "twice the lowest before"
+        );
+        assert_eq!(knee(&swept([1.0, 1.5, 1.9, 1.99]), Mode::Poll), None);
+        let measured = swept([1.0, 1.2, 1.1, 5.0]);
+        let mut simulated = swept([1.0, 1.0, 4.0, 8.0]);
+        simulated.simulated = Some(crate::results::Simulated {
+            round_trip_ms: 0.3,
+            not_modelled: Vec::new(),
+            server: None,
+        });
+        let v = validate(&measured, &simulated).unwrap();
+        assert_eq!(v.knees.len(), 1);
+        let k = &v.knees[0];
+        assert_eq!(
+            (k.measured, k.simulated, k.met),
+            (Some(5000.0), Some(1000.0), false)
+        );
+        assert_eq!(
+            v.checks.len(),
+            4 * Figure::ALL.len(),
+            "every figure at every point"
+        );
+        assert!(v.checks.iter().all(|c| c
+            .point
+            .as_deref()
+            .is_some_and(|p| p.starts_with("clients.count="))));
+    }
+
     #[test]
     fn a_miss_smaller_than_the_noise_is_not_called_a_miss() {
         let measured = crate::results::one_run_fixture();
@@ -195,7 +369,7 @@ mod tests {
                 poll.server.requests = n;
                 poll.deliveries.delivered = n;
             }
-            let checks = validate(&m, &s).unwrap();
+            let checks = validate(&m, &s).unwrap().checks;
             let c = checks
                 .iter()
                 .find(|c| c.mode == Mode::Poll && c.figure == Figure::RequestsPerEvent);
@@ -235,7 +409,7 @@ mod tests {
             .unwrap();
         poll.latency = crate::results::LatencySummary::from_histogram(&h);
         poll.deliveries.delivered = poll.deliveries.expected;
-        let checks = validate(&measured, &simulated).unwrap();
+        let checks = validate(&measured, &simulated).unwrap().checks;
         let find = |mode, f| checks.iter().find(|c| c.mode == mode && c.figure == f).unwrap();
         assert_eq!(find(Mode::Poll, Figure::LatencyP50).verdict, Verdict::Missed);
         assert_eq!(find(Mode::Poll, Figure::EmptyShare).verdict, Verdict::Met);
