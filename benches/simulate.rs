@@ -17,7 +17,7 @@ use pushpull::calibration::Calibration;
 use pushpull::scenario::Scenario;
 use pushpull::simulate::queue::Queue;
 use pushpull::simulate::server::Server;
-use pushpull::simulate::{poll, quietly, Network};
+use pushpull::simulate::{poll, quietly, Network, Wire};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -86,20 +86,26 @@ fn pollers(c: &mut Criterion) {
          [events]\nrate = 1000\ntopics = 1000\n[clients]\ncount = 10000\n[poll]\ninterval = \"1s\"\n",
     )
     .expect("valid");
+    // The server's two cores at the shipped calibration's costs (the queue of each poll's
+    // answer is part of the work), over a network with jitter and the messages' bytes.
+    let calibration = Calibration::reference();
     let net = Network {
-        round_trip: Duration::from_micros(200),
+        jitter: Duration::from_micros(100),
+        ..Network::of(Duration::from_micros(200))
     };
-    // The server's two cores at the shipped calibration's costs: the queue of each poll's
-    // answer is part of the work.
-    let server = || Server::new(&s, &Calibration::reference(), 2);
-    let polls = poll::run(&s, false, net, &mut server(), &quietly).actions;
+    let bytes = calibration
+        .bytes(pushpull::event::Mode::Poll)
+        .expect("calibrated");
+    let model = || (Server::new(&s, &calibration, 2), Wire::new(&net, bytes, 1));
+    let (mut srv, mut wire) = model();
+    let polls = poll::run(&s, false, &mut wire, &mut srv, &quietly).actions;
     let mut g = c.benchmark_group("simulate");
     g.throughput(Throughput::Elements(polls));
     g.sample_size(10);
     g.bench_function("poll_10k_clients_60s", |b| {
         b.iter_batched(
-            server,
-            |mut srv| poll::run(&s, false, net, &mut srv, &quietly),
+            model,
+            |(mut srv, mut wire)| poll::run(&s, false, &mut wire, &mut srv, &quietly),
             BatchSize::LargeInput,
         )
     });

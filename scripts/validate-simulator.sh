@@ -35,10 +35,10 @@ for name in "${chosen[@]}"; do
   round_trip=$(python3 -c "
 import json, statistics, sys
 r = json.load(open(sys.argv[1]))
-modes = r['modes'] + [m for p in r['points'] for m in p['modes']]
+modes = r.get('modes', []) + [m for p in r.get('points', []) for m in p['modes']]
 print('%.3fms' % statistics.median(m['theory']['given']['round_trip_ms'] for m in modes))" "$dir/measured/results.json")
   "$bin" simulate "scenarios/$name.toml" --round-trip "$round_trip" --out "$dir/simulated" --quiet || [ $? -eq 3 ]
-  "$bin" report "$dir/measured/results.json" "$dir/simulated/results.json" --out "$dir" >"$dir/validation.txt"
+  "$bin" report "$dir/measured/results.json" "$dir/simulated/results.json" --out "$dir" >/dev/null
 done
 
 {

@@ -186,7 +186,7 @@ async fn run_scenario(
 fn simulate(
     scenario: &std::path::Path,
     args: cli::RunArgs,
-    round_trip: std::time::Duration,
+    round_trip: Option<std::time::Duration>,
     calibration: Option<&std::path::Path>,
 ) -> Result<(), Failure> {
     let mut s = load(scenario, &args)?;
@@ -209,7 +209,7 @@ fn simulate(
         }
         s.repeat = 1;
     }
-    let mut model = crate::simulate::Model::new(crate::simulate::Network { round_trip }, calibration);
+    let mut model = crate::simulate::Model::new(round_trip, calibration);
     if let Some(cores) = s.server.cores {
         model.cores = cores;
     }

@@ -143,9 +143,10 @@ pub enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
         /// The network's round trip between clients and server, e.g. 40ms across a continent
-        /// (the server's time comes on top).
+        /// (the server's time comes on top) [default: the scenario's `[network] round_trip`,
+        /// else loopback's 0.2ms].
         #[arg(long, value_parser = duration)]
-        round_trip: Duration,
+        round_trip: Option<Duration>,
         /// The server's costs, from `pushpull calibrate` [default: the calibration measured on
         /// the reference machine, shipped with pushpull].
         #[arg(long, value_name = "FILE")]

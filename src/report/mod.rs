@@ -107,11 +107,24 @@ pub fn simulated_note(r: &Results) -> Option<String> {
     };
     Some(format!(
         "These figures come from pushpull's discrete-event model of the scenario, not from a measurement: \
-         the same seeded events and clients over a network with a {} ms round trip, and {server}. \
+         the same seeded events and clients over a network with a {} ms round trip{}, and {server}. \
          Not modelled, so left out: {}.",
         number(sim.round_trip_ms),
+        network_extras(sim),
         left_out.join(", ")
     ))
+}
+
+/// The model's jitter and bandwidth, where it had them, as words after its round trip.
+fn network_extras(sim: &crate::results::Simulated) -> String {
+    let mut out = String::new();
+    if sim.jitter_ms > 0.0 {
+        out += &format!(" (± {} ms)", number(sim.jitter_ms));
+    }
+    if let Some(mbps) = sim.bandwidth_mbps {
+        out += &format!(", each message sent at {} Mbit/s", number(mbps));
+    }
+    out
 }
 
 /// Two figures within this share of each other are too close to rank: the one margin the

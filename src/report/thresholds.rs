@@ -143,6 +143,8 @@ mod tests {
         assert_eq!(results(&r), ["FAIL", "pass"], "measured, the CPU bound is judged");
         r.simulated = Some(Simulated {
             round_trip_ms: 1.0,
+            jitter_ms: 0.0,
+            bandwidth_mbps: None,
             not_modelled: vec![Figure::CpuMsPer1k],
             server: None,
         });

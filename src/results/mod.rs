@@ -60,6 +60,12 @@ pub struct Results {
 pub struct Simulated {
     /// The network's round trip the model used, ms.
     pub round_trip_ms: f64,
+    /// How far the model let a round trip stray either way, ms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub jitter_ms: f64,
+    /// The bandwidth each message was sent at, Mbit/s (None: no time per byte).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_mbps: Option<f64>,
     /// Headline figures the model does not produce (the results hold zero for them, and
     /// reports leave them out).
     pub not_modelled: Vec<Figure>,
@@ -67,6 +73,10 @@ pub struct Simulated {
     /// in results of a model that had no server costs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ModelServer>,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// The server a simulation modelled.

@@ -328,6 +328,8 @@ mod tests {
         let mut simulated = swept([1.0, 1.0, 4.0, 8.0]);
         simulated.simulated = Some(crate::results::Simulated {
             round_trip_ms: 0.3,
+            jitter_ms: 0.0,
+            bandwidth_mbps: None,
             not_modelled: Vec::new(),
             server: None,
         });
@@ -355,6 +357,8 @@ mod tests {
         let mut simulated = measured.clone();
         simulated.simulated = Some(crate::results::Simulated {
             round_trip_ms: 0.3,
+            jitter_ms: 0.0,
+            bandwidth_mbps: None,
             not_modelled: Vec::new(),
             server: None,
         });
@@ -395,6 +399,8 @@ mod tests {
         let mut simulated = measured.clone();
         simulated.simulated = Some(crate::results::Simulated {
             round_trip_ms: 0.3,
+            jitter_ms: 0.0,
+            bandwidth_mbps: None,
             not_modelled: vec![Figure::CpuMsPer1k],
             server: None,
         });

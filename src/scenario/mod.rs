@@ -76,6 +76,9 @@ pub struct Scenario {
     /// The server the scenario runs on.
     #[serde(default, skip_serializing_if = "ServerParams::is_unset")]
     pub server: ServerParams,
+    /// The network between clients and server, as the simulator models it.
+    #[serde(default, skip_serializing_if = "NetworkParams::is_unset")]
+    pub network: NetworkParams,
     /// Conditions a run must meet (`pushpull run` exits 3 when one fails).
     #[serde(default, skip_serializing_if = "Thresholds::is_empty")]
     pub thresholds: Thresholds,
@@ -199,6 +202,29 @@ impl ServerParams {
     /// Nothing set: the section is left out when the scenario is written back.
     pub fn is_unset(&self) -> bool {
         self.cores.is_none()
+    }
+}
+
+/// `[network]`: what `simulate` models between clients and server (`run` measures the
+/// network it has; a `latency` fault adds delay to it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkParams {
+    /// A request's way there and its answer's way back, together (None: loopback's).
+    #[serde(default, with = "humane::option", skip_serializing_if = "Option::is_none")]
+    pub round_trip: Option<Duration>,
+    /// How far a round trip may stray either way, evenly (each leg by up to half of it).
+    #[serde(default, with = "humane", skip_serializing_if = "Duration::is_zero")]
+    pub jitter: Duration,
+    /// Megabits per second each message is sent at, so a message of b bytes takes
+    /// 8b / (10⁶ × bandwidth_mbps) s on top (None: no time per byte).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_mbps: Option<f64>,
+}
+
+impl NetworkParams {
+    /// Nothing set: the section is left out when the scenario is written back.
+    pub fn is_unset(&self) -> bool {
+        *self == NetworkParams::default()
     }
 }
 

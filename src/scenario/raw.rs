@@ -31,6 +31,7 @@ pub struct RawScenario {
     pub websocket: Option<RawStream>,
     pub webhook: Option<RawWebhook>,
     pub server: Option<RawServer>,
+    pub network: Option<RawNetwork>,
     pub thresholds: Option<BTreeMap<S<String>, S<String>>>,
     pub sweep: Option<S<BTreeMap<S<String>, S<toml::Value>>>>,
     pub faults: Option<Vec<RawFault>>,
@@ -104,6 +105,15 @@ pub struct RawPoll {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub cores: Option<S<i64>>,
+}
+
+/// `[network]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    pub round_trip: Option<S<String>>,
+    pub jitter: Option<S<String>>,
+    pub bandwidth_mbps: Option<S<f64>>,
 }
 
 /// `[long_poll]`

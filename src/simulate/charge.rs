@@ -110,12 +110,7 @@ mod tests {
         )
         .unwrap();
         let c = priced(&[(Op::Second, 1e6), (Op::Event, 10e3), (Op::SseEvent, 2e3)]);
-        let model = Model::new(
-            crate::simulate::Network {
-                round_trip: Duration::from_millis(1),
-            },
-            c,
-        );
+        let model = Model::new(Some(Duration::from_millis(1)), c);
         let m = mode_result(&s, Mode::Sse, &model, &crate::simulate::quietly);
         let events = m.deliveries.events_measured as f64;
         assert_eq!(m.deliveries.delivered as f64, 10.0 * events);
@@ -142,12 +137,7 @@ mod tests {
         .unwrap();
         let c = priced(&[(Op::EmptyPoll, 1e6), (Op::Page, 1e6)]);
         let on = |cores: u32| {
-            let mut model = Model::new(
-                crate::simulate::Network {
-                    round_trip: Duration::ZERO,
-                },
-                c.clone(),
-            );
+            let mut model = Model::new(Some(Duration::ZERO), c.clone());
             model.cores = cores;
             mode_result(&s, Mode::Poll, &model, &crate::simulate::quietly)
         };

@@ -11,12 +11,12 @@ use rand_chacha::ChaCha8Rng;
 use super::log::Log;
 use super::queue::Queue;
 use super::server::Server;
-use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s long pollers over `net`.
-pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) -> Outcome {
+pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progress) -> Outcome {
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
     let horizon = end + s.drain.as_nanos() as u64;
@@ -29,7 +29,6 @@ pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) 
     for c in 0..log.clients {
         queue.push(0, c as u32);
     }
-    let one_way = net.one_way_ns();
     while let Some((at, entry)) = queue.pop() {
         if at > horizon {
             break;
@@ -42,7 +41,7 @@ pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) 
             if out.actions.is_multiple_of(PROGRESS_EVERY) {
                 progress(at);
             }
-            let at_server = at + one_way;
+            let at_server = at + wire.request();
             let deadline = at_server + wait + (wait as f64 * rng.gen_range(0.0..1.0 / 16.0)) as u64;
             let answer_at = match log.next_for(c) {
                 Some(next) if next <= deadline => next.max(at_server),
@@ -61,7 +60,7 @@ pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) 
                 (Op::PagedEvent, held as f64),
             ],
         );
-        let answered = done + one_way;
+        let answered = done + wire.answer(held);
         let (taken, _) = log.hand_out(c, at, answered, limit, &mut out);
         // The server counts a request when it answers it.
         if (warmup..end).contains(&at) {
@@ -85,6 +84,7 @@ mod tests {
     use crate::modes::long_poll::predict;
     use crate::simulate::quietly;
     use crate::simulate::testing::{close_counts, given};
+    use crate::simulate::Network;
 
     fn scenario(rate: f64) -> Scenario {
         let text = format!(
@@ -95,16 +95,14 @@ mod tests {
         Scenario::parse(Path::new("sim.toml"), &text).unwrap()
     }
 
-    const NET: Network = Network {
-        round_trip: Duration::from_millis(2),
-    };
+    const NET: Network = Network::of(Duration::from_millis(2));
 
     #[test]
     fn long_pollers_agree_with_the_theory_and_deliver_in_one_way() {
         // λ = 0.05 and 0.2 events/s per client: most cycles end by the wait, or by an event.
         for rate in [5.0, 20.0] {
             let s = scenario(rate);
-            let o = run(&s, NET, &mut Server::instant(), &quietly);
+            let o = run(&s, &mut Wire::plain(&NET), &mut Server::instant(), &quietly);
             assert_eq!(o.delivered, o.expected, "rate {rate}");
             let theory = predict(&s, &given(&o, 500, 1200.0, 2.0));
             close_counts(&format!("rate {rate}"), &o, &theory);
@@ -123,8 +121,8 @@ mod tests {
     fn the_same_seed_gives_the_same_run() {
         let s = scenario(5.0);
         assert_eq!(
-            run(&s, NET, &mut Server::instant(), &quietly),
-            run(&s, NET, &mut Server::instant(), &quietly)
+            run(&s, &mut Wire::plain(&NET), &mut Server::instant(), &quietly),
+            run(&s, &mut Wire::plain(&NET), &mut Server::instant(), &quietly)
         );
     }
 }

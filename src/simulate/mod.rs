@@ -21,11 +21,13 @@
 mod charge;
 mod log;
 pub mod long_poll;
+pub mod network;
 pub mod poll;
 pub mod queue;
 mod results;
 pub mod server;
 
+pub use network::{Network, Wire, LOOPBACK_ROUND_TRIP};
 pub use results::{mode_result, simulate, unsupported, Unwatched, Watch, NOT_MODELLED};
 pub mod stream;
 pub mod webhook;
@@ -43,40 +45,38 @@ pub fn quietly(_: u64) {}
 /// Actions between two calls of a [`Progress`]: rare enough to cost nothing.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
-/// The network between clients and server.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Network {
-    /// A request's way there and its answer's way back, together.
-    pub round_trip: Duration,
-}
-
-/// What a model runs on besides its scenario: the network, and the server's cores and costs.
+/// What a model runs on besides its scenario: the server's costs and cores, and a round trip
+/// that overrides the scenario's.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// The network between clients and server.
-    pub network: Network,
+    /// The round trip to use whatever the scenario says (`simulate --round-trip`).
+    pub round_trip: Option<Duration>,
     /// The server's costs per operation.
     pub calibration: crate::calibration::Calibration,
-    /// Cores serving them.
+    /// Cores serving them, unless the scenario's `[server] cores` says otherwise.
     pub cores: u32,
 }
 
 impl Model {
-    /// `network` and `calibration`, on as many cores as the calibrated machine had.
-    pub fn new(network: Network, calibration: crate::calibration::Calibration) -> Model {
+    /// `calibration`'s costs on as many cores as the calibrated machine had, over the
+    /// scenario's network (its round trip replaced by `round_trip`, when given).
+    pub fn new(round_trip: Option<Duration>, calibration: crate::calibration::Calibration) -> Model {
         let cores = calibration.environment.cores.max(1) as u32;
         Model {
-            network,
+            round_trip,
             calibration,
             cores,
         }
     }
-}
 
-impl Network {
-    /// One way, ns.
-    pub fn one_way_ns(&self) -> u64 {
-        self.round_trip.as_nanos() as u64 / 2
+    /// The network `s` runs over in this model.
+    pub fn network(&self, s: &crate::scenario::Scenario) -> Network {
+        let n = &s.network;
+        Network {
+            round_trip: self.round_trip.or(n.round_trip).unwrap_or(LOOPBACK_ROUND_TRIP),
+            jitter: n.jitter,
+            bandwidth_mbps: n.bandwidth_mbps,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::log::Log;
 use super::queue::Queue;
 use super::server::Server;
-use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::modes::client_rng;
 use crate::modes::slots::Slots;
@@ -20,7 +20,7 @@ use crate::scenario::Scenario;
 pub fn run(
     s: &Scenario,
     conditional: bool,
-    net: Network,
+    wire: &mut Wire,
     server: &mut Server,
     progress: Progress,
 ) -> Outcome {
@@ -56,7 +56,6 @@ pub fn run(
         queue.push(first, c as u32);
     }
 
-    let one_way = net.one_way_ns();
     let empty_op = if conditional {
         Op::NotModified
     } else {
@@ -74,7 +73,7 @@ pub fn run(
             if out.actions.is_multiple_of(PROGRESS_EVERY) {
                 progress(at);
             }
-            queue.push(at + one_way, entry | ARRIVES);
+            queue.push(at + wire.request(), entry | ARRIVES);
             continue;
         }
         let held = log.held(c, at, limit);
@@ -83,7 +82,7 @@ pub fn run(
         } else {
             server.serve(at, &[(Op::Page, 1.0), (Op::PagedEvent, held as f64)])
         };
-        let answered = done + one_way;
+        let answered = done + wire.answer(held);
         let (taken, more) = log.hand_out(c, at, answered, limit, &mut out);
         if (warmup..end).contains(&at) {
             out.requests += 1;
@@ -112,6 +111,7 @@ mod tests {
     use crate::modes::poll::predict;
     use crate::simulate::quietly;
     use crate::simulate::testing::{close, close_counts, given};
+    use crate::simulate::Network;
 
     fn scenario(schedule: &str, extra: &str) -> Scenario {
         let text = format!(
@@ -122,15 +122,19 @@ mod tests {
         Scenario::parse(Path::new("sim.toml"), &text).unwrap()
     }
 
-    const NET: Network = Network {
-        round_trip: Duration::from_millis(40),
-    };
+    const NET: Network = Network::of(Duration::from_millis(40));
 
     #[test]
     fn pollers_agree_with_the_theory_on_either_schedule() {
         for schedule in ["fixed", "after_answer"] {
             let s = scenario(schedule, "");
-            let o = run(&s, false, NET, &mut Server::instant(), &quietly);
+            let o = run(
+                &s,
+                false,
+                &mut Wire::plain(&NET),
+                &mut Server::instant(),
+                &quietly,
+            );
             assert_eq!(o.delivered, o.expected, "{schedule}: a 5 s drain is enough");
             let theory = predict(&s, &s.poll, false, &given(&o, 200, 600.0, 40.0));
             let close = |what: &str, model, theory, within| {
@@ -162,14 +166,21 @@ mod tests {
     fn the_same_seed_gives_the_same_run_and_another_seed_another() {
         let s = scenario("fixed", "");
         assert_eq!(
-            run(&s, true, NET, &mut Server::instant(), &quietly),
-            run(&s, true, NET, &mut Server::instant(), &quietly)
+            run(&s, true, &mut Wire::plain(&NET), &mut Server::instant(), &quietly),
+            run(&s, true, &mut Wire::plain(&NET), &mut Server::instant(), &quietly)
         );
         let mut other = s.clone();
         other.seed = 4;
         assert_ne!(
-            run(&s, true, NET, &mut Server::instant(), &quietly).latency,
-            run(&other, true, NET, &mut Server::instant(), &quietly).latency
+            run(&s, true, &mut Wire::plain(&NET), &mut Server::instant(), &quietly).latency,
+            run(
+                &other,
+                true,
+                &mut Wire::plain(&NET),
+                &mut Server::instant(),
+                &quietly
+            )
+            .latency
         );
     }
 
@@ -182,7 +193,13 @@ mod tests {
         s.events.burst_size = 20;
         s.events.burst_gap = Duration::from_secs(2);
         s.events.topics = 1;
-        let o = run(&s, false, NET, &mut Server::instant(), &quietly);
+        let o = run(
+            &s,
+            false,
+            &mut Wire::plain(&NET),
+            &mut Server::instant(),
+            &quietly,
+        );
         assert_eq!(o.delivered, o.expected);
         assert!(
             o.requests >= o.delivered * 590 / 600,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::server::Server;
-use super::{long_poll, poll, stream, webhook, Model, Outcome, Progress};
+use super::{long_poll, poll, stream, webhook, Model, Outcome, Progress, Wire};
 use crate::event::Mode;
 use crate::results::{
     Deliveries, Environment, Figure, LatencySummary, ModeResult, ModelServer, Outcomes, Results, Simulated,
@@ -58,8 +58,11 @@ pub fn simulate(
         fits(p, at_once, &environment)?;
     }
     let calibrated = &model.calibration.environment;
+    let net = model.network(s);
     let simulated = Some(Simulated {
-        round_trip_ms: model.network.round_trip.as_secs_f64() * 1000.0,
+        round_trip_ms: net.round_trip.as_secs_f64() * 1000.0,
+        jitter_ms: net.jitter.as_secs_f64() * 1000.0,
+        bandwidth_mbps: net.bandwidth_mbps,
         not_modelled: NOT_MODELLED.to_vec(),
         server: Some(ModelServer {
             cores: model.cores,
@@ -189,16 +192,21 @@ pub fn footprint(s: &Scenario) -> u64 {
 /// One mode's model run, as a mode's results: its CPU, bytes and memory charged at the
 /// model's calibrated costs.
 pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) -> ModeResult {
-    let net = model.network;
+    let net = model.network(s);
     // A sweep's point may set its own cores.
     let cores = s.server.cores.unwrap_or(model.cores);
     let mut server = Server::new(s, &model.calibration, cores);
+    let mut wire = match model.calibration.bytes(mode) {
+        Some(bytes) => Wire::new(&net, bytes, s.seed),
+        None => Wire::plain(&net),
+    };
+    let wire = &mut wire;
     let o = match mode {
-        Mode::Poll => poll::run(s, false, net, &mut server, progress),
-        Mode::ConditionalPoll => poll::run(s, true, net, &mut server, progress),
-        Mode::LongPoll => long_poll::run(s, net, &mut server, progress),
-        Mode::Sse | Mode::Websocket => stream::run(s, mode, net, &mut server, progress),
-        Mode::Webhook => webhook::run(s, net, &mut server, progress),
+        Mode::Poll => poll::run(s, false, wire, &mut server, progress),
+        Mode::ConditionalPoll => poll::run(s, true, wire, &mut server, progress),
+        Mode::LongPoll => long_poll::run(s, wire, &mut server, progress),
+        Mode::Sse | Mode::Websocket => stream::run(s, mode, wire, &mut server, progress),
+        Mode::Webhook => webhook::run(s, wire, &mut server, progress),
     };
     let seconds = s.duration.as_secs_f64();
     let given = crate::results::Given {
@@ -308,9 +316,7 @@ mod tests {
         )
         .unwrap();
         let model = Model::new(
-            crate::simulate::Network {
-                round_trip: Duration::from_millis(2),
-            },
+            Some(Duration::from_millis(2)),
             crate::calibration::Calibration::reference(),
         );
         let m = mode_result(&s, Mode::Webhook, &model, &crate::simulate::quietly);
@@ -331,12 +337,7 @@ mod tests {
         env.memory_available_bytes = 100 << 20;
         let err = simulate(
             &scenario(1_000_000),
-            &Model::new(
-                crate::simulate::Network {
-                    round_trip: Duration::ZERO,
-                },
-                crate::calibration::Calibration::reference(),
-            ),
+            &Model::new(Some(Duration::ZERO), crate::calibration::Calibration::reference()),
             env,
             &Unwatched,
         )

@@ -5,16 +5,15 @@
 
 use super::log::Log;
 use super::server::Server;
-use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::event::Mode;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s stream clients over `net`.
-pub fn run(s: &Scenario, mode: Mode, net: Network, server: &mut Server, progress: Progress) -> Outcome {
+pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progress: Progress) -> Outcome {
     let log = Log::new(s);
     let mut out = Outcome::owed(log.measured_events(), log.expected());
-    let one_way = net.one_way_ns();
     let write = if mode == Mode::Websocket {
         Op::WebsocketEvent
     } else {
@@ -27,7 +26,7 @@ pub fn run(s: &Scenario, mode: Mode, net: Network, server: &mut Server, progress
         }
         // Each follower's write is a job of its own; they share the cores.
         for _ in log.followers(topic) {
-            let arrives = server.serve(at, &[(write, 1.0)]) + one_way;
+            let arrives = server.serve(at, &[(write, 1.0)]) + wire.answer(1);
             if measured {
                 out.delivered += 1;
                 out.latency.saturating_record(((arrives - at) / 1000).max(1));
@@ -43,6 +42,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::simulate::Network;
 
     #[test]
     fn every_follower_gets_every_event_one_way_later() {
@@ -55,9 +55,7 @@ mod tests {
         let o = run(
             &s,
             Mode::Sse,
-            Network {
-                round_trip: Duration::from_millis(6),
-            },
+            &mut Wire::plain(&Network::of(Duration::from_millis(6))),
             &mut Server::instant(),
             &crate::simulate::quietly,
         );

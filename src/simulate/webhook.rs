@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use super::log::Log;
 use super::queue::Queue;
 use super::server::Server;
-use super::{Network, Outcome, Progress, PROGRESS_EVERY};
+use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::scenario::Scenario;
 
@@ -30,7 +30,7 @@ struct Delivery {
 }
 
 /// Simulates `s`'s webhook dispatcher and receivers over `net`.
-pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) -> Outcome {
+pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progress) -> Outcome {
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
     let horizon = end + s.drain.as_nanos() as u64;
@@ -44,7 +44,6 @@ pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) 
     let log = Log::new(s);
     let mut out = Outcome::owed(log.measured_events(), log.expected());
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
-    let (round_trip, one_way) = (net.round_trip.as_nanos() as u64, net.one_way_ns());
     // When each worker is next free.
     let mut workers: BinaryHeap<Reverse<u64>> = (0..w.concurrency.max(1)).map(|_| Reverse(0)).collect();
     let mut retries: Queue<Delivery> = Queue::with_capacity(1024);
@@ -87,7 +86,9 @@ pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) 
         // A worker takes the delivery, a core signs and sends it, the receiver answers.
         let start = ready.max(free);
         let sent = server.serve(start, &[(Op::WebhookAttempt, 1.0)]);
-        let answered = sent + round_trip;
+        // The attempt carries the event there; the receiver's answer comes back.
+        let arrives = sent + wire.answer(1);
+        let answered = arrives + wire.request();
         workers.push(Reverse(answered));
         if (warmup..end).contains(&start) {
             out.requests += 1;
@@ -99,10 +100,9 @@ pub fn run(s: &Scenario, net: Network, server: &mut Server, progress: Progress) 
                 Some(&delay) => retries.push(answered + (delay as f64 * rng.gen_range(0.8..=1.2)) as u64, d),
                 None => out.dead_letters += u64::from(d.measured),
             }
-        } else if d.measured && sent + one_way <= horizon {
+        } else if d.measured && arrives <= horizon {
             out.delivered += 1;
-            out.latency
-                .saturating_record(((sent + one_way - d.at) / 1000).max(1));
+            out.latency.saturating_record(((arrives - d.at) / 1000).max(1));
         }
     }
     out
@@ -117,6 +117,7 @@ mod tests {
     use crate::modes::webhook::predict;
     use crate::simulate::quietly;
     use crate::simulate::testing::given;
+    use crate::simulate::Network;
 
     fn scenario(duration: &str, rate: f64, clients: u32, webhook: &str) -> Scenario {
         let text = format!(
@@ -135,9 +136,7 @@ mod tests {
         let s = scenario("2000s", 50.0, 1, "concurrency = 1\n");
         let o = run(
             &s,
-            Network {
-                round_trip: Duration::from_millis(10),
-            },
+            &mut Wire::plain(&Network::of(Duration::from_millis(10))),
             &mut Server::instant(),
             &quietly,
         );
@@ -149,9 +148,7 @@ mod tests {
         // it has delivered 100 × 100 − 100 × 10 × 2 = 8,000 measured events.
         let over = run(
             &scenario("60s", 200.0, 1, "concurrency = 1\n"),
-            Network {
-                round_trip: Duration::from_millis(10),
-            },
+            &mut Wire::plain(&Network::of(Duration::from_millis(10))),
             &mut Server::instant(),
             &quietly,
         );
@@ -173,9 +170,7 @@ mod tests {
         );
         let o = run(
             &s,
-            Network {
-                round_trip: Duration::from_millis(2),
-            },
+            &mut Wire::plain(&Network::of(Duration::from_millis(2))),
             &mut Server::instant(),
             &quietly,
         );
@@ -205,9 +200,7 @@ mod tests {
         );
         let o = run(
             &s,
-            Network {
-                round_trip: Duration::from_millis(2),
-            },
+            &mut Wire::plain(&Network::of(Duration::from_millis(2))),
             &mut Server::instant(),
             &quietly,
         );

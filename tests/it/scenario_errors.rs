@@ -149,3 +149,24 @@ fn run_refuses_a_server_bigger_than_the_machine() {
         "{err}"
     );
 }
+
+#[test]
+fn the_network_is_checked_and_written_back_only_when_set() {
+    let (code, err, path) = validate(&format!("{HEAD}rate = 5\n[network]\njitter = \"2 parsecs\"\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:8:10: `network.jitter`:", path.display())),
+        "{err}"
+    );
+    let (code, err, _) = validate(&format!("{HEAD}rate = 5\n[network]\nbandwidth_mbps = 0\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`network.bandwidth_mbps`"), "{err}");
+    let (code, resolved, _) = validate(&format!(
+        "{HEAD}rate = 5\n[network]\nround_trip = \"40ms\"\njitter = \"5ms\"\n"
+    ));
+    assert_eq!(code, 0, "{resolved}");
+    assert!(
+        resolved.contains("[network]\nround_trip = \"40ms\"\njitter = \"5ms\""),
+        "{resolved}"
+    );
+}

@@ -252,3 +252,43 @@ fn calibrate_fits_the_servers_costs_and_simulate_charges_them() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a calibration file"));
 }
+
+#[test]
+fn the_scenarios_network_is_modelled_and_round_trip_overrides_it() {
+    // One SSE client, a 10 ms round trip and 1 Mbit/s: each event arrives one way (5 ms)
+    // plus its bytes at 8 µs a byte after it is written.
+    let text = "name = \"net\"\nduration = \"20s\"\nwarmup = \"1s\"\nmodes = [\"sse\"]\n[events]\nrate = 5\n\
+                [clients]\ncount = 1\n[network]\nround_trip = \"10ms\"\nbandwidth_mbps = 1.0\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.toml");
+    std::fs::write(&path, text).unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(exe())
+            .arg("simulate")
+            .arg(&path)
+            .args(["--quiet", "--out"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Results::load(&dir.path().join("results.json")).unwrap()
+    };
+    let r = run(&[]);
+    let sim = r.simulated.as_ref().unwrap();
+    assert_eq!((sim.round_trip_ms, sim.bandwidth_mbps), (10.0, Some(1.0)));
+    let bytes = Calibration::reference()
+        .bytes(pushpull::event::Mode::Sse)
+        .unwrap()
+        .written_per_delivery;
+    let by_hand = 5.0 + bytes * 8.0 / 1000.0;
+    let p50 = r.modes[0].latency.p50_ms;
+    // Within the server's write (tens of µs) and the histogram's resolution.
+    assert!((p50 - by_hand).abs() < 0.1, "p50 {p50} ms, by hand {by_hand} ms");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("each message sent at 1.00 Mbit/s"), "{md}");
+    // --round-trip wins over the file's.
+    let r = run(&["--round-trip", "2ms"]);
+    assert_eq!(r.simulated.as_ref().unwrap().round_trip_ms, 2.0);
+    assert!((r.modes[0].latency.p50_ms - (by_hand - 4.0)).abs() < 0.1);
+}

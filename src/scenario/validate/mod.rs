@@ -21,6 +21,9 @@ pub const MAX_CLIENTS: i64 = 100_000_000;
 /// Most repetitions of a run: enough for a tight interval, few enough to finish.
 pub const MAX_REPEAT: i64 = 100;
 
+/// Longest round trip or jitter a `[network]` may have.
+const MAX_TRIP: Duration = Duration::from_secs(60);
+
 /// Most cores a `[server]` may have (a model's capacity search goes this far).
 pub const MAX_CORES: i64 = 4096;
 
@@ -135,6 +138,7 @@ impl Check<'_> {
                     cores => Some(self.int(&cores, "server.cores", 1, 1..=MAX_CORES)? as u32),
                 },
             },
+            network: self.network(&raw)?,
             thresholds: self.thresholds(&raw)?,
             faults: Vec::new(),
             sweep: None,
@@ -178,6 +182,35 @@ impl Check<'_> {
         })?;
         scenario.sweep = Some(sweep);
         Ok(scenario)
+    }
+
+    fn network(&self, raw: &RawScenario) -> Result<NetworkParams, ScenarioError> {
+        let get = |f: fn(&super::raw::RawNetwork) -> &Option<S<String>>| {
+            raw.network.as_ref().and_then(|n| f(n).clone())
+        };
+        let round_trip = get(|n| &n.round_trip);
+        let bandwidth = raw.network.as_ref().and_then(|n| n.bandwidth_mbps.clone());
+        Ok(NetworkParams {
+            round_trip: match round_trip {
+                None => None,
+                rt => Some(self.duration_in(
+                    &rt,
+                    "network.round_trip",
+                    Duration::ZERO,
+                    Duration::ZERO..=MAX_TRIP,
+                )?),
+            },
+            jitter: self.duration_in(
+                &get(|n| &n.jitter),
+                "network.jitter",
+                Duration::ZERO,
+                Duration::ZERO..=MAX_TRIP,
+            )?,
+            bandwidth_mbps: match bandwidth {
+                None => None,
+                b => Some(self.float(&b, "network.bandwidth_mbps", 0.0, 1e-6..=1e7)?),
+            },
+        })
     }
 
     fn thresholds(&self, raw: &RawScenario) -> Result<Thresholds, ScenarioError> {
