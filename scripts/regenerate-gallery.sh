@@ -4,6 +4,7 @@
 #
 #   scripts/regenerate-gallery.sh            # all of them
 #   scripts/regenerate-gallery.sh chat       # just one (the index is rewritten all the same)
+#   scripts/regenerate-gallery.sh --index    # only the index
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,10 +13,11 @@ gallery=(quickstart chat order-feed zapier-waste seed-claims payments-outage pol
 # say which differences are beyond the machine's noise.
 declare -A repeat=([quickstart]=5 [seed-claims]=3)
 chosen=("${@:-${gallery[@]}}")
+[ "${1:-}" = "--index" ] && chosen=()
 
 cargo build --release --quiet
 bin=target/release/pushpull
-for name in "${chosen[@]}"; do
+for name in "${chosen[@]+"${chosen[@]}"}"; do
   echo "== $name" >&2
   # Exit code 3 (a threshold failed) still leaves a report worth keeping.
   "$bin" run "scenarios/$name.toml" --out "reports/$name" --repeat "${repeat[$name]:-1}" --quiet || [ $? -eq 3 ]
@@ -36,5 +38,10 @@ d = json.load(open(sys.argv[1]))['scenario']['description']
 print(d.split('. ')[0].rstrip('.') + '.')" "reports/$name/results.json")
     echo "- [$name]($name/report.md): $summary"
   done
+  if [ -f reports/validation/README.md ]; then
+    echo
+    echo "[The simulator beside measurement](validation/README.md): each scenario measured and modelled,"
+    echo "figure by figure, by \`scripts/validate-simulator.sh\`."
+  fi
 } >reports/README.md
 echo "index: reports/README.md" >&2
