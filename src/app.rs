@@ -278,6 +278,12 @@ impl crate::simulate::Watch for SimulatedTime {
         }
     }
 
+    fn probed(&self, mode: crate::event::Mode, cores: u32, p99_ms: f64) {
+        if let Some((_, bar)) = self.bars.iter().find(|(m, _)| *m == Some(mode)) {
+            bar.set_message(format!("capacity search: {cores} cores give p99 {p99_ms:.1} ms"));
+        }
+    }
+
     fn points_done(&self, done: usize, _total: usize) {
         if let Some((None, bar)) = self.bars.first() {
             bar.set_position(done as u64);
@@ -324,6 +330,11 @@ fn publish(results: &results::Results, args: &cli::RunArgs) -> Result<(), Failur
             for v in report::verdict::verdicts(results) {
                 println!("{v}");
             }
+        }
+        if let Some(section) = report::capacity::section(results) {
+            let mut rows = vec![section.header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+            rows.extend(section.rows.into_iter().map(|(_, row)| row));
+            println!("\n{}\n{}", section.title, report::table::align(&rows));
         }
         for p in &results.points {
             println!(

@@ -2,6 +2,7 @@
 //! theory beside measurement, verdicts in plain words, and the HTML and Markdown reports that
 //! hold them all.
 
+pub mod capacity;
 pub mod charts;
 pub mod claims;
 pub mod compare;
@@ -60,6 +61,7 @@ pub fn sections(r: &Results) -> Vec<Section> {
     if r.simulated.is_none() {
         out.extend([instrument::section(r), wire::section(r)]);
     }
+    out.extend(capacity::section(r));
     out
 }
 

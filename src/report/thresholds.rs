@@ -147,6 +147,7 @@ mod tests {
             bandwidth_mbps: None,
             not_modelled: vec![Figure::CpuMsPer1k],
             server: None,
+            capacity: Vec::new(),
         });
         assert_eq!(results(&r), ["not modelled", "pass"]);
         assert!(!evaluate(&r).iter().any(Outcome::failed));

@@ -73,6 +73,29 @@ pub struct Simulated {
     /// in results of a model that had no server costs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ModelServer>,
+    /// With `[server] p99_target`: for each mode, the cores that keep it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<Capacity>,
+}
+
+/// The server a mode needs to keep the scenario's p99 target, found by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// The mode.
+    pub mode: Mode,
+    /// The target, ms.
+    pub p99_target_ms: f64,
+    /// The fewest cores whose p99 is within the target with every event delivered; None
+    /// when not even the most cores searched (`most_cores`) do it.
+    pub cores: Option<u32>,
+    /// The most cores the search would try.
+    pub most_cores: u32,
+    /// p99 at `cores` (or at `most_cores` when none did), ms.
+    pub p99_ms: f64,
+    /// The clients' memory on the server at the calibration's rates, bytes.
+    pub memory_bytes: f64,
+    /// Models run to find it.
+    pub probes: u32,
 }
 
 fn is_zero(x: &f64) -> bool {

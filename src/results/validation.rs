@@ -332,6 +332,7 @@ mod tests {
             bandwidth_mbps: None,
             not_modelled: Vec::new(),
             server: None,
+            capacity: Vec::new(),
         });
         let v = validate(&measured, &simulated).unwrap();
         assert_eq!(v.knees.len(), 1);
@@ -361,6 +362,7 @@ mod tests {
             bandwidth_mbps: None,
             not_modelled: Vec::new(),
             server: None,
+            capacity: Vec::new(),
         });
         // Requests per event 11% high: outside the 10% goal by 1% of the value.
         let poll = simulated.modes.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
@@ -403,6 +405,7 @@ mod tests {
             bandwidth_mbps: None,
             not_modelled: vec![Figure::CpuMsPer1k],
             server: None,
+            capacity: Vec::new(),
         });
         // The model's poll p50 30% above the measured one misses (830 deliveries put the p50's
         // standard error near 3%); its requests match.

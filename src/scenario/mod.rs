@@ -11,6 +11,7 @@ pub(crate) mod schedule;
 pub mod sweep;
 pub mod thresholds;
 mod validate;
+pub use validate::MAX_CORES;
 
 use std::path::Path;
 use std::time::Duration;
@@ -196,12 +197,17 @@ pub struct ServerParams {
     /// per core of this machine (`run`) or of the calibrated machine (`simulate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<u32>,
+    /// The p99 the server must keep: `simulate` then searches, for each mode, the fewest
+    /// cores that keep it (with every event delivered), and reports them with the memory the
+    /// clients hold. `run` judges nothing by it (use a threshold).
+    #[serde(default, with = "humane::option", skip_serializing_if = "Option::is_none")]
+    pub p99_target: Option<Duration>,
 }
 
 impl ServerParams {
     /// Nothing set: the section is left out when the scenario is written back.
     pub fn is_unset(&self) -> bool {
-        self.cores.is_none()
+        *self == ServerParams::default()
     }
 }
 

@@ -105,6 +105,7 @@ pub struct RawPoll {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub cores: Option<S<i64>>,
+    pub p99_target: Option<S<String>>,
 }
 
 /// `[network]`

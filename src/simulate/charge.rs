@@ -60,7 +60,7 @@ pub(super) fn saturation(s: &Scenario, cores: u32, server: &Server, cpu_seconds:
         ));
     }
     let needed = cpu_seconds / s.duration.as_secs_f64();
-    if needed > 0.95 * cores_f {
+    if needed > super::capacity::BUSIEST * cores_f {
         out.push(format!(
             "the modelled server's {cores} cores were saturated: the window's work needed {needed:.1} cores, so \
              requests queued for them"

@@ -18,6 +18,7 @@
 //! calibration's costs. Still to come (see the issue): bandwidth and jitter on the network,
 //! limits, faults and reconnects.
 
+pub mod capacity;
 mod charge;
 mod log;
 pub mod long_poll;

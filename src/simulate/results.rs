@@ -30,6 +30,8 @@ pub trait Watch: Sync {
     fn at(&self, _mode: Mode, _at_ns: u64) {}
     /// `done` of a sweep's `total` points are finished.
     fn points_done(&self, _done: usize, _total: usize) {}
+    /// The capacity search for `mode` ran its model on `cores` cores and found `p99_ms`.
+    fn probed(&self, _mode: Mode, _cores: u32, _p99_ms: f64) {}
 }
 
 /// A [`Watch`] that shows nothing.
@@ -64,6 +66,7 @@ pub fn simulate(
         jitter_ms: net.jitter.as_secs_f64() * 1000.0,
         bandwidth_mbps: net.bandwidth_mbps,
         not_modelled: NOT_MODELLED.to_vec(),
+        capacity: Vec::new(),
         server: Some(ModelServer {
             cores: model.cores,
             calibrated_on: format!(
@@ -90,10 +93,44 @@ pub fn simulate(
             .iter()
             .map(|&mode| mode_result(s, mode, model, &|at| watch.at(mode, at)))
             .collect();
+        if let (Some(target), Some(sim)) = (s.server.p99_target, results.simulated.as_mut()) {
+            sim.capacity = capacities(s, model, target, watch);
+        }
     } else {
         results.points = sweep(&points, model, watch);
     }
     Ok(results)
+}
+
+/// Each mode's capacity for `target`, the modes searched in parallel across the cores.
+fn capacities(
+    s: &Scenario,
+    model: &Model,
+    target: Duration,
+    watch: &dyn Watch,
+) -> Vec<crate::results::Capacity> {
+    std::thread::scope(|scope| {
+        let searches: Vec<_> = s
+            .modes
+            .chunks(s.modes.len().div_ceil(parallel(s.modes.len()).max(1)).max(1))
+            .map(|modes| {
+                scope.spawn(move || {
+                    modes
+                        .iter()
+                        .map(|&mode| {
+                            super::capacity::search(s, mode, model, target, &|cores, p99| {
+                                watch.probed(mode, cores, p99)
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        searches
+            .into_iter()
+            .flat_map(|t| t.join().expect("a capacity search panicked"))
+            .collect()
+    })
 }
 
 /// Every point of a sweep, the points spread over the cores (each model is single-threaded).

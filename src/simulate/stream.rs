@@ -14,6 +14,8 @@ use crate::scenario::Scenario;
 pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progress: Progress) -> Outcome {
     let log = Log::new(s);
     let mut out = Outcome::owed(log.measured_events(), log.expected());
+    // What arrives after the drain is lost, as in `run`.
+    let horizon = (s.warmup + s.duration + s.drain).as_nanos() as u64;
     let write = if mode == Mode::Websocket {
         Op::WebsocketEvent
     } else {
@@ -27,7 +29,7 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         // Each follower's write is a job of its own; they share the cores.
         for _ in log.followers(topic) {
             let arrives = server.serve(at, &[(write, 1.0)]) + wire.answer(1);
-            if measured {
+            if measured && arrives <= horizon {
                 out.delivered += 1;
                 out.latency.saturating_record(((arrives - at) / 1000).max(1));
             }

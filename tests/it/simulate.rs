@@ -292,3 +292,28 @@ fn the_scenarios_network_is_modelled_and_round_trip_overrides_it() {
     assert_eq!(r.simulated.as_ref().unwrap().round_trip_ms, 2.0);
     assert!((r.modes[0].latency.p50_ms - (by_hand - 4.0)).abs() < 0.1);
 }
+
+#[test]
+fn a_p99_target_gets_a_capacity_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = SCENARIO
+        .replace("[events]", "modes = [\"poll\", \"sse\"]\n[events]")
+        .replace("count = 20000", "count = 2000")
+        + "[server]\np99_target = \"10s\"\n";
+    let out = simulate(&scenario, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = Results::load(&dir.path().join("results.json")).unwrap();
+    let capacity = &r.simulated.as_ref().unwrap().capacity;
+    assert_eq!(capacity.len(), 2);
+    for c in capacity {
+        // Every mode keeps a 10 s p99 (pollers every 2 s) on some number of cores, and the
+        // search ran the model more than once to find the fewest.
+        let cores = c.cores.unwrap_or_else(|| panic!("{c:?}"));
+        assert!(
+            cores >= 1 && c.p99_ms <= 10_000.0 && c.probes > 1 && c.memory_bytes > 0.0,
+            "{c:?}"
+        );
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("## The server each mode needs (simulated)"), "{md}");
+}

@@ -21,6 +21,10 @@ pub const MAX_CLIENTS: i64 = 100_000_000;
 /// Most repetitions of a run: enough for a tight interval, few enough to finish.
 pub const MAX_REPEAT: i64 = 100;
 
+/// Most topics a scenario may name: each is a log of its own in the server (a few hundred
+/// bytes before its events) and a list of times in the model.
+pub const MAX_TOPICS: i64 = 10_000_000;
+
 /// Longest round trip or jitter a `[network]` may have.
 const MAX_TRIP: Duration = Duration::from_secs(60);
 
@@ -52,7 +56,7 @@ impl Check<'_> {
             ));
         }
         let events = &raw.events;
-        let topics = self.int(&events.topics, "events.topics", 1, 1..=10_000)? as u32;
+        let topics = self.int(&events.topics, "events.topics", 1, 1..=MAX_TOPICS)? as u32;
         let clients = self.int(
             &Some(raw.clients.count.clone()),
             "clients.count",
@@ -136,6 +140,15 @@ impl Check<'_> {
                 cores: match raw.server.as_ref().and_then(|s| s.cores.clone()) {
                     None => None,
                     cores => Some(self.int(&cores, "server.cores", 1, 1..=MAX_CORES)? as u32),
+                },
+                p99_target: match raw.server.as_ref().and_then(|s| s.p99_target.clone()) {
+                    None => None,
+                    target => Some(self.duration_in(
+                        &target,
+                        "server.p99_target",
+                        Duration::ZERO,
+                        Duration::from_micros(1)..=Duration::from_secs(3600),
+                    )?),
                 },
             },
             network: self.network(&raw)?,

@@ -1,0 +1,68 @@
+//! For a simulation with `[server] p99_target`: the server each mode needs to keep it, as a
+//! section of the report.
+
+use super::{format_ms, Section};
+use crate::results::Results;
+
+const HEADER: [&str; 5] = [
+    "mode",
+    "cores needed",
+    "p99 there",
+    "memory for the clients",
+    "models run",
+];
+
+/// `b` bytes in GiB, or MiB below one GiB.
+fn bytes(b: f64) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    if b >= 1024.0 * MIB {
+        format!("{:.2} GiB", b / (1024.0 * MIB))
+    } else {
+        format!("{:.1} MiB", b / MIB)
+    }
+}
+
+/// The capacity table, when the model searched for one.
+pub fn section(r: &Results) -> Option<Section> {
+    let sim = r.simulated.as_ref()?;
+    let first = sim.capacity.first()?;
+    let rows = sim
+        .capacity
+        .iter()
+        .map(|c| {
+            let cores = match c.cores {
+                Some(n) => n.to_string(),
+                None => format!("more than {}", c.most_cores),
+            };
+            let p99 = match c.cores {
+                Some(_) => format_ms(c.p99_ms),
+                None => format!("{} with {} cores", format_ms(c.p99_ms), c.most_cores),
+            };
+            (
+                c.mode,
+                vec![
+                    c.mode.to_string(),
+                    cores,
+                    p99,
+                    bytes(c.memory_bytes),
+                    c.probes.to_string(),
+                ],
+            )
+        })
+        .collect();
+    Some(Section {
+        id: "capacity",
+        title: "The server each mode needs (simulated)",
+        header: &HEADER,
+        rows,
+        note: format!(
+            "For a p99 within {}: the fewest cores whose model keeps it with every event delivered and its \
+             cores busy at most 95% of the time, each operation at the calibration's CPU, found by doubling the cores until one does and then halving \
+             the gap to the count below (the search takes p99 to fall as cores are added). \"More than\" means \
+             not even the most cores searched keep it: what is left is the mode's own delay (a poll interval, \
+             a round trip). Memory is what the clients hold on the server at the calibration's rates (a fixed \
+             part and a part per client), not the process's whole footprint.",
+            format_ms(first.p99_target_ms)
+        ),
+    })
+}
