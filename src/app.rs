@@ -14,6 +14,7 @@ use crate::scenario::Scenario;
 use crate::{modes, report, results, server};
 
 mod calibrate;
+mod simulated_time;
 
 /// Why a command did not succeed; decides the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +150,13 @@ async fn run_scenario(
     target: driver::Target,
 ) -> Result<(), Failure> {
     let s = load(scenario, &args)?;
+    if let (driver::Target::Remote { .. }, Some(_)) = (&target, s.server.max_held_long_polls) {
+        return Err(Failure::BadInput(format!(
+            "{}: server.max_held_long_polls applies to the server `run` starts: a running server has the limits it \
+             was started with (`serve --max-held-long-polls`)",
+            scenario.display()
+        )));
+    }
     if let Some(cores) = s.server.cores {
         let here = std::thread::available_parallelism().map_or(1, |n| n.get());
         let why = match &target {
@@ -213,82 +221,11 @@ fn simulate(
     if let Some(cores) = s.server.cores {
         model.cores = cores;
     }
-    let bars = SimulatedTime::new(&s, !args.quiet && !args.json);
+    let bars = simulated_time::SimulatedTime::new(&s, !args.quiet && !args.json);
     let results = crate::simulate::simulate(&s, &model, crate::environment::capture(), &bars)
         .map_err(Failure::RunFailed)?;
     bars.finish();
     publish(&results, &args)
-}
-
-/// One progress bar per mode, in simulated time; for a sweep, one over its points.
-struct SimulatedTime {
-    bars: Vec<(Option<crate::event::Mode>, indicatif::ProgressBar)>,
-}
-
-impl SimulatedTime {
-    fn new(s: &Scenario, show: bool) -> Self {
-        let multi = indicatif::MultiProgress::new();
-        let bar = |len: u64, template: &str, prefix: String| {
-            let bar = if show {
-                multi.add(indicatif::ProgressBar::new(len))
-            } else {
-                indicatif::ProgressBar::hidden()
-            };
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(template)
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(prefix);
-            bar
-        };
-        let bars = match &s.sweep {
-            Some(plan) => {
-                let points = plan.combinations().map_or(0, |c| c.len()) as u64;
-                let template =
-                    "{prefix:>20} [{bar:30.magenta/blue}] {pos}/{len} points simulated, {elapsed} taken";
-                vec![(None, bar(points, template, "sweep".into()))]
-            }
-            None => {
-                let total_ms = (s.warmup + s.duration + s.drain).as_millis() as u64;
-                let template = "{prefix:>20} [{bar:30.magenta/blue}] {msg} simulated, {elapsed} taken";
-                s.modes
-                    .iter()
-                    .map(|&mode| (Some(mode), bar(total_ms, template, mode.to_string())))
-                    .collect()
-            }
-        };
-        SimulatedTime { bars }
-    }
-
-    fn finish(&self) {
-        for (_, bar) in &self.bars {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl crate::simulate::Watch for SimulatedTime {
-    fn at(&self, mode: crate::event::Mode, at_ns: u64) {
-        if let Some((_, bar)) = self.bars.iter().find(|(m, _)| *m == Some(mode)) {
-            bar.set_position(at_ns / 1_000_000);
-            bar.set_message(crate::scenario::humane::format(std::time::Duration::from_millis(
-                at_ns / 1_000_000,
-            )));
-        }
-    }
-
-    fn probed(&self, mode: crate::event::Mode, cores: u32, p99_ms: f64) {
-        if let Some((_, bar)) = self.bars.iter().find(|(m, _)| *m == Some(mode)) {
-            bar.set_message(format!("capacity search: {cores} cores give p99 {p99_ms:.1} ms"));
-        }
-    }
-
-    fn points_done(&self, done: usize, _total: usize) {
-        if let Some((None, bar)) = self.bars.first() {
-            bar.set_position(done as u64);
-        }
-    }
 }
 
 /// Loads a scenario and applies the command line's overrides.

@@ -256,7 +256,7 @@ pub struct ServeArgs {
     #[arg(long = "allow")]
     pub allow: Vec<String>,
     /// Most long polls held at once; more are answered 503 with Retry-After.
-    #[arg(long, default_value_t = 15_000)]
+    #[arg(long, default_value_t = crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS)]
     pub max_held_long_polls: u64,
     /// Most webhook subscriptions one run holds; more are refused with 409.
     #[arg(long, default_value_t = 100_000)]

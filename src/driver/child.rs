@@ -37,16 +37,19 @@ pub fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
 }
 
 impl ServerProcess {
-    /// Starts `exe serve` on loopback port 0 (with `workers` worker threads, else one per
-    /// core) and waits for its addresses.
-    pub async fn spawn(exe: &Path, workers: Option<u32>) -> anyhow::Result<ServerProcess> {
+    /// Starts `exe serve` on loopback port 0 as the scenario's `[server]` has it (its cores
+    /// as worker threads, else one per core; its limits) and waits for its addresses.
+    pub async fn spawn(exe: &Path, server: &crate::scenario::ServerParams) -> anyhow::Result<ServerProcess> {
         let mut command = Command::new(exe);
-        if let Some(n) = workers {
+        if let Some(n) = server.cores {
             // The runtime's own setting for its worker threads (tokio reads it at start).
             command.env("TOKIO_WORKER_THREADS", n.to_string());
         }
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(n) = server.max_held_long_polls {
+            command.args(["--max-held-long-polls", &n.to_string()]);
+        }
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -142,7 +142,7 @@ async fn run_on_target(
 ) -> anyhow::Result<ModeResult> {
     match &opts.target {
         Target::Spawn(exe) => {
-            let server = ServerProcess::spawn(exe, scenario.server.cores).await?;
+            let server = ServerProcess::spawn(exe, &scenario.server).await?;
             let endpoints = Endpoints {
                 public: server.addr,
                 control: Control::new(server.control, None)?,

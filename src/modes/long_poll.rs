@@ -96,6 +96,10 @@ fn page_response(body: bytes::Bytes) -> Response {
         .into_response()
 }
 
+/// How long a long-poll client waits after a failed request (a 503 from a server holding its
+/// most, a broken connection) before it asks again.
+pub const FAILED_PAUSE: Duration = Duration::from_millis(50);
+
 /// A long poller: ask, wait for the answer, apply it, ask again at once.
 pub async fn client(mut ctx: ClientCtx) -> Ledger {
     let mut conn = HttpConn::new(ctx.server);
@@ -125,7 +129,7 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
         if let Fetched::Failed = apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hint).await
         {
             // Do not spin on a failing server.
-            if crate::clock::sleep_or_stop(Duration::from_millis(50), &ctx.stop).await {
+            if crate::clock::sleep_or_stop(FAILED_PAUSE, &ctx.stop).await {
                 break;
             }
         }

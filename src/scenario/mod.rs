@@ -202,7 +202,14 @@ pub struct ServerParams {
     /// clients hold. `run` judges nothing by it (use a threshold).
     #[serde(default, with = "humane::option", skip_serializing_if = "Option::is_none")]
     pub p99_target: Option<Duration>,
+    /// Long polls the server holds at once; more are answered 503 with Retry-After (None:
+    /// [`DEFAULT_MAX_HELD_LONG_POLLS`], as `pushpull serve` has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_held_long_polls: Option<u64>,
 }
+
+/// Long polls a server holds at once unless told otherwise.
+pub const DEFAULT_MAX_HELD_LONG_POLLS: u64 = 15_000;
 
 impl ServerParams {
     /// Nothing set: the section is left out when the scenario is written back.

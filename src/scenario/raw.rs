@@ -106,6 +106,7 @@ pub struct RawPoll {
 pub struct RawServer {
     pub cores: Option<S<i64>>,
     pub p99_target: Option<S<String>>,
+    pub max_held_long_polls: Option<S<i64>>,
 }
 
 /// `[network]`

@@ -83,7 +83,7 @@ impl Default for Limits {
     /// bodies, 100,000 subscriptions, 4 streams per client.
     fn default() -> Self {
         Limits {
-            max_held_long_polls: 15_000,
+            max_held_long_polls: crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS,
             max_body_bytes: 64 * 1024,
             max_subscriptions: 100_000,
             max_streams_per_client: 4,

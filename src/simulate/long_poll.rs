@@ -3,7 +3,9 @@
 //! of them is scheduled, else empty when the wait ends (plus the server's jitter of up to
 //! wait/16, as the real server adds). The schedule is known in advance, so a held request
 //! needs no wake-up: its answer time is the earlier of its next event and its deadline, when
-//! the server's cores take up the answer (a long poll, a timeout, each event in it).
+//! the server's cores take up the answer (a long poll, a timeout, each event in it). A server
+//! holding its most (`[server] max_held_long_polls`) answers 503 at once, and the client asks
+//! again 50 ms after the answer, as the real one does.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -13,6 +15,7 @@ use super::queue::Queue;
 use super::server::Server;
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
+use crate::modes::long_poll::FAILED_PAUSE;
 use crate::scenario::Scenario;
 
 /// Simulates `s`'s long pollers over `net`.
@@ -29,27 +32,49 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
     for c in 0..log.clients {
         queue.push(0, c as u32);
     }
+    // The server's limit on held requests, counted from a request's send to its answer (a
+    // leg early: the model meets a request when it is sent).
+    let most_held = s
+        .server
+        .max_held_long_polls
+        .unwrap_or(crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS);
+    let mut holding = 0u64;
     while let Some((at, entry)) = queue.pop() {
         if at > horizon {
             break;
         }
-        let c = (entry & !ANSWERS) as usize;
-        if entry & ANSWERS == 0 {
+        let c = (entry & !(ANSWERS | REFUSED)) as usize;
+        if entry & (ANSWERS | REFUSED) == 0 {
             // The client sends; the server will answer at the earlier of the client's next
-            // event and its deadline.
+            // event and its deadline, or at once with a 503 when it holds its most.
             out.actions += 1;
             if out.actions.is_multiple_of(PROGRESS_EVERY) {
                 progress(at);
             }
             let at_server = at + wire.request();
+            if holding >= most_held {
+                queue.push(at_server, c as u32 | REFUSED);
+                continue;
+            }
+            holding += 1;
             let deadline = at_server + wait + (wait as f64 * rng.gen_range(0.0..1.0 / 16.0)) as u64;
             let answer_at = match log.next_for(c) {
                 Some(next) if next <= deadline => next.max(at_server),
                 _ => deadline,
             };
-            queue.push(answer_at, entry | ANSWERS);
+            queue.push(answer_at, c as u32 | ANSWERS);
             continue;
         }
+        if entry & REFUSED != 0 {
+            // 503 with Retry-After: the real client waits 50 ms and asks again.
+            let answered = server.serve(at, &[(Op::LongPoll, 1.0)]) + wire.answer(0);
+            if (warmup..end).contains(&at) {
+                out.requests += 1;
+            }
+            queue.push(answered + FAILED_PAUSE.as_nanos() as u64, c as u32);
+            continue;
+        }
+        holding -= 1;
         let held = log.held(c, at, limit);
         let timed_out = if held == 0 { 1.0 } else { 0.0 };
         let done = server.serve(
@@ -74,6 +99,9 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
 
 /// Marks a queue entry as the server answering a held request rather than a client sending.
 const ANSWERS: u32 = 1 << 31;
+
+/// Marks a queue entry as the server refusing a request: it holds its most already.
+const REFUSED: u32 = 1 << 30;
 
 #[cfg(test)]
 mod tests {
@@ -123,6 +151,37 @@ mod tests {
         assert_eq!(
             run(&s, &mut Wire::plain(&NET), &mut Server::instant(), &quietly),
             run(&s, &mut Wire::plain(&NET), &mut Server::instant(), &quietly)
+        );
+    }
+
+    #[test]
+    fn a_server_holding_its_most_refuses_the_rest_who_ask_again_50_ms_later() {
+        // 10 clients, a server that holds 4 long polls, one event a minute: 4 hold their
+        // requests for the whole 10 s wait, the other 6 are refused and ask again every
+        // 50 ms plus the round trip (2 ms): about 6 × 10 / 0.052 = 1,150 refusals in 10 s.
+        let text = "name = \"lim\"\nseed = 1\nduration = \"10s\"\nwarmup = \"0s\"\ndrain = \"1s\"\n\
+                    modes = [\"long_poll\"]\n[events]\nrate = 0.000001\n[clients]\ncount = 10\n\
+                    [long_poll]\nwait = \"20s\"\n[server]\nmax_held_long_polls = 4\n";
+        let s = Scenario::parse(Path::new("lim.toml"), text).unwrap();
+        let o = run(&s, &mut Wire::plain(&NET), &mut Server::instant(), &quietly);
+        assert_eq!(o.empty, 0, "no hold timed out within the window");
+        let expected = 6.0 * 10.0 / 0.052;
+        assert!(
+            (o.requests as f64 / expected - 1.0).abs() < 0.02,
+            "{} refusals, {expected} by hand",
+            o.requests
+        );
+        let mut unlimited = s.clone();
+        unlimited.server.max_held_long_polls = None;
+        let o = run(
+            &unlimited,
+            &mut Wire::plain(&NET),
+            &mut Server::instant(),
+            &quietly,
+        );
+        assert_eq!(
+            o.requests, o.delivered,
+            "every request held until its event, none refused"
         );
     }
 }

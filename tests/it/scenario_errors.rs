@@ -170,3 +170,32 @@ fn the_network_is_checked_and_written_back_only_when_set() {
         "{resolved}"
     );
 }
+
+#[test]
+fn drive_refuses_server_limits_it_cannot_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("limits.toml");
+    std::fs::write(
+        &path,
+        format!("{HEAD}rate = 5\n[server]\nmax_held_long_polls = 10\n"),
+    )
+    .unwrap();
+    let out = Command::new(exe())
+        .args([
+            "drive",
+            "--target",
+            "http://127.0.0.1:9",
+            "--control",
+            "http://127.0.0.1:9",
+            "--quiet",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.max_held_long_polls applies to the server `run` starts"),
+        "{err}"
+    );
+}

@@ -150,6 +150,10 @@ impl Check<'_> {
                         Duration::from_micros(1)..=Duration::from_secs(3600),
                     )?),
                 },
+                max_held_long_polls: match raw.server.as_ref().and_then(|s| s.max_held_long_polls.clone()) {
+                    None => None,
+                    n => Some(self.int(&n, "server.max_held_long_polls", 1, 1..=MAX_CLIENTS)? as u64),
+                },
             },
             network: self.network(&raw)?,
             thresholds: self.thresholds(&raw)?,
