@@ -150,11 +150,18 @@ async fn run_scenario(
     target: driver::Target,
 ) -> Result<(), Failure> {
     let s = load(scenario, &args)?;
-    if let (driver::Target::Remote { .. }, Some(_)) = (&target, s.server.max_held_long_polls) {
+    let limits = [
+        ("max_held_long_polls", s.server.max_held_long_polls),
+        ("max_subscriptions", s.server.max_subscriptions),
+    ];
+    if let (driver::Target::Remote { .. }, Some((key, _))) =
+        (&target, limits.iter().find(|(_, v)| v.is_some()))
+    {
         return Err(Failure::BadInput(format!(
-            "{}: server.max_held_long_polls applies to the server `run` starts: a running server has the limits it \
-             was started with (`serve --max-held-long-polls`)",
-            scenario.display()
+            "{}: server.{key} applies to the server `run` starts: a running server has the limits it was started \
+             with (`serve --{}`)",
+            scenario.display(),
+            key.replace('_', "-")
         )));
     }
     if let Some(cores) = s.server.cores {

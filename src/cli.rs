@@ -259,7 +259,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS)]
     pub max_held_long_polls: u64,
     /// Most webhook subscriptions one run holds; more are refused with 409.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = crate::scenario::DEFAULT_MAX_SUBSCRIPTIONS)]
     pub max_subscriptions: u64,
     /// Most streams and held long polls one client (`?client=`) has open at once; more are
     /// answered 429 with Retry-After.

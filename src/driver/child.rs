@@ -49,6 +49,9 @@ impl ServerProcess {
         if let Some(n) = server.max_held_long_polls {
             command.args(["--max-held-long-polls", &n.to_string()]);
         }
+        if let Some(n) = server.max_subscriptions {
+            command.args(["--max-subscriptions", &n.to_string()]);
+        }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

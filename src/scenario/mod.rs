@@ -206,7 +206,14 @@ pub struct ServerParams {
     /// [`DEFAULT_MAX_HELD_LONG_POLLS`], as `pushpull serve` has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_held_long_polls: Option<u64>,
+    /// Webhook subscriptions the server holds; registering more is refused with 409 (None:
+    /// [`DEFAULT_MAX_SUBSCRIPTIONS`], as `pushpull serve` has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_subscriptions: Option<u64>,
 }
+
+/// Webhook subscriptions a server holds unless told otherwise.
+pub const DEFAULT_MAX_SUBSCRIPTIONS: u64 = 100_000;
 
 /// Long polls a server holds at once unless told otherwise.
 pub const DEFAULT_MAX_HELD_LONG_POLLS: u64 = 15_000;

@@ -107,6 +107,7 @@ pub struct RawServer {
     pub cores: Option<S<i64>>,
     pub p99_target: Option<S<String>>,
     pub max_held_long_polls: Option<S<i64>>,
+    pub max_subscriptions: Option<S<i64>>,
 }
 
 /// `[network]`

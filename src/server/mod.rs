@@ -85,7 +85,7 @@ impl Default for Limits {
         Limits {
             max_held_long_polls: crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS,
             max_body_bytes: 64 * 1024,
-            max_subscriptions: 100_000,
+            max_subscriptions: crate::scenario::DEFAULT_MAX_SUBSCRIPTIONS,
             max_streams_per_client: 4,
         }
     }

@@ -20,6 +20,18 @@ pub fn unsupported(s: &Scenario) -> Option<String> {
     if !s.faults.is_empty() {
         return Some("the simulator does not model faults yet: remove [[faults]] or use `run`".into());
     }
+    // `run` is refused at registration (409) past the server's subscriptions; so is the model.
+    let most = s
+        .server
+        .max_subscriptions
+        .unwrap_or(crate::scenario::DEFAULT_MAX_SUBSCRIPTIONS);
+    if s.modes.contains(&Mode::Webhook) && u64::from(s.clients.count) > most {
+        return Some(format!(
+            "{} webhook clients are more subscriptions than the server holds ({most}): `run` would be refused at \
+             registration, so the model is too; raise `[server] max_subscriptions`",
+            s.clients.count
+        ));
+    }
     None
 }
 
@@ -335,7 +347,7 @@ mod tests {
         let mut s = Scenario::parse(
             Path::new("m.toml"),
             "name = \"m\"\nduration = \"600s\"\nwarmup = \"0s\"\n[events]\nrate = 100\ntopics = 1000\n\
-             [clients]\ncount = 10\ntopics_per_client = 2\n",
+             [clients]\ncount = 10\ntopics_per_client = 2\n[server]\nmax_subscriptions = 100000000\n",
         )
         .unwrap();
         s.clients.count = clients;

@@ -93,6 +93,14 @@ fn what_the_model_lacks_is_refused_or_kept_apart() {
     let out = simulate(&faults, dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not model faults yet"));
+    // More webhook clients than the server holds subscriptions: `run` is refused at
+    // registration, and so is the model.
+    let out = simulate(
+        &format!("{SCENARIO}[server]\nmax_subscriptions = 100\n"),
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("raise `[server] max_subscriptions`"));
     // A simulated results.json is not merged with measured ones (two of them stand side by
     // side instead).
     assert!(simulate(SCENARIO, dir.path()).status.success());
