@@ -20,6 +20,9 @@ pub(super) struct Log {
     pub clients: usize,
     /// Topics each client follows.
     pub per_client: usize,
+    /// [`Log::hand_out`]'s scratch: read positions before a hand-out (kept to spare an
+    /// allocation per poll).
+    before: Vec<usize>,
 }
 
 impl Log {
@@ -47,6 +50,7 @@ impl Log {
             topics,
             clients,
             per_client,
+            before: Vec::with_capacity(per_client),
         }
     }
 
@@ -99,50 +103,44 @@ impl Log {
             .min()
     }
 
-    /// How many events [`Log::hand_out`] would hand client `c` at `at_ns` (at most `limit`).
-    pub fn held(&self, c: usize, at_ns: u64, limit: usize) -> usize {
-        let k = self.per_client;
-        let mut held = 0;
-        for i in 0..k {
-            let (times, cur) = (&self.times[self.topics[c * k + i] as usize], self.read[c * k + i]);
-            held += times[cur..].partition_point(|&x| x <= at_ns);
-            if held >= limit {
-                return limit;
-            }
-        }
-        held
-    }
-
     /// Hands client `c` the events the server holds at `at_ns` (in topic order, at most
-    /// `limit`), recording the measured ones as arriving at `arrives_ns`; returns how many it
-    /// handed and whether more were held.
+    /// `limit`); `arrives(taken)` says when the answer carrying `taken` of them arrives, and
+    /// the measured ones are recorded as arriving then. Returns how many it handed and whether
+    /// more were held.
     pub fn hand_out(
         &mut self,
         c: usize,
         at_ns: u64,
-        arrives_ns: u64,
         limit: usize,
         out: &mut Outcome,
+        arrives: impl FnOnce(usize) -> u64,
     ) -> (usize, bool) {
         let k = self.per_client;
         let (mut taken, mut more) = (0, false);
+        // Where each topic's reading stood before: the events handed are those after it.
+        self.before.clear();
         for i in 0..k {
             let (t, cur) = (self.topics[c * k + i] as usize, self.read[c * k + i]);
             let times = &self.times[t];
             let held = cur + times[cur..].partition_point(|&x| x <= at_ns);
             let take = (held - cur).min(limit - taken);
-            // Of the events handed out, those after the warm-up are measured.
-            let measured_from = self.first_measured[t].clamp(cur, cur + take);
-            for &at in &times[measured_from..cur + take] {
-                out.delivered += 1;
-                out.latency.saturating_record(((arrives_ns - at) / 1000).max(1));
-            }
+            self.before.push(cur);
             self.read[c * k + i] = cur + take;
             taken += take;
             more |= held - cur > take;
             if taken >= limit {
                 more |= i + 1 < k;
                 break;
+            }
+        }
+        let arrives_ns = arrives(taken);
+        for (i, &cur) in self.before.iter().enumerate() {
+            let (t, now) = (self.topics[c * k + i] as usize, self.read[c * k + i]);
+            // Of the events handed out, those after the warm-up are measured.
+            let measured_from = self.first_measured[t].clamp(cur, now);
+            for &at in &self.times[t][measured_from..now] {
+                out.delivered += 1;
+                out.latency.saturating_record(((arrives_ns - at) / 1000).max(1));
             }
         }
         (taken, more)

@@ -75,18 +75,20 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             continue;
         }
         holding -= 1;
-        let held = log.held(c, at, limit);
-        let timed_out = if held == 0 { 1.0 } else { 0.0 };
-        let done = server.serve(
-            at,
-            &[
-                (Op::LongPoll, 1.0),
-                (Op::LongPollTimeout, timed_out),
-                (Op::PagedEvent, held as f64),
-            ],
-        );
-        let answered = done + wire.answer(held);
-        let (taken, _) = log.hand_out(c, at, answered, limit, &mut out);
+        let mut answered = 0;
+        let (taken, _) = log.hand_out(c, at, limit, &mut out, |taken| {
+            let timed_out = if taken == 0 { 1.0 } else { 0.0 };
+            let done = server.serve(
+                at,
+                &[
+                    (Op::LongPoll, 1.0),
+                    (Op::LongPollTimeout, timed_out),
+                    (Op::PagedEvent, taken as f64),
+                ],
+            );
+            answered = done + wire.answer(taken);
+            answered
+        });
         // The server counts a request when it answers it.
         if (warmup..end).contains(&at) {
             out.requests += 1;

@@ -76,14 +76,18 @@ pub fn run(
             queue.push(at + wire.request(), entry | ARRIVES);
             continue;
         }
-        let held = log.held(c, at, limit);
-        let done = if held == 0 {
-            server.serve(at, &[(empty_op, 1.0)])
-        } else {
-            server.serve(at, &[(Op::Page, 1.0), (Op::PagedEvent, held as f64)])
-        };
-        let answered = done + wire.answer(held);
-        let (taken, more) = log.hand_out(c, at, answered, limit, &mut out);
+        // The server's cores price the answer by what it carries: an empty page (or a 304), or
+        // a page and each event in it.
+        let mut answered = 0;
+        let (taken, more) = log.hand_out(c, at, limit, &mut out, |taken| {
+            let done = if taken == 0 {
+                server.serve(at, &[(empty_op, 1.0)])
+            } else {
+                server.serve(at, &[(Op::Page, 1.0), (Op::PagedEvent, taken as f64)])
+            };
+            answered = done + wire.answer(taken);
+            answered
+        });
         if (warmup..end).contains(&at) {
             out.requests += 1;
             out.empty += u64::from(taken == 0);
