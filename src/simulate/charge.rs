@@ -40,6 +40,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
         bytes_read: read.round() as u64,
         bytes_written: written.round() as u64,
         memory_per_client_bytes: held / clients.max(1.0),
+        webhook: o.sender,
         ..ServerCost::default()
     }
     .with_ratios(o.delivered)

@@ -71,6 +71,20 @@ impl Log {
             .sum()
     }
 
+    /// Deliveries owed for the measured events scheduled in `[from, to)` ns.
+    pub fn expected_between(&self, from: u64, to: u64) -> u64 {
+        self.times
+            .iter()
+            .zip(&self.first_measured)
+            .zip(&self.followers)
+            .map(|((times, &first), followers)| {
+                let measured = &times[first..];
+                let n = measured.partition_point(|&x| x < to) - measured.partition_point(|&x| x < from);
+                n as u64 * followers.len() as u64
+            })
+            .sum()
+    }
+
     /// Every event in schedule order: when it was scheduled, its topic, and whether it is
     /// measured (after the warm-up).
     pub fn events(&self) -> Vec<(u64, u32, bool)> {
@@ -101,6 +115,15 @@ impl Log {
         (c * k..c * k + k)
             .filter_map(|i| self.times[self.topics[i] as usize].get(self.read[i]).copied())
             .min()
+    }
+
+    /// Puts client `c`'s reading of each of its topics just before the first event scheduled
+    /// at or after `t`: it has had everything before, nothing after (a stream's cursor).
+    pub fn seek(&mut self, c: usize, t: u64) {
+        let k = self.per_client;
+        for i in c * k..c * k + k {
+            self.read[i] = self.times[self.topics[i] as usize].partition_point(|&x| x < t);
+        }
     }
 
     /// Hands client `c` the events the server holds at `at_ns` (in topic order, at most
@@ -139,8 +162,7 @@ impl Log {
             // Of the events handed out, those after the warm-up are measured.
             let measured_from = self.first_measured[t].clamp(cur, now);
             for &at in &self.times[t][measured_from..now] {
-                out.delivered += 1;
-                out.latency.saturating_record(((arrives_ns - at) / 1000).max(1));
+                out.arrived(at, arrives_ns);
             }
         }
         (taken, more)

@@ -5,16 +5,20 @@
 //! needs no wake-up: its answer time is the earlier of its next event and its deadline, when
 //! the server's cores take up the answer (a long poll, a timeout, each event in it). A server
 //! holding its most (`[server] max_held_long_polls`) answers 503 at once, and the client asks
-//! again 50 ms after the answer, as the real one does.
+//! again 50 ms after the answer, as the real one does. A paused client asks when its pause
+//! ends and reads an answer that lands in a pause when it ends; a `latency` fault adds its
+//! delay to each way.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
 use super::server::Server;
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
+use crate::event::Mode;
 use crate::modes::long_poll::FAILED_PAUSE;
 use crate::scenario::Scenario;
 
@@ -25,7 +29,8 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
     let horizon = end + s.drain.as_nanos() as u64;
     let (wait, limit) = (s.long_poll.wait.as_nanos() as u64, s.long_poll.limit as usize);
     let mut log = Log::new(s);
-    let mut out = Outcome::owed(log.measured_events(), log.expected());
+    let mut out = Outcome::owed(s, &log);
+    let mut faults = Faults::new(s, Mode::LongPoll);
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut queue = Queue::with_capacity(log.clients);
     // Every client has a request out when the schedule starts.
@@ -45,13 +50,19 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         }
         let c = (entry & !(ANSWERS | REFUSED)) as usize;
         if entry & (ANSWERS | REFUSED) == 0 {
+            // A paused client asks when its pause ends.
+            let resumed = faults.resume(entry, at);
+            if resumed > at {
+                queue.push(resumed, entry);
+                continue;
+            }
             // The client sends; the server will answer at the earlier of the client's next
             // event and its deadline, or at once with a 503 when it holds its most.
             out.actions += 1;
             if out.actions.is_multiple_of(PROGRESS_EVERY) {
                 progress(at);
             }
-            let at_server = at + wire.request();
+            let at_server = at + faults.delay(entry, at) + wire.request();
             if holding >= most_held {
                 queue.push(at_server, c as u32 | REFUSED);
                 continue;
@@ -67,7 +78,9 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         }
         if entry & REFUSED != 0 {
             // 503 with Retry-After: the real client waits 50 ms and asks again.
-            let answered = server.serve(at, &[(Op::LongPoll, 1.0)]) + wire.answer(0);
+            let back = server.serve(at, &[(Op::LongPoll, 1.0)]) + wire.answer(0);
+            let answered = faults.read(c as u32, back);
+            out.client_errors += 1;
             if (warmup..end).contains(&at) {
                 out.requests += 1;
             }
@@ -86,7 +99,9 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                     (Op::PagedEvent, taken as f64),
                 ],
             );
-            answered = done + wire.answer(taken);
+            // The answer's way back, read when a pause lets the client read it.
+            let back = done + wire.answer(taken);
+            answered = faults.read(c as u32, back);
             answered
         });
         // The server counts a request when it answers it.

@@ -11,31 +11,37 @@
 //! short and conditional pollers on either schedule ([`poll`]), long pollers ([`long_poll`]),
 //! SSE and WebSocket streams ([`stream`]), and the webhook dispatcher with its concurrency,
 //! receivers' failed attempts, retries and dead letters ([`webhook`]); over a network of
-//! fixed round trip, against a server of a few cores that serve each operation at its
+//! round trip, jitter and bandwidth ([`network`]), against a server of a few cores that serve each operation at its
 //! calibrated CPU cost ([`server`]; the costs come from `pushpull calibrate`,
 //! [`crate::calibration`]). [`simulate`] turns a scenario (every point of its sweep, in
 //! parallel) into results marked simulated, its CPU, memory and bytes charged at the
-//! calibration's costs. Still to come (see the issue): bandwidth and jitter on the network,
-//! limits, faults and reconnects.
+//! calibration's costs. Every kind of fault is modelled on the victims `run` picks
+//! (`faults.rs`): stream cuts with refused reconnects, backoff and resume, paused clients and
+//! the slow-consumer policy, receivers that refuse, hang up, fail by chance, answer late or
+//! are gone; each delivery's fate is tallied for the whole run and each fault's window
+//! ([`Outcome`]).
 
 pub mod capacity;
 mod charge;
+#[cfg(test)]
+mod fault_tests;
+mod faults;
 mod log;
 pub mod long_poll;
 pub mod network;
+mod outcome;
 pub mod poll;
 pub mod queue;
 mod results;
 pub mod server;
 
 pub use network::{Network, Wire, LOOPBACK_ROUND_TRIP};
+pub use outcome::{Outcome, Tally};
 pub use results::{mode_result, simulate, unsupported, Unwatched, Watch, NOT_MODELLED};
 pub mod stream;
 pub mod webhook;
 
 use std::time::Duration;
-
-use hdrhistogram::Histogram;
 
 /// Told the simulated time (ns from the schedule's start) now and then, for a progress bar.
 pub type Progress<'a> = &'a dyn Fn(u64);
@@ -79,46 +85,6 @@ impl Model {
             bandwidth_mbps: n.bandwidth_mbps,
         }
     }
-}
-
-impl Outcome {
-    /// Nothing delivered yet of `events`, which owe `expected` deliveries.
-    pub fn owed(events: u64, expected: u64) -> Outcome {
-        Outcome {
-            latency: crate::results::histogram::new_histogram(),
-            events,
-            expected,
-            delivered: 0,
-            requests: 0,
-            empty: 0,
-            retries: 0,
-            dead_letters: 0,
-            actions: 0,
-        }
-    }
-}
-
-/// What a simulated run of one mode came to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// Latency of each delivered measured event, µs from its scheduled time.
-    pub latency: Histogram<u64>,
-    /// Events scheduled after the warm-up, within the measured window.
-    pub events: u64,
-    /// Deliveries owed: each measured event to each client following its topic.
-    pub expected: u64,
-    /// Measured events delivered (by the end of the drain).
-    pub delivered: u64,
-    /// Requests that reached the server within the measured window.
-    pub requests: u64,
-    /// Of those, the ones answered with no event.
-    pub empty: u64,
-    /// Of the requests, webhook attempts after a message's first.
-    pub retries: u64,
-    /// Measured deliveries given up on: their retries ran out (webhooks).
-    pub dead_letters: u64,
-    /// Actions the event loop carried out (requests sent), for its speed.
-    pub actions: u64,
 }
 
 /// What the models' tests share: the theory's inputs from a model run, and a comparison.

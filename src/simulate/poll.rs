@@ -3,15 +3,19 @@
 //! trip later, the server answers the events of the client's topics scheduled by then (in
 //! topic order, at most `limit`, with a full page asked again at once), and the answer comes
 //! back half a round trip after the server's cores have served it (an empty page, a 304 for
-//! a conditional poller, or a page and each event in it: [`Server`]).
+//! a conditional poller, or a page and each event in it: [`Server`]). A paused client asks
+//! when its pause ends and reads an answer that lands in a pause when it ends; a `latency`
+//! fault adds its delay to each way.
 
 use rand_chacha::ChaCha8Rng;
 
+use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
 use super::server::Server;
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
+use crate::event::Mode;
 use crate::modes::client_rng;
 use crate::modes::slots::Slots;
 use crate::scenario::Scenario;
@@ -24,14 +28,17 @@ pub fn run(
     server: &mut Server,
     progress: Progress,
 ) -> Outcome {
-    let p = if conditional { &s.conditional_poll } else { &s.poll };
+    let (p, mode) = if conditional {
+        (&s.conditional_poll, Mode::ConditionalPoll)
+    } else {
+        (&s.poll, Mode::Poll)
+    };
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
     let horizon = end + s.drain.as_nanos() as u64;
     let limit = p.limit as usize;
 
     let mut log = Log::new(s);
-    let expected = log.expected();
     let n = log.clients;
 
     // Each client draws from its own stream, the real client's: kept as a position in it
@@ -61,19 +68,26 @@ pub fn run(
     } else {
         Op::EmptyPoll
     };
-    let mut out = Outcome::owed(log.measured_events(), expected);
+    let mut out = Outcome::owed(s, &log);
+    let mut faults = Faults::new(s, mode);
     while let Some((at, entry)) = queue.pop() {
         if at > horizon {
             break;
         }
         let c = (entry & !ARRIVES) as usize;
         if entry & ARRIVES == 0 {
+            // A paused client asks when its pause ends.
+            let resumed = faults.resume(entry, at);
+            if resumed > at {
+                queue.push(resumed, entry);
+                continue;
+            }
             // The client sends; its request reaches the server one way later.
             out.actions += 1;
             if out.actions.is_multiple_of(PROGRESS_EVERY) {
                 progress(at);
             }
-            queue.push(at + wire.request(), entry | ARRIVES);
+            queue.push(at + faults.delay(entry, at) + wire.request(), entry | ARRIVES);
             continue;
         }
         // The server's cores price the answer by what it carries: an empty page (or a 304), or
@@ -85,7 +99,9 @@ pub fn run(
             } else {
                 server.serve(at, &[(Op::Page, 1.0), (Op::PagedEvent, taken as f64)])
             };
-            answered = done + wire.answer(taken);
+            // The answer's way back, read when a pause lets the client read it.
+            let back = done + wire.answer(taken);
+            answered = faults.read(c as u32, back);
             answered
         });
         if (warmup..end).contains(&at) {

@@ -7,8 +7,8 @@ use super::server::Server;
 use super::{long_poll, poll, stream, webhook, Model, Outcome, Progress, Wire};
 use crate::event::Mode;
 use crate::results::{
-    Deliveries, Environment, Figure, LatencySummary, ModeResult, ModelServer, Outcomes, Results, Simulated,
-    SweepPoint, SweptValue, SCHEMA_VERSION,
+    Deliveries, Environment, FaultWindow, Figure, LatencySummary, ModeResult, ModelServer, Outcomes, Results,
+    Simulated, SweepPoint, SweptValue, SCHEMA_VERSION,
 };
 use crate::scenario::Scenario;
 
@@ -17,9 +17,6 @@ pub const NOT_MODELLED: [Figure; 1] = [Figure::PacketsPerEvent];
 
 /// Why a scenario cannot be simulated yet, if it cannot.
 pub fn unsupported(s: &Scenario) -> Option<String> {
-    if !s.faults.is_empty() {
-        return Some("the simulator does not model faults yet: remove [[faults]] or use `run`".into());
-    }
     // `run` is refused at registration (409) past the server's subscriptions; so is the model.
     let most = s
         .server
@@ -281,6 +278,12 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
             delivered: o.delivered,
             lost,
             dead_letters: o.dead_letters,
+            duplicates: o.duplicates,
+            reconnects: o.reconnects,
+            stream_cuts: o.stream_cuts,
+            slow_disconnects: o.slow_disconnects,
+            dropped_oldest: o.dropped_oldest,
+            client_errors: o.client_errors,
             handed_by_server: o.delivered,
             ..Deliveries::default()
         },
@@ -288,9 +291,9 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
         poll_sends: Default::default(),
         server: cost,
         client: Default::default(),
-        outcomes: outcomes(&o, late_after),
+        outcomes: outcomes(o.expected, &o.latency, o.dead_letters, o.duplicates, late_after),
         late_after_ms: late_after.as_secs_f64() * 1000.0,
-        fault_windows: Vec::new(),
+        fault_windows: fault_windows(s, mode, &o, late_after),
         latency_over_time: Vec::new(),
         timeseries: Vec::new(),
         measured_seconds: seconds,
@@ -303,35 +306,63 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
     }
 }
 
-/// Where the owed deliveries went, late ones those slower than `late_after`.
-fn outcomes(o: &Outcome, late_after: Duration) -> Outcomes {
+/// What became of the deliveries owed for each fault window's events, for the faults that
+/// touch `mode`, as `run` reports them.
+fn fault_windows(s: &Scenario, mode: Mode, o: &Outcome, late_after: Duration) -> Vec<FaultWindow> {
+    if s.faults.is_empty() {
+        return Vec::new();
+    }
+    let plan = crate::scenario::FaultPlan::new(&s.faults, s.clients.count, s.seed);
+    s.faults
+        .iter()
+        .zip(&o.windows)
+        .enumerate()
+        .filter(|(_, (f, _))| f.kind.applies_to(mode))
+        .map(|(i, (f, w))| FaultWindow {
+            fault: f.clone(),
+            label: f.label(),
+            clients_hit: (0..s.clients.count).filter(|&c| plan.hits(i, c)).count() as u64,
+            outcomes: outcomes(w.expected, &w.latency, w.dead_letters, w.duplicates, late_after),
+        })
+        .collect()
+}
+
+/// Where `expected` owed deliveries went, given the latency of those delivered: late ones
+/// those slower than `late_after`, the rest of the undelivered lost.
+fn outcomes(
+    expected: u64,
+    latency: &hdrhistogram::Histogram<u64>,
+    dead_lettered: u64,
+    duplicates: u64,
+    late_after: Duration,
+) -> Outcomes {
     let late_us = late_after.as_micros() as u64;
     let mut late_h = crate::results::histogram::new_histogram();
-    for v in o
-        .latency
+    for v in latency
         .iter_recorded()
         .filter(|v| v.value_iterated_to() > late_us)
     {
         late_h.saturating_record_n(v.value_iterated_to(), v.count_at_value());
     }
     let late = late_h.len();
+    let delivered = latency.len();
     let ms = |us: u64| us as f64 / 1000.0;
+    let late_at = |q: f64| {
+        if late > 0 {
+            ms(late_h.value_at_quantile(q))
+        } else {
+            0.0
+        }
+    };
     Outcomes {
-        expected: o.expected,
-        on_time: o.delivered - late,
+        expected,
+        on_time: delivered - late,
         late,
-        dead_lettered: o.dead_letters,
-        lost: o.expected - o.delivered - o.dead_letters,
-        late_p50_ms: if late > 0 {
-            ms(late_h.value_at_quantile(0.5))
-        } else {
-            0.0
-        },
-        late_p99_ms: if late > 0 {
-            ms(late_h.value_at_quantile(0.99))
-        } else {
-            0.0
-        },
+        dead_lettered,
+        lost: expected - delivered - dead_lettered,
+        duplicates,
+        late_p50_ms: late_at(0.5),
+        late_p99_ms: late_at(0.99),
         late_max_ms: if late > 0 { ms(late_h.max()) } else { 0.0 },
         ..Outcomes::default()
     }

@@ -2,40 +2,292 @@
 //! schedule starts, and the server writes each event to each follower as it is scheduled,
 //! each write a job for its cores; it arrives one way after its write. No request is made
 //! while the stream lasts.
+//!
+//! Faults, as the real server and client have them:
+//! - `stream_cut` closes the stream of each client it hits when its window opens. The client
+//!   sees the close, waits `retry` and connects again; while the window lasts the server
+//!   refuses it (503, `Retry-After` the seconds left, rounded up) and the client backs off
+//!   ([`reconnect_delay`]). Once accepted, the server writes the backlog after the client's
+//!   cursor in one job, and the stream goes on.
+//! - `client_pause` leaves what arrives unread until the pause ends. The server queues it, and
+//!   past the send queue's bound (`buffer` events, or `buffer_bytes`) applies the
+//!   slow-consumer policy: `disconnect` closes the stream (the client sees it when the pause
+//!   ends, reconnects after `retry` and resumes from its cursor), `drop_oldest` drops the
+//!   oldest queued event, which is lost. The sockets' own few KiB of buffer are not modelled.
+//! - `latency` adds its delay to each way.
 
+use std::collections::{HashMap, VecDeque};
+
+use super::faults::Faults;
 use super::log::Log;
+use super::queue::Queue;
 use super::server::Server;
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::event::Mode;
-use crate::scenario::Scenario;
+use crate::modes::http::reconnect_delay;
+use crate::scenario::{FaultKind, Scenario, SlowConsumer};
 
-/// Simulates `s`'s stream clients over `net`.
+/// Simulates `s`'s stream clients over `wire`.
 pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progress: Progress) -> Outcome {
     let log = Log::new(s);
-    let mut out = Outcome::owed(log.measured_events(), log.expected());
-    // What arrives after the drain is lost, as in `run`.
-    let horizon = (s.warmup + s.duration + s.drain).as_nanos() as u64;
-    let write = if mode == Mode::Websocket {
-        Op::WebsocketEvent
+    let out = Outcome::owed(s, &log);
+    let params = if mode == Mode::Websocket {
+        &s.websocket
     } else {
-        Op::SseEvent
+        &s.sse
     };
-    for (at, topic, measured) in log.events() {
-        out.actions += 1;
-        if out.actions.is_multiple_of(PROGRESS_EVERY) {
+    let mut m = Streams {
+        faults: Faults::new(s, mode),
+        hit: HashMap::new(),
+        actions: Queue::with_capacity(64),
+        // What arrives after the drain is lost, as in `run`.
+        horizon: (s.warmup + s.duration + s.drain).as_nanos() as u64,
+        window: s.warmup.as_nanos() as u64..(s.warmup + s.duration).as_nanos() as u64,
+        write: if mode == Mode::Websocket {
+            Op::WebsocketEvent
+        } else {
+            Op::SseEvent
+        },
+        retry: params.retry,
+        policy: params.slow_consumer,
+        room: room(s, params.buffer, params.buffer_bytes),
+        log,
+        out,
+        wire,
+        server,
+    };
+    // The clients a cut or a pause hits, and when those begin and end.
+    for c in 0..m.log.clients as u32 {
+        let cuts: Vec<_> = m.faults.windows(c, |k| *k == FaultKind::StreamCut).collect();
+        let pauses: Vec<_> = m.faults.windows(c, |k| *k == FaultKind::ClientPause).collect();
+        for (from, _) in &cuts {
+            m.actions.push(*from, Action::Cut(c));
+        }
+        for (_, to) in &pauses {
+            m.actions.push(*to, Action::PauseEnds(c));
+        }
+        if !cuts.is_empty() || !pauses.is_empty() {
+            m.hit.insert(c, Stream::default());
+        }
+    }
+    let events = m.log.events();
+    let mut next = 0;
+    loop {
+        // An action due before the next event goes first; one due with it goes after, so an
+        // event scheduled as a reconnect is accepted is in its backlog.
+        let event_at = events.get(next).map(|e| e.0);
+        if let Some(due) = m.actions.next_due().filter(|&d| event_at.is_none_or(|e| d < e)) {
+            let (_, action) = m.actions.pop().expect("due");
+            if due <= m.horizon {
+                m.act(due, action);
+            }
+            continue;
+        }
+        let Some(&(at, topic, measured)) = events.get(next) else {
+            break;
+        };
+        next += 1;
+        m.out.actions += 1;
+        if m.out.actions.is_multiple_of(PROGRESS_EVERY) {
             progress(at);
         }
         // Each follower's write is a job of its own; they share the cores.
-        for _ in log.followers(topic) {
-            let arrives = server.serve(at, &[(write, 1.0)]) + wire.answer(1);
-            if measured && arrives <= horizon {
-                out.delivered += 1;
-                out.latency.saturating_record(((arrives - at) / 1000).max(1));
-            }
+        for i in 0..m.log.followers(topic).len() {
+            let c = m.log.followers(topic)[i];
+            m.live(c, at, measured);
         }
     }
-    out
+    m.out
+}
+
+/// Events a client's send queue holds before the slow-consumer policy applies: `buffer`, or
+/// as many of the scenario's events as fit in `buffer_bytes` (at least one), whichever is less.
+fn room(s: &Scenario, buffer: usize, buffer_bytes: usize) -> usize {
+    let wire = crate::event::WireEvent {
+        id: 1 << 32,
+        topic: s.events.topics.saturating_sub(1),
+        seq: 1 << 20,
+        scheduled_ns: 1 << 40,
+        emitted_ns: 1 << 40,
+        measured: true,
+    };
+    let size = crate::event::Event::new(wire, s.events.payload_bytes).json.len();
+    buffer.min(buffer_bytes / size).max(1)
+}
+
+/// Something that happens to one client's stream.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// A `stream_cut` closes it.
+    Cut(u32),
+    /// Its `client_pause` ends.
+    PauseEnds(u32),
+    /// The client asks to connect again.
+    Reconnects(u32),
+    /// That request reaches the server.
+    Arrives(u32),
+}
+
+/// A stream a fault hits.
+#[derive(Debug, Default)]
+struct Stream {
+    /// Closed: the server writes nothing to it until the client is accepted again.
+    down: bool,
+    /// Closed while the client was paused: it sees so when the pause ends.
+    closed_unseen: bool,
+    /// Connection attempts failed in a row.
+    failures: u32,
+    /// Events written while the client reads nothing: when each was scheduled, and whether
+    /// it is measured.
+    queued: VecDeque<(u64, bool)>,
+}
+
+/// One model run's state.
+struct Streams<'a> {
+    log: Log,
+    out: Outcome,
+    faults: Faults,
+    hit: HashMap<u32, Stream>,
+    actions: Queue<Action>,
+    wire: &'a mut Wire,
+    server: &'a mut Server,
+    horizon: u64,
+    window: std::ops::Range<u64>,
+    write: Op,
+    retry: std::time::Duration,
+    policy: SlowConsumer,
+    room: usize,
+}
+
+impl Streams<'_> {
+    /// The server writes the event scheduled at `at` to follower `c`.
+    fn live(&mut self, c: u32, at: u64, measured: bool) {
+        let stream = self.hit.get_mut(&c);
+        if stream.as_ref().is_some_and(|st| st.down) {
+            return;
+        }
+        let arrives = self.server.serve(at, &[(self.write, 1.0)]) + self.wire.answer(1);
+        if let Some(st) = stream {
+            if self.faults.resume(c, arrives) > arrives {
+                // Unread: the server queues it, up to its bound.
+                if st.queued.len() >= self.room {
+                    match self.policy {
+                        SlowConsumer::DropOldest => {
+                            st.queued.pop_front();
+                            self.out.dropped_oldest += 1;
+                        }
+                        SlowConsumer::Disconnect => {
+                            // The queue goes with the connection: the client resumes from
+                            // the first event it did not read.
+                            let first = st.queued.front().map_or(at, |q| q.0);
+                            st.queued.clear();
+                            (st.down, st.closed_unseen) = (true, true);
+                            self.out.slow_disconnects += 1;
+                            self.log.seek(c as usize, first);
+                            return;
+                        }
+                    }
+                }
+                st.queued.push_back((at, measured));
+                return;
+            }
+        }
+        let read = arrives + self.faults.delay(c, arrives);
+        self.arrived(at, measured, read);
+    }
+
+    /// A measured event scheduled at `at` that arrives at `read` counts if before the horizon.
+    fn arrived(&mut self, at: u64, measured: bool, read: u64) {
+        if measured && read <= self.horizon {
+            self.out.arrived(at, read);
+        }
+    }
+
+    fn act(&mut self, now: u64, action: Action) {
+        match action {
+            Action::Cut(c) => {
+                let st = self.hit.get_mut(&c).expect("a cut client is tracked");
+                if st.down {
+                    return;
+                }
+                st.down = true;
+                self.out.stream_cuts += 1;
+                // The client has had what was written before; what it has not read yet it
+                // reads when its pause ends, and sees the close then.
+                self.log.seek(c as usize, now);
+                let seen = now + self.wire.answer(0);
+                let seen = seen + self.faults.delay(c, seen);
+                if self.faults.resume(c, seen) > seen {
+                    st.closed_unseen = true;
+                } else {
+                    let wait = reconnect_delay(self.retry, st.failures, None);
+                    self.actions
+                        .push(seen + wait.as_nanos() as u64, Action::Reconnects(c));
+                }
+            }
+            Action::PauseEnds(c) => {
+                let st = self.hit.get_mut(&c).expect("a paused client is tracked");
+                let queued: Vec<_> = st.queued.drain(..).collect();
+                let unseen = std::mem::take(&mut st.closed_unseen);
+                let failures = st.failures;
+                let read = now + self.faults.delay(c, now);
+                for (at, measured) in queued {
+                    self.arrived(at, measured, read);
+                }
+                if unseen {
+                    let wait = reconnect_delay(self.retry, failures, None);
+                    self.actions
+                        .push(now + wait.as_nanos() as u64, Action::Reconnects(c));
+                }
+            }
+            Action::Reconnects(c) => {
+                // A paused client asks when its pause ends.
+                let resumed = self.faults.resume(c, now);
+                if resumed > now {
+                    self.actions.push(resumed, action);
+                    return;
+                }
+                self.out.reconnects += 1;
+                if self.window.contains(&now) {
+                    self.out.requests += 1;
+                }
+                let at_server = now + self.faults.delay(c, now) + self.wire.request();
+                self.actions.push(at_server, Action::Arrives(c));
+            }
+            Action::Arrives(c) => self.accept(now, c),
+        }
+    }
+
+    /// A reconnect reaches the server at `now`: refused while a cut lasts, else accepted with
+    /// the backlog after the client's cursor.
+    fn accept(&mut self, now: u64, c: u32) {
+        let cut = self
+            .faults
+            .windows(c, |k| *k == FaultKind::StreamCut)
+            .find(|(from, to)| (*from..*to).contains(&now));
+        let (faults, wire, server, write) =
+            (&mut self.faults, &mut *self.wire, &mut *self.server, self.write);
+        let st = self.hit.get_mut(&c).expect("a reconnecting client is tracked");
+        if let Some((_, to)) = cut {
+            let back = server.serve(now, &[(Op::Connection, 1.0)]) + wire.answer(0);
+            let got = faults.read(c, back);
+            let asked = std::time::Duration::from_secs((to - now).div_ceil(1_000_000_000));
+            st.failures += 1;
+            self.out.client_errors += 1;
+            let wait = reconnect_delay(self.retry, st.failures, Some(asked));
+            self.actions
+                .push(got + wait.as_nanos() as u64, Action::Reconnects(c));
+            return;
+        }
+        (st.down, st.failures) = (false, 0);
+        self.log
+            .hand_out(c as usize, now, usize::MAX, &mut self.out, |taken| {
+                let done = server.serve(now, &[(Op::Connection, 1.0), (write, taken as f64)]);
+                let back = done + wire.answer(taken);
+                faults.read(c, back)
+            });
+    }
 }
 
 #[cfg(test)]

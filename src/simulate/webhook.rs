@@ -1,10 +1,19 @@
 //! Webhooks in the model: each event becomes one delivery per follower, ready when the event
 //! is scheduled; `concurrency` workers take ready deliveries first come, first served (the
-//! real dispatcher's one queue); an attempt holds its worker for a round trip, and reaches
-//! the receiver one way after it starts. A receiver answers 503 to the first
-//! `receiver_fail_attempts` attempts of every message; each failure is retried after the
-//! schedule's next delay (times `time_scale`, ±20%), and a message whose retries run out is
-//! dead-lettered. With the workers busy, deliveries queue: the dispatcher's own saturation.
+//! real dispatcher's one queue); an attempt holds its worker until its answer (or the
+//! `timeout`), and reaches the receiver one way after it starts. A receiver answers 503 to
+//! the first `receiver_fail_attempts` attempts of every message it handles; each failure is
+//! retried after the schedule's next delay (times `time_scale`, ±20%, or longer when a
+//! `Retry-After` asks), and a message whose retries run out is dead-lettered. With the
+//! workers busy, deliveries queue: the dispatcher's own saturation.
+//!
+//! Faults, as the real receivers and dispatcher have them: `receiver_down` answers 503 (with
+//! its `Retry-After`) or hangs up; `receiver_flaky` answers 503 by chance; `receiver_slow`
+//! handles the delivery and answers late, so that past the timeout the dispatcher retries and
+//! the receiver gets a duplicate; `receiver_gone` answers 410 and the endpoint is disabled:
+//! every message it is owed, then and later, goes to the dead letters, as do those of an
+//! endpoint that has failed without a success for `disable_after`; `latency` adds its delay
+//! to each way.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,11 +21,13 @@ use std::collections::BinaryHeap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::faults::{Faults, Receiver};
 use super::log::Log;
 use super::queue::Queue;
 use super::server::Server;
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
+use crate::event::Mode;
 use crate::scenario::Scenario;
 
 /// One message for one follower.
@@ -24,12 +35,26 @@ use crate::scenario::Scenario;
 struct Delivery {
     /// When its event was scheduled, ns.
     at: u64,
+    /// The follower.
+    client: u32,
     measured: bool,
+    /// Whether its receiver has recorded it (later arrivals are duplicates).
+    received: bool,
     /// Attempts made so far.
     attempts: u32,
+    /// Of those, the ones its receiver handled (rather than refused for a fault).
+    handled: u32,
 }
 
-/// Simulates `s`'s webhook dispatcher and receivers over `net`.
+/// What became of one attempt.
+enum Answer {
+    Delivered,
+    /// Failed; the receiver may have asked for a wait (`Retry-After`).
+    Failed(Option<u64>),
+    Gone,
+}
+
+/// Simulates `s`'s webhook dispatcher and receivers over `wire`.
 pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progress) -> Outcome {
     let warmup = s.warmup.as_nanos() as u64;
     let end = warmup + s.duration.as_nanos() as u64;
@@ -41,9 +66,20 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         .iter()
         .map(|d| d.as_nanos() as u64)
         .collect();
+    let (timeout, disable_after) = (w.timeout.as_nanos() as u64, w.disable_after().as_nanos() as u64);
     let log = Log::new(s);
-    let mut out = Outcome::owed(log.measured_events(), log.expected());
+    let mut out = Outcome::owed(s, &log);
+    let mut faults = Faults::new(s, Mode::Webhook);
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    // Each endpoint: disabled, and since when it has failed without a success (0: it has not).
+    let mut disabled = vec![false; log.clients];
+    let mut failing_since = vec![0u64; log.clients];
+    let bury = |d: &Delivery, now: u64, out: &mut Outcome| {
+        out.sender.dead_letters += u64::from(now >= warmup);
+        if d.measured && !d.received {
+            out.dead_lettered(d.at);
+        }
+    };
     // When each worker is next free.
     let mut workers: BinaryHeap<Reverse<u64>> = (0..w.concurrency.max(1)).map(|_| Reverse(0)).collect();
     let mut retries: Queue<Delivery> = Queue::with_capacity(1024);
@@ -61,14 +97,18 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                     next_event += 1;
                     continue;
                 }
+                let client = followers[next_follower];
                 next_follower += 1;
                 if next_follower == followers.len() {
                     (next_event, next_follower) = (next_event + 1, 0);
                 }
                 let d = Delivery {
                     at,
+                    client,
                     measured,
+                    received: false,
                     attempts: 0,
+                    handled: 0,
                 };
                 (at, d)
             }
@@ -83,26 +123,92 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             progress(ready);
         }
         let Reverse(free) = workers.pop().expect("at least one worker");
-        // A worker takes the delivery, a core signs and sends it, the receiver answers.
         let start = ready.max(free);
+        let c = d.client;
+        if disabled[c as usize] {
+            // A disabled endpoint's messages are buried unsent.
+            workers.push(Reverse(start));
+            bury(&d, start, &mut out);
+            continue;
+        }
+        // A worker takes the delivery, a core signs and sends it; it reaches the receiver,
+        // which takes the fault's added way there (and back) and answers.
         let sent = server.serve(start, &[(Op::WebhookAttempt, 1.0)]);
-        // The attempt carries the event there; the receiver's answer comes back.
-        let arrives = sent + wire.answer(1);
-        let answered = arrives + wire.request();
+        let reaches = sent + wire.answer(1);
+        let added = faults.delay(c, reaches);
+        let taken = reaches + added;
+        let (mut answer, late) = match faults.receiver(c, reaches) {
+            Receiver::Handles { slow } => {
+                d.handled += 1;
+                if d.handled <= w.receiver_fail_attempts {
+                    (Answer::Failed(None), 0)
+                } else {
+                    if d.measured && taken <= horizon {
+                        if d.received {
+                            out.duplicate(d.at);
+                        } else {
+                            out.arrived(d.at, taken);
+                        }
+                    }
+                    d.received |= taken <= horizon;
+                    (Answer::Delivered, slow)
+                }
+            }
+            Receiver::Unavailable(asked) => (Answer::Failed(asked), 0),
+            Receiver::HangsUp => (Answer::Failed(None), 0),
+            Receiver::Gone => (Answer::Gone, 0),
+        };
+        let mut answered = taken + late + added + wire.request();
+        let timed_out = answered - sent > timeout;
+        if timed_out {
+            (answer, answered) = (Answer::Failed(None), sent + timeout);
+        }
         workers.push(Reverse(answered));
         if (warmup..end).contains(&start) {
             out.requests += 1;
             out.retries += u64::from(d.attempts > 0);
         }
+        // The sender's own counters run from the warm-up's end to the drain's.
+        let counted = u64::from(start >= warmup);
+        let sender = &mut out.sender;
+        sender.attempts += counted;
+        sender.retries += counted * u64::from(d.attempts > 0);
+        sender.timeouts += counted * u64::from(timed_out);
         d.attempts += 1;
-        if d.attempts <= w.receiver_fail_attempts {
-            match delays.get(d.attempts as usize - 1) {
-                Some(&delay) => retries.push(answered + (delay as f64 * rng.gen_range(0.8..=1.2)) as u64, d),
-                None => out.dead_letters += u64::from(d.measured),
+        let asked = match answer {
+            Answer::Delivered => {
+                sender.successes += counted;
+                failing_since[c as usize] = 0;
+                continue;
             }
-        } else if d.measured && arrives <= horizon {
-            out.delivered += 1;
-            out.latency.saturating_record(((arrives - d.at) / 1000).max(1));
+            Answer::Gone => {
+                // Counted once, though attempts in flight may each be answered 410.
+                sender.disabled_endpoints += counted * u64::from(!disabled[c as usize]);
+                disabled[c as usize] = true;
+                None
+            }
+            Answer::Failed(asked) => asked,
+        };
+        sender.failures += counted;
+        // A failure: an endpoint failing for too long is disabled; the message waits for
+        // its next attempt, or is given up on. (Attempts are taken up in the order they
+        // start, so one may fail before an earlier one.)
+        let since = &mut failing_since[c as usize];
+        if *since == 0 || answered < *since {
+            *since = answered.max(1);
+        }
+        if answered - *since >= disable_after && !disabled[c as usize] {
+            disabled[c as usize] = true;
+            out.sender.disabled_endpoints += counted;
+        }
+        match delays.get(d.attempts as usize - 1) {
+            Some(&delay) if !disabled[c as usize] => {
+                let jittered = (delay as f64 * rng.gen_range(0.8..=1.2)) as u64;
+                let asked = asked.unwrap_or(0);
+                out.sender.retry_after_obeyed += counted * u64::from(asked > jittered);
+                retries.push(answered + jittered.max(asked), d);
+            }
+            _ => bury(&d, answered, &mut out),
         }
     }
     out

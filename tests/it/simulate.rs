@@ -89,10 +89,6 @@ fn simulate_writes_results_and_reports_marked_simulated() {
 #[test]
 fn what_the_model_lacks_is_refused_or_kept_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let faults = format!("{SCENARIO}[[faults]]\nkind = \"stream_cut\"\nat = \"10s\"\nfor = \"1s\"\n");
-    let out = simulate(&faults, dir.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not model faults yet"));
     // More webhook clients than the server holds subscriptions: `run` is refused at
     // registration, and so is the model.
     let out = simulate(
@@ -111,6 +107,72 @@ fn what_the_model_lacks_is_refused_or_kept_apart() {
     let three = [dir.path().join("results.json"), m.clone(), m];
     let failure = pushpull::app::report(&three, Some(dir.path().join("merged"))).expect_err("refused");
     assert!(failure.to_string().contains("not merged"), "{failure}");
+}
+
+/// A fault of every kind, each for some of the clients.
+const FAULTS: &str =
+    "[[faults]]\nkind = \"latency\"\nat = \"0s\"\nfor = \"20s\"\ndelay = \"20ms\"\njitter = \"5ms\"\n\
+    [[faults]]\nkind = \"receiver_down\"\nat = \"6s\"\nfor = \"2s\"\nshare = 0.2\nretry_after = \"1s\"\n\
+    [[faults]]\nkind = \"receiver_down\"\nat = \"6s\"\nfor = \"2s\"\nshare = 0.1\nanswer = \"close\"\n\
+    [[faults]]\nkind = \"receiver_flaky\"\nat = \"8s\"\nfor = \"2s\"\nshare = 0.2\n\
+    [[faults]]\nkind = \"receiver_slow\"\nat = \"10s\"\nfor = \"2s\"\nshare = 0.1\ndelay = \"3s\"\n\
+    [[faults]]\nkind = \"receiver_gone\"\nat = \"12s\"\nfor = \"1s\"\nshare = 0.05\n\
+    [[faults]]\nkind = \"stream_cut\"\nat = \"7s\"\nfor = \"2s\"\nshare = 0.3\n\
+    [[faults]]\nkind = \"client_pause\"\nat = \"11s\"\nfor = \"2s\"\nshare = 0.1\n";
+
+#[test]
+fn every_fault_kind_is_modelled_and_accounted_for_as_run_accounts_for_it() {
+    let scenario = format!(
+        "name = \"sim\"\nseed = 4\nduration = \"10s\"\nwarmup = \"5s\"\ndrain = \"10s\"\n\
+         [events]\nrate = 50\ntopics = 10\n[clients]\ncount = 100\n[poll]\ninterval = \"1s\"\n\
+         [webhook]\ntimeout = \"2s\"\nretry = [\"200ms\", \"1s\", \"2s\"]\n{FAULTS}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = simulate(&scenario, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = Results::load(&dir.path().join("results.json")).unwrap();
+    for m in &r.modes {
+        assert!(m.outcomes.adds_up(), "{}: {:?}", m.mode, m.outcomes);
+        let kinds: Vec<&str> = m.fault_windows.iter().map(|w| w.fault.kind.name()).collect();
+        for w in &m.fault_windows {
+            assert!(w.outcomes.adds_up() && w.clients_hit >= 1, "{}: {w:?}", m.mode);
+        }
+        let d = &m.deliveries;
+        match m.mode.to_string().as_str() {
+            "webhook" => {
+                assert_eq!(kinds.len(), 6, "{kinds:?}");
+                let sender = &m.server.webhook;
+                assert!(
+                    sender.retries > 0 && sender.timeouts > 0 && sender.disabled_endpoints == 5,
+                    "{sender:?}"
+                );
+                assert!(
+                    d.duplicates > 0 && d.dead_letters > 0 && m.outcomes.dead_lettered > 0,
+                    "{d:?}"
+                );
+            }
+            "sse" | "websocket" => {
+                assert_eq!(kinds, ["latency", "stream_cut", "client_pause"]);
+                assert_eq!(d.stream_cuts, 30, "{d:?}");
+                assert!(d.reconnects >= 30 && d.client_errors > 0, "{d:?}");
+            }
+            _ => assert_eq!(kinds, ["latency", "client_pause"]),
+        }
+        // Only the webhook's gone endpoints lose anything, into the dead letters.
+        assert_eq!(m.outcomes.lost, 0, "{}: {:?}", m.mode, m.outcomes);
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("| webhook | during receiver_gone 5% 12s–13s |"),
+        "{md}"
+    );
+    // The same seed, the same figures, faults and all.
+    let again = tempfile::tempdir().unwrap();
+    assert!(simulate(&scenario, again.path()).status.success());
+    assert_eq!(
+        r.modes,
+        Results::load(&again.path().join("results.json")).unwrap().modes
+    );
 }
 
 #[test]
