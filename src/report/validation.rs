@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use super::figures;
 use super::html::{esc, number, page_start};
+use crate::results::validation::fates::{self, Fate, FATE_GOAL};
 use crate::results::validation::{rests_on, Check, Goal, Knee, Validation, Verdict, KNEE_RISE};
 use crate::results::Results;
 
@@ -83,6 +84,50 @@ fn knee_cells(k: &Knee) -> Vec<String> {
     ]
 }
 
+/// Column headers of the deliveries' table.
+const FATE_HEADER: [&str; 8] = [
+    "mode",
+    "events scheduled",
+    "count",
+    "measured",
+    "simulated",
+    "simulated / measured",
+    "goal",
+    "verdict",
+];
+
+fn fate_cells(f: &Fate) -> Vec<String> {
+    vec![
+        f.mode.to_string(),
+        f.during.clone(),
+        f.count.to_string(),
+        f.measured.to_string(),
+        f.simulated.to_string(),
+        if f.measured > 0 {
+            format!("{}×", number(f.simulated as f64 / f.measured as f64))
+        } else {
+            "—".into()
+        },
+        format!("± {:.0}%", FATE_GOAL * 100.0),
+        match f.verdict {
+            Verdict::Met => "met".into(),
+            Verdict::WithinNoise => "within noise of its goal".into(),
+            _ => format!("missed: rests on {}", fates::rests_on(f.count)),
+        },
+    ]
+}
+
+/// What the deliveries' table holds, in a sentence.
+fn fate_rule() -> String {
+    format!(
+        "Each mode's deliveries over the whole run and for the events scheduled in each fault's window, as \
+         \"Where every delivery went\" counts them; a count both runs have at zero is left out. The goal is \
+         the measured count within {:.0}%; a count outside it by less than three standard errors of the \
+         difference (√ of the two counts) is within noise.",
+        FATE_GOAL * 100.0
+    )
+}
+
 /// What the knee is, in a sentence.
 fn knee_rule() -> String {
     format!(
@@ -98,10 +143,11 @@ pub fn summary(v: &Validation) -> String {
     let checks = &v.checks;
     let count = |verdict: Verdict| checks.iter().filter(|c| c.verdict == verdict).count();
     let knees_met = v.knees.iter().filter(|k| k.met).count();
+    let fates = |verdict: Verdict| v.fates.iter().filter(|f| f.verdict == verdict).count();
     let (met, missed, noisy) = (
-        count(Verdict::Met) + knees_met,
-        count(Verdict::Missed) + v.knees.len() - knees_met,
-        count(Verdict::WithinNoise),
+        count(Verdict::Met) + knees_met + fates(Verdict::Met),
+        count(Verdict::Missed) + v.knees.len() - knees_met + fates(Verdict::Missed),
+        count(Verdict::WithinNoise) + fates(Verdict::WithinNoise),
     );
     let noise = if noisy > 0 {
         format!(
@@ -126,6 +172,11 @@ pub fn render_text(v: &Validation) -> String {
         let mut knees = vec![KNEE_HEADER.map(String::from).to_vec()];
         knees.extend(v.knees.iter().map(knee_cells));
         let _ = write!(out, "\n{}{}\n", super::table::align(&knees), knee_rule());
+    }
+    if !v.fates.is_empty() {
+        let mut rows = vec![FATE_HEADER.map(String::from).to_vec()];
+        rows.extend(v.fates.iter().map(fate_cells));
+        let _ = write!(out, "\n{}{}\n", super::table::align(&rows), fate_rule());
     }
     let _ = writeln!(out, "{}", summary(v));
     out
@@ -173,6 +224,10 @@ pub fn render_markdown(measured: &Results, simulated: &Results, v: &Validation, 
         let _ = writeln!(m, "\n## Every figure\n");
     }
     table(&mut m, &HEADER, v.checks.iter().map(cells).collect());
+    if !v.fates.is_empty() {
+        let _ = writeln!(m, "\n## Where every delivery went\n\n{}\n", fate_rule());
+        table(&mut m, &FATE_HEADER, v.fates.iter().map(fate_cells).collect());
+    }
     m
 }
 
@@ -218,6 +273,21 @@ pub fn render_html(measured: &Results, simulated: &Results, v: &Validation, side
             .map(|c| (c.verdict == Verdict::Missed, cells(c)))
             .collect(),
     );
+    if !v.fates.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h2>Where every delivery went</h2>\n<p>{}</p>",
+            esc(&fate_rule())
+        );
+        table(
+            &mut h,
+            &FATE_HEADER,
+            v.fates
+                .iter()
+                .map(|f| (f.verdict == Verdict::Missed, fate_cells(f)))
+                .collect(),
+        );
+    }
     h.push_str("</main>\n</body>\n</html>\n");
     h
 }

@@ -1,6 +1,10 @@
 //! A simulated run beside a measured run of the same scenario: every headline figure of
 //! every mode both ways, their ratio, and whether the model meets the goal set for it.
 
+pub mod fates;
+
+pub use fates::Fate;
+
 use super::merge::same_scenario;
 use super::{Figure, Results};
 use crate::event::Mode;
@@ -100,6 +104,8 @@ pub struct Validation {
     pub checks: Vec<Check>,
     /// For a sweep over one numeric parameter, each mode's knee.
     pub knees: Vec<Knee>,
+    /// Where the deliveries went, run and fault windows, for a run without a sweep.
+    pub fates: Vec<Fate>,
 }
 
 /// Every figure of every mode both runs have (at every point of a sweep both have), in the
@@ -144,6 +150,7 @@ pub fn validate(measured: &Results, simulated: &Results) -> anyhow::Result<Valid
     Ok(Validation {
         checks: out,
         knees: knees(measured, simulated),
+        fates: fates::fates(measured, simulated),
     })
 }
 
