@@ -56,11 +56,12 @@ pub fn section(r: &Results) -> Option<Section> {
         header: &HEADER,
         rows,
         note: format!(
-            "For a p99 within {}: the fewest cores whose model keeps it with every event delivered and its \
-             cores busy at most 95% of the time, each operation at the calibration's CPU, found by doubling the cores until one does and then halving \
+            "For a p99 within {}: the fewest cores whose model keeps it with nothing lost (every event \
+             delivered, or dead-lettered by the sender's own policy) and its cores busy at most 95% of the time, \
+             each operation at the calibration's CPU, found by doubling the cores until one does and then halving \
              the gap to the count below (the search takes p99 to fall as cores are added). \"More than\" means \
              not even the most cores searched keep it: what is left is the mode's own delay (a poll interval, \
-             a round trip). Memory is what the clients hold on the server at the calibration's rates (a fixed \
+             a round trip, a retry schedule). Memory is what the clients hold on the server at the calibration's rates (a fixed \
              part and a part per client), not the process's whole footprint.",
             format_ms(first.p99_target_ms)
         ),

@@ -85,7 +85,7 @@ pub struct Capacity {
     pub mode: Mode,
     /// The target, ms.
     pub p99_target_ms: f64,
-    /// The fewest cores whose p99 is within the target with every event delivered; None
+    /// The fewest cores whose p99 is within the target with nothing lost; None
     /// when not even the most cores searched (`most_cores`) do it.
     pub cores: Option<u32>,
     /// The most cores the search would try.

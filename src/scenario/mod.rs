@@ -198,7 +198,7 @@ pub struct ServerParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<u32>,
     /// The p99 the server must keep: `simulate` then searches, for each mode, the fewest
-    /// cores that keep it (with every event delivered), and reports them with the memory the
+    /// cores that keep it (with nothing lost), and reports them with the memory the
     /// clients hold. `run` judges nothing by it (use a threshold).
     #[serde(default, with = "humane::option", skip_serializing_if = "Option::is_none")]
     pub p99_target: Option<Duration>,

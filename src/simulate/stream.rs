@@ -163,7 +163,11 @@ struct Streams<'a> {
 impl Streams<'_> {
     /// The server writes the event scheduled at `at` to follower `c`.
     fn live(&mut self, c: u32, at: u64, measured: bool) {
-        let stream = self.hit.get_mut(&c);
+        let stream = if self.hit.is_empty() {
+            None
+        } else {
+            self.hit.get_mut(&c)
+        };
         if stream.as_ref().is_some_and(|st| st.down) {
             return;
         }
