@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the hot paths: event encoding, log append and read after a
-//! cursor, webhook signing and verification, latency recording, SSE parsing.
+//! cursor, webhook signing and verification, latency recording, SSE parsing, and each stream
+//! client's work per event (its frames read and each event decoded), SSE beside WebSocket.
 
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
@@ -121,12 +122,74 @@ fn sse_parsing(c: &mut Criterion) {
     g.bench_function("parse_100_events", |b| {
         b.iter_batched(
             SseParser::default,
-            |mut p| p.feed(black_box(&frames)),
+            |mut p| {
+                let mut bytes = 0;
+                p.feed(black_box(&frames), |f| bytes += f.data.len());
+                bytes
+            },
             BatchSize::SmallInput,
         )
     });
     g.finish();
 }
 
-criterion_group!(benches, encoding, log, signature, recording, sse_parsing);
+/// What a stream client does per event, read off 100 events' worth of bytes as the server
+/// writes them: SSE frames parsed and decoded, WebSocket text frames read and decoded.
+fn stream_clients(c: &mut Criterion) {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
+
+    let events: Vec<Event> = (1..=100).map(|seq| Event::new(wire(seq), 256)).collect();
+    let mut sse = Vec::new();
+    let mut ws = Vec::new();
+    for ev in &events {
+        sse.extend_from_slice(format!("id: {}\ndata: ", ev.seq).as_bytes());
+        sse.extend_from_slice(&ev.json);
+        sse.extend_from_slice(b"\n\n");
+        Frame::message(ev.json.clone(), OpCode::Data(Data::Text), true)
+            .format(&mut ws)
+            .unwrap();
+    }
+    let mut g = c.benchmark_group("stream_client");
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("sse_100_events", |b| {
+        b.iter_batched(
+            SseParser::default,
+            |mut p| {
+                let mut seqs = 0;
+                p.feed(black_box(&sse), |f| {
+                    seqs += pushpull::event::decode(f.data).unwrap().seq
+                });
+                seqs
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("websocket_100_events", |b| {
+        b.iter_batched(
+            || WebSocket::from_raw_socket(std::io::Cursor::new(ws.clone()), Role::Client, None),
+            |mut socket| {
+                let mut seqs = 0;
+                for _ in 0..100 {
+                    let text = socket.read().unwrap().into_data();
+                    seqs += pushpull::event::decode(&text).unwrap().seq;
+                }
+                seqs
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    encoding,
+    log,
+    signature,
+    recording,
+    sse_parsing,
+    stream_clients
+);
 criterion_main!(benches);

@@ -17,6 +17,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::{BodyExt, Empty};
 use serde::{Deserialize, Serialize};
 
+mod parser;
+
+pub use parser::{SseFrame, SseParser};
+
 use super::http::HttpConn;
 use super::http::{retry_after, Reconnect};
 use super::stream::{Batch, Session};
@@ -115,98 +119,13 @@ async fn sse(
     Ok((headers, Body::from_stream(stream)).into_response())
 }
 
-/// One dispatched SSE event.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SseEvent {
-    /// The `event:` type (`message` when absent).
-    pub event: String,
-    /// The `data:` lines joined by newlines.
-    pub data: String,
-    /// The `id:` field, if the event set one.
-    pub id: Option<String>,
-}
-
-/// An incremental `text/event-stream` parser (WHATWG HTML §9.2.6).
-#[derive(Debug, Default)]
-pub struct SseParser {
-    line: Vec<u8>,
-    pending: SseEvent,
-    has_data: bool,
-    /// The last `retry:` value seen, in ms.
-    pub retry_ms: Option<u64>,
-}
-
-impl SseParser {
-    /// Feeds bytes; returns the events they complete.
-    pub fn feed(&mut self, mut bytes: &[u8]) -> Vec<SseEvent> {
-        let mut out = Vec::new();
-        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
-            let (head, rest) = (&bytes[..end], &bytes[end + 1..]);
-            bytes = rest;
-            let ev = if self.line.is_empty() {
-                self.line_done(strip_cr(head))
-            } else {
-                let mut line = std::mem::take(&mut self.line);
-                line.extend_from_slice(head);
-                let ev = self.line_done(strip_cr(&line));
-                line.clear();
-                self.line = line;
-                ev
-            };
-            out.extend(ev);
-        }
-        self.line.extend_from_slice(bytes);
-        out
-    }
-
-    fn line_done(&mut self, line: &[u8]) -> Option<SseEvent> {
-        if line.is_empty() {
-            let ev = std::mem::take(&mut self.pending);
-            let had = std::mem::replace(&mut self.has_data, false);
-            return had.then(|| SseEvent {
-                event: if ev.event.is_empty() {
-                    "message".into()
-                } else {
-                    ev.event
-                },
-                ..ev
-            });
-        }
-        if line[0] == b':' {
-            return None;
-        }
-        let line = String::from_utf8_lossy(line);
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line.as_ref(), ""),
-        };
-        match field {
-            "data" => {
-                if self.has_data {
-                    self.pending.data.push('\n');
-                }
-                self.pending.data.push_str(value);
-                self.has_data = true;
-            }
-            "event" => self.pending.event = value.to_string(),
-            "id" if !value.contains('\0') => self.pending.id = Some(value.to_string()),
-            "retry" => self.retry_ms = value.parse().ok().or(self.retry_ms),
-            _ => {}
-        }
-        None
-    }
-}
-
-fn strip_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
 /// An SSE client: open the stream, apply every event, reconnect with `Last-Event-ID` after the
 /// server's `retry:` delay when the stream ends (backing off while attempts keep failing).
 pub async fn client(mut ctx: ClientCtx) -> Ledger {
     let params = ctx.scenario.sse.clone();
     let topics = format_topics(&ctx.ledger.topics);
-    let mut last_id: Option<String> = None;
+    // The last event id seen (empty: none), sent as `Last-Event-ID` on reconnecting.
+    let mut last_id = String::new();
     let mut reconnect = Reconnect::new(params.retry);
     let mut conn = HttpConn::new(ctx.server);
     if ctx.pauses() {
@@ -219,8 +138,8 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
         let mut req = conn
             .get(&format!("/sse?topics={topics}&client={}", ctx.id))
             .header(header::ACCEPT, "text/event-stream");
-        if let Some(id) = &last_id {
-            req = req.header("last-event-id", id.as_str());
+        if !last_id.is_empty() {
+            req = req.header("last-event-id", last_id.as_str());
         }
         ctx.ledger.counts.requests += 1;
         let res = tokio::select! {
@@ -247,12 +166,14 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
                         break 'connect;
                     }
                     let now = ctx.arrival_ns();
-                    for ev in parser.feed(data) {
-                        apply(&mut ctx.ledger, &ev, now);
-                        if ev.id.is_some() {
-                            last_id = ev.id;
+                    let ledger = &mut ctx.ledger;
+                    parser.feed(data, |frame| {
+                        apply(ledger, &frame, now);
+                        if let Some(id) = frame.id {
+                            last_id.clear();
+                            last_id.push_str(&String::from_utf8_lossy(id));
                         }
-                    }
+                    });
                     if let Some(ms) = parser.retry_ms {
                         reconnect.retry = Duration::from_millis(ms);
                     }
@@ -278,43 +199,18 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
 }
 
 /// Applies one SSE event that arrived at `now_ns`.
-fn apply(ledger: &mut Ledger, ev: &SseEvent, now_ns: u64) {
-    match ev.event.as_str() {
-        "message" => match decode(ev.data.as_bytes()) {
+fn apply(ledger: &mut Ledger, frame: &SseFrame<'_>, now_ns: u64) {
+    match frame.event {
+        b"message" => match decode(frame.data) {
             Ok(wire) => {
                 ledger.observe_at(&wire, now_ns);
             }
             Err(_) => ledger.counts.errors += 1,
         },
-        "gap" => match serde_json::from_str::<Gap>(&ev.data) {
+        b"gap" => match serde_json::from_slice::<Gap>(frame.data) {
             Ok(g) if g.index < ledger.topics.len() => ledger.gap(g.index, g.from, g.earliest),
             _ => ledger.counts.errors += 1,
         },
         _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parser_handles_split_frames_comments_and_multiline_data() {
-        let mut p = SseParser::default();
-        assert!(p.feed(b"retry: 1500\n\n: heart").is_empty());
-        assert_eq!(p.retry_ms, Some(1500));
-        assert!(p.feed(b"beat\n\nid: 3,4\ndata: {\"a\"").is_empty());
-        let evs = p.feed(b":1}\r\ndata:x\n\nevent: gap\ndata: {}\n\n");
-        assert_eq!(evs.len(), 2);
-        assert_eq!(
-            evs[0],
-            SseEvent {
-                event: "message".into(),
-                data: "{\"a\":1}\nx".into(),
-                id: Some("3,4".into())
-            }
-        );
-        assert_eq!(evs[1].event, "gap");
-        assert_eq!(evs[1].id, None);
     }
 }
