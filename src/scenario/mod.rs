@@ -324,6 +324,10 @@ pub struct WebhookParams {
     pub time_scale: f64,
     /// Deliveries in flight at once, across all endpoints.
     pub concurrency: usize,
+    /// Deliveries in flight at once to one endpoint (default: a quarter of `concurrency`), so
+    /// that a slow endpoint cannot hold every worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_concurrency: Option<usize>,
     /// Sign deliveries (Standard Webhooks) and verify them at the receiver.
     pub signing: bool,
     /// Distinct loopback addresses (127.0.0.x) the receivers are spread over.
@@ -337,6 +341,14 @@ pub struct WebhookParams {
 }
 
 impl WebhookParams {
+    /// Deliveries in flight at once to one endpoint: `endpoint_concurrency`, or a quarter of
+    /// `concurrency` (at least one).
+    pub fn endpoint_concurrency(&self) -> usize {
+        self.endpoint_concurrency
+            .unwrap_or((self.concurrency / 4).max(1))
+            .min(self.concurrency)
+    }
+
     /// How long an endpoint may fail continuously before it is disabled.
     pub fn disable_after(&self) -> Duration {
         self.disable_after

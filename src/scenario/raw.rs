@@ -146,6 +146,7 @@ pub struct RawWebhook {
     pub retry: Option<S<RawRetry>>,
     pub time_scale: Option<S<f64>>,
     pub concurrency: Option<S<i64>>,
+    pub endpoint_concurrency: Option<S<i64>>,
     pub signing: Option<S<bool>>,
     pub receiver_hosts: Option<S<i64>>,
     pub receiver_fail_attempts: Option<S<i64>>,

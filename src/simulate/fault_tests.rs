@@ -278,3 +278,31 @@ fn a_slow_receiver_past_the_timeout_gets_duplicates() {
         o.duplicates
     );
 }
+
+#[test]
+fn a_slow_receiver_holds_only_its_endpoints_share_of_the_workers() {
+    // 100 receivers of one topic at 100 events/s, 64 workers; one receiver answers after 2 s.
+    // With its share (16 of the 64), the other 99 keep their 1 ms; allowed every worker, it
+    // takes them all within 0.64 s and the rest queue behind it, as the dispatcher's own test
+    // finds.
+    let run = |share: &str| {
+        let text = format!(
+            "name = \"f\"\nseed = 9\nduration = \"10s\"\nwarmup = \"1s\"\ndrain = \"60s\"\nmodes = [\"webhook\"]\n\
+             [events]\nrate = 100\ntopics = 1\n[clients]\ncount = 100\n\
+             [webhook]\ntimeout = \"10s\"\nconcurrency = 64\n{share}\n\
+             [[faults]]\nkind = \"receiver_slow\"\nat = \"0s\"\nfor = \"60s\"\nshare = 0.01\ndelay = \"2s\"\n"
+        );
+        model(
+            &Scenario::parse(Path::new("f.toml"), &text).unwrap(),
+            Mode::Webhook,
+        )
+    };
+    let fair = run("");
+    all_but(&fair, 0);
+    // The slow receiver's own deliveries wait in its lane: 1% of them, all at the top.
+    let p98 = fair.latency.value_at_quantile(0.98);
+    assert!(p98 < 50_000, "{p98} µs");
+    let unfair = run("endpoint_concurrency = 64");
+    let p50 = unfair.latency.value_at_quantile(0.5);
+    assert!(p50 > 500_000, "{p50} µs");
+}

@@ -5,7 +5,9 @@
 //! the first `receiver_fail_attempts` attempts of every message it handles; each failure is
 //! retried after the schedule's next delay (times `time_scale`, ±20%, or longer when a
 //! `Retry-After` asks), and a message whose retries run out is dead-lettered. With the
-//! workers busy, deliveries queue: the dispatcher's own saturation.
+//! workers busy, deliveries queue: the dispatcher's own saturation. One endpoint has at most
+//! `endpoint_concurrency` attempts under way; its next delivery waits, holding no worker,
+//! until one of them ends.
 //!
 //! Faults, as the real receivers and dispatcher have them: `receiver_down` answers 503 (with
 //! its `Retry-After`) or hangs up; `receiver_flaky` answers 503 by chance; `receiver_slow`
@@ -16,7 +18,7 @@
 //! to each way.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -80,6 +82,10 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             out.dead_lettered(d.at);
         }
     };
+    // Each endpoint's attempts under way, when each ends (kept only while it has some, and
+    // only when its share can bind).
+    let cap = w.endpoint_concurrency();
+    let mut lanes: HashMap<u32, BinaryHeap<Reverse<u64>>> = HashMap::new();
     // When each worker is next free.
     let mut workers: BinaryHeap<Reverse<u64>> = (0..w.concurrency.max(1)).map(|_| Reverse(0)).collect();
     let mut retries: Queue<Delivery> = Queue::with_capacity(1024);
@@ -131,6 +137,20 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             bury(&d, start, &mut out);
             continue;
         }
+        if cap < w.concurrency {
+            if let Some(lane) = lanes.get_mut(&c) {
+                while lane.peek().is_some_and(|&Reverse(end)| end <= start) {
+                    lane.pop();
+                }
+                if let Some(&Reverse(first_end)) = lane.peek().filter(|_| lane.len() >= cap) {
+                    // The endpoint has its share under way: the delivery waits for the first
+                    // to end, and the worker takes another.
+                    workers.push(Reverse(free));
+                    retries.push(first_end, d);
+                    continue;
+                }
+            }
+        }
         // A worker takes the delivery, a core signs and sends it; it reaches the receiver,
         // which takes the fault's added way there (and back) and answers.
         let sent = server.serve(start, &[(Op::WebhookAttempt, 1.0)]);
@@ -164,6 +184,14 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             (answer, answered) = (Answer::Failed(None), sent + timeout);
         }
         workers.push(Reverse(answered));
+        if cap < w.concurrency {
+            let lane = lanes.entry(c).or_default();
+            lane.push(Reverse(answered));
+            if lanes.len() > 4 * w.concurrency {
+                // Forget the endpoints whose attempts have all ended.
+                lanes.retain(|_, lane| lane.iter().any(|&Reverse(end)| end > start));
+            }
+        }
         if (warmup..end).contains(&start) {
             out.requests += 1;
             out.retries += u64::from(d.attempts > 0);

@@ -350,6 +350,12 @@ impl Check<'_> {
                 ),
             },
         };
+        let concurrency = self.int(
+            &r.and_then(|r| r.concurrency.clone()),
+            "webhook.concurrency",
+            256,
+            1..=100_000,
+        )? as usize;
         Ok(WebhookParams {
             timeout: self.duration(
                 &r.and_then(|r| r.timeout.clone()),
@@ -364,12 +370,11 @@ impl Check<'_> {
                 1.0,
                 1e-9..=1e6,
             )?,
-            concurrency: self.int(
-                &r.and_then(|r| r.concurrency.clone()),
-                "webhook.concurrency",
-                256,
-                1..=100_000,
-            )? as usize,
+            concurrency,
+            endpoint_concurrency: match r.and_then(|r| r.endpoint_concurrency.clone()) {
+                None => None,
+                n => Some(self.int(&n, "webhook.endpoint_concurrency", 1, 1..=concurrency as i64)? as usize),
+            },
             signing: r
                 .and_then(|r| r.signing.as_ref())
                 .map(|s| *s.get_ref())

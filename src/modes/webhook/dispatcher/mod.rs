@@ -10,7 +10,13 @@
 //! Deliveries wait in one queue served by `concurrency` workers. A task per delivery waiting
 //! on a semaphore did the same job, but under overload every waiting delivery was a live task:
 //! memory grew with the backlog and the server spent its time allocating them.
+//!
+//! One endpoint has at most `endpoint_concurrency` deliveries in that queue or under way; the
+//! rest of its deliveries wait in its own lane, and each attempt that ends lets the next one
+//! in. A slow or failing endpoint thus holds only its share of the workers, and the others'
+//! deliveries go on.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -53,6 +59,25 @@ pub struct Subscription {
     failing_since_ns: AtomicU64,
     /// Measured events this endpoint answered 2xx for.
     delivered: AtomicU64,
+    /// Its deliveries in the workers' queue or under way, and those waiting for a turn.
+    lane: Mutex<Lane>,
+}
+
+/// An endpoint's deliveries beyond its share of the workers, waiting their turn.
+#[derive(Debug, Default)]
+struct Lane {
+    /// Its deliveries in the workers' queue or under way.
+    admitted: usize,
+    /// The rest, oldest first (without the endpoint itself, which holds them).
+    waiting: VecDeque<Waiting>,
+}
+
+/// A delivery waiting in its endpoint's lane.
+#[derive(Debug)]
+struct Waiting {
+    event: Arc<Event>,
+    message_id: Arc<str>,
+    attempts: u32,
 }
 
 /// An endpoint's signing keys: the current one and, while a rotation's grace lasts, the one
@@ -99,6 +124,8 @@ struct Inner {
     all: RwLock<Vec<Arc<Subscription>>>,
     max_subscriptions: u64,
     params: WebhookParams,
+    /// Deliveries one endpoint may have in the queue or under way.
+    endpoint_cap: usize,
     delays: Vec<Duration>,
     queue: mpsc::UnboundedSender<Job>,
     stats: Arc<Stats>,
@@ -157,6 +184,7 @@ impl Dispatcher {
             all: RwLock::new(Vec::new()),
             max_subscriptions,
             delays: params.retry.delays(params.time_scale),
+            endpoint_cap: params.endpoint_concurrency(),
             params: params.clone(),
             queue,
             stats,
@@ -200,6 +228,7 @@ impl Dispatcher {
             disabled: AtomicBool::new(false),
             failing_since_ns: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            lane: Mutex::new(Lane::default()),
         });
         all.push(sub.clone());
         let mut by_topic = self.0.by_topic.write().expect("subscriptions lock");
@@ -315,10 +344,45 @@ enum Attempt {
 }
 
 impl Inner {
+    /// Queues a delivery for the workers, or in its endpoint's lane when the endpoint has its
+    /// share in the queue or under way already.
     fn enqueue(&self, job: Job) {
         self.stats.webhook.queued.fetch_add(1, Relaxed);
+        let mut lane = job.sub.lane.lock().expect("lane lock");
+        if lane.admitted < self.endpoint_cap {
+            lane.admitted += 1;
+            drop(lane);
+            self.send(job);
+        } else {
+            lane.waiting.push_back(Waiting {
+                event: job.event,
+                message_id: job.message_id,
+                attempts: job.attempts,
+            });
+        }
+    }
+
+    fn send(&self, job: Job) {
         if self.queue.send(job).is_err() {
             self.stats.webhook.queued.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// One of `sub`'s deliveries is done with (sent, scheduled for a retry, or buried): the
+    /// oldest waiting in its lane takes its place.
+    fn release(&self, sub: &Arc<Subscription>) {
+        let mut lane = sub.lane.lock().expect("lane lock");
+        match lane.waiting.pop_front() {
+            Some(w) => {
+                drop(lane);
+                self.send(Job {
+                    sub: sub.clone(),
+                    event: w.event,
+                    message_id: w.message_id,
+                    attempts: w.attempts,
+                });
+            }
+            None => lane.admitted -= 1,
         }
     }
 
@@ -406,8 +470,10 @@ async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedR
             _ = inner.cancel.cancelled() => return,
         };
         inner.stats.webhook.queued.fetch_sub(1, Relaxed);
-        if job.sub.disabled.load(Relaxed) {
+        let sub = job.sub.clone();
+        if sub.disabled.load(Relaxed) {
             inner.bury(job, "endpoint disabled: not sent".into());
+            inner.release(&sub);
             continue;
         }
         let outcome = tokio::select! {
@@ -423,6 +489,7 @@ async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedR
             }
             Attempt::Failed(error, asked) => inner.after_failure(job, error, asked),
         }
+        inner.release(&sub);
     }
 }
 

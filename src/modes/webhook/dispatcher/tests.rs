@@ -44,6 +44,7 @@ fn dispatcher(
         retry: RetrySchedule::Custom(retry.iter().map(|s| Duration::from_secs(*s)).collect()),
         time_scale: 1.0,
         concurrency: 4,
+        endpoint_concurrency: None,
         signing: false,
         receiver_hosts: 1,
         receiver_fail_attempts: 0,
@@ -218,4 +219,82 @@ async fn an_answer_slower_than_the_timeout_is_a_timeout_and_is_retried() {
     // Sent again 10 s (the timeout) plus the 2 s step (±20%) after the first attempt.
     let g = gaps(&log, "msg_1");
     assert!((11.6..=12.4).contains(&g[0]), "{g:?}");
+}
+
+/// 100 endpoints following one topic get 100 events/s for 3 s from 64 workers; endpoint 1
+/// answers after 2 s, the others after 1 ms. Returns the 99 fast endpoints' p99 from dispatch
+/// to their receiving each message, and how many messages the slow one received.
+async fn one_slow_among_fast(endpoint_concurrency: Option<usize>) -> (Duration, usize) {
+    let params = WebhookParams {
+        timeout: Duration::from_secs(10),
+        retry: RetrySchedule::Custom(Vec::new()),
+        time_scale: 1.0,
+        concurrency: 64,
+        endpoint_concurrency,
+        signing: false,
+        receiver_hosts: 1,
+        receiver_fail_attempts: 0,
+        disable_after: None,
+    };
+    let start = Instant::now();
+    let seen: Arc<Mutex<Vec<(Duration, bool, String)>>> = Arc::default();
+    let log = seen.clone();
+    let script: Script = Arc::new(move |req: Request<Full<Bytes>>| {
+        let slow = req.uri().path() == "/hook/1";
+        let id = req.headers()["webhook-id"].to_str().unwrap().to_string();
+        log.lock().unwrap().push((start.elapsed(), slow, id));
+        Box::pin(async move {
+            let takes = if slow { 2000 } else { 1 };
+            tokio::time::sleep(Duration::from_millis(takes)).await;
+            Ok((StatusCode::OK, None))
+        })
+    });
+    let d = Dispatcher::with_transport(
+        Transport::Scripted(script),
+        &params,
+        1,
+        1000,
+        Arc::new(Stats::default()),
+        CancellationToken::new(),
+    );
+    for n in 1..=100 {
+        let uri = Uri::try_from(format!("http://127.0.0.1:9/hook/{n}")).unwrap();
+        d.subscribe(uri, "127.0.0.1:9".into(), vec![0], None).unwrap();
+    }
+    let mut sent = std::collections::HashMap::new();
+    for id in 1..=300 {
+        sent.insert(format!("msg_{id}"), start.elapsed());
+        d.dispatch(&event(id));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(700)).await;
+    let seen = seen.lock().unwrap();
+    let mut fast: Vec<Duration> = seen
+        .iter()
+        .filter(|(_, slow, _)| !slow)
+        .map(|(t, _, id)| *t - sent[id])
+        .collect();
+    assert_eq!(fast.len(), 99 * 300, "every fast delivery made once");
+    fast.sort();
+    (
+        fast[fast.len() * 99 / 100],
+        seen.iter().filter(|(_, slow, _)| *slow).count(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_endpoint_holds_only_its_share_of_the_workers() {
+    // Its share is a quarter of the 64 workers: the other 99 keep 48 for the 10 or so they
+    // need (9,900 deliveries/s of 1 ms), and the slow one still gets all 300 messages.
+    let (p99, slow) = one_slow_among_fast(None).await;
+    assert!(p99 < Duration::from_millis(50), "fast endpoints' p99 {p99:?}");
+    assert_eq!(slow, 300);
+    // Were it allowed every worker, it would take them all within 0.64 s (100/s, 2 s each),
+    // and the others would wait behind it.
+    let (p99, slow) = one_slow_among_fast(Some(64)).await;
+    assert!(
+        p99 > Duration::from_millis(500),
+        "fast endpoints' p99 {p99:?} with no share"
+    );
+    assert_eq!(slow, 300);
 }
