@@ -161,6 +161,37 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             outcomes.dead_lettered, m.expected
         ));
     }
+    let lateness_ms = m.emitted.lateness.p50_ns as f64 / 1e6;
+    let theory = m.mode.predict(
+        m.scenario,
+        &Given {
+            // Conditioned on the events drawn: what each client was owed, per second.
+            client_event_rate: m.expected as f64
+                / f64::from(m.scenario.clients.count)
+                / m.scenario.duration.as_secs_f64(),
+            round_trip_ms: m.round_trip_ms,
+            generator_ms: lateness_ms,
+            round_trip_modelled: false,
+        },
+    );
+    // A mode that keeps up leaves the drain the deliveries of its last mean latency; one
+    // that fell behind leaves it much more, and deliveries per second (all of them over the
+    // window) then says more than it kept up with.
+    let after_window = m.drain.deliveries;
+    let keeping_up =
+        counts.delivered as f64 * (theory.latency_mean_ms / 1000.0 / m.measured_seconds).min(1.0);
+    if m.measured_seconds > 0.0
+        && after_window * 10 > counts.delivered
+        && after_window as f64 > 2.0 * keeping_up
+    {
+        warnings.push(format!(
+            "{after_window} of the {} deliveries arrived after the measured window, in the drain, more than twice \
+             the {keeping_up:.0} a mode keeping up would leave it (its theory's mean latency): it fell behind the \
+             events, and deliveries per second counts them all over the window; within it, {:.0} a second arrived",
+            counts.delivered,
+            counts.delivered.saturating_sub(after_window) as f64 / m.measured_seconds
+        ));
+    }
     let requests = requests(after);
     let server_cpu = after.server_cpu_seconds();
     let driver_cpu = m.driver_cpu_seconds;
@@ -170,7 +201,6 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
     let saturated = noise.saturated;
     warnings.extend(noise.warnings);
     let latency = LatencySummary::from_histogram(&m.latencies.scheduled);
-    let lateness_ms = m.emitted.lateness.p50_ns as f64 / 1e6;
     if latency.count > 0 && lateness_ms > 0.1 * latency.p50_ms {
         warnings.push(format!(
             "the generator emitted events {lateness_ms:.3} ms late at the median, more than a tenth of the median \
@@ -181,18 +211,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
     let mem = &m.memory;
     Ok(ModeResult {
         mode: m.mode,
-        theory: m.mode.predict(
-            m.scenario,
-            &Given {
-                // Conditioned on the events drawn: what each client was owed, per second.
-                client_event_rate: m.expected as f64
-                    / f64::from(m.scenario.clients.count)
-                    / m.scenario.duration.as_secs_f64(),
-                round_trip_ms: m.round_trip_ms,
-                generator_ms: lateness_ms,
-                round_trip_modelled: false,
-            },
-        ),
+        theory,
         latency,
         latency_from_emission: LatencySummary::from_histogram(&m.latencies.emitted),
         deliveries: Deliveries {

@@ -214,3 +214,45 @@ async fn a_stream_sends_one_segment_per_event() {
     assert!((0.95..1.05).contains(&per), "{per}: {t:?}");
     assert_eq!(t.uncounted, 0);
 }
+
+#[tokio::test]
+async fn a_mode_that_falls_behind_is_told_apart_from_one_that_keeps_up() {
+    // One worker and receivers that answer after 20 ms: 50 deliveries a second at most, for
+    // 100 offered. Half the window's events arrive in the drain, and the results say so with
+    // the rate that arrived within the window, rather than let deliveries per second (all of
+    // them over the window) stand alone.
+    let m = run_delivered(
+        "name = \"behind\"\nseed = 5\nduration = \"2s\"\nwarmup = \"200ms\"\ndrain = \"6s\"\nmodes = [\"webhook\"]\n\
+         [events]\nrate = 100\ntopics = 1\npayload_bytes = 64\n[clients]\ncount = 1\n\
+         [webhook]\nconcurrency = 1\n\
+         [[faults]]\nkind = \"receiver_slow\"\nat = \"0s\"\nfor = \"20s\"\ndelay = \"20ms\"\n",
+    )
+    .await;
+    let warning = m
+        .warnings
+        .iter()
+        .find(|w| w.contains("after the measured window"))
+        .unwrap_or_else(|| panic!("{:?}", m.warnings));
+    let within = m.deliveries.delivered - m.drain.deliveries;
+    assert!(within as f64 / 2.0 < 55.0, "{within} in the window: {warning}");
+    assert!(warning.contains(&format!("{:.0} a second", within as f64 / m.measured_seconds)));
+    // One that keeps up is left alone, though a poller asking every second leaves a sixth of
+    // a 3 s window's deliveries to the drain: its theory's mean latency says as much.
+    let mut slow_poller = pollers("poll");
+    slow_poller.poll.interval = std::time::Duration::from_secs(1);
+    slow_poller.drain = std::time::Duration::from_secs(2);
+    let kept = run_one(&slow_poller).await;
+    assert!(
+        kept.drain.deliveries * 10 > kept.deliveries.delivered,
+        "{:?}",
+        kept.drain
+    );
+    assert!(
+        !kept
+            .warnings
+            .iter()
+            .any(|w| w.contains("after the measured window")),
+        "{:?}",
+        kept.warnings
+    );
+}
