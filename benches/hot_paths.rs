@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the hot paths: event encoding, log append and read after a
 //! cursor, webhook signing and verification, latency recording, SSE parsing, and each stream
-//! client's work per event (its frames read and each event decoded), SSE beside WebSocket.
+//! client's work per event (its frames read and each event decoded), SSE beside WebSocket,
+//! and a poller's per page.
 
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
@@ -183,6 +184,28 @@ fn stream_clients(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a poller or long poller does per page: a page of 40 events, as the server splices
+/// it, decoded (payloads skipped).
+fn poll_client(c: &mut Criterion) {
+    let mut page = b"{\"events\":[".to_vec();
+    for seq in 1..=40 {
+        if seq > 1 {
+            page.push(b',');
+        }
+        page.extend_from_slice(&Event::new(wire(seq), 256).json);
+    }
+    page.extend_from_slice(b"],\"next\":\"40\",\"more\":false}");
+    let mut g = c.benchmark_group("poll_client");
+    g.throughput(Throughput::Elements(40));
+    g.bench_function("page_of_40_events", |b| {
+        b.iter(|| {
+            let page: pushpull::modes::poll::Page = serde_json::from_slice(black_box(&page)).unwrap();
+            page.events.len()
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     encoding,
@@ -190,6 +213,7 @@ criterion_group!(
     signature,
     recording,
     sse_parsing,
-    stream_clients
+    stream_clients,
+    poll_client
 );
 criterion_main!(benches);
