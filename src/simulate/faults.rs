@@ -78,21 +78,17 @@ impl Faults {
         if self.on.is_empty() {
             return 0;
         }
-        let mut added = [(0.0, 0.0); 4];
-        let mut n = 0;
-        for (_, _, kind) in self.active(c, t) {
-            if let (FaultKind::Latency { delay, jitter }, true) = (kind, n < added.len()) {
-                added[n] = (delay.as_secs_f64(), jitter.as_secs_f64());
-                n += 1;
+        let (plan, rng) = (&self.plan, &mut self.rng);
+        let mut added = 0;
+        for (i, from, to, kind) in &self.on {
+            if let (FaultKind::Latency { delay, jitter }, true) =
+                (kind, (*from..*to).contains(&t) && plan.hits(*i, c))
+            {
+                let unit: f64 = rng.gen_range(-1.0..=1.0);
+                added += ((delay.as_secs_f64() + jitter.as_secs_f64() * unit).max(0.0) / 2.0 * 1e9) as u64;
             }
         }
-        added[..n]
-            .iter()
-            .map(|&(delay, jitter)| {
-                let unit: f64 = self.rng.gen_range(-1.0..=1.0);
-                ((delay + jitter * unit).max(0.0) / 2.0 * 1e9) as u64
-            })
-            .sum()
+        added
     }
 
     /// When client `c`, about to act at `t`, acts: `t`, or the end of the `client_pause`
