@@ -306,3 +306,20 @@ fn a_slow_receiver_holds_only_its_endpoints_share_of_the_workers() {
     let p50 = unfair.latency.value_at_quantile(0.5);
     assert!(p50 > 500_000, "{p50} µs");
 }
+
+#[test]
+fn an_answer_arriving_after_the_drain_is_lost_as_in_run() {
+    // The drain ends at 41 s (1 s warm-up, 30 s, 10 s drain): an answer carrying the
+    // window's events that lands just after it delivers none of them; just before, all.
+    let s = scenario(Mode::Poll, "");
+    let handed = |arrives: u64| {
+        let mut log = super::log::Log::new(&s);
+        let mut out = Outcome::owed(&s, &log);
+        let (taken, _) = log.hand_out(0, 41 * S, usize::MAX, &mut out, |_| arrives);
+        (taken as u64, out.delivered)
+    };
+    let (taken, delivered) = handed(41 * S);
+    assert_eq!(delivered, events(&s, |_| true));
+    // The client has been handed them all the same: they are not owed again.
+    assert_eq!(handed(41 * S + 1), (taken, 0));
+}

@@ -20,6 +20,8 @@ pub(super) struct Log {
     pub clients: usize,
     /// Topics each client follows.
     pub per_client: usize,
+    /// The end of the drain, ns: what arrives later is lost, as in `run`.
+    horizon: u64,
     /// [`Log::hand_out`]'s scratch: read positions before a hand-out (kept to spare an
     /// allocation per poll).
     before: Vec<usize>,
@@ -43,6 +45,7 @@ impl Log {
             followers[t as usize].push((i / per_client.max(1)) as u32);
         }
         Log {
+            horizon: end + s.drain.as_nanos() as u64,
             followers,
             times,
             first_measured,
@@ -128,7 +131,8 @@ impl Log {
 
     /// Hands client `c` the events the server holds at `at_ns` (in topic order, at most
     /// `limit`); `arrives(taken)` says when the answer carrying `taken` of them arrives, and
-    /// the measured ones are recorded as arriving then. Returns how many it handed and whether
+    /// the measured ones are recorded as arriving then (unless that is after the drain: then
+    /// they are lost, as in `run`). Returns how many it handed and whether
     /// more were held.
     pub fn hand_out(
         &mut self,
@@ -157,6 +161,9 @@ impl Log {
             }
         }
         let arrives_ns = arrives(taken);
+        if arrives_ns > self.horizon {
+            return (taken, more);
+        }
         for (i, &cur) in self.before.iter().enumerate() {
             let (t, now) = (self.topics[c * k + i] as usize, self.read[c * k + i]);
             // Of the events handed out, those after the warm-up are measured.
