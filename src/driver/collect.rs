@@ -174,22 +174,31 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             round_trip_modelled: false,
         },
     );
-    // A mode that keeps up leaves the drain the deliveries of its last mean latency; one
-    // that fell behind leaves it much more, and deliveries per second (all of them over the
-    // window) then says more than it kept up with.
+    // Deliveries per second (all of them over the window) says more than a mode that fell
+    // behind kept up with.
     let after_window = m.drain.deliveries;
-    let keeping_up =
-        counts.delivered as f64 * (theory.latency_mean_ms / 1000.0 / m.measured_seconds).min(1.0);
-    if m.measured_seconds > 0.0
-        && after_window * 10 > counts.delivered
-        && after_window as f64 > 2.0 * keeping_up
-    {
+    let (behind, keeping_up) = crate::results::throughput::fell_behind(
+        counts.delivered,
+        after_window,
+        theory.latency_mean_ms,
+        m.measured_seconds,
+    );
+    if behind {
+        let sustained = match crate::results::throughput::sustained(&m.timeseries) {
+            Some(s) => format!(
+                "once deliveries flowed it sustained {:.0} a second (the median of {} whole seconds)",
+                s.median, s.seconds
+            ),
+            None => format!(
+                "within it, {:.0} a second arrived",
+                counts.delivered.saturating_sub(after_window) as f64 / m.measured_seconds
+            ),
+        };
         warnings.push(format!(
             "{after_window} of the {} deliveries arrived after the measured window, in the drain, more than twice \
              the {keeping_up:.0} a mode keeping up would leave it (its theory's mean latency): it fell behind the \
-             events, and deliveries per second counts them all over the window; within it, {:.0} a second arrived",
+             events, and deliveries per second counts them all over the window; {sustained}",
             counts.delivered,
-            counts.delivered.saturating_sub(after_window) as f64 / m.measured_seconds
         ));
     }
     let requests = requests(after);

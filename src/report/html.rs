@@ -362,6 +362,9 @@ fn sweep_sections(h: &mut String, r: &Results) {
     }
     h.push_str("</tbody></table></div>\n");
     thresholds_table(h, r);
+    for s in super::sweep_sections(r) {
+        section(h, &s);
+    }
 }
 
 /// Where every owed delivery went, per mode and fault window.

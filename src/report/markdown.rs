@@ -112,17 +112,7 @@ pub fn render(r: &Results, charts: &[Rendered]) -> String {
         );
     }
     for s in super::sections(r) {
-        let _ = writeln!(m, "\n## {}\n", s.title);
-        let _ = writeln!(m, "| {} |", s.header.join(" | "));
-        let _ = writeln!(m, "|---|{}", "---:|".repeat(s.header.len() - 1));
-        for (_, row) in &s.rows {
-            let _ = writeln!(
-                m,
-                "| {} |",
-                row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
-            );
-        }
-        let _ = writeln!(m, "\n{}", s.note);
+        section(&mut m, &s);
     }
     let _ = writeln!(m, "\n## Charts\n");
     for c in charts {
@@ -188,6 +178,21 @@ fn table_header(m: &mut String, leading: &[&str]) {
     );
 }
 
+/// A table after the comparison (see [`super::Section`]).
+fn section(m: &mut String, s: &super::Section) {
+    let _ = writeln!(m, "\n## {}\n", s.title);
+    let _ = writeln!(m, "| {} |", s.header.join(" | "));
+    let _ = writeln!(m, "|---|{}", "---:|".repeat(s.header.len() - 1));
+    for (_, row) in &s.rows {
+        let _ = writeln!(
+            m,
+            "| {} |",
+            row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+        );
+    }
+    let _ = writeln!(m, "\n{}", s.note);
+}
+
 fn sweep(m: &mut String, r: &Results, charts: &[Rendered]) {
     let _ = writeln!(m, "A sweep of {} points.\n\n## Every point\n", r.points.len());
     table_header(m, &["point"]);
@@ -202,6 +207,9 @@ fn sweep(m: &mut String, r: &Results, charts: &[Rendered]) {
         }
     }
     thresholds(m, r);
+    for s in super::sweep_sections(r) {
+        section(m, &s);
+    }
     let _ = writeln!(m, "\n## Charts\n");
     for c in charts {
         let _ = writeln!(

@@ -3,6 +3,7 @@
 //! hold them all.
 
 pub mod capacity;
+pub mod ceiling;
 pub mod charts;
 pub mod claims;
 pub mod compare;
@@ -63,6 +64,11 @@ pub fn sections(r: &Results) -> Vec<Section> {
     }
     out.extend(capacity::section(r));
     out
+}
+
+/// The sections after a sweep's table of every point.
+pub fn sweep_sections(r: &Results) -> Vec<Section> {
+    ceiling::section(r).into_iter().collect()
 }
 
 /// Where the figures come from, in a word: "measured" or "simulated".

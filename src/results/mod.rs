@@ -18,6 +18,7 @@ mod merge;
 mod outcomes;
 mod prediction;
 pub mod spread;
+pub mod throughput;
 pub mod validation;
 
 pub use crate::api::tcp::{TcpReading, TcpTraffic};

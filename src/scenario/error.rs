@@ -151,6 +151,14 @@ pub(crate) fn unknown_key_message(unknown: &str, expected: &[String]) -> String 
     msg
 }
 
+/// The keys an "unknown key" message (of [`unknown_key_message`]) lists as valid, or None
+/// for any other message.
+pub(crate) fn unknown_keys(message: &str) -> Option<Vec<String>> {
+    message.strip_prefix("unknown key `")?;
+    let list = message.split_once("(expected one of ").map_or("", |(_, l)| l);
+    Some(list.split('`').skip(1).step_by(2).map(str::to_string).collect())
+}
+
 /// The candidate closest to `word`, if any is close enough to be a plausible typo.
 pub(crate) fn nearest<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
     candidates

@@ -312,6 +312,34 @@ pub enum RetryPreset {
     Github,
 }
 
+/// Who POSTs the webhook deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sender {
+    /// The dispatcher: signed, with lanes per endpoint, timeouts, retries and dead letters.
+    #[default]
+    Dispatcher,
+    /// The raw sender: POSTs of the same size over the same connection pools to the same
+    /// receivers, with nothing else (no signing, no lanes, no retries; a failure is a dead
+    /// letter at once), so that the dispatcher's throughput can be read as a share of what
+    /// this machine can send at all.
+    Raw,
+}
+
+impl Sender {
+    fn is_dispatcher(&self) -> bool {
+        *self == Sender::Dispatcher
+    }
+
+    /// The name scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sender::Dispatcher => "dispatcher",
+            Sender::Raw => "raw",
+        }
+    }
+}
+
 /// `[webhook]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookParams {
@@ -330,6 +358,9 @@ pub struct WebhookParams {
     pub endpoint_concurrency: Option<usize>,
     /// Sign deliveries (Standard Webhooks) and verify them at the receiver.
     pub signing: bool,
+    /// Who sends: the dispatcher, or the raw sender that measures this machine's ceiling.
+    #[serde(default, skip_serializing_if = "Sender::is_dispatcher")]
+    pub sender: Sender,
     /// Distinct loopback addresses (127.0.0.x) the receivers are spread over.
     pub receiver_hosts: u32,
     /// Each receiver answers 503 to the first this-many attempts of every message.

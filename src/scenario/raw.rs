@@ -148,6 +148,7 @@ pub struct RawWebhook {
     pub concurrency: Option<S<i64>>,
     pub endpoint_concurrency: Option<S<i64>>,
     pub signing: Option<S<bool>>,
+    pub sender: Option<S<String>>,
     pub receiver_hosts: Option<S<i64>>,
     pub receiver_fail_attempts: Option<S<i64>>,
     pub disable_after: Option<S<String>>,

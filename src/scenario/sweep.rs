@@ -195,10 +195,21 @@ impl Sweep {
                     message: format!("`{}` cannot be swept: it shapes the run itself", p.path),
                 });
             }
-            if !leaves.contains(&p.path) {
-                let hint = super::nearest_name(&p.path, &leaves)
-                    .map(|n| format!(" did you mean `{n}`?"))
-                    .unwrap_or_default();
+            if leaves.contains(&p.path) {
+                continue;
+            }
+            // A key left at its default may be missing from the resolved table (`webhook.sender`,
+            // `webhook.endpoint_concurrency`): where its table is there, the point's own
+            // validation judges the key and its value.
+            let known = match p.path.rsplit_once('.') {
+                Some((parent, key)) if table_at(&table, parent).is_some() => {
+                    unknown_key(&table, &p.path, &p.values[0])
+                        .map(|expected| super::nearest_name(key, &expected).map(|n| format!("{parent}.{n}")))
+                }
+                _ => Some(super::nearest_name(&p.path, &leaves).map(str::to_string)),
+            };
+            if let Some(near) = known {
+                let hint = near.map(|n| format!(" did you mean `{n}`?")).unwrap_or_default();
                 return Err(PointError {
                     path: Some(p.path.clone()),
                     message: format!("no parameter `{}`.{hint}", p.path),
@@ -229,6 +240,23 @@ impl Sweep {
             })
             .collect()
     }
+}
+
+/// The keys its table allows, when the scenario's format does not know the key at `path`
+/// (judged by writing `value` there: an unknown key is refused before any value is read).
+fn unknown_key(table: &toml::Value, path: &str, value: &toml::Value) -> Option<Vec<String>> {
+    let mut t = table.clone();
+    set_path(&mut t, path, value.clone());
+    let text = toml::to_string(&t).expect("a table serializes");
+    let e = Scenario::parse(Path::new("sweep point"), &text).err()?;
+    super::error::unknown_keys(&e.message)
+}
+
+/// The table at a dotted path, if there is one.
+fn table_at<'a>(v: &'a toml::Value, path: &str) -> Option<&'a toml::Table> {
+    path.split('.')
+        .try_fold(v, |cur, part| cur.as_table()?.get(part))?
+        .as_table()
 }
 
 /// Every dotted path to a non-table value.
@@ -330,6 +358,23 @@ mod tests {
             "{e}"
         );
         assert_eq!(e.field, "sweep.\"events.rate\"");
+    }
+
+    #[test]
+    fn keys_left_at_their_default_can_be_swept() {
+        let s = base("[sweep]\n\"webhook.sender\" = [\"dispatcher\", \"raw\"]\n\"webhook.endpoint_concurrency\" = [1, 8]\n").unwrap();
+        let points = s.sweep.as_ref().unwrap().points(&s).unwrap();
+        let raw = &points[2].scenario.webhook;
+        assert_eq!(
+            (raw.sender, raw.endpoint_concurrency),
+            (crate::scenario::Sender::Raw, Some(1))
+        );
+        assert!(!raw.signing, "the raw sender never signs");
+        assert!(points[0].scenario.webhook.signing);
+        let e = base("[sweep]\n\"webhook.sendr\" = [\"raw\"]\n").unwrap_err();
+        assert!(e.message.contains("did you mean `webhook.sender`?"), "{e}");
+        let e = base("[sweep]\n\"webhook.sender\" = [\"fast\"]\n").unwrap_err();
+        assert!(e.message.contains("expected one of `dispatcher`, `raw`"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,24 @@ pub const NOT_MODELLED: [Figure; 1] = [Figure::PacketsPerEvent];
 
 /// Why a scenario cannot be simulated yet, if it cannot.
 pub fn unsupported(s: &Scenario) -> Option<String> {
+    let points = s
+        .sweep
+        .as_ref()
+        .and_then(|p| p.points(s).ok())
+        .unwrap_or_default();
+    std::iter::once(s)
+        .chain(points.iter().map(|p| &p.scenario))
+        .find_map(unsupported_point)
+}
+
+fn unsupported_point(s: &Scenario) -> Option<String> {
+    if s.modes.contains(&Mode::Webhook) && s.webhook.sender == crate::scenario::Sender::Raw {
+        return Some(
+            "the model has the dispatcher only: the raw sender (`[webhook] sender = \"raw\"`) measures what this \
+             machine can send, which only `run` can do"
+                .into(),
+        );
+    }
     // `run` is refused at registration (409) past the server's subscriptions; so is the model.
     let most = s
         .server

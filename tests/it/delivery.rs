@@ -1,6 +1,6 @@
 //! Each mode delivers every event to every subscriber, at the latency its theory predicts.
 
-use crate::util::{assert_all_delivered, run_one, tiny};
+use crate::util::{assert_all_delivered, run, run_one, tiny};
 
 #[tokio::test]
 async fn poll_delivers_every_event_and_waits_about_half_its_interval() {
@@ -123,4 +123,47 @@ async fn conditional_poll_answers_empty_polls_with_304_and_fewer_bytes() {
         per_request(&conditional),
         per_request(&plain)
     );
+}
+
+#[tokio::test]
+async fn the_raw_sender_delivers_every_event_unsigned_and_the_report_sets_it_beside_the_dispatcher() {
+    let mut s = tiny(
+        "webhook",
+        "",
+        "[webhook]\nreceiver_hosts = 4\n[sweep]\n\"webhook.sender\" = [\"dispatcher\", \"raw\"]",
+    );
+    s.duration = std::time::Duration::from_secs(4);
+    let results = run(&s).await;
+    assert_eq!(results.points.len(), 2);
+    for p in &results.points {
+        let m = &p.modes[0];
+        assert_all_delivered(m);
+        assert_eq!(
+            (m.deliveries.rejected, m.deliveries.duplicates),
+            (0, 0),
+            "{}",
+            p.label
+        );
+        assert_eq!(m.server.webhook.retries, 0, "{}", p.label);
+    }
+    assert!(results.points[0].scenario.webhook.signing);
+    assert!(
+        !results.points[1].scenario.webhook.signing,
+        "the raw sender never signs"
+    );
+    let sections = pushpull::report::sweep_sections(&results);
+    let ceiling = sections
+        .iter()
+        .find(|s| s.id == "ceiling")
+        .expect("a ceiling section");
+    assert_eq!(ceiling.rows.len(), 2);
+    // 50 events a second on 2 topics to 10 clients: each event is owed to 5, about 250 a
+    // second, which both senders keep up with on any machine.
+    let offered = results.points[1].modes[0].deliveries.expected as f64 / 4.0;
+    assert!((offered - 250.0).abs() < 50.0, "{offered}");
+    let offered = pushpull::report::html::number(offered);
+    assert_eq!(ceiling.rows[1].1[1], offered);
+    let said =
+        format!("The raw sender kept up with the {offered} offered a second, and so did the dispatcher");
+    assert!(ceiling.note.contains(&said), "{}", ceiling.note);
 }

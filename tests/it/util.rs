@@ -31,17 +31,18 @@ pub fn tiny(mode: &str, events: &str, extra: &str) -> Scenario {
     Scenario::parse(Path::new("tiny.toml"), &text).unwrap_or_else(|e| panic!("test scenario invalid: {e}"))
 }
 
-/// Runs a scenario against a fresh server child.
+/// Runs a scenario (every point of its sweep, if it has one) against a fresh server child.
 pub async fn run(s: &Scenario) -> Results {
-    let results = driver::run(
-        s,
-        &RunOptions {
-            target: driver::Target::Spawn(exe()),
-            progress: false,
-            bars: None,
-        },
-    )
-    .await
+    let opts = RunOptions {
+        target: driver::Target::Spawn(exe()),
+        progress: false,
+        bars: None,
+    };
+    let results = if s.sweep.is_some() {
+        driver::run_sweep(s, &opts).await
+    } else {
+        driver::run(s, &opts).await
+    }
     .expect("run succeeds");
     for m in results
         .modes

@@ -356,6 +356,14 @@ impl Check<'_> {
             256,
             1..=100_000,
         )? as usize;
+        let sender = match r.and_then(|r| r.sender.as_ref()) {
+            None => Sender::Dispatcher,
+            Some(s) => match s.get_ref().as_str() {
+                "dispatcher" => Sender::Dispatcher,
+                "raw" => Sender::Raw,
+                other => return Err(self.choice_error(s, "webhook.sender", other, &["dispatcher", "raw"])),
+            },
+        };
         Ok(WebhookParams {
             timeout: self.duration(
                 &r.and_then(|r| r.timeout.clone()),
@@ -375,10 +383,11 @@ impl Check<'_> {
                 None => None,
                 n => Some(self.int(&n, "webhook.endpoint_concurrency", 1, 1..=concurrency as i64)? as usize),
             },
-            signing: r
-                .and_then(|r| r.signing.as_ref())
-                .map(|s| *s.get_ref())
-                .unwrap_or(true),
+            // The raw sender never signs, whatever `signing` says (a sweep of `sender` writes
+            // both into every point).
+            signing: sender == Sender::Dispatcher
+                && r.and_then(|r| r.signing.as_ref()).is_none_or(|s| *s.get_ref()),
+            sender,
             receiver_hosts: self.int(
                 &r.and_then(|r| r.receiver_hosts.clone()),
                 "webhook.receiver_hosts",

@@ -11,6 +11,11 @@
 //! on a semaphore did the same job, but under overload every waiting delivery was a live task:
 //! memory grew with the backlog and the server spent its time allocating them.
 //!
+//! With `sender = "raw"` the same workers are the raw sender instead: they POST each delivery
+//! as it comes off the queue, the same size (an unsigned stand-in of the signature's length),
+//! over the same pools, and do nothing else: no signing, no lanes, no retries (a failure is
+//! a dead letter at once). The dispatcher's throughput is then read against theirs.
+//!
 //! One endpoint has at most `endpoint_concurrency` deliveries in that queue or under way; the
 //! rest of its deliveries wait in its own lane, and each attempt that ends lets the next one
 //! in. A slow or failing endpoint thus holds only its share of the workers, and the others'
@@ -32,7 +37,7 @@ use super::signature::Secret;
 use crate::api::DeadLetter;
 use crate::clock;
 use crate::event::{Event, TopicId};
-use crate::scenario::WebhookParams;
+use crate::scenario::{Sender, WebhookParams};
 use crate::server::sockets::CountingConnector;
 use crate::server::stats::Stats;
 use transport::Transport;
@@ -122,6 +127,8 @@ struct Inner {
     all: RwLock<Vec<Arc<Subscription>>>,
     max_subscriptions: u64,
     params: WebhookParams,
+    /// The raw sender rather than the dispatcher (see the module doc).
+    raw: bool,
     /// Deliveries one endpoint may have in the queue or under way.
     endpoint_cap: usize,
     delays: Vec<Duration>,
@@ -183,6 +190,7 @@ impl Dispatcher {
             max_subscriptions,
             delays: params.retry.delays(params.time_scale),
             endpoint_cap: params.endpoint_concurrency(),
+            raw: params.sender == Sender::Raw,
             params: params.clone(),
             queue,
             stats,
@@ -256,8 +264,13 @@ impl Dispatcher {
                 message_id: message_id.clone(),
                 attempts: 0,
             };
-            // A disabled endpoint's messages go through the queue too: the worker buries them.
-            self.0.enqueue(job);
+            if self.0.raw {
+                self.0.stats.webhook.queued.fetch_add(1, Relaxed);
+                self.0.send(job);
+            } else {
+                // A disabled endpoint's messages go through the queue too: the worker buries them.
+                self.0.enqueue(job);
+            }
         }
     }
 

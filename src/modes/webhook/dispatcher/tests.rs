@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Dispatcher, Transport};
 use crate::event::{Event, WireEvent};
-use crate::scenario::{RetrySchedule, WebhookParams};
+use crate::scenario::{RetrySchedule, Sender, WebhookParams};
 use crate::server::stats::Stats;
 
 /// A scripted receiver: the answer to one request.
@@ -39,6 +39,16 @@ fn dispatcher(
     disable_after: Option<Duration>,
     answer: impl Fn(usize) -> Answer + Send + Sync + 'static,
 ) -> (Dispatcher, Arc<Stats>, Log) {
+    sender(Sender::Dispatcher, retry, disable_after, answer)
+}
+
+/// [`dispatcher`], or the raw sender in its place.
+fn sender(
+    sender: Sender,
+    retry: &[u64],
+    disable_after: Option<Duration>,
+    answer: impl Fn(usize) -> Answer + Send + Sync + 'static,
+) -> (Dispatcher, Arc<Stats>, Log) {
     let params = WebhookParams {
         timeout: Duration::from_secs(10),
         retry: RetrySchedule::Custom(retry.iter().map(|s| Duration::from_secs(*s)).collect()),
@@ -46,6 +56,7 @@ fn dispatcher(
         concurrency: 4,
         endpoint_concurrency: None,
         signing: false,
+        sender,
         receiver_hosts: 1,
         receiver_fail_attempts: 0,
         disable_after,
@@ -54,6 +65,12 @@ fn dispatcher(
     let (seen, start) = (log.clone(), Instant::now());
     let answer = Arc::new(answer);
     let script: Script = Arc::new(move |req: Request<Full<Bytes>>| {
+        let signature = req.headers().get("webhook-signature").map(|v| v.len());
+        assert_eq!(
+            signature,
+            (sender == Sender::Raw).then_some(SIGNED_LENGTH),
+            "the raw sender's requests are a signed one's size; the unsigned dispatcher's carry no signature"
+        );
         let id = req.headers()["webhook-id"].to_str().unwrap().to_string();
         let n = {
             let mut seen = seen.lock().unwrap();
@@ -107,6 +124,48 @@ fn gaps(log: &Log, message: &str) -> Vec<f64> {
         .map(|(t, _)| t.as_secs_f64())
         .collect();
     times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+/// The length of a `webhook-signature` by one key, computed the way the dispatcher signs.
+const SIGNED_LENGTH: usize = "v1,".len() + 32usize.div_ceil(3) * 4;
+
+#[test]
+fn a_signature_by_one_key_is_signed_length_long() {
+    let (_, secret) = super::Secret::generate(&mut rand::thread_rng());
+    assert_eq!(secret.sign("msg_1", 1_700_000_000, b"{}").len(), SIGNED_LENGTH);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_raw_sender_posts_each_delivery_once_and_buries_a_failure_at_once() {
+    let (d, stats, log) = sender(Sender::Raw, &[1, 5], None, |_| OK);
+    for id in 1..=50 {
+        d.dispatch(&event(id));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let w = stats
+        .webhook
+        .map(|_, c| c.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!((w.attempts, w.successes, w.retries, w.queued), (50, 50, 0, 0));
+    assert_eq!(log.lock().unwrap().len(), 50);
+
+    let (d, stats, log) = sender(Sender::Raw, &[1, 5], None, |_| DOWN);
+    for id in 1..=50 {
+        d.dispatch(&event(id));
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let w = stats
+        .webhook
+        .map(|_, c| c.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(
+        (w.attempts, w.failures, w.retries, w.dead_letters),
+        (50, 50, 0, 50)
+    );
+    assert_eq!(log.lock().unwrap().len(), 50, "no retries");
+    let dead = d.dead_letters();
+    assert_eq!(dead.len(), 50);
+    assert!(dead
+        .iter()
+        .all(|l| l.attempts == 1 && l.last_error.contains("does not retry")));
 }
 
 const OK: Answer = Answer(200, None, Duration::ZERO);
@@ -232,6 +291,7 @@ async fn one_slow_among_fast(endpoint_concurrency: Option<usize>) -> (Duration, 
         concurrency: 64,
         endpoint_concurrency,
         signing: false,
+        sender: Sender::Dispatcher,
         receiver_hosts: 1,
         receiver_fail_attempts: 0,
         disable_after: None,

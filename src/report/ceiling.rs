@@ -1,0 +1,178 @@
+//! For a run that sweeps `webhook.sender`: the rate the dispatcher sustained beside the raw
+//! sender's at the same offered rate, so that its throughput reads as a share of what this
+//! machine can send at all.
+
+use super::html::number;
+use super::{figures, Section};
+use crate::event::Mode;
+use crate::results::throughput::{fell_behind, sustained, Sustained};
+use crate::results::{Figure, ModeResult, Results, SweepPoint};
+use crate::scenario::Sender;
+
+const HEADER: [&str; 7] = [
+    "sender",
+    "offered/s",
+    "sustained/s",
+    "its 95% interval",
+    "share of the raw sender's",
+    "p99",
+    "CPU ms/1k",
+];
+
+/// One sender's webhook result at one point.
+struct Side<'a> {
+    m: &'a ModeResult,
+    offered: f64,
+    rate: Option<Sustained>,
+    /// It fell behind the events (see [`fell_behind`]).
+    behind: bool,
+}
+
+impl<'a> Side<'a> {
+    fn of(p: &'a SweepPoint) -> Option<Side<'a>> {
+        let m = p.modes.iter().find(|m| m.mode == Mode::Webhook)?;
+        let seconds = p.scenario.duration.as_secs_f64();
+        Some(Side {
+            m,
+            offered: m.deliveries.expected as f64 / seconds,
+            rate: sustained(&m.timeseries),
+            behind: fell_behind(
+                m.deliveries.delivered,
+                m.drain.deliveries,
+                m.theory.latency_mean_ms,
+                m.measured_seconds,
+            )
+            .0,
+        })
+    }
+
+    fn row(&self, name: String, share: String) -> (Mode, Vec<String>) {
+        let (median, interval) = match &self.rate {
+            Some(s) => (
+                number(s.median),
+                format!("{} – {}", number(s.interval.low), number(s.interval.high)),
+            ),
+            None => ("—".into(), "—".into()),
+        };
+        (
+            Mode::Webhook,
+            vec![
+                name,
+                number(self.offered),
+                median,
+                interval,
+                share,
+                figures::cell(Figure::LatencyP99, self.m),
+                figures::cell(Figure::CpuMsPer1k, self.m),
+            ],
+        )
+    }
+}
+
+/// The points' other swept values, as a label (empty when the sender is all that is swept).
+fn others(p: &SweepPoint) -> String {
+    p.values
+        .iter()
+        .filter(|v| v.path != "webhook.sender")
+        .map(|v| format!("{}={}", v.path, v.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The section, when the run swept the sender and holds a point of each beside the other.
+pub fn section(r: &Results) -> Option<Section> {
+    let mut rows = Vec::new();
+    let mut findings = Vec::new();
+    for raw_point in r
+        .points
+        .iter()
+        .filter(|p| p.scenario.webhook.sender == Sender::Raw)
+    {
+        let label = others(raw_point);
+        let Some(dispatcher_point) = r
+            .points
+            .iter()
+            .find(|p| p.scenario.webhook.sender == Sender::Dispatcher && others(p) == label)
+        else {
+            continue;
+        };
+        let (Some(raw), Some(dispatcher)) = (Side::of(raw_point), Side::of(dispatcher_point)) else {
+            continue;
+        };
+        let at = if label.is_empty() {
+            String::new()
+        } else {
+            format!(" at {label}")
+        };
+        let share = match (&dispatcher.rate, &raw.rate) {
+            (Some(d), Some(w)) if w.median > 0.0 => Some((d, w, d.median / w.median)),
+            _ => None,
+        };
+        rows.push(dispatcher.row(
+            format!("dispatcher{at}"),
+            share.map_or("—".into(), |(_, _, s)| format!("{s:.2}×")),
+        ));
+        rows.push(raw.row(format!("raw{at}"), "1×".into()));
+        findings.push(finding(&label, &dispatcher, &raw, share));
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    Some(Section {
+        id: "ceiling",
+        title: "The dispatcher against the raw sender",
+        header: &HEADER,
+        rows,
+        note: format!(
+            "The raw sender POSTs the same bytes over the same connection pools to the same receivers and does \
+             nothing else (no signing, no lanes, no retries), so what it sustains is what this machine sends at \
+             all with these receivers on it. Sustained: the median of the per-second delivery rates from the \
+             first whole second with a delivery to the last (the warm-up's backlog before and the drain's tail \
+             after left out), with a 95% bootstrap interval of that median; offered: what the window's events \
+             owed per second. A sender fell behind when the drain after the window got over a tenth of its \
+             deliveries and over twice what one keeping up leaves it (its mean latency's worth). {}",
+            findings.join(" ")
+        ),
+    })
+}
+
+/// What one pair of points says, in a sentence or two from their own numbers.
+fn finding(label: &str, d: &Side, raw: &Side, share: Option<(&Sustained, &Sustained, f64)>) -> String {
+    let at = if label.is_empty() {
+        String::new()
+    } else {
+        format!("At {label}, t")
+    };
+    let the = if label.is_empty() { "T" } else { "" };
+    let Some((ds, rs, share)) = share else {
+        return format!(
+            "{at}{the}he run holds fewer than three whole seconds of deliveries for a sender, too few to say what \
+             it sustained."
+        );
+    };
+    if !raw.behind {
+        let dispatcher = if !d.behind {
+            "and so did the dispatcher"
+        } else {
+            "but the dispatcher did not"
+        };
+        return format!(
+            "{at}{the}he raw sender kept up with the {} offered a second, {dispatcher}: this machine's ceiling lies \
+             above what was offered, so offer more to find it.",
+            number(raw.offered)
+        );
+    }
+    let overlap = ds.interval.high >= rs.interval.low && rs.interval.high >= ds.interval.low;
+    let noise = if overlap {
+        " (the two medians' intervals overlap: within the noise of each other)"
+    } else {
+        ""
+    };
+    format!(
+        "{at}{the}he raw sender sustained {} a second of the {} offered, this machine's ceiling; the dispatcher \
+         sustained {}, {share:.2}× of it{noise}.",
+        number(rs.median),
+        number(raw.offered),
+        number(ds.median),
+    )
+}
