@@ -131,6 +131,8 @@ mod tests {
             held_long_polls: 0,
             webhook_in_flight: 0,
             webhook_retries: 0,
+            webhook_attempts: 0,
+            webhook_queued: 0,
             driver_cpu_seconds: 0.0,
             machine: MachineSample {
                 interval_s: 1.0,

@@ -70,6 +70,8 @@ pub(super) async fn sample(
             held_long_polls: st.counters.held_long_polls,
             webhook_in_flight: st.webhook.in_flight,
             webhook_retries: st.webhook.retries,
+            webhook_attempts: st.webhook.attempts,
+            webhook_queued: st.webhook.queued,
             driver_cpu_seconds: driver_cpu - driver_cpu0,
             machine: if first {
                 MachineSample::default()

@@ -142,11 +142,22 @@ pub struct Sample {
     /// Webhook retries so far.
     #[serde(default)]
     pub webhook_retries: u64,
+    /// Webhook attempts so far (first tries and retries).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub webhook_attempts: u64,
+    /// Webhook deliveries waiting for a worker now (the queue and the endpoints' lanes): the
+    /// sender's backlog.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub webhook_queued: u64,
     /// Driver CPU seconds so far (since the mode began).
     pub driver_cpu_seconds: f64,
     /// The machine in the interval since the previous sample: what else was running.
     #[serde(default)]
     pub machine: MachineSample,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What the whole machine did over one sample's interval, from `/proc/stat` (in clock ticks,

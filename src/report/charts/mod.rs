@@ -5,6 +5,7 @@
 //! Text is drawn with plotters' pure-Rust `ab_glyph` renderer from a font compiled into the
 //! binary (DejaVu Sans), so a PNG looks the same on every machine and nothing needs fontconfig.
 
+mod backlog;
 mod cost;
 mod faults;
 mod latency_cdf;
@@ -129,6 +130,8 @@ pub enum Chart {
     SweepCurves,
     /// For a sweep: latency against server CPU at every point, with the Pareto frontier.
     Pareto,
+    /// The webhook sender's CPU per attempt against its backlog, when it had one.
+    Backlog,
 }
 
 impl Chart {
@@ -154,8 +157,17 @@ impl Chart {
     pub const SWEEP: [Chart; 2] = [Chart::SweepCurves, Chart::Pareto];
 
     /// The charts for these results: a sweep's, or a run's (with the fault timeline when the
-    /// scenario has faults).
-    pub fn for_results(r: &Results) -> &'static [Chart] {
+    /// scenario has faults), and the webhook sender's cost against its backlog when it had
+    /// one.
+    pub fn for_results(r: &Results) -> Vec<Chart> {
+        let mut charts = Self::standard(r).to_vec();
+        if backlog::applies(r) {
+            charts.push(Chart::Backlog);
+        }
+        charts
+    }
+
+    fn standard(r: &Results) -> &'static [Chart] {
         // A model without server costs has no CPU to put a Pareto chart or cost panels on.
         let costed = r.has(crate::results::Figure::CpuMsPer1k);
         if !r.points.is_empty() && !costed {
@@ -183,6 +195,7 @@ impl Chart {
             Chart::Faults => "faults-timeline",
             Chart::SweepCurves => "sweep-curves",
             Chart::Pareto => "sweep-pareto",
+            Chart::Backlog => "webhook-backlog",
         }
     }
 
@@ -196,6 +209,7 @@ impl Chart {
             Chart::Faults => "Through the faults: deliveries, retries and latency, fault windows shaded",
             Chart::SweepCurves => "Each metric against the swept parameter",
             Chart::Pareto => "Latency against server CPU, with the Pareto frontier",
+            Chart::Backlog => "Webhook sender: server CPU per attempt against the backlog",
         }
     }
 
@@ -213,6 +227,7 @@ impl Chart {
             Chart::Faults => faults::draw(root, r),
             Chart::SweepCurves => sweep::draw_curves(root, r),
             Chart::Pareto => sweep::draw_pareto(root, r),
+            Chart::Backlog => backlog::draw(root, r),
         }
     }
 }
@@ -229,7 +244,7 @@ pub struct Rendered {
 pub fn render_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Rendered>> {
     register_font();
     let mut out = Vec::new();
-    for &chart in Chart::for_results(results) {
+    for chart in Chart::for_results(results) {
         let name = chart.name();
         let mut svg = String::new();
         {
