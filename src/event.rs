@@ -70,7 +70,45 @@ impl Event {
 
     /// The webhook message id: stable across retries, the receiver's idempotency key.
     pub fn message_id(&self) -> String {
-        format!("msg_{}", self.id)
+        self.message_id_on_stack().as_str().to_string()
+    }
+
+    /// [`Event::message_id`] without an allocation: deliveries waiting for a worker keep
+    /// only the event, and each attempt writes its id here.
+    pub fn message_id_on_stack(&self) -> MessageId {
+        let mut id = MessageId { buf: [0; 24], len: 0 };
+        id.buf[..4].copy_from_slice(b"msg_");
+        let mut digits = [0; 20];
+        let digits = decimal(self.id, &mut digits);
+        id.buf[4..4 + digits.len()].copy_from_slice(digits);
+        id.len = (4 + digits.len()) as u8;
+        id
+    }
+}
+
+/// A webhook message id written on the stack (see [`Event::message_id_on_stack`]).
+pub struct MessageId {
+    buf: [u8; 24],
+    len: u8,
+}
+
+impl MessageId {
+    /// `msg_<id>`.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len as usize]).expect("ASCII digits")
+    }
+}
+
+/// `n` in decimal digits, written into `buf`.
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
     }
 }
 

@@ -115,6 +115,9 @@ counters! {
         /// Dead letters sent again through the replay API.
         #[serde(default)]
         replayed: Counter,
+        /// ns the event generator was held back because the backlog was full.
+        #[serde(default)]
+        intake_held_ns: Counter,
     }
 }
 

@@ -161,6 +161,16 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             outcomes.dead_lettered, m.expected
         ));
     }
+    if whole.webhook.intake_held_ns > 0 {
+        warnings.push(format!(
+            "the webhook backlog reached its bound ({} deliveries waiting) and held the event generator back for \
+             {:.3} s in all: intake slowed to what the sender delivered, and the events' lateness shows it \
+             (generator p99 {:.3} ms late)",
+            m.scenario.webhook.backlog,
+            whole.webhook.intake_held_ns as f64 / 1e9,
+            m.emitted.lateness.p99_ns as f64 / 1e6,
+        ));
+    }
     let lateness_ms = m.emitted.lateness.p50_ns as f64 / 1e6;
     let theory = m.mode.predict(
         m.scenario,

@@ -312,6 +312,15 @@ pub enum RetryPreset {
     Github,
 }
 
+/// Ten million deliveries: a few hundred MB (see `docs/scenarios.md`).
+pub fn default_backlog() -> u64 {
+    10_000_000
+}
+
+fn is_default_backlog(n: &u64) -> bool {
+    *n == default_backlog()
+}
+
 /// Who POSTs the webhook deliveries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -358,6 +367,10 @@ pub struct WebhookParams {
     pub endpoint_concurrency: Option<usize>,
     /// Sign deliveries (Standard Webhooks) and verify them at the receiver.
     pub signing: bool,
+    /// Deliveries that may wait at once, for a worker or for their retry; past it the
+    /// sender holds the event generator back (see the dispatcher's doc).
+    #[serde(default = "default_backlog", skip_serializing_if = "is_default_backlog")]
+    pub backlog: u64,
     /// Who sends: the dispatcher, or the raw sender that measures this machine's ceiling.
     #[serde(default, skip_serializing_if = "Sender::is_dispatcher")]
     pub sender: Sender,

@@ -149,6 +149,7 @@ pub struct RawWebhook {
     pub endpoint_concurrency: Option<S<i64>>,
     pub signing: Option<S<bool>>,
     pub sender: Option<S<String>>,
+    pub backlog: Option<S<i64>>,
     pub receiver_hosts: Option<S<i64>>,
     pub receiver_fail_attempts: Option<S<i64>>,
     pub disable_after: Option<S<String>>,

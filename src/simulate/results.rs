@@ -35,6 +35,13 @@ fn unsupported_point(s: &Scenario) -> Option<String> {
                 .into(),
         );
     }
+    if s.modes.contains(&Mode::Webhook) && s.webhook.backlog != crate::scenario::default_backlog() {
+        return Some(format!(
+            "the model does not bound the webhook backlog: `[webhook] backlog = {}` holds the real generator back, \
+             which only `run` does; leave it out to simulate",
+            s.webhook.backlog
+        ));
+    }
     // `run` is refused at registration (409) past the server's subscriptions; so is the model.
     let most = s
         .server

@@ -78,7 +78,7 @@ impl Secret {
         mac.update(id.as_bytes());
         mac.update(b".");
         let mut digits = [0u8; 20];
-        mac.update(decimal(timestamp, &mut digits));
+        mac.update(crate::event::decimal(timestamp, &mut digits));
         mac.update(b".");
         mac.update(body);
         mac
@@ -128,22 +128,10 @@ impl Secret {
     }
 }
 
-/// `n` in decimal digits, written into `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::decimal;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";

@@ -388,6 +388,12 @@ impl Check<'_> {
             signing: sender == Sender::Dispatcher
                 && r.and_then(|r| r.signing.as_ref()).is_none_or(|s| *s.get_ref()),
             sender,
+            backlog: self.int(
+                &r.and_then(|r| r.backlog.clone()),
+                "webhook.backlog",
+                default_backlog() as i64,
+                1..=1_000_000_000,
+            )? as u64,
             receiver_hosts: self.int(
                 &r.and_then(|r| r.receiver_hosts.clone()),
                 "webhook.receiver_hosts",

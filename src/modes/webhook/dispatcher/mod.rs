@@ -16,6 +16,13 @@
 //! over the same pools, and do nothing else: no signing, no lanes, no retries (a failure is
 //! a dead letter at once). The dispatcher's throughput is then read against theirs.
 //!
+//! The backlog is bounded: deliveries waiting for a worker or for their retry number at most
+//! `backlog`. Past it, the dispatcher holds the event generator's thread until workers have
+//! taken enough off, so intake slows to what the sender delivers; the time held is counted,
+//! and the events' lateness shows in the generator's. A waiting delivery holds 24 bytes in
+//! the queue or 16 in its endpoint's lane (the event itself is shared by every endpoint it
+//! is owed to), a waiting retry a timer task.
+//!
 //! One endpoint has at most `endpoint_concurrency` deliveries in that queue or under way; the
 //! rest of its deliveries wait in its own lane, and each attempt that ends lets the next one
 //! in. A slow or failing endpoint thus holds only its share of the workers, and the others'
@@ -79,7 +86,6 @@ struct Lane {
 #[derive(Debug)]
 struct Waiting {
     event: Arc<Event>,
-    message_id: Arc<str>,
     attempts: u32,
 }
 
@@ -140,6 +146,28 @@ struct Inner {
     epoch: tokio::time::Instant,
 }
 
+impl Inner {
+    /// Blocks the calling thread while `incoming` more deliveries would take the backlog
+    /// (waiting for a worker or for a retry) past its bound, and counts the time held. A
+    /// fan-out larger than the bound waits for an empty backlog.
+    fn hold_intake(&self, incoming: u64) {
+        let w = &self.stats.webhook;
+        let full = || {
+            let backlog = w.queued.load(Relaxed) + w.waiting.load(Relaxed);
+            backlog > 0 && backlog + incoming > self.params.backlog
+        };
+        if !full() {
+            return;
+        }
+        let held = std::time::Instant::now();
+        while full() && !self.cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        w.intake_held_ns
+            .fetch_add(held.elapsed().as_nanos() as u64, Relaxed);
+    }
+}
+
 /// A dead letter with what it takes to send it again.
 struct Dead {
     letter: DeadLetter,
@@ -147,11 +175,11 @@ struct Dead {
     event: Arc<Event>,
 }
 
-/// One message for one endpoint, waiting for a worker.
+/// One message for one endpoint, waiting for a worker: 24 bytes, the event shared with every
+/// endpoint it is owed to (its message id is written again for each attempt).
 struct Job {
     sub: Arc<Subscription>,
     event: Arc<Event>,
-    message_id: Arc<str>,
     /// Attempts made so far.
     attempts: u32,
 }
@@ -249,19 +277,19 @@ impl Dispatcher {
         self.0.params.signing
     }
 
-    /// Queues `event` for every endpoint following its topic.
+    /// Queues `event` for every endpoint following its topic; called on the generator's
+    /// thread, which it holds while the backlog is full.
     pub fn dispatch(&self, event: &Arc<Event>) {
         let by_topic = self.0.by_topic.read().expect("subscriptions lock");
         let subs = &by_topic[event.topic as usize];
         if subs.is_empty() {
             return;
         }
-        let message_id: Arc<str> = event.message_id().into();
+        self.0.hold_intake(subs.len() as u64);
         for sub in subs {
             let job = Job {
                 sub: sub.clone(),
                 event: event.clone(),
-                message_id: message_id.clone(),
                 attempts: 0,
             };
             if self.0.raw {
@@ -336,7 +364,6 @@ impl Dispatcher {
         self.0.stats.webhook.replayed.fetch_add(n as u64, Relaxed);
         for d in replay {
             self.0.enqueue(Job {
-                message_id: d.letter.message_id.into(),
                 sub: d.sub,
                 event: d.event,
                 attempts: 0,

@@ -41,7 +41,6 @@ impl Inner {
         } else {
             lane.waiting.push_back(Waiting {
                 event: job.event,
-                message_id: job.message_id,
                 attempts: job.attempts,
             });
         }
@@ -63,7 +62,6 @@ impl Inner {
                 self.send(Job {
                     sub: sub.clone(),
                     event: w.event,
-                    message_id: w.message_id,
                     attempts: w.attempts,
                 });
             }
@@ -77,7 +75,7 @@ impl Inner {
         self.dead.lock().expect("dead letters lock").push(Dead {
             letter: DeadLetter {
                 subscription: job.sub.id.clone(),
-                message_id: job.message_id.to_string(),
+                message_id: job.event.message_id(),
                 topic: job.event.topic,
                 seq: job.event.seq,
                 attempts: job.attempts,
@@ -157,7 +155,7 @@ pub(super) async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc:
         inner.stats.webhook.queued.fetch_sub(1, Relaxed);
         if inner.raw {
             let outcome = tokio::select! {
-                outcome = attempt(&inner, &job.sub, &job.event, &job.message_id, false) => outcome,
+                outcome = attempt(&inner, &job.sub, &job.event, false) => outcome,
                 _ = inner.cancel.cancelled() => return,
             };
             job.attempts += 1;
@@ -177,7 +175,7 @@ pub(super) async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc:
             continue;
         }
         let outcome = tokio::select! {
-            outcome = attempt(&inner, &job.sub, &job.event, &job.message_id, job.attempts > 0) => outcome,
+            outcome = attempt(&inner, &job.sub, &job.event, job.attempts > 0) => outcome,
             _ = inner.cancel.cancelled() => return,
         };
         job.attempts += 1;
@@ -193,7 +191,9 @@ pub(super) async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc:
     }
 }
 
-async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, message_id: &str, retry: bool) -> Attempt {
+async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, retry: bool) -> Attempt {
+    let id = event.message_id_on_stack();
+    let message_id = id.as_str();
     let w = &inner.stats.webhook;
     w.attempts.fetch_add(1, Relaxed);
     if retry {
