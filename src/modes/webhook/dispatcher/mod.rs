@@ -21,7 +21,7 @@
 //! taken enough off, so intake slows to what the sender delivers; the time held is counted,
 //! and the events' lateness shows in the generator's. A waiting delivery holds 24 bytes in
 //! the queue or 16 in its endpoint's lane (the event itself is shared by every endpoint it
-//! is owed to), a waiting retry a timer task.
+//! is owed to), a waiting retry 48 in one heap of them all.
 //!
 //! One endpoint has at most `endpoint_concurrency` deliveries in that queue or under way; the
 //! rest of its deliveries wait in its own lane, and each attempt that ends lets the next one
@@ -141,6 +141,8 @@ struct Inner {
     queue: mpsc::UnboundedSender<Job>,
     stats: Arc<Stats>,
     dead: Mutex<Vec<Dead>>,
+    /// Retries waiting for their time.
+    retries: retries::Retries,
     cancel: CancellationToken,
     /// What endpoints' failing times count from (tokio's clock, which tests can pause).
     epoch: tokio::time::Instant,
@@ -223,6 +225,7 @@ impl Dispatcher {
             queue,
             stats,
             dead: Mutex::new(Vec::new()),
+            retries: retries::Retries::default(),
             cancel,
             epoch: tokio::time::Instant::now(),
         });
@@ -230,6 +233,7 @@ impl Dispatcher {
         for _ in 0..params.concurrency {
             tokio::spawn(work::worker(inner.clone(), jobs.clone()));
         }
+        tokio::spawn(retries::serve(inner.clone()));
         Dispatcher(inner)
     }
 
@@ -373,6 +377,7 @@ impl Dispatcher {
     }
 }
 
+mod retries;
 #[cfg(test)]
 mod tests;
 mod transport;

@@ -128,19 +128,8 @@ impl Inner {
             self.stats.webhook.retry_after_obeyed.fetch_add(1, Relaxed);
             jittered = asked;
         }
-        let inner = self.clone();
         self.stats.webhook.waiting.fetch_add(1, Relaxed);
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(jittered) => {
-                    inner.stats.webhook.waiting.fetch_sub(1, Relaxed);
-                    inner.enqueue(job);
-                }
-                _ = inner.cancel.cancelled() => {
-                    inner.stats.webhook.waiting.fetch_sub(1, Relaxed);
-                }
-            }
-        });
+        self.retries.push(tokio::time::Instant::now() + jittered, job);
     }
 }
 
