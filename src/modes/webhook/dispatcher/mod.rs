@@ -284,12 +284,14 @@ impl Dispatcher {
     /// Queues `event` for every endpoint following its topic; called on the generator's
     /// thread, which it holds while the backlog is full.
     pub fn dispatch(&self, event: &Arc<Event>) {
-        let by_topic = self.0.by_topic.read().expect("subscriptions lock");
-        let subs = &by_topic[event.topic as usize];
-        if subs.is_empty() {
+        let followers = self.0.by_topic.read().expect("subscriptions lock")[event.topic as usize].len();
+        if followers == 0 {
             return;
         }
-        self.0.hold_intake(subs.len() as u64);
+        // Held without the subscriptions' lock, so that registering is never held with it.
+        self.0.hold_intake(followers as u64);
+        let by_topic = self.0.by_topic.read().expect("subscriptions lock");
+        let subs = &by_topic[event.topic as usize];
         for sub in subs {
             let job = Job {
                 sub: sub.clone(),
