@@ -109,13 +109,25 @@ async fn serve(args: cli::ServeArgs) -> Result<(), Failure> {
             .add(range)
             .map_err(|e| Failure::BadInput(format!("--allow {range}: {e}")))?;
     }
-    let bind = |addr| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
+    // A connection storm (ten thousand clients at once) overflows tokio's default accept
+    // queue of 1,024: the kernel drops the SYNs and the clients retry after 1, 3, 7, 15 and
+    // 31 s. Ask for the most the kernel allows (it caps the backlog at `somaxconn`).
+    let bind = |addr: std::net::SocketAddr| {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        };
+        socket
+            .and_then(|s| {
+                s.set_reuseaddr(true)?;
+                s.bind(addr)?;
+                s.listen(u32::from(u16::MAX))
+            })
             .map_err(|e| Failure::BadInput(format!("cannot listen on {addr}: {e}")))
     };
-    let public = bind(args.listen).await?;
-    let control = bind(args.control).await?;
+    let public = bind(args.listen)?;
+    let control = bind(args.control)?;
     let local = |l: &tokio::net::TcpListener| l.local_addr().map_err(|e| Failure::RunFailed(e.into()));
     println!(
         "{LISTENING_PREFIX}{} control http://{}",
