@@ -156,6 +156,20 @@ pub struct Sample {
     pub machine: MachineSample,
 }
 
+impl Sample {
+    /// `timeseries` split by source (each repetition, or each run of a merge, on its own
+    /// clock), in source order.
+    pub fn by_source(timeseries: &[Sample]) -> Vec<Vec<&Sample>> {
+        let mut sources: Vec<u32> = timeseries.iter().map(|s| s.source).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        sources
+            .into_iter()
+            .map(|source| timeseries.iter().filter(|s| s.source == source).collect())
+            .collect()
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

@@ -19,11 +19,8 @@ pub struct Sustained {
 /// Deliveries per second in each whole sampling interval between a run's first delivery and
 /// its last (the partial intervals at both ends left out), every repetition's together.
 pub fn per_second(timeseries: &[Sample]) -> Vec<f64> {
-    let mut sources: Vec<u32> = timeseries.iter().map(|s| s.source).collect();
-    sources.dedup();
     let mut rates = Vec::new();
-    for source in sources {
-        let samples: Vec<_> = timeseries.iter().filter(|s| s.source == source).collect();
+    for samples in Sample::by_source(timeseries) {
         let Some(first) = samples.iter().position(|s| s.delivered > 0) else {
             continue;
         };

@@ -27,11 +27,8 @@ const COLORS: [RGBColor; 6] = [
 /// `(backlog, µs of server CPU per attempt)` for each interval of `m`'s samples with enough
 /// attempts, each repetition on its own.
 pub fn points(m: &ModeResult) -> Vec<(f64, f64)> {
-    let mut sources: Vec<u32> = m.timeseries.iter().map(|s| s.source).collect();
-    sources.dedup();
     let mut out = Vec::new();
-    for source in sources {
-        let samples: Vec<&Sample> = m.timeseries.iter().filter(|s| s.source == source).collect();
+    for samples in Sample::by_source(&m.timeseries) {
         out.extend(samples.windows(2).filter_map(|w| {
             let attempts = w[1].webhook_attempts.checked_sub(w[0].webhook_attempts)?;
             let cpu = w[1].server_cpu_seconds - w[0].server_cpu_seconds;

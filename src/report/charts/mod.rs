@@ -276,12 +276,7 @@ pub(crate) fn per_sample(
 ) -> Vec<(Mode, Vec<(f64, f64)>)> {
     let mut out = Vec::new();
     for m in &r.modes {
-        let mut sources: Vec<u32> = m.timeseries.iter().map(|s| s.source).collect();
-        sources.sort_unstable();
-        sources.dedup();
-        for source in sources {
-            let samples: Vec<&crate::results::Sample> =
-                m.timeseries.iter().filter(|s| s.source == source).collect();
+        for samples in crate::results::Sample::by_source(&m.timeseries) {
             let points = samples
                 .windows(2)
                 .filter(|w| w[1].t_s > w[0].t_s)
