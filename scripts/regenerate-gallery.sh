@@ -10,10 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 gallery=(quickstart chat order-feed zapier-waste seed-claims payments-outage poll-interval-sweep clients-sweep
-  bench/webhook-ceiling internet/zapier-scale internet/chat-million internet/payments-100x)
+  bench/webhook-ceiling bench/webhook-rate-sweep internet/zapier-scale internet/chat-million internet/payments-100x)
 # Where the reader compares close figures, each mode runs several times so the report can
 # say which differences are beyond the machine's noise.
-declare -A repeat=([quickstart]=5 [seed-claims]=3 [bench/webhook-ceiling]=5)
+declare -A repeat=([quickstart]=5 [seed-claims]=3 [bench/webhook-ceiling]=5 [bench/webhook-rate-sweep]=3)
 chosen=("${@:-${gallery[@]}}")
 [ "${1:-}" = "--index" ] && chosen=()
 

@@ -5,7 +5,7 @@
 use super::html::number;
 use super::{figures, Section};
 use crate::event::Mode;
-use crate::results::throughput::{fell_behind, sustained, Sustained};
+use crate::results::throughput::{Sustained, Throughput};
 use crate::results::{Figure, ModeResult, Results, SweepPoint};
 use crate::scenario::Sender;
 
@@ -24,32 +24,23 @@ struct Side<'a> {
     m: &'a ModeResult,
     offered: f64,
     rate: Option<Sustained>,
-    /// It fell behind the events (see [`fell_behind`]), in most repetitions.
+    /// It fell behind the events, in most repetitions.
     behind: bool,
 }
 
 impl<'a> Side<'a> {
     fn of(p: &'a SweepPoint) -> Option<Side<'a>> {
         let m = p.modes.iter().find(|m| m.mode == Mode::Webhook)?;
-        // Repetitions add their windows up, as they do their deliveries.
-        let offered = m.deliveries.expected as f64 / m.measured_seconds;
-        let runs: Vec<&ModeResult> = if m.repetitions.is_empty() {
-            vec![m]
-        } else {
-            m.repetitions.iter().collect()
-        };
-        let behind = runs
-            .iter()
-            .filter(|r| {
-                let (delivered, in_drain) = (r.deliveries.delivered, r.drain.deliveries);
-                fell_behind(delivered, in_drain, r.theory.latency_mean_ms, r.measured_seconds).0
-            })
-            .count();
+        let Throughput {
+            offered,
+            rate,
+            behind,
+        } = Throughput::of(m);
         Some(Side {
             m,
             offered,
-            rate: sustained(&m.timeseries),
-            behind: behind * 2 > runs.len(),
+            rate,
+            behind,
         })
     }
 
@@ -78,12 +69,7 @@ impl<'a> Side<'a> {
 
 /// The points' other swept values, as a label (empty when the sender is all that is swept).
 fn others(p: &SweepPoint) -> String {
-    p.values
-        .iter()
-        .filter(|v| v.path != "webhook.sender")
-        .map(|v| format!("{}={}", v.path, v.value))
-        .collect::<Vec<_>>()
-        .join(", ")
+    super::lines::others(p, "webhook.sender")
 }
 
 /// The section, when the run swept the sender and holds a point of each beside the other.

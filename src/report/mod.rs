@@ -10,7 +10,9 @@ pub mod compare;
 pub mod figures;
 pub mod html;
 pub mod instrument;
+pub mod lines;
 pub mod markdown;
+pub mod offered;
 pub mod outcomes;
 pub mod table;
 pub mod theory;
@@ -68,7 +70,10 @@ pub fn sections(r: &Results) -> Vec<Section> {
 
 /// The sections after a sweep's table of every point.
 pub fn sweep_sections(r: &Results) -> Vec<Section> {
-    ceiling::section(r).into_iter().collect()
+    offered::section(r)
+        .into_iter()
+        .chain(ceiling::section(r))
+        .collect()
 }
 
 /// Where the figures come from, in a word: "measured" or "simulated".

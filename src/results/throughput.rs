@@ -3,7 +3,7 @@
 //! behind: its window starts with the warm-up's backlog and its drain ends with a tail.
 
 use super::spread::{bootstrap_median, median, Interval};
-use super::Sample;
+use super::{ModeResult, Sample};
 
 /// The per-second delivery rates a mode sustained and their median.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +66,46 @@ pub fn sustained(timeseries: &[Sample]) -> Option<Sustained> {
         interval: bootstrap_median(&rates, 1),
         seconds: rates.len(),
     })
+}
+
+/// What a mode was offered and what it sustained, read off one result (its repetitions
+/// together).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Throughput {
+    /// The deliveries the window's events owed, per second of it (repetitions add their
+    /// windows up, as they do their deliveries).
+    pub offered: f64,
+    /// The rate it sustained, when it held three whole seconds of deliveries.
+    pub rate: Option<Sustained>,
+    /// It fell behind the events (see [`fell_behind`]) in most of its repetitions.
+    pub behind: bool,
+}
+
+impl Throughput {
+    /// `m`'s.
+    pub fn of(m: &ModeResult) -> Throughput {
+        let runs: Vec<&ModeResult> = if m.repetitions.is_empty() {
+            vec![m]
+        } else {
+            m.repetitions.iter().collect()
+        };
+        let behind = runs
+            .iter()
+            .filter(|r| {
+                let (delivered, in_drain) = (r.deliveries.delivered, r.drain.deliveries);
+                fell_behind(delivered, in_drain, r.theory.latency_mean_ms, r.measured_seconds).0
+            })
+            .count();
+        Throughput {
+            offered: if m.measured_seconds > 0.0 {
+                m.deliveries.expected as f64 / m.measured_seconds
+            } else {
+                0.0
+            },
+            rate: sustained(&m.timeseries),
+            behind: behind * 2 > runs.len(),
+        }
+    }
 }
 
 #[cfg(test)]

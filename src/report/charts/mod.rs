@@ -9,6 +9,7 @@ mod backlog;
 mod cost;
 mod faults;
 mod latency_cdf;
+mod offered;
 mod percentiles;
 mod sweep;
 mod timeseries;
@@ -132,6 +133,9 @@ pub enum Chart {
     Pareto,
     /// The webhook sender's CPU per attempt against its backlog, when it had one.
     Backlog,
+    /// For a sweep of the event rate: sustained rate, p99 and CPU per delivery against the
+    /// offered rate, the knee ringed.
+    Offered,
 }
 
 impl Chart {
@@ -157,10 +161,13 @@ impl Chart {
     pub const SWEEP: [Chart; 2] = [Chart::SweepCurves, Chart::Pareto];
 
     /// The charts for these results: a sweep's, or a run's (with the fault timeline when the
-    /// scenario has faults), and the webhook sender's cost against its backlog when it had
-    /// one.
+    /// scenario has faults), a rate sweep's throughput against the offered rate, and the
+    /// webhook sender's cost against its backlog when it had one.
     pub fn for_results(r: &Results) -> Vec<Chart> {
         let mut charts = Self::standard(r).to_vec();
+        if offered::applies(r) {
+            charts.push(Chart::Offered);
+        }
         if backlog::applies(r) {
             charts.push(Chart::Backlog);
         }
@@ -196,6 +203,7 @@ impl Chart {
             Chart::SweepCurves => "sweep-curves",
             Chart::Pareto => "sweep-pareto",
             Chart::Backlog => "webhook-backlog",
+            Chart::Offered => "sweep-offered",
         }
     }
 
@@ -210,6 +218,7 @@ impl Chart {
             Chart::SweepCurves => "Each metric against the swept parameter",
             Chart::Pareto => "Latency against server CPU, with the Pareto frontier",
             Chart::Backlog => "Webhook sender: server CPU per attempt against the backlog",
+            Chart::Offered => "Offered against delivered: rate sustained, p99 and CPU per delivery",
         }
     }
 
@@ -228,6 +237,7 @@ impl Chart {
             Chart::SweepCurves => sweep::draw_curves(root, r),
             Chart::Pareto => sweep::draw_pareto(root, r),
             Chart::Backlog => backlog::draw(root, r),
+            Chart::Offered => offered::draw(root, r),
         }
     }
 }
@@ -321,13 +331,65 @@ where
     Y: Ranged<ValueType = f64>,
 {
     for (mode, points) in series {
-        chart.draw_series(LineSeries::new(
-            points.iter().copied(),
-            color(*mode).stroke_width(2),
-        ))?;
-        for p in marked(points) {
-            draw_marker(root, *mode, chart.backend_coord(&p))?;
+        draw_line(root, chart, *mode, 0, points, marked)?;
+    }
+    Ok(())
+}
+
+/// A mode's line through one group of a sweep's points (see [`crate::report::lines`]).
+pub(crate) type Styled = (Mode, usize, Vec<(f64, f64)>);
+
+/// As [`draw_lines`], each line dashed after its group: the first group's solid, the others'
+/// in [`dashes`].
+pub(crate) fn draw_styled_lines<'a, DB, X, Y>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    series: &[Styled],
+    marked: PickMarkers,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (mode, group, points) in series {
+        draw_line(root, chart, *mode, *group, points, marked)?;
+    }
+    Ok(())
+}
+
+/// A group's dash and gap in pixels; the first group's line is solid.
+fn dashes(group: usize) -> Option<(i32, i32)> {
+    const PATTERNS: [(i32, i32); 3] = [(9, 5), (2, 4), (16, 4)];
+    (group > 0).then(|| PATTERNS[(group - 1) % PATTERNS.len()])
+}
+
+fn draw_line<'a, DB, X, Y>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    mode: Mode,
+    group: usize,
+    points: &[(f64, f64)],
+    marked: PickMarkers,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let style = color(mode).stroke_width(2);
+    match dashes(group) {
+        None => {
+            chart.draw_series(LineSeries::new(points.iter().copied(), style))?;
         }
+        Some((dash, gap)) => {
+            chart.draw_series(DashedLineSeries::new(points.iter().copied(), dash, gap, style))?;
+        }
+    }
+    for p in marked(points) {
+        draw_marker(root, mode, chart.backend_coord(&p))?;
     }
     Ok(())
 }
@@ -349,6 +411,35 @@ pub(crate) fn with_legend<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
+    legend(area, modes, &[])
+}
+
+/// As [`with_legend`], and under the modes, when a sweep's points make more than one line per
+/// mode, each group's dash beside its label (the other swept values).
+pub(crate) fn with_grouped_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    modes: &[Mode],
+    axis: &crate::report::lines::Axis,
+) -> anyhow::Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
+    let groups = if axis.grouped() {
+        axis.short_labels()
+    } else {
+        Vec::new()
+    };
+    legend(area, modes, &groups)
+}
+
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    modes: &[Mode],
+    groups: &[String],
+) -> anyhow::Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
     let (width, _) = area.dim_in_pixel();
     let (plot, side) = area.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
     for (i, &mode) in modes.iter().enumerate() {
@@ -362,6 +453,26 @@ where
             mode.name(),
             (50, y - 8),
             (FONT, TICK_SIZE).into_font(),
+        ))?;
+    }
+    let below = 40 + modes.len() as i32 * 28 + 12;
+    for (g, label) in groups.iter().enumerate() {
+        let y = below + g as i32 * 24;
+        let style = BLACK.mix(0.7).stroke_width(2);
+        match dashes(g) {
+            None => side.draw(&PathElement::new(vec![(6, y), (42, y)], style))?,
+            Some((dash, gap)) => {
+                let mut x = 6;
+                while x < 42 {
+                    side.draw(&PathElement::new(vec![(x, y), ((x + dash).min(42), y)], style))?;
+                    x += dash + gap;
+                }
+            }
+        }
+        side.draw(&Text::new(
+            label.as_str(),
+            (50, y - 8),
+            (FONT, TICK_SIZE - 1).into_font(),
         ))?;
     }
     Ok(plot)

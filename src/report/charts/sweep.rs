@@ -1,19 +1,24 @@
-//! Sweep charts: each metric against the swept parameter, one line per mode (with a band from
-//! the lowest to the highest repetition where points were repeated); and every
+//! Sweep charts: each metric against the swept parameter, one line per mode and value of the
+//! other swept parameters (with a band from the lowest to the highest repetition where points
+//! were repeated); and every
 //! (mode, point) on a latency-versus-cost plane with the Pareto frontier marked, the points no
 //! other is both faster and cheaper than.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{draw_lines, draw_marker, every_point, with_legend, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use super::{
+    draw_marker, draw_styled_lines, every_point, with_grouped_legend, with_legend, Styled, FONT, LABEL_SIZE,
+    TICK_SIZE, TITLE_SIZE,
+};
 use crate::event::Mode;
 use crate::report::format_ms;
+use crate::report::lines::{lines, modes, Axis};
 use crate::results::{Figure, ModeResult, Results};
 
 type Read = fn(&ModeResult) -> f64;
 
-/// Per mode, `(x, lowest, highest)` of its repetitions at each point.
+/// Per mode and group, `(x, lowest, highest)` of its repetitions at each point.
 type Bands = Vec<(Mode, Vec<(f64, f64, f64)>)>;
 
 /// Per-event costs show efficiency; totals (requests/s, CPU, connections) show how cost grows
@@ -66,54 +71,6 @@ const PANELS: [(&str, Read, bool, Figure); 6] = [
     ),
 ];
 
-/// The x axis: the first swept parameter's numbers when every point has one, else the index.
-fn x_axis(r: &Results) -> (String, Vec<f64>, bool) {
-    let numbers: Option<Vec<f64>> = r
-        .points
-        .iter()
-        .map(|p| p.values.first().and_then(|v| v.number))
-        .collect();
-    match (numbers, r.points.first().and_then(|p| p.values.first())) {
-        (Some(xs), Some(v)) if r.points.iter().all(|p| p.values.len() == 1) => {
-            let positive = xs.iter().all(|x| *x > 0.0);
-            let unit = if v.value.parse::<f64>().is_err() {
-                " (ms)"
-            } else {
-                ""
-            };
-            (format!("{}{unit}", v.path), xs, positive)
-        }
-        _ => (
-            "sweep point".to_string(),
-            (1..=r.points.len()).map(|i| i as f64).collect(),
-            false,
-        ),
-    }
-}
-
-fn modes(r: &Results) -> Vec<Mode> {
-    r.points
-        .first()
-        .map(|p| p.modes.iter().map(|m| m.mode).collect())
-        .unwrap_or_default()
-}
-
-/// For each mode, `at(its result at a point, the point's x)` over the points, where it gives one.
-fn per_point<T>(r: &Results, xs: &[f64], at: impl Fn(&ModeResult, f64) -> Option<T>) -> Vec<(Mode, Vec<T>)> {
-    modes(r)
-        .into_iter()
-        .map(|mode| {
-            let pts = r
-                .points
-                .iter()
-                .zip(xs)
-                .filter_map(|(p, x)| at(p.modes.iter().find(|m| m.mode == mode)?, *x))
-                .collect();
-            (mode, pts)
-        })
-        .collect()
-}
-
 /// Each metric against the swept parameter.
 pub(super) fn draw_curves<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -122,12 +79,13 @@ pub(super) fn draw_curves<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let (x_desc, xs, log_x) = x_axis(r);
+    let axis = Axis::of(r);
+    let (x_desc, xs, log_x) = (axis.desc.as_str(), &axis.xs, axis.positive);
     let titled = root.titled(
         &crate::report::titled(r, "Each metric against the swept parameter"),
         (FONT, TITLE_SIZE),
     )?;
-    let plot = with_legend(&titled, &modes(r))?;
+    let plot = with_grouped_legend(&titled, &modes(r), &axis)?;
     // The panels of figures these results have (a simulation leaves out its unmodelled costs).
     let shown: Vec<_> = PANELS.into_iter().filter(|p| r.has(p.3)).collect();
     let panels = plot.split_evenly(if shown.len() > 4 { (2, 3) } else { (2, 2) });
@@ -137,23 +95,29 @@ where
     for (panel, (title, read, log_y, _)) in panels.iter().zip(shown) {
         // A log panel plots log10 of the value on a linear axis and labels it back in ms.
         let y_of = |v: f64| if log_y { v.max(0.001).log10() } else { v };
-        let series: Vec<(Mode, Vec<(f64, f64)>)> = per_point(r, &xs, |m, x| {
+        let series: Vec<Styled> = lines(r, &axis, |m, x| {
             let y = read(m);
             y.is_finite().then(|| (x, y_of(y)))
-        });
+        })
+        .into_iter()
+        .map(|l| (l.mode, l.group, l.points))
+        .collect();
         // Where each point was repeated: the band from its lowest to its highest repetition.
-        let bands: Bands = per_point(r, &xs, |m, x| {
+        let bands: Bands = lines(r, &axis, |m, x| {
             let values: Vec<f64> = m.repetitions.iter().map(read).filter(|v| v.is_finite()).collect();
             (values.len() > 1).then(|| {
                 let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 (x, y_of(lo), y_of(hi))
             })
-        });
+        })
+        .into_iter()
+        .map(|l| (l.mode, l.points))
+        .collect();
         let ys = || {
             series
                 .iter()
-                .flat_map(|(_, p)| p.iter().map(|p| p.1))
+                .flat_map(|(_, _, p)| p.iter().map(|p| p.1))
                 .chain(bands.iter().flat_map(|(_, b)| b.iter().map(|b| b.2)))
         };
         let (y_lo, y_hi) = if log_y {
@@ -180,7 +144,7 @@ where
             let mut chart = builder.build_cartesian_2d((x_lo / 1.3..x_hi * 1.3).log_scale(), y_lo..y_hi)?;
             chart
                 .configure_mesh()
-                .x_desc(x_desc.as_str())
+                .x_desc(x_desc)
                 .y_label_formatter(&y_label)
                 // Only powers of ten: the log axis's other ticks crowd each other.
                 .x_label_formatter(&|v| {
@@ -196,20 +160,20 @@ where
                 .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             draw_bands(&mut chart, &bands)?;
-            draw_lines(root, &mut chart, &series, every_point)?;
+            draw_styled_lines(root, &mut chart, &series, every_point)?;
         } else {
             let pad = ((x_hi - x_lo) * 0.05).max(0.5);
             let mut chart = builder.build_cartesian_2d(x_lo - pad..x_hi + pad, y_lo..y_hi)?;
             chart
                 .configure_mesh()
-                .x_desc(x_desc.as_str())
+                .x_desc(x_desc)
                 .y_label_formatter(&y_label)
                 .label_style((FONT, TICK_SIZE - 2))
                 .axis_desc_style((FONT, LABEL_SIZE - 3))
                 .light_line_style(BLACK.mix(0.05))
                 .draw()?;
             draw_bands(&mut chart, &bands)?;
-            draw_lines(root, &mut chart, &series, every_point)?;
+            draw_styled_lines(root, &mut chart, &series, every_point)?;
         }
     }
     Ok(())
