@@ -96,6 +96,7 @@ fn recording(c: &mut Criterion) {
     let recorder = Arc::new(Recorder::default());
     recorder.start(Timeline {
         start_ns: 0,
+        measured_ns: (0, u64::MAX),
         late_after_ns: 250_000_000,
         windows: Vec::new(),
     });

@@ -33,6 +33,9 @@ pub(super) struct Measured<'a> {
     pub whole: StatsSnapshot,
     /// Seconds between those two readings.
     pub measured_seconds: f64,
+    /// First deliveries that arrived inside that window, the warm-up's events' too: what its
+    /// costs were spent on.
+    pub deliveries_in_window: u64,
     /// What TCP counted on the server's connections over the same window as `server`.
     pub tcp: crate::api::TcpReading,
     /// What the drain cost, apart.
@@ -271,9 +274,10 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
                 / f64::from(m.scenario.clients.count),
             webhook: whole.webhook,
             tcp: m.tcp,
+            deliveries_in_window: Some(m.deliveries_in_window),
             ..ServerCost::default()
         }
-        .with_ratios(counts.delivered),
+        .with_ratios(m.deliveries_in_window),
         client: ClientCost {
             requests: counts.requests,
             cpu_seconds: driver_cpu,

@@ -50,6 +50,7 @@ pub(super) async fn run_mode(
         server: window.at_end.since(&window.at_warmup),
         whole: drained.after.since(&window.at_warmup),
         measured_seconds: window.at_end.at_ns.saturating_sub(window.at_warmup.at_ns) as f64 / 1e9,
+        deliveries_in_window: ran.deliveries_in_window,
         tcp: window.tcp,
         drain: collect::drain_cost(
             &drained.after.since(&window.at_end),
@@ -136,8 +137,10 @@ struct Ran {
     /// The driver's own readings at the end of the warm-up and of the schedule.
     driver: (ProcStat, ProcStat),
     sampler: JoinHandle<Vec<Sample>>,
-    /// Deliveries recorded when the schedule ended.
+    /// Measured deliveries recorded when the schedule ended.
     delivered_in_window: u64,
+    /// All first deliveries that arrived in the measured window, the warm-up's too.
+    deliveries_in_window: u64,
     /// Deliveries owed: each client's measured events of its topics.
     expected: u64,
 }
@@ -156,8 +159,10 @@ async fn follow(
     // The schedule starts a little ahead, so the driver knows its start before any event exists.
     let lead = Duration::from_millis(20);
     let start_ns = recorder.now_ns() + lead.as_nanos() as u64;
+    let measured_from = start_ns + s.warmup.as_nanos() as u64;
     let timeline = Timeline {
         start_ns,
+        measured_ns: (measured_from, measured_from + s.duration.as_nanos() as u64),
         late_after_ns: mode.late_after(s).as_nanos() as u64,
         windows: s.faults.iter().map(|f| f.window_ns(start_ns)).collect(),
     };
@@ -183,6 +188,7 @@ async fn follow(
         driver,
         sampler,
         delivered_in_window: recorder.delivered(),
+        deliveries_in_window: recorder.delivered_in_window(),
         expected,
     })
 }

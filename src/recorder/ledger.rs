@@ -223,6 +223,9 @@ impl Ledger {
         };
         let seen = self.trackers[i].observe(ev.seq);
         if !ev.measured {
+            if seen != Seen::Duplicate {
+                self.recorder.warmup_delivered(now_ns);
+            }
             return seen;
         }
         let mut arrival = Arrivals::default();
@@ -330,5 +333,33 @@ mod tests {
         assert_eq!(rec.merged().scheduled.len(), 1);
         assert_eq!(rec.merged().scheduled.max(), 7);
         assert_eq!(l.cursor(), Cursor(vec![2]));
+    }
+
+    #[test]
+    fn the_window_counts_the_warm_ups_deliveries_that_arrive_inside_it_once() {
+        let rec = Arc::new(Recorder::default());
+        rec.start(crate::recorder::Timeline {
+            start_ns: 0,
+            measured_ns: (1_000, 2_000),
+            late_after_ns: u64::MAX,
+            windows: Vec::new(),
+        });
+        let mut l = Ledger::new(0, vec![0], rec.clone());
+        let ev = |seq, measured| WireEvent {
+            id: seq,
+            topic: 0,
+            seq,
+            scheduled_ns: 0,
+            emitted_ns: 0,
+            measured,
+        };
+        l.observe_at(&ev(1, false), 500); // before the window
+        l.observe_at(&ev(2, false), 1_000); // in it
+        l.observe_at(&ev(2, false), 1_100); // a duplicate
+        l.observe_at(&ev(3, false), 1_999); // in it
+        l.observe_at(&ev(4, true), 1_500); // measured
+        l.observe_at(&ev(5, false), 2_000); // after it
+        assert_eq!(rec.delivered(), 1);
+        assert_eq!(rec.delivered_in_window(), 3);
     }
 }

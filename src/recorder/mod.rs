@@ -67,6 +67,8 @@ fn grow(v: &mut Vec<Histogram<u64>>, i: usize) -> &mut Histogram<u64> {
 pub struct Timeline {
     /// When the generator started.
     pub start_ns: u64,
+    /// The measured window, `[from, to)`: the warm-up's end to the schedule's.
+    pub measured_ns: (u64, u64),
     /// A delivery whose latency exceeds this is late.
     pub late_after_ns: u64,
     /// Each fault's window, `[from, to)`.
@@ -91,6 +93,8 @@ const SHARDS: usize = 16;
 pub struct Recorder {
     shards: Vec<Mutex<Latencies>>,
     delivered: AtomicU64,
+    /// First deliveries of warm-up events that arrived inside the measured window.
+    warmup_in_window: AtomicU64,
     /// Server clock − driver clock, ns: added to the driver's readings so they compare with
     /// the server's stamps (0 when both share a host's monotonic clock).
     offset_ns: i64,
@@ -111,6 +115,7 @@ impl Recorder {
         Recorder {
             shards: (0..SHARDS).map(|_| Mutex::new(Latencies::new())).collect(),
             delivered: AtomicU64::new(0),
+            warmup_in_window: AtomicU64::new(0),
             offset_ns,
             timeline: OnceLock::new(),
             sends: Mutex::new(crate::clock::lateness_histogram()),
@@ -141,6 +146,22 @@ impl Recorder {
     /// Measured first deliveries so far, across all clients.
     pub fn delivered(&self) -> u64 {
         self.delivered.load(Relaxed)
+    }
+
+    /// First deliveries that arrived inside the measured window so far: the measured events'
+    /// (none arrives before it) and the warm-up's that arrived in it. The window's costs are
+    /// spent on these.
+    pub fn delivered_in_window(&self) -> u64 {
+        self.delivered() + self.warmup_in_window.load(Relaxed)
+    }
+
+    /// Notes a first delivery of a warm-up event, received at `now_ns`.
+    pub(crate) fn warmup_delivered(&self, now_ns: u64) {
+        if let Some(t) = self.timeline.get() {
+            if now_ns >= t.measured_ns.0 && now_ns < t.measured_ns.1 {
+                self.warmup_in_window.fetch_add(1, Relaxed);
+            }
+        }
     }
 
     /// Records a measured first delivery received at `now_ns`; says whether it was late.

@@ -71,7 +71,7 @@ fn row(m: &ModeResult) -> Vec<String> {
         return cells;
     };
     let bound = lower_bound(t);
-    let delivered = m.deliveries.delivered.max(1) as f64;
+    let delivered = m.window_deliveries().max(1) as f64;
     let per_conn_s = |segs: u64| {
         if t.connections == 0 || m.measured_seconds <= 0.0 {
             "—".to_string()

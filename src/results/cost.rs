@@ -64,14 +64,22 @@ pub struct ServerCost {
     /// What TCP itself counted on the server's connections over the measured window.
     #[serde(default)]
     pub tcp: TcpReading,
+    /// The first deliveries that arrived inside the measured window, whatever event they
+    /// were of (the warm-up's too): what the window's requests, bytes and CPU were spent on,
+    /// and so what the ratios divide by. A sender that fell behind delivers in the window
+    /// fewer than its events owe, and the rest in the drain, whose costs are counted apart.
+    /// `None` in results written before it was recorded, whose ratios divide by the
+    /// deliveries of the window's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliveries_in_window: Option<u64>,
 }
 
 impl ServerCost {
     /// The cost with its ratios worked out from its counts: requests, bytes and CPU per
-    /// delivery (over `delivered`, the deliveries of the same window's events; at least one),
+    /// delivery (over `deliveries`, those the window's costs were spent on; at least one),
     /// and the share of responses that carried no event.
-    pub fn with_ratios(self, delivered: u64) -> ServerCost {
-        let per = delivered.max(1) as f64;
+    pub fn with_ratios(self, deliveries: u64) -> ServerCost {
+        let per = deliveries.max(1) as f64;
         ServerCost {
             requests_per_delivery: self.requests as f64 / per,
             empty_share: if self.requests > 0 {

@@ -103,7 +103,7 @@ impl Figure {
             Figure::EmptyShare => s.empty_share,
             Figure::BytesPerEvent => s.bytes_per_delivery,
             Figure::PacketsPerEvent => {
-                s.tcp.measured()?.segments() as f64 / m.deliveries.delivered.max(1) as f64
+                s.tcp.measured()?.segments() as f64 / m.window_deliveries().max(1) as f64
             }
             Figure::CpuMsPer1k => s.cpu_seconds_per_1k_deliveries * 1000.0,
             Figure::MemoryPerClient => s.memory_per_client_bytes,
@@ -128,7 +128,7 @@ impl Figure {
     /// repetitions measure it.
     pub fn sampling_error(self, m: &ModeResult) -> Option<f64> {
         let requests = m.server.requests as f64;
-        let delivered = m.deliveries.delivered.max(1) as f64;
+        let delivered = m.window_deliveries().max(1) as f64;
         match self {
             Figure::RequestsPerEvent => Some(requests.sqrt() / delivered),
             Figure::EmptyShare => (requests > 0.0).then(|| {

@@ -186,6 +186,9 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
         }
     }
     let delivered_count = deliveries.delivered;
+    // What each repetition's ratios divided by: its deliveries in the window, or, in results
+    // written before those were recorded, its delivered events.
+    let in_window = sum(|m| m.window_deliveries());
     let requests = sum(|m| m.server.requests);
     let empty = sum(|m| m.server.empty_responses);
     let (bytes_read, bytes_written) = (sum(|m| m.server.bytes_read), sum(|m| m.server.bytes_written));
@@ -229,9 +232,10 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
             }
             tcp
         },
+        deliveries_in_window: all.iter().map(|m| m.server.deliveries_in_window).sum(),
         ..ServerCost::default()
     }
-    .with_ratios(delivered_count);
+    .with_ratios(in_window);
     let client = ClientCost {
         requests: sum(|m| m.client.requests),
         cpu_seconds: sumf(|m| m.client.cpu_seconds),

@@ -270,6 +270,15 @@ pub struct ModeResult {
 }
 
 impl ModeResult {
+    /// The deliveries the window's costs divide by: those that arrived inside it, or, in
+    /// results written before they were recorded, the window's events' (see
+    /// [`ServerCost::deliveries_in_window`]).
+    pub fn window_deliveries(&self) -> u64 {
+        self.server
+            .deliveries_in_window
+            .unwrap_or(self.deliveries.delivered)
+    }
+
     /// Share of the owed deliveries that arrived: what the delivered-only percentiles of
     /// `latency` cover.
     pub fn covered(&self) -> f64 {

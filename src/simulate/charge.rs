@@ -41,6 +41,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
         bytes_written: written.round() as u64,
         memory_per_client_bytes: held / clients.max(1.0),
         webhook: o.sender,
+        deliveries_in_window: Some(o.delivered),
         ..ServerCost::default()
     }
     .with_ratios(o.delivered)

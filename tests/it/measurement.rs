@@ -243,6 +243,18 @@ async fn a_mode_that_falls_behind_is_told_apart_from_one_that_keeps_up() {
         .unwrap_or_else(|| panic!("no sustained rate in: {warning}"));
     // One worker, 20 ms a delivery: at most 50 a second, a little less for the round trips.
     assert!((35.0..=50.5).contains(&sustained), "{sustained}: {warning}");
+    // The window's costs divide by what arrived in it: the measured events' that did and the
+    // warm-up's that were still waiting (20 made at 100 a second, 10 or so delivered before
+    // the window), not by the 200 the window's events owed, half of them delivered later.
+    let in_window = m.server.deliveries_in_window.expect("recorded");
+    assert!(
+        in_window >= within + 5 && in_window <= within + 20,
+        "{in_window} against {within} measured"
+    );
+    assert!(in_window < m.deliveries.delivered * 3 / 4, "{in_window}");
+    let cpu_per_1k = m.server.cpu_seconds / in_window as f64 * 1000.0;
+    assert!((m.server.cpu_seconds_per_1k_deliveries - cpu_per_1k).abs() < 1e-12);
+    assert!((m.server.requests_per_delivery - m.server.requests as f64 / in_window as f64).abs() < 1e-12);
     // One that keeps up is left alone, though a poller asking every second leaves a sixth of
     // a 3 s window's deliveries to the drain: its theory's mean latency says as much.
     let mut slow_poller = pollers("poll");

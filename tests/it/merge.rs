@@ -68,7 +68,10 @@ fn merging_two_runs_equals_one_run_over_the_combined_samples() {
             x.deliveries.delivered + y.deliveries.delivered
         );
         assert_eq!(m.server.requests, x.server.requests + y.server.requests);
-        let requests_per_delivery = m.server.requests as f64 / m.deliveries.delivered as f64;
+        // The window's deliveries, the ratios' divisor, add up, and the ratios follow them.
+        let in_window = |r: &pushpull::results::ModeResult| r.server.deliveries_in_window.unwrap();
+        assert_eq!(in_window(m), in_window(x) + in_window(y));
+        let requests_per_delivery = m.server.requests as f64 / in_window(m) as f64;
         assert!(
             (m.server.requests_per_delivery - requests_per_delivery).abs() < 1e-9,
             "ratios are recomputed"
