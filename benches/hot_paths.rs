@@ -32,9 +32,21 @@ fn encoding(c: &mut Criterion) {
     let mut g = c.benchmark_group("event");
     g.throughput(Throughput::Elements(1));
     g.bench_function("encode_256B", |b| b.iter(|| Event::new(black_box(wire(7)), 256)));
-    let ev = Event::new(wire(7), 256);
+    // Clock stamps as a run writes them: nanoseconds since boot, 16 digits.
+    let ev = Event::new(
+        WireEvent {
+            scheduled_ns: 4_321_987_654_321_012,
+            emitted_ns: 4_321_987_654_398_765,
+            ..wire(123_456)
+        },
+        256,
+    );
     g.bench_function("decode_256B", |b| {
         b.iter(|| pushpull::event::decode(black_box(&ev.json)).unwrap())
+    });
+    // The same with serde alone, beside it: what reading the server's form directly saves.
+    g.bench_function("decode_256B_serde", |b| {
+        b.iter(|| serde_json::from_slice::<WireEvent>(black_box(&ev.json)).unwrap())
     });
     g.finish();
 }

@@ -7,6 +7,9 @@ use std::str::FromStr;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+mod decode;
+pub use decode::decode;
+
 /// A topic's index, `0..topics`.
 pub type TopicId = u32;
 /// A sequence number within one topic; the first event of a topic has seq 1.
@@ -110,11 +113,6 @@ pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
             return &buf[at..];
         }
     }
-}
-
-/// Parses the fields clients need from an event's JSON.
-pub fn decode(json: &[u8]) -> Result<WireEvent, serde_json::Error> {
-    serde_json::from_slice(json)
 }
 
 /// A client's position: for each of its topics, in the order it listed them, the last seq seen.
