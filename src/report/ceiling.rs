@@ -76,6 +76,9 @@ fn others(p: &SweepPoint) -> String {
 pub fn section(r: &Results) -> Option<Section> {
     let mut rows = Vec::new();
     let mut findings = Vec::new();
+    // The points where both kept up, said once together when others found the ceiling.
+    let mut kept = Vec::new();
+    let mut ceiling_found = false;
     for raw_point in r
         .points
         .iter()
@@ -106,10 +109,29 @@ pub fn section(r: &Results) -> Option<Section> {
             share.map_or("—".into(), |(_, _, s)| format!("{s:.2}×")),
         ));
         rows.push(raw.row(format!("raw{at}"), "1×".into()));
-        findings.push(finding(&label, &dispatcher, &raw, share));
+        ceiling_found |= raw.behind;
+        if !raw.behind && !dispatcher.behind && !label.is_empty() {
+            kept.push(label);
+        } else {
+            findings.push(finding(&label, &dispatcher, &raw, share));
+        }
     }
     if rows.is_empty() {
         return None;
+    }
+    if !kept.is_empty() {
+        let offer_more = if ceiling_found {
+            "."
+        } else {
+            ": this machine's ceiling lies above what was offered, so offer more to find it."
+        };
+        findings.insert(
+            0,
+            format!(
+                "At {}, both senders kept up with what was offered{offer_more}",
+                and_list(&kept)
+            ),
+        );
     }
     Some(Section {
         id: "ceiling",
@@ -174,5 +196,59 @@ fn finding(label: &str, d: &Side, raw: &Side, share: Option<(&Sustained, &Sustai
             "{at}{the}he raw sender sustained {raw_rate} a second of the {offered} offered, this machine's ceiling \
              with these receivers; the dispatcher sustained {dispatcher}, {share:.2}× of it."
         )
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::rate_sweep;
+
+    #[test]
+    fn each_rate_pairs_the_senders_and_the_rates_both_kept_up_with_are_said_once() {
+        let r = rate_sweep(&[
+            (
+                "dispatcher",
+                [
+                    (1000.0, 1000.0),
+                    (2000.0, 2000.0),
+                    (3000.0, 1800.0),
+                    (4000.0, 1500.0),
+                ],
+            ),
+            (
+                "raw",
+                [
+                    (1000.0, 1000.0),
+                    (2000.0, 2000.0),
+                    (3000.0, 2000.0),
+                    (4000.0, 2000.0),
+                ],
+            ),
+        ]);
+        let s = section(&r).unwrap();
+        assert_eq!(s.rows.len(), 8);
+        // At the third rate: 1,800 of the raw sender's 2,000.
+        assert_eq!(s.rows[4].1[0], "dispatcher at events.rate=3");
+        assert_eq!(s.rows[4].1[4], "0.90×");
+        assert!(
+            s.note
+                .contains("At events.rate=1 and events.rate=2, both senders kept up with what was offered. "),
+            "{}",
+            s.note
+        );
+        assert!(!s.note.contains("offer more"), "{}", s.note);
+        assert!(s
+            .note
+            .contains("At events.rate=4, the raw sender sustained 2000 a second of the 4000 offered"));
     }
 }

@@ -8,6 +8,8 @@ pub mod charts;
 pub mod claims;
 pub mod compare;
 pub mod figures;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod html;
 pub mod instrument;
 pub mod lines;

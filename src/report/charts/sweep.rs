@@ -164,9 +164,18 @@ where
         } else {
             let pad = ((x_hi - x_lo) * 0.05).max(0.5);
             let mut chart = builder.build_cartesian_2d(x_lo - pad..x_hi + pad, y_lo..y_hi)?;
+            // The swept values in plain numbers; the points' index in whole numbers alone.
+            let by_index = axis.path.is_none();
             chart
                 .configure_mesh()
                 .x_desc(x_desc)
+                .x_labels(6)
+                .x_label_formatter(&|v| match (by_index, (v - v.round()).abs() < 1e-9) {
+                    (true, true) => format!("{}", v.round()),
+                    (true, false) => String::new(),
+                    (false, _) if *v == 0.0 => "0".into(),
+                    (false, _) => crate::report::html::number(*v),
+                })
                 .y_label_formatter(&y_label)
                 .label_style((FONT, TICK_SIZE - 2))
                 .axis_desc_style((FONT, LABEL_SIZE - 3))
