@@ -198,19 +198,24 @@ fn finding(l: &RateLine) -> String {
         .iter()
         .filter(|(_, s)| s.interval.high < HOLD * peak)
         .count();
+    let hold = HOLD * 100.0;
     let verdict = if below.is_empty() {
-        format!("it held at least {:.0}% of its peak at each", HOLD * 100.0)
-    } else if beyond_noise > 0 {
+        format!("it held at least {hold:.0}% of its peak at each")
+    } else if beyond_noise == below.len() {
         format!(
-            "it fell below {:.0}% of its peak at {} of them, beyond the noise of the median there",
-            HOLD * 100.0,
-            beyond_noise
+            "it fell below {hold:.0}% of its peak at {} of them, beyond the noise of the median there",
+            below.len()
+        )
+    } else if beyond_noise == 0 {
+        format!(
+            "its median fell below {hold:.0}% of its peak at {} of them, within the noise of the median there",
+            below.len()
         )
     } else {
         format!(
-            "its median fell below {:.0}% of its peak at {} of them, within the noise of the median there",
-            HOLD * 100.0,
-            below.len()
+            "its median fell below {hold:.0}% of its peak at {} of them, beyond the noise of the median at {}",
+            below.len(),
+            beyond_noise
         )
     };
     out.push_str(&format!(
