@@ -112,12 +112,33 @@ fn recording(c: &mut Criterion) {
         late_after_ns: 250_000_000,
         windows: Vec::new(),
     });
-    let mut ledger = Ledger::new(0, vec![0], recorder);
+    let mut ledger = Ledger::new(0, vec![0], recorder.clone());
     let mut seq = 0;
     g.bench_function("observe_in_order", |b| {
         b.iter(|| {
             seq += 1;
             ledger.observe_at(&wire(seq), 1_000_000)
+        })
+    });
+    // As in a fan-out: a thousand clients, each event reaching each in turn, latencies
+    // spread over a few milliseconds.
+    let mut ledgers: Vec<Ledger> = (0..1000)
+        .map(|c| Ledger::new(c, vec![0], recorder.clone()))
+        .collect();
+    let mut seq = 0;
+    g.bench_function("observe_1000_clients_in_turn", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                seq += 1;
+                let ev = wire(seq);
+                for (i, l) in ledgers.iter_mut().take(left as usize).enumerate() {
+                    l.observe_at(&ev, 1_000_000 + (i as u64 * 7_919) % 5_000_000);
+                }
+                left = left.saturating_sub(1000);
+            }
+            start.elapsed()
         })
     });
     g.finish();

@@ -174,12 +174,11 @@ pub struct Ledger {
     per_topic: Vec<Arrivals>,
     /// Counts of the events scheduled in each fault window.
     windows: Vec<Arrivals>,
-    shard: usize,
     recorder: Arc<Recorder>,
 }
 
 impl Ledger {
-    /// A ledger for a client following `topics`, recording into `recorder` (shard by client id).
+    /// A ledger for a client following `topics`, recording into `recorder`.
     pub fn new(client: u32, topics: Vec<TopicId>, recorder: Arc<Recorder>) -> Self {
         Ledger {
             trackers: vec![SeqTracker::default(); topics.len()],
@@ -188,7 +187,6 @@ impl Ledger {
             client,
             topics,
             counts: ClientCounts::default(),
-            shard: client as usize,
             recorder,
         }
     }
@@ -234,7 +232,7 @@ impl Ledger {
             Seen::New | Seen::Reordered => {
                 arrival.delivered = 1;
                 arrival.out_of_order = u64::from(seen == Seen::Reordered);
-                arrival.late = u64::from(self.recorder.record(self.shard, ev, now_ns));
+                arrival.late = u64::from(self.recorder.record(ev, now_ns));
             }
         }
         self.per_topic[i] += arrival;

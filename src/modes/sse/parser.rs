@@ -30,7 +30,7 @@ pub struct SseParser {
 impl SseParser {
     /// Feeds bytes, handing `on_event` each event they complete, in order.
     pub fn feed(&mut self, mut bytes: &[u8], mut on_event: impl FnMut(SseFrame<'_>)) {
-        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', bytes) {
             let (head, rest) = (&bytes[..end], &bytes[end + 1..]);
             bytes = rest;
             if self.line.is_empty() {
@@ -69,7 +69,7 @@ impl SseParser {
         if line[0] == b':' {
             return;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(i) => {
                 let v = &line[i + 1..];
                 (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
