@@ -175,20 +175,7 @@ pub(super) fn account(
 
 /// Latency percentiles by the second events were scheduled in.
 pub(super) fn latency_over_time(latencies: &Latencies) -> Vec<LatencyPoint> {
-    let ms = |us: u64| us as f64 / 1000.0;
-    latencies
-        .by_second
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| !h.is_empty())
-        .map(|(second, h)| LatencyPoint {
-            t_s: second as f64,
-            count: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.5)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            max_ms: ms(h.max()),
-        })
-        .collect()
+    LatencyPoint::by_second(&latencies.by_second)
 }
 
 fn check(what: &str, o: &Outcomes) -> anyhow::Result<()> {

@@ -22,6 +22,25 @@ pub struct LatencyPoint {
     pub max_ms: f64,
 }
 
+impl LatencyPoint {
+    /// A point for each second's histogram (µs) that holds any delivery, at that second.
+    pub fn by_second(histograms: &[Histogram<u64>]) -> Vec<LatencyPoint> {
+        let ms = |us: u64| us as f64 / 1000.0;
+        histograms
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(second, h)| LatencyPoint {
+                t_s: second as f64,
+                count: h.len(),
+                p50_ms: ms(h.value_at_quantile(0.5)),
+                p99_ms: ms(h.value_at_quantile(0.99)),
+                max_ms: ms(h.max()),
+            })
+            .collect()
+    }
+}
+
 /// Percentiles of a latency histogram, in milliseconds, and the histogram itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {

@@ -47,6 +47,8 @@ pub struct Outcome {
     /// The same for the measured events scheduled in each fault's window, in the scenario's
     /// order.
     pub windows: Vec<Tally>,
+    /// Second by second, when the scenario has faults to draw them against.
+    pub timeline: Option<super::timeline::Timeline>,
 }
 
 /// The fate of the deliveries owed for the measured events scheduled in one fault window.
@@ -69,7 +71,7 @@ pub struct Tally {
 impl Outcome {
     /// Nothing delivered yet of what `log` owes, with a tally for each of `s`'s fault windows.
     pub(super) fn owed(s: &Scenario, log: &Log) -> Outcome {
-        let windows = s
+        let windows: Vec<Tally> = s
             .faults
             .iter()
             .map(|f| {
@@ -101,6 +103,7 @@ impl Outcome {
             client_errors: 0,
             actions: 0,
             sender: Default::default(),
+            timeline: (!windows.is_empty()).then(Default::default),
             windows,
         }
     }
@@ -110,6 +113,9 @@ impl Outcome {
         let us = ((arrives.saturating_sub(at)) / 1000).max(1);
         self.delivered += 1;
         self.latency.saturating_record(us);
+        if let Some(t) = &mut self.timeline {
+            t.arrived(at, arrives, us);
+        }
         for w in self.windows.iter_mut().filter(|w| (w.from..w.to).contains(&at)) {
             w.latency.saturating_record(us);
         }

@@ -201,6 +201,9 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         let sender = &mut out.sender;
         sender.attempts += counted;
         sender.retries += counted * u64::from(d.attempts > 0);
+        if let (Some(t), true) = (&mut out.timeline, d.attempts > 0) {
+            t.retried(start);
+        }
         sender.timeouts += counted * u64::from(timed_out);
         d.attempts += 1;
         let asked = match answer {

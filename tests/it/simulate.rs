@@ -160,7 +160,20 @@ fn every_fault_kind_is_modelled_and_accounted_for_as_run_accounts_for_it() {
         }
         // Only the webhook's gone endpoints lose anything, into the dead letters.
         assert_eq!(m.outcomes.lost, 0, "{}: {:?}", m.mode, m.outcomes);
+        // Second by second, for the fault timeline: the samples count every measured
+        // delivery and retry once, and the latency by second covers every delivery.
+        let last = m.timeseries.last().expect("a timeline");
+        assert_eq!(last.delivered, d.delivered, "{}", m.mode);
+        let retries = if m.mode.to_string() == "webhook" {
+            m.server.webhook.retries
+        } else {
+            0
+        };
+        assert!(last.webhook_retries >= retries, "{}: {last:?}", m.mode);
+        let counted: u64 = m.latency_over_time.iter().map(|p| p.count).sum();
+        assert_eq!(counted, d.delivered, "{}", m.mode);
     }
+    assert!(dir.path().join("faults-timeline.svg").exists());
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(
         md.contains("| webhook | during receiver_gone 5% 12s–13s |"),

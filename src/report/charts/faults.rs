@@ -41,7 +41,10 @@ pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Result
 where
     DB::ErrorType: 'static,
 {
-    let titled = root.titled("Through the faults", (FONT, TITLE_SIZE))?;
+    let titled = root.titled(
+        &crate::report::titled(r, "Through the faults"),
+        (FONT, TITLE_SIZE),
+    )?;
     let modes: Vec<_> = r.modes.iter().map(|m| m.mode).collect();
     let plot = with_legend(&titled, &modes)?;
     let faults = &r.scenario.faults;

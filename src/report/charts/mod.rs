@@ -147,7 +147,8 @@ impl Chart {
         Chart::Timeseries,
     ];
     /// The charts of a simulated run: its latency and, where the model charged them, its
-    /// costs (the model gives no time series).
+    /// costs (the model samples no server time series, only deliveries and retries each
+    /// second when there are faults to draw them against).
     pub const SIMULATED: [Chart; 3] = [Chart::LatencyCdf, Chart::Percentiles, Chart::Cost];
     /// The charts of a run with faults.
     pub const WITH_FAULTS: [Chart; 5] = [
@@ -165,6 +166,10 @@ impl Chart {
     /// webhook sender's cost against its backlog when it had one.
     pub fn for_results(r: &Results) -> Vec<Chart> {
         let mut charts = Self::standard(r).to_vec();
+        let sampled = r.modes.iter().any(|m| !m.timeseries.is_empty());
+        if r.simulated.is_some() && r.points.is_empty() && !r.scenario.faults.is_empty() && sampled {
+            charts.push(Chart::Faults);
+        }
         if offered::applies(r) {
             charts.push(Chart::Offered);
         }
