@@ -5,6 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::sweep::{draw_bands, Bands};
 use super::{
     draw_styled_lines, every_point, with_grouped_legend, Styled, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE,
 };
@@ -104,29 +105,19 @@ where
         (equal * 0.62, equal * 0.7),
         (FONT, TICK_SIZE - 2).into_font().color(&BLACK.mix(0.55)),
     )))?;
-    for l in &lines {
-        let band: Vec<(f64, f64, f64)> = l
-            .line
-            .points
-            .iter()
-            .filter_map(|t| {
+    // Each sustained rate's 95% interval.
+    let bands: Bands = lines
+        .iter()
+        .map(|l| {
+            let band = l.line.points.iter().filter_map(|t| {
                 t.rate
                     .as_ref()
                     .map(|s| (t.offered, s.interval.low, s.interval.high))
-            })
-            .collect();
-        if band.len() > 1 {
-            let outline: Vec<(f64, f64)> = band
-                .iter()
-                .map(|(x, lo, _)| (*x, *lo))
-                .chain(band.iter().rev().map(|(x, _, hi)| (*x, *hi)))
-                .collect();
-            chart.draw_series(std::iter::once(Polygon::new(
-                outline,
-                super::color(l.line.mode).mix(0.15).filled(),
-            )))?;
-        }
-    }
+            });
+            (l.line.mode, band.collect())
+        })
+        .collect();
+    draw_bands(&mut chart, &bands)?;
     draw_styled_lines(root, &mut chart, &sustained, every_point)?;
     for (l, (_, _, points)) in lines.iter().zip(&sustained) {
         let Some(knee) = l.knee else { continue };

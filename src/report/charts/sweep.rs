@@ -18,8 +18,8 @@ use crate::results::{Figure, ModeResult, Results};
 
 type Read = fn(&ModeResult) -> f64;
 
-/// Per mode and group, `(x, lowest, highest)` of its repetitions at each point.
-type Bands = Vec<(Mode, Vec<(f64, f64, f64)>)>;
+/// Per line, its mode and `(x, lowest, highest)` at each point.
+pub(super) type Bands = Vec<(Mode, Vec<(f64, f64, f64)>)>;
 
 /// Per-event costs show efficiency; totals (requests/s, CPU, connections) show how cost grows
 /// with the swept parameter.
@@ -188,9 +188,9 @@ where
     Ok(())
 }
 
-/// Shades, per mode, the band between its repetitions' lowest and highest value at each point
-/// (`(x, low, high)`), under its line.
-fn draw_bands<'a, DB, X, Y>(
+/// Shades, per line, the band between its lowest and highest value at each point
+/// (`(x, low, high)`: its repetitions', or an interval's), under it in its mode's colour.
+pub(super) fn draw_bands<'a, DB, X, Y>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     bands: &Bands,
 ) -> anyhow::Result<()>
