@@ -160,7 +160,7 @@ fn reason(r: &Results, m: &ModeResult, metric: &str, above: bool) -> String {
             if !above && m.mode == Mode::LongPoll && r.scenario.long_poll.wait.as_secs_f64() >= m.measured_seconds =>
         {
             why.push(format!(
-                "the measured window ({:.1} s) is shorter than the wait ({}): a request held from its start cannot run \
+                "the window ({:.1} s) is shorter than the wait ({}): a request held from its start cannot run \
                  out of time inside it, so empty answers the theory expects over a long run fall outside",
                 m.measured_seconds,
                 crate::scenario::humane::format(r.scenario.long_poll.wait)
