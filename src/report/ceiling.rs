@@ -19,33 +19,23 @@ const HEADER: [&str; 7] = [
     "CPU ms/1k",
 ];
 
-/// One sender's webhook result at one point.
+/// One sender's webhook result at one point, and what it was offered and sustained.
 struct Side<'a> {
     m: &'a ModeResult,
-    offered: f64,
-    rate: Option<Sustained>,
-    /// It fell behind the events, in most repetitions.
-    behind: bool,
+    t: Throughput,
 }
 
 impl<'a> Side<'a> {
     fn of(p: &'a SweepPoint) -> Option<Side<'a>> {
         let m = p.modes.iter().find(|m| m.mode == Mode::Webhook)?;
-        let Throughput {
-            offered,
-            rate,
-            behind,
-        } = Throughput::of(m);
         Some(Side {
             m,
-            offered,
-            rate,
-            behind,
+            t: Throughput::of(m),
         })
     }
 
     fn row(&self, name: String, share: String) -> (Mode, Vec<String>) {
-        let (median, interval) = match &self.rate {
+        let (median, interval) = match &self.t.rate {
             Some(s) => (
                 number(s.median),
                 format!("{} – {}", number(s.interval.low), number(s.interval.high)),
@@ -56,7 +46,7 @@ impl<'a> Side<'a> {
             Mode::Webhook,
             vec![
                 name,
-                number(self.offered),
+                number(self.t.offered),
                 median,
                 interval,
                 share,
@@ -100,7 +90,7 @@ pub fn section(r: &Results) -> Option<Section> {
         } else {
             format!(" at {label}")
         };
-        let share = match (&dispatcher.rate, &raw.rate) {
+        let share = match (&dispatcher.t.rate, &raw.t.rate) {
             (Some(d), Some(w)) if w.median > 0.0 => Some((d, w, d.median / w.median)),
             _ => None,
         };
@@ -109,8 +99,8 @@ pub fn section(r: &Results) -> Option<Section> {
             share.map_or("—".into(), |(_, _, s)| format!("{s:.2}×")),
         ));
         rows.push(raw.row(format!("raw{at}"), "1×".into()));
-        ceiling_found |= raw.behind;
-        if !raw.behind && !dispatcher.behind && !label.is_empty() {
+        ceiling_found |= raw.t.behind;
+        if !raw.t.behind && !dispatcher.t.behind && !label.is_empty() {
             kept.push(label);
         } else {
             findings.push(finding(&label, &dispatcher, &raw, share));
@@ -165,8 +155,8 @@ fn finding(label: &str, d: &Side, raw: &Side, share: Option<(&Sustained, &Sustai
              it sustained."
         );
     };
-    if !raw.behind {
-        let dispatcher = if !d.behind {
+    if !raw.t.behind {
+        let dispatcher = if !d.t.behind {
             "and so did the dispatcher"
         } else {
             "but the dispatcher did not"
@@ -174,11 +164,11 @@ fn finding(label: &str, d: &Side, raw: &Side, share: Option<(&Sustained, &Sustai
         return format!(
             "{at}{the}he raw sender kept up with the {} offered a second, {dispatcher}: this machine's ceiling lies \
              above what was offered, so offer more to find it.",
-            number(raw.offered)
+            number(raw.t.offered)
         );
     }
     let overlap = ds.interval.high >= rs.interval.low && rs.interval.high >= ds.interval.low;
-    let (raw_rate, offered, dispatcher) = (number(rs.median), number(raw.offered), number(ds.median));
+    let (raw_rate, offered, dispatcher) = (number(rs.median), number(raw.t.offered), number(ds.median));
     if overlap {
         format!(
             "{at}{the}he raw sender sustained {raw_rate} a second of the {offered} offered, this machine's ceiling \

@@ -21,7 +21,7 @@ pub struct Timeline {
     latency: Vec<Histogram<u64>>,
 }
 
-fn at<T: Clone>(v: &mut Vec<T>, i: usize, fresh: impl Fn() -> T) -> &mut T {
+fn at<T>(v: &mut Vec<T>, i: usize, fresh: impl Fn() -> T) -> &mut T {
     if v.len() <= i {
         v.resize_with(i + 1, fresh);
     }

@@ -46,6 +46,43 @@ fn axis_label(v: &f64) -> String {
     }
 }
 
+/// One panel against the offered rate, its mesh drawn: `(caption, width of the y labels, how
+/// many x labels)`, the x axis from 0 to `x_max`, the y axis over `y`, labelled by `y_label`.
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    (caption, y_label_width, x_labels): (&str, u32, usize),
+    x_max: f64,
+    y: std::ops::Range<f64>,
+    y_label: &dyn Fn(&f64) -> String,
+) -> anyhow::Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, TICK_SIZE + 2))
+        .margin(8)
+        .x_label_area_size(34)
+        .y_label_area_size(y_label_width)
+        .build_cartesian_2d(0f64..x_max, y)?;
+    chart
+        .configure_mesh()
+        .x_desc("offered deliveries a second")
+        .x_label_formatter(&axis_label)
+        .y_label_formatter(y_label)
+        .x_labels(x_labels)
+        .label_style((FONT, TICK_SIZE - 2))
+        .axis_desc_style((FONT, LABEL_SIZE - 3))
+        .light_line_style(BLACK.mix(0.05))
+        .draw()?;
+    Ok(chart)
+}
+
 pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, r: &Results) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
@@ -78,21 +115,13 @@ where
         * 1.1;
 
     // Sustained against offered, above the line where they are equal.
-    let mut chart = ChartBuilder::on(&top)
-        .caption("sustained deliveries a second", (FONT, TICK_SIZE + 2))
-        .margin(8)
-        .x_label_area_size(34)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("offered deliveries a second")
-        .x_label_formatter(&axis_label)
-        .y_label_formatter(&axis_label)
-        .label_style((FONT, TICK_SIZE - 2))
-        .axis_desc_style((FONT, LABEL_SIZE - 3))
-        .light_line_style(BLACK.mix(0.05))
-        .draw()?;
+    let mut chart = panel(
+        &top,
+        ("sustained deliveries a second", 70, 10),
+        x_max,
+        0.0..y_max,
+        &axis_label,
+    )?;
     let equal = x_max.min(y_max);
     chart.draw_series(DashedLineSeries::new(
         [(0.0, 0.0), (equal, equal)],
@@ -145,22 +174,9 @@ where
     } else {
         (-1.0, 3.0)
     };
-    let mut chart = ChartBuilder::on(&left)
-        .caption("p99 (log scale)", (FONT, TICK_SIZE + 2))
-        .margin(8)
-        .x_label_area_size(34)
-        .y_label_area_size(58)
-        .build_cartesian_2d(0f64..x_max, lo..hi)?;
-    chart
-        .configure_mesh()
-        .x_desc("offered deliveries a second")
-        .x_label_formatter(&axis_label)
-        .y_label_formatter(&|v| format_ms(10f64.powf(*v)))
-        .x_labels(5)
-        .label_style((FONT, TICK_SIZE - 2))
-        .axis_desc_style((FONT, LABEL_SIZE - 3))
-        .light_line_style(BLACK.mix(0.05))
-        .draw()?;
+    let mut chart = panel(&left, ("p99 (log scale)", 58, 5), x_max, lo..hi, &|v| {
+        format_ms(10f64.powf(*v))
+    })?;
     draw_styled_lines(root, &mut chart, &p99, every_point)?;
 
     // Server CPU per delivery.
@@ -172,22 +188,13 @@ where
         .flat_map(|(_, _, p)| p.iter().map(|p| p.1))
         .fold(1e-9, f64::max)
         * 1.15;
-    let mut chart = ChartBuilder::on(&right)
-        .caption("server CPU ms per 1,000 deliveries", (FONT, TICK_SIZE + 2))
-        .margin(8)
-        .x_label_area_size(34)
-        .y_label_area_size(58)
-        .build_cartesian_2d(0f64..x_max, 0f64..cpu_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("offered deliveries a second")
-        .x_label_formatter(&axis_label)
-        .y_label_formatter(&axis_label)
-        .x_labels(5)
-        .label_style((FONT, TICK_SIZE - 2))
-        .axis_desc_style((FONT, LABEL_SIZE - 3))
-        .light_line_style(BLACK.mix(0.05))
-        .draw()?;
+    let mut chart = panel(
+        &right,
+        ("server CPU ms per 1,000 deliveries", 58, 5),
+        x_max,
+        0.0..cpu_max,
+        &axis_label,
+    )?;
     draw_styled_lines(root, &mut chart, &cpu, every_point)?;
     Ok(())
 }
