@@ -164,15 +164,13 @@ pub fn predict(s: &Scenario, g: &Given) -> Prediction {
         connections: clients,
         explanation: format!(
             "The server holds each request until an event arrives, so the news leaves at once: latency is the \
-             generator's lateness ({:.3} ms) plus the path of one small round trip between idle processes ({:.3} ms \
-             {}). A request ends empty when no event \
+             generator's lateness ({:.3} ms) plus {}. A request ends empty when no event \
              comes within its wait W = {} plus the server's jitter of up to W/16: with λ = {lambda:.3} events/s per \
              client, p = e^(−λW) × (1 − e^(−λW/16))/(λW/16) = {:.1}% (e^(−λW) = {:.1}% without the jitter). Every \
              event ends one request, so a client makes 1/(1 − p) = {per_event:.3} requests per event, {rps:.1} \
              requests/s in all. Every client holds one request open: {clients:.0} connections.",
             g.generator_ms,
-            g.round_trip_ms,
-            g.round_trip_was(),
+            g.push_path_words(),
             humane::format(s.long_poll.wait),
             empty * 100.0,
             (-lambda * w).exp() * 100.0

@@ -306,13 +306,11 @@ pub fn predict(s: &Scenario, what: &str, g: &Given) -> Prediction {
         connections: clients,
         explanation: format!(
             "The server writes each event to {what} as soon as it exists, so latency is the generator's lateness \
-             ({:.3} ms) plus the path of one small round trip between idle processes ({:.3} ms {}: the server's \
-             worker wakes, writes, and the client wakes, as for a pushed event). Each of the \
+             ({:.3} ms) plus {}. Each of the \
              {clients:.0} clients makes one request, to open its stream before the schedule starts, and keeps one \
              connection open for the whole run; nothing is ever sent empty.",
             g.generator_ms,
-            g.round_trip_ms,
-            g.round_trip_was()
+            g.push_path_words()
         ),
         given: *g,
     }

@@ -188,14 +188,12 @@ pub fn predict(s: &Scenario, g: &Given) -> Prediction {
         connections: clients.min(s.webhook.concurrency as f64),
         explanation: format!(
             "The server POSTs each event to each subscriber as soon as it exists, so latency is the generator's \
-             lateness ({:.3} ms) plus the path of one small round trip between idle processes ({:.3} ms {}) plus \
-             any retry delays: {per_delivery:.0} request(s) per \
+             lateness ({:.3} ms) plus {} plus any retry delays: {per_delivery:.0} request(s) per \
              delivery ({fails} failed attempt(s) first, retried after {} in all), {rps:.1} requests/s for {clients:.0} \
              subscribers at λ = {lambda:.3} events/s each. No request is ever empty, and no connection is held \
              between events beyond the sender's keep-alive pool (at most {} deliveries at once). {schedule}",
             g.generator_ms,
-            g.round_trip_ms,
-            g.round_trip_was(),
+            g.push_path_words(),
             humane::format(std::time::Duration::from_secs_f64(first_delay_ms / 1000.0)),
             s.webhook.concurrency
         ),
