@@ -52,7 +52,15 @@ fn cells(c: &Check) -> Vec<String> {
     vec![
         mode,
         c.figure.name().to_string(),
-        shown(c.measured),
+        match c.measured_band {
+            Some((low, high)) => format!(
+                "{} ({}–{})",
+                shown(c.measured),
+                figures::value(c.figure, low),
+                figures::value(c.figure, high)
+            ),
+            None => shown(c.measured),
+        },
         shown(c.simulated),
         c.ratio().map_or("—".to_string(), |r| format!("{}×", number(r))),
         goal(c.goal),
@@ -151,7 +159,8 @@ pub fn summary(v: &Validation) -> String {
     );
     let noise = if noisy > 0 {
         format!(
-            " ({noisy} outside their goal by less than the two runs' sampling noise: neither met nor missed)"
+            " ({noisy} outside their goal by less than their noise, the two runs' sampling or the spread of the \
+             measured repetitions: neither met nor missed)"
         )
     } else {
         String::new()
@@ -194,12 +203,14 @@ fn lead(measured: &Results, simulated: &Results, sides: &Sides) -> String {
     let sim = simulated.simulated.as_ref().expect("checked simulated");
     format!(
         "Measured: {} (on {}, {} cores). Simulated: {} (a {} ms round trip). The same scenario and events; \
-         a measured figure repeated over runs is their median.",
+         a measured figure repeated over runs is their median, with the band of the repetitions in brackets \
+         (their smallest and largest; from {} repetitions, the median's 95% interval).",
         sides.measured.display(),
         measured.environment.cpu_model,
         measured.environment.cores,
         sides.simulated.display(),
-        number(sim.round_trip_ms)
+        number(sim.round_trip_ms),
+        crate::results::spread::BOOTSTRAP_FROM
     )
 }
 

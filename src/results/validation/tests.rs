@@ -1,0 +1,192 @@
+use super::*;
+
+/// A sweep over `clients.count` whose poll p99 is `p99s` at 10, 100, 1000 and 5000.
+fn swept(p99s: [f64; 4]) -> Results {
+    let mut r = crate::results::one_run_fixture();
+    let poll = r.modes.iter().find(|m| m.mode == Mode::Poll).unwrap().clone();
+    r.points = [10.0, 100.0, 1000.0, 5000.0]
+        .iter()
+        .zip(p99s)
+        .rev()
+        .map(|(&x, p99)| {
+            let mut m = poll.clone();
+            m.latency.p99_ms = p99;
+            crate::results::SweepPoint {
+                label: format!("clients.count={x}"),
+                values: vec![crate::results::SweptValue {
+                    path: "clients.count".into(),
+                    value: x.to_string(),
+                    number: Some(x),
+                }],
+                scenario: r.scenario.clone(),
+                modes: vec![m],
+            }
+        })
+        .collect();
+    r
+}
+
+#[test]
+fn the_knee_is_where_p99_first_doubles_over_the_flat_part_before_it() {
+    // Whatever order the points are stored in, by the swept value.
+    assert_eq!(knee(&swept([1.0, 1.2, 1.1, 5.0]), Mode::Poll), Some(5000.0));
+    assert_eq!(
+        knee(&swept([1.0, 0.6, 1.3, 9.0]), Mode::Poll),
+        Some(1000.0),
+        "twice the lowest before"
+    );
+    assert_eq!(knee(&swept([1.0, 1.5, 1.9, 1.99]), Mode::Poll), None);
+    let measured = swept([1.0, 1.2, 1.1, 5.0]);
+    let mut simulated = swept([1.0, 1.0, 4.0, 8.0]);
+    simulated.simulated = Some(crate::results::Simulated {
+        round_trip_ms: 0.3,
+        jitter_ms: 0.0,
+        bandwidth_mbps: None,
+        not_modelled: Vec::new(),
+        server: None,
+        capacity: Vec::new(),
+    });
+    let v = validate(&measured, &simulated).unwrap();
+    assert_eq!(v.knees.len(), 1);
+    let k = &v.knees[0];
+    assert_eq!(
+        (k.measured, k.simulated, k.met),
+        (Some(5000.0), Some(1000.0), false)
+    );
+    assert_eq!(
+        v.checks.len(),
+        4 * Figure::ALL.len(),
+        "every figure at every point"
+    );
+    assert!(v.checks.iter().all(|c| c
+        .point
+        .as_deref()
+        .is_some_and(|p| p.starts_with("clients.count="))));
+}
+
+#[test]
+fn a_miss_smaller_than_the_noise_is_not_called_a_miss() {
+    let measured = crate::results::one_run_fixture();
+    let mut simulated = measured.clone();
+    simulated.simulated = Some(crate::results::Simulated {
+        round_trip_ms: 0.3,
+        jitter_ms: 0.0,
+        bandwidth_mbps: None,
+        not_modelled: Vec::new(),
+        server: None,
+        capacity: Vec::new(),
+    });
+    // Requests per event 11% high: outside the 10% goal by 1% of the value.
+    let poll = simulated.modes.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
+    poll.server.requests_per_delivery *= 1.11;
+    // Judged on `n` requests for as many deliveries in each run.
+    let verdict = |n: u64| {
+        let (mut m, mut s) = (measured.clone(), simulated.clone());
+        for r in [&mut m, &mut s] {
+            let poll = r.modes.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
+            poll.server.requests = n;
+            poll.deliveries.delivered = n;
+        }
+        let checks = validate(&m, &s).unwrap().checks;
+        let c = checks
+            .iter()
+            .find(|c| c.mode == Mode::Poll && c.figure == Figure::RequestsPerEvent);
+        c.unwrap().verdict
+    };
+    // Thirty requests (a standard error of 18%): no verdict. A million (0.1%): a miss.
+    assert_eq!(verdict(30), Verdict::WithinNoise);
+    assert_eq!(verdict(1_000_000), Verdict::Missed);
+}
+
+#[test]
+fn a_miss_inside_the_spread_of_the_repetitions_is_not_called_a_miss() {
+    use crate::results::FigureSpread;
+    let measured = crate::results::one_run_fixture();
+    let mut simulated = measured.clone();
+    simulated.simulated = Some(crate::results::Simulated {
+        round_trip_ms: 0.3,
+        jitter_ms: 0.0,
+        bandwidth_mbps: None,
+        not_modelled: Vec::new(),
+        server: None,
+        capacity: Vec::new(),
+    });
+    // The model 1.4 times the measured median, beyond the 25% goal.
+    let modelled = simulated.modes.iter_mut().find(|m| m.mode == Mode::Sse).unwrap();
+    let cpu = Figure::CpuMsPer1k.of(modelled).unwrap();
+    assert!(cpu > 0.0);
+    modelled.server.cpu_seconds_per_1k_deliveries *= 1.4;
+    let verdict = |repetitions: &[f64]| {
+        let mut m = measured.clone();
+        let sse = m.modes.iter_mut().find(|m| m.mode == Mode::Sse).unwrap();
+        let values: Vec<f64> = repetitions.iter().map(|k| cpu * k).collect();
+        sse.spread
+            .insert(Figure::CpuMsPer1k, FigureSpread::of(&values, 1).unwrap());
+        let checks = validate(&m, &simulated).unwrap().checks;
+        let c = checks
+            .iter()
+            .find(|c| c.mode == Mode::Sse && c.figure == Figure::CpuMsPer1k)
+            .unwrap();
+        (c.verdict, c.measured_band)
+    };
+    // One repetition 1.2 times the median: the model is within 25% of it.
+    let (v, band) = verdict(&[0.9, 1.0, 1.2]);
+    assert_eq!(v, Verdict::WithinNoise);
+    assert_eq!(band, Some((cpu * 0.9, cpu * 1.2)));
+    // Repetitions within 2% of each other: a miss.
+    assert_eq!(verdict(&[0.98, 1.0, 1.02]).0, Verdict::Missed);
+    // A single run has no band, and is judged on its value.
+    let checks = validate(&measured, &simulated).unwrap().checks;
+    let c = checks
+        .iter()
+        .find(|c| c.mode == Mode::Sse && c.figure == Figure::CpuMsPer1k)
+        .unwrap();
+    assert_eq!((c.verdict, c.measured_band), (Verdict::Missed, None));
+}
+
+#[test]
+fn goals_are_shares_or_milliseconds() {
+    assert_eq!(Goal::of(Mode::Poll, Figure::LatencyP50), Some(Goal::Share(0.10)));
+    assert_eq!(Goal::of(Mode::Sse, Figure::LatencyP50), Some(Goal::Ms(0.5)));
+    assert_eq!(Goal::of(Mode::Sse, Figure::EmptyShare), None);
+    assert!(Goal::Share(0.1).met(500.0, 545.0) && !Goal::Share(0.1).met(500.0, 556.0));
+    assert!(Goal::Ms(0.5).met(0.35, 0.8) && !Goal::Ms(0.5).met(0.35, 0.9));
+}
+
+#[test]
+fn a_run_beside_its_model_is_judged_and_the_unmodelled_left_out() {
+    let measured = crate::results::one_run_fixture();
+    let mut simulated = measured.clone();
+    simulated.simulated = Some(crate::results::Simulated {
+        round_trip_ms: 0.3,
+        jitter_ms: 0.0,
+        bandwidth_mbps: None,
+        not_modelled: vec![Figure::CpuMsPer1k],
+        server: None,
+        capacity: Vec::new(),
+    });
+    // The model's poll p50 30% above the measured one misses (830 deliveries put the p50's
+    // standard error near 3%); its requests match.
+    let poll = simulated.modes.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
+    poll.server.empty_share *= 1.05;
+    let measured_poll = measured.modes.iter().find(|m| m.mode == Mode::Poll).unwrap();
+    let p50 = Figure::LatencyP50.headline(measured_poll).unwrap();
+    let mut h = crate::results::histogram::new_histogram();
+    h.record_n((p50 * 1300.0) as u64, poll.deliveries.expected)
+        .unwrap();
+    poll.latency = crate::results::LatencySummary::from_histogram(&h);
+    poll.deliveries.delivered = poll.deliveries.expected;
+    let checks = validate(&measured, &simulated).unwrap().checks;
+    let find = |mode, f| checks.iter().find(|c| c.mode == mode && c.figure == f).unwrap();
+    assert_eq!(find(Mode::Poll, Figure::LatencyP50).verdict, Verdict::Missed);
+    assert_eq!(find(Mode::Poll, Figure::EmptyShare).verdict, Verdict::Met);
+    assert_eq!(find(Mode::Poll, Figure::RequestsPerEvent).verdict, Verdict::Met);
+    assert_eq!(find(Mode::Sse, Figure::CpuMsPer1k).verdict, Verdict::NotModelled);
+    assert_eq!(
+        find(Mode::Sse, Figure::DeliveriesPerSecond).verdict,
+        Verdict::NoGoal
+    );
+    // Two measured runs, or the sides swapped, are refused.
+    assert!(validate(&measured, &measured).is_err());
+    assert!(validate(&simulated, &measured).is_err());
+}
