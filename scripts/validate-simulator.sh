@@ -12,6 +12,7 @@
 #   scripts/validate-simulator.sh quickstart           # just one (the summary is rewritten all the same)
 #   scripts/validate-simulator.sh --model-only [NAME]  # simulate again beside the measurements
 #                                                      # already there (after a change to the model)
+#   CALIBRATION=FILE scripts/validate-simulator.sh ... # model on FILE's costs, not the shipped ones
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +53,8 @@ import json, statistics, sys
 r = json.load(open(sys.argv[1]))
 modes = r.get('modes', []) + [m for p in r.get('points', []) for m in p['modes']]
 print('%.3fms' % statistics.median(m['theory']['given']['round_trip_ms'] for m in modes))" "$dir/measured/results.json")
-  "$bin" simulate "scenarios/$name.toml" --round-trip "$round_trip" --out "$dir/simulated" --quiet || [ $? -eq 3 ]
+  "$bin" simulate "scenarios/$name.toml" --round-trip "$round_trip" ${CALIBRATION:+--calibration "$CALIBRATION"} \
+    --out "$dir/simulated" --quiet || [ $? -eq 3 ]
   "$bin" report "$dir/measured/results.json" "$dir/simulated/results.json" --out "$dir" >/dev/null
 done
 

@@ -109,10 +109,14 @@ fn fate_cells(f: &Fate) -> Vec<String> {
         f.mode.to_string(),
         f.during.clone(),
         f.count.to_string(),
-        f.measured.to_string(),
+        if f.repetitions > 1 {
+            format!("{} a run", number(f.measured))
+        } else {
+            format!("{:.0}", f.measured)
+        },
         f.simulated.to_string(),
-        if f.measured > 0 {
-            format!("{}×", number(f.simulated as f64 / f.measured as f64))
+        if f.measured > 0.0 {
+            format!("{}×", number(f.simulated as f64 / f.measured))
         } else {
             "—".into()
         },
@@ -129,9 +133,10 @@ fn fate_cells(f: &Fate) -> Vec<String> {
 fn fate_rule() -> String {
     format!(
         "Each mode's deliveries over the whole run and for the events scheduled in each fault's window, as \
-         \"Where every delivery went\" counts them; a count both runs have at zero is left out. The goal is \
-         the measured count within {:.0}%; a count outside it by less than three standard errors of the \
-         difference (√ of the two counts) is within noise.",
+         \"Where every delivery went\" counts them; a count both runs have at zero is left out. A measurement \
+         repeated is its repetitions' mean, for the model runs once. The goal is the measured count within \
+         {:.0}%; a count outside it by less than three standard errors of the difference (each count's √, \
+         the mean's divided by √ of the repetitions) is within noise.",
         FATE_GOAL * 100.0
     )
 }
