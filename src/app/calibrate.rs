@@ -2,12 +2,13 @@
 //! per operation from them, for `simulate`.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::{write_results, Failure};
 use crate::calibration::{Calibration, Op, SCENARIO};
 use crate::cli::CalibrateArgs;
 use crate::scenario::Scenario;
-use crate::{driver, report, results};
+use crate::{driver, report, results, simulate};
 
 /// `calibrate`: runs [`SCENARIO`] on this machine (or loads its results), fits, writes the
 /// calibration and prints what it found.
@@ -16,7 +17,7 @@ pub async fn calibrate(args: CalibrateArgs) -> Result<(), Failure> {
         Some(path) => results::Results::load(path).map_err(|e| Failure::BadInput(format!("{e:#}")))?,
         None => measure(&args).await?,
     };
-    let calibration = Calibration::fit(&measured).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    let calibration = Calibration::fit(&measured, &wakes).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
     let text = serde_json::to_string_pretty(&calibration).expect("a calibration serializes") + "\n";
     std::fs::write(&args.out, text)
         .map_err(|e| Failure::RunFailed(anyhow::anyhow!("writing {}: {e}", args.out.display())))?;
@@ -25,6 +26,15 @@ pub async fn calibrate(args: CalibrateArgs) -> Result<(), Failure> {
         println!("calibration: {}", args.out.display());
     }
     Ok(())
+}
+
+/// The wake-ups the model counts for a measured run: its scenario and mode over the round
+/// trip the measurement found, at `calibration`'s costs.
+fn wakes(s: &Scenario, m: &results::ModeResult, calibration: &Calibration) -> [f64; 2] {
+    let round_trip = Duration::from_secs_f64(m.theory.given.round_trip_ms.max(0.0) / 1000.0);
+    let model = simulate::Model::new(Some(round_trip), calibration.clone());
+    let counts = simulate::operations(s, m.mode, &model);
+    [counts.get(Op::Wake), counts.get(Op::RequestWake)]
 }
 
 /// The calibration scenario, measured here with a fresh server per mode and point.

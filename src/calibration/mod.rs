@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Mode;
 use crate::results::{Environment, ModeResult, Results};
+use crate::scenario::Scenario;
 
 /// The calibration runs, as a scenario file with a sweep.
 pub const SCENARIO: &str = include_str!("scenario.toml");
@@ -61,11 +62,22 @@ pub enum Op {
     WebsocketEvent,
     /// A webhook delivery attempt, signed, sent and answered.
     WebhookAttempt,
+    /// A wake-up for the server's own work: a job an event or a timer started (stream
+    /// writes, webhook attempts, long-poll answers) that found its core idle, so that the
+    /// server woke for it (the publisher woke a parked worker) instead of finding it while
+    /// busy. Not read off a measurement: the model counts them, and the fit prices them on its
+    /// counts for the calibration runs. This is what makes an operation cost more at low load,
+    /// where each one wakes the server, than at high, where they come in batches.
+    Wake,
+    /// A wake-up for a request: one that found its core idle (the sockets' poll returned to a
+    /// parked worker). Priced apart from [`Op::Wake`], since a request wakes the server by
+    /// another path than an event does.
+    RequestWake,
 }
 
 impl Op {
     /// Every operation, in the order of a row of counts.
-    pub const ALL: [Op; 13] = [
+    pub const ALL: [Op; 15] = [
         Op::Second,
         Op::ClientSecond,
         Op::Event,
@@ -79,6 +91,8 @@ impl Op {
         Op::SseEvent,
         Op::WebsocketEvent,
         Op::WebhookAttempt,
+        Op::Wake,
+        Op::RequestWake,
     ];
 
     /// The operation in words, for tables.
@@ -97,6 +111,8 @@ impl Op {
             Op::SseEvent => "event written to SSE",
             Op::WebsocketEvent => "event written to WebSocket",
             Op::WebhookAttempt => "signed webhook attempt",
+            Op::Wake => "wake-up for an event's work",
+            Op::RequestWake => "wake-up for a request",
         }
     }
 }
@@ -151,6 +167,17 @@ impl Counts {
         c
     }
 }
+
+/// How many of a measured run's jobs the model finds reaching an idle core, for the run's
+/// scenario and mode at a calibration's costs: the counts of [`Op::Wake`] and
+/// [`Op::RequestWake`], which the simulator gives (the calibration does not depend on it).
+pub type Wakes<'a> = &'a dyn Fn(&Scenario, &ModeResult, &Calibration) -> [f64; 2];
+
+/// At most this many rounds of counting the wake-ups and fitting again.
+const WAKE_ROUNDS: usize = 6;
+
+/// The rounds stop once no run's wake-ups moved by more than this share.
+const WAKES_SETTLED: f64 = 0.01;
 
 /// One operation's CPU cost.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -244,19 +271,22 @@ impl Calibration {
     }
 
     /// Fits the costs from the calibration scenario's measured results (every point and mode).
-    pub fn fit(results: &Results) -> anyhow::Result<Calibration> {
-        let measured: Vec<(String, f64, &ModeResult)> = results
+    ///
+    /// Every count but the wake-ups is read off the measurement. The wake-ups are the model's
+    /// (`wakes`: how many of a run's jobs reached an idle core, for the run's scenario and
+    /// mode, at the costs of a calibration), and depend on the costs, since a dearer job keeps
+    /// its core busy longer: so the costs are fitted without them, the wake-ups counted at
+    /// those costs, the costs fitted again with them, until the counts settle.
+    pub fn fit(results: &Results, wakes: Wakes) -> anyhow::Result<Calibration> {
+        let measured: Vec<(String, &Scenario, &ModeResult)> = results
             .points
             .iter()
-            .flat_map(|p| {
-                let clients = f64::from(p.scenario.clients.count);
-                p.modes.iter().map(move |m| (p.label.clone(), clients, m))
-            })
+            .flat_map(|p| p.modes.iter().map(move |m| (p.label.clone(), &p.scenario, m)))
             .chain(
                 results
                     .modes
                     .iter()
-                    .map(|m| (String::new(), f64::from(results.scenario.clients.count), m)),
+                    .map(|m| (String::new(), &results.scenario, m)),
             )
             .collect();
         anyhow::ensure!(
@@ -265,38 +295,12 @@ impl Calibration {
             measured.len(),
             Op::ALL.len()
         );
-        let rows: Vec<Vec<f64>> = measured
+        let mut rows: Vec<Vec<f64>> = measured
             .iter()
-            .map(|(_, clients, m)| Counts::measured(m, *clients).0.to_vec())
+            .map(|(_, s, m)| Counts::measured(m, f64::from(s.clients.count)).0.to_vec())
             .collect();
         let cpu: Vec<f64> = measured.iter().map(|(_, _, m)| m.server.cpu_seconds).collect();
         let weights: Vec<f64> = cpu.iter().map(|c| 1.0 / c.max(1e-6)).collect();
-        let f = fit::nonnegative_least_squares(&rows, &cpu, &weights);
-        let costs: Vec<Cost> = Op::ALL
-            .iter()
-            .enumerate()
-            .map(|(j, &op)| Cost {
-                op,
-                cpu_ns: f.coefficients[j] * 1e9,
-                std_error_ns: f.std_errors[j] * 1e9,
-            })
-            .collect();
-        let runs = measured
-            .iter()
-            .zip(&rows)
-            .map(|((point, _, m), row)| Run {
-                point: point.clone(),
-                mode: m.mode,
-                counts: Op::ALL
-                    .iter()
-                    .zip(row)
-                    .filter(|(_, &n)| n > 0.0)
-                    .map(|(&op, &n)| (op, n))
-                    .collect(),
-                cpu_seconds: m.server.cpu_seconds,
-                fitted_cpu_seconds: row.iter().zip(&f.coefficients).map(|(n, c)| n * c).sum(),
-            })
-            .collect();
         let modes: Vec<Mode> = Mode::ALL
             .into_iter()
             .filter(|mode| measured.iter().any(|(_, _, m)| m.mode == *mode))
@@ -305,17 +309,64 @@ impl Calibration {
             measured
                 .iter()
                 .filter(|(_, _, m)| m.mode == mode)
-                .map(|(_, clients, m)| (*clients, *m))
+                .map(|(_, s, m)| (f64::from(s.clients.count), *m))
                 .collect()
         };
-        Ok(Calibration {
-            schema_version: SCHEMA_VERSION,
-            environment: results.environment.clone(),
-            cpu: costs,
-            memory: modes.iter().map(|&mode| memory(mode, &of(mode))).collect(),
-            bytes: modes.iter().map(|&mode| bytes(mode, &of(mode))).collect(),
-            runs,
-        })
+        let assemble = |rows: &[Vec<f64>]| {
+            let f = fit::nonnegative_least_squares(rows, &cpu, &weights);
+            let costs: Vec<Cost> = Op::ALL
+                .iter()
+                .enumerate()
+                .map(|(j, &op)| Cost {
+                    op,
+                    cpu_ns: f.coefficients[j] * 1e9,
+                    std_error_ns: f.std_errors[j] * 1e9,
+                })
+                .collect();
+            let runs = measured
+                .iter()
+                .zip(rows)
+                .map(|((point, _, m), row)| Run {
+                    point: point.clone(),
+                    mode: m.mode,
+                    counts: Op::ALL
+                        .iter()
+                        .zip(row)
+                        .filter(|(_, &n)| n > 0.0)
+                        .map(|(&op, &n)| (op, n))
+                        .collect(),
+                    cpu_seconds: m.server.cpu_seconds,
+                    fitted_cpu_seconds: row.iter().zip(&f.coefficients).map(|(n, c)| n * c).sum(),
+                })
+                .collect();
+            Calibration {
+                schema_version: SCHEMA_VERSION,
+                environment: results.environment.clone(),
+                cpu: costs,
+                memory: modes.iter().map(|&mode| memory(mode, &of(mode))).collect(),
+                bytes: modes.iter().map(|&mode| bytes(mode, &of(mode))).collect(),
+                runs,
+            }
+        };
+        let mut calibration = assemble(&rows);
+        for _ in 0..WAKE_ROUNDS {
+            let mut moved: f64 = 0.0;
+            for (row, (_, s, m)) in rows.iter_mut().zip(&measured) {
+                for (op, n) in [Op::Wake, Op::RequestWake]
+                    .into_iter()
+                    .zip(wakes(s, m, &calibration))
+                {
+                    let was = row[op as usize];
+                    moved = moved.max((n - was).abs() / n.max(was).max(1.0));
+                    row[op as usize] = n;
+                }
+            }
+            calibration = assemble(&rows);
+            if moved < WAKES_SETTLED {
+                break;
+            }
+        }
+        Ok(calibration)
     }
 
     /// CPU seconds of `counts` at these costs.

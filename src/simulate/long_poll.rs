@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
-use super::server::Server;
+use super::server::{Server, Woken};
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::event::Mode;
@@ -78,7 +78,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         }
         if entry & REFUSED != 0 {
             // 503 with Retry-After: the real client waits 50 ms and asks again.
-            let back = server.serve(at, &[(Op::LongPoll, 1.0)]) + wire.answer(0);
+            let back = server.serve(at, Woken::ByRequest, &[(Op::LongPoll, 1.0)]) + wire.answer(0);
             let answered = faults.read(c as u32, back);
             out.client_errors += 1;
             if (warmup..end).contains(&at) {
@@ -93,6 +93,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             let timed_out = if taken == 0 { 1.0 } else { 0.0 };
             let done = server.serve(
                 at,
+                Woken::ByEvent,
                 &[
                     (Op::LongPoll, 1.0),
                     (Op::LongPollTimeout, timed_out),

@@ -37,7 +37,7 @@ pub mod server;
 
 pub use network::{Network, Wire, LOOPBACK_ROUND_TRIP};
 pub use outcome::{Outcome, Tally};
-pub use results::{mode_result, simulate, unsupported, Unwatched, Watch, NOT_MODELLED};
+pub use results::{mode_result, operations, simulate, unsupported, Unwatched, Watch, NOT_MODELLED};
 pub mod stream;
 mod timeline;
 pub mod webhook;

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
-use super::server::Server;
+use super::server::{Server, Woken};
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::event::Mode;
@@ -95,9 +95,13 @@ pub fn run(
         let mut answered = 0;
         let (taken, more) = log.hand_out(c, at, limit, &mut out, |taken| {
             let done = if taken == 0 {
-                server.serve(at, &[(empty_op, 1.0)])
+                server.serve(at, Woken::ByRequest, &[(empty_op, 1.0)])
             } else {
-                server.serve(at, &[(Op::Page, 1.0), (Op::PagedEvent, taken as f64)])
+                server.serve(
+                    at,
+                    Woken::ByRequest,
+                    &[(Op::Page, 1.0), (Op::PagedEvent, taken as f64)],
+                )
             };
             // The answer's way back, read when a pause lets the client read it.
             let back = done + wire.answer(taken);

@@ -260,12 +260,10 @@ pub fn footprint(s: &Scenario) -> u64 {
     clients * per_client + (events(s) * 24.0) as u64 + (64 << 20)
 }
 
-/// One mode's model run, as a mode's results: its CPU, bytes and memory charged at the
-/// model's calibrated costs.
-pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) -> ModeResult {
+/// One mode's model run: its server (with the operations it served in the window) and what
+/// became of its deliveries.
+fn play(s: &Scenario, mode: Mode, model: &Model, cores: u32, progress: Progress) -> (Server, Outcome) {
     let net = model.network(s);
-    // A sweep's point may set its own cores.
-    let cores = s.server.cores.unwrap_or(model.cores);
     let mut server = Server::new(s, &model.calibration, cores);
     let mut wire = match model.calibration.bytes(mode) {
         Some(bytes) => Wire::new(&net, bytes, s.seed),
@@ -279,6 +277,30 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
         Mode::Sse | Mode::Websocket => stream::run(s, mode, wire, &mut server, progress),
         Mode::Webhook => webhook::run(s, wire, &mut server, progress),
     };
+    (server, o)
+}
+
+/// The operations the model's server served in the measured window of one mode's run of `s`
+/// ([`crate::calibration::Op::Wake`] among them: what the calibration's fit needs of the model).
+pub fn operations(s: &Scenario, mode: Mode, model: &Model) -> crate::calibration::Counts {
+    play(
+        s,
+        mode,
+        model,
+        s.server.cores.unwrap_or(model.cores),
+        &super::quietly,
+    )
+    .0
+    .counts
+}
+
+/// One mode's model run, as a mode's results: its CPU, bytes and memory charged at the
+/// model's calibrated costs.
+pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) -> ModeResult {
+    let net = model.network(s);
+    // A sweep's point may set its own cores.
+    let cores = s.server.cores.unwrap_or(model.cores);
+    let (server, o) = play(s, mode, model, cores, progress);
     let seconds = s.duration.as_secs_f64();
     let given = crate::results::Given {
         client_event_rate: o.expected as f64 / f64::from(s.clients.count) / seconds,

@@ -5,6 +5,10 @@
 //! published) takes its share of the cores all the time, and stretches every other job by
 //! `cores / (cores − that share)`.
 //!
+//! A job that finds its core idle also pays a wake-up ([`Op::Wake`]): the server woke for
+//! it. Under load jobs find their cores busy and pay none, which is why an operation costs
+//! less per unit at high load than at low.
+//!
 //! Jobs must be handed over in the order they reach the server (each mode's model queues a
 //! request's arrival as an action of its own for that reason); the operations of jobs inside
 //! the measured window are counted, for the run's CPU.
@@ -14,6 +18,15 @@ use std::collections::BinaryHeap;
 
 use crate::calibration::{Calibration, Counts, Op};
 use crate::scenario::Scenario;
+
+/// What started a job, for the wake-up it pays when it finds its core idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// A request reached the server ([`Op::RequestWake`]).
+    ByRequest,
+    /// An event or a timer started the server's own work ([`Op::Wake`]).
+    ByEvent,
+}
 
 /// The model's server.
 #[derive(Debug, Clone)]
@@ -75,9 +88,9 @@ impl Server {
         }
     }
 
-    /// Serves a job of `ops` (operation, how many) that reaches the server at `at` ns;
-    /// returns when it is done.
-    pub fn serve(&mut self, at: u64, ops: &[(Op, f64)]) -> u64 {
+    /// Serves a job of `ops` (operation, how many) that reaches the server at `at` ns,
+    /// `woken` by a request or by the server's own work; returns when it is done.
+    pub fn serve(&mut self, at: u64, woken: Woken, ops: &[(Op, f64)]) -> u64 {
         debug_assert!(
             at >= self.last,
             "jobs reach the server in order: {at} after {}",
@@ -96,6 +109,17 @@ impl Server {
             return at;
         }
         let mut core = self.free.peek_mut().expect("at least one core");
+        if core.0 < at {
+            // The core was idle: the server wakes for this job.
+            let wake = match woken {
+                Woken::ByRequest => Op::RequestWake,
+                Woken::ByEvent => Op::Wake,
+            };
+            work += self.cost_ns[wake as usize];
+            if counted {
+                self.counts.0[wake as usize] += 1.0;
+            }
+        }
         let start = at.max(core.0);
         let done = start + (work * self.stretch).round() as u64;
         core.0 = done;
@@ -132,7 +156,7 @@ mod tests {
             for _ in 0..n {
                 at += gap.sample(&mut rng);
                 let t = (at * 1e9) as u64;
-                let done = srv.serve(t, &[(Op::EmptyPoll, 1.0)]);
+                let done = srv.serve(t, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]);
                 waited += (done - t) as f64 - 1e6;
             }
             waited / f64::from(n) / 1e6
@@ -141,6 +165,28 @@ mod tests {
         assert!((one / 2.0 - 1.0).abs() < 0.05, "M/D/1 mean wait {one} ms");
         let two = mean_wait(2);
         assert!(two > 0.05 && two < 0.19, "M/D/2 mean wait {two} ms");
+    }
+
+    #[test]
+    fn a_job_that_finds_its_core_idle_pays_a_wake_up_and_one_that_queues_does_not() {
+        // One core, 1 ms jobs, a wake-up of 0.5 ms, by hand: a job at 1 ns finds the core
+        // idle (1.5 ms); one at 1 ms finds it busy until 1.5 ms and queues (1 ms); one at
+        // 10 ms finds it idle again (1.5 ms).
+        let mut srv = server(1, 1e6);
+        srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
+        srv.window = 0..u64::MAX;
+        assert_eq!(srv.serve(1, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]), 1_500_001);
+        assert_eq!(
+            srv.serve(1_000_000, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]),
+            2_500_001
+        );
+        assert_eq!(
+            srv.serve(10_000_000, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]),
+            11_500_000
+        );
+        assert_eq!(srv.counts.get(Op::RequestWake), 2.0);
+        assert_eq!(srv.counts.get(Op::Wake), 0.0);
+        assert_eq!(srv.counts.get(Op::EmptyPoll), 3.0);
     }
 
     #[test]
@@ -164,8 +210,11 @@ mod tests {
         // every job takes 2 / 1.4 of its own time.
         let mut srv = Server::new(&s, &c, 2);
         assert!((srv.background_cores - 0.6).abs() < 1e-9);
-        assert_eq!(srv.serve(0, &[(Op::EmptyPoll, 1.0)]), 1_428_571);
-        assert_eq!(srv.serve(2_000_000_000, &[(Op::EmptyPoll, 3.0)]), 2_004_285_714);
+        assert_eq!(srv.serve(0, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]), 1_428_571);
+        assert_eq!(
+            srv.serve(2_000_000_000, Woken::ByRequest, &[(Op::EmptyPoll, 3.0)]),
+            2_004_285_714
+        );
         assert_eq!(
             srv.counts.get(Op::EmptyPoll),
             3.0,

@@ -21,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
-use super::server::Server;
+use super::server::{Server, Woken};
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::event::Mode;
@@ -171,7 +171,7 @@ impl Streams<'_> {
         if stream.as_ref().is_some_and(|st| st.down) {
             return;
         }
-        let arrives = self.server.serve(at, &[(self.write, 1.0)]) + self.wire.answer(1);
+        let arrives = self.server.serve(at, Woken::ByEvent, &[(self.write, 1.0)]) + self.wire.answer(1);
         if let Some(st) = stream {
             if self.faults.resume(c, arrives) > arrives {
                 // Unread: the server queues it, up to its bound.
@@ -274,7 +274,7 @@ impl Streams<'_> {
             (&mut self.faults, &mut *self.wire, &mut *self.server, self.write);
         let st = self.hit.get_mut(&c).expect("a reconnecting client is tracked");
         if let Some((_, to)) = cut {
-            let back = server.serve(now, &[(Op::Connection, 1.0)]) + wire.answer(0);
+            let back = server.serve(now, Woken::ByRequest, &[(Op::Connection, 1.0)]) + wire.answer(0);
             let got = faults.read(c, back);
             let asked = std::time::Duration::from_secs((to - now).div_ceil(1_000_000_000));
             st.failures += 1;
@@ -287,7 +287,11 @@ impl Streams<'_> {
         (st.down, st.failures) = (false, 0);
         self.log
             .hand_out(c as usize, now, usize::MAX, &mut self.out, |taken| {
-                let done = server.serve(now, &[(Op::Connection, 1.0), (write, taken as f64)]);
+                let done = server.serve(
+                    now,
+                    Woken::ByRequest,
+                    &[(Op::Connection, 1.0), (write, taken as f64)],
+                );
                 let back = done + wire.answer(taken);
                 faults.read(c, back)
             });

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use super::faults::{Faults, Receiver};
 use super::log::Log;
 use super::queue::Queue;
-use super::server::Server;
+use super::server::{Server, Woken};
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
 use crate::event::Mode;
@@ -153,7 +153,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         }
         // A worker takes the delivery, a core signs and sends it; it reaches the receiver,
         // which takes the fault's added way there (and back) and answers.
-        let sent = server.serve(start, &[(Op::WebhookAttempt, 1.0)]);
+        let sent = server.serve(start, Woken::ByEvent, &[(Op::WebhookAttempt, 1.0)]);
         let reaches = sent + wire.answer(1);
         let added = faults.delay(c, reaches);
         let taken = reaches + added;

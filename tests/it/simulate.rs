@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use pushpull::calibration::{Calibration, Op};
+use pushpull::event::Mode;
 use pushpull::results::{Figure, Results};
 
 use crate::util::exe;
@@ -47,7 +48,16 @@ fn simulate_writes_results_and_reports_marked_simulated() {
     assert!(r.has(Figure::CpuMsPer1k) && !r.has(Figure::PacketsPerEvent) && r.has(Figure::LatencyP50));
     assert_eq!(r.modes.len(), 6);
     for m in &r.modes {
-        assert_eq!(m.deliveries.delivered, m.deliveries.expected, "{}", m.mode);
+        let d = &m.deliveries;
+        if m.mode == Mode::LongPoll {
+            // 20,000 clients against the 15,000 long polls the server holds by default: the
+            // rest are refused and ask again, so some may not be answered before the drain ends.
+            assert!(d.client_errors > 0, "{d:?}");
+            assert!(d.delivered as f64 >= 0.999 * d.expected as f64, "{d:?}");
+            assert_eq!(d.delivered + d.lost, d.expected, "{d:?}");
+        } else {
+            assert_eq!(d.delivered, d.expected, "{}", m.mode);
+        }
         assert!(m.outcomes.adds_up(), "{}: {:?}", m.mode, m.outcomes);
         let s = &m.server;
         assert!(
@@ -305,9 +315,56 @@ fn calibrate_fits_the_servers_costs_and_simulate_charges_them() {
     let mut errors = c.errors();
     errors.sort_by(f64::total_cmp);
     assert!(errors[errors.len() / 2] < 0.15, "{errors:?}");
+    // The model's wake-ups: nearly every job wakes the nearly idle server (2 events/s), a
+    // smaller share the busy one (1,000 events/s), where jobs find their cores at work.
+    let wakes_per_job = |point: &str, mode: &str| {
+        let run = c
+            .runs
+            .iter()
+            .find(|r| r.point.contains(point) && r.mode.to_string() == mode)
+            .unwrap();
+        let jobs: f64 = run
+            .counts
+            .iter()
+            .filter(|(op, _)| {
+                !matches!(
+                    op,
+                    Op::Second
+                        | Op::ClientSecond
+                        | Op::Event
+                        | Op::PagedEvent
+                        | Op::LongPollTimeout
+                        | Op::Wake
+                        | Op::RequestWake
+                )
+            })
+            .map(|(_, n)| n)
+            .sum();
+        let wakes = |op| run.counts.get(&op).copied().unwrap_or(0.0);
+        (wakes(Op::Wake) + wakes(Op::RequestWake)) / jobs
+    };
+    for mode in ["long_poll", "sse", "webhook"] {
+        let (idle, busy) = (
+            wakes_per_job("events.rate=2,", mode),
+            wakes_per_job("events.rate=1000,", mode),
+        );
+        assert!(
+            idle > 0.5 && idle <= 1.0 && busy < idle / 2.0,
+            "{mode}: {idle} then {busy}"
+        );
+    }
 
-    // The model charges the calibration's costs: with every cost doubled, every mode's CPU doubles.
-    let mut doubled = c.clone();
+    // The model charges the calibration's costs: with every cost doubled, every mode's CPU
+    // doubles. (Without wake-ups: how many jobs find their core idle depends on how long the
+    // jobs before them took.)
+    let mut once = c.clone();
+    once.cpu
+        .iter_mut()
+        .filter(|k| matches!(k.op, Op::Wake | Op::RequestWake))
+        .for_each(|k| k.cpu_ns = 0.0);
+    let base = dir.path().join("once.json");
+    std::fs::write(&base, serde_json::to_string(&once).unwrap()).unwrap();
+    let mut doubled = once.clone();
     doubled.cpu.iter_mut().for_each(|k| k.cpu_ns *= 2.0);
     let twice = dir.path().join("twice.json");
     std::fs::write(&twice, serde_json::to_string(&doubled).unwrap()).unwrap();
@@ -323,7 +380,7 @@ fn calibrate_fits_the_servers_costs_and_simulate_charges_them() {
         let r = Results::load(&at.path().join("results.json")).unwrap();
         r.modes.iter().map(|m| m.server.cpu_seconds).collect::<Vec<_>>()
     };
-    for (once, twice) in cpu(&file).iter().zip(cpu(&twice)) {
+    for (once, twice) in cpu(&base).iter().zip(cpu(&twice)) {
         assert!((twice / once - 2.0).abs() < 1e-9, "{once} then {twice}");
     }
     // A file that is not a calibration is refused, by name.

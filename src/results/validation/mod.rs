@@ -292,13 +292,17 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
         }
         Figure::DeliveriesPerSecond => "the event schedule and the drain",
         Figure::CpuMsPer1k => {
-            "the calibration's CPU per operation, a straight-line fit over its runs: an operation costs more \
-             at low load (a wake-up each) than at high (batched), and a calibration from another machine \
-             prices it at that machine's speed"
+            "the calibration's CPU per operation and per wake-up, fitted over its runs: how often a job finds \
+             its core idle turns on how the arrivals bunch, a fit of few runs leaves some costs loose (a page \
+             of events), and a calibration from another machine prices it at that machine's speed"
         }
-        Figure::MemoryPerClient => {
+        Figure::MemoryPerClient if mode == Mode::Webhook => {
             "the calibration's memory, a fixed part and a part per client fitted over its runs: the webhook \
              sender's memory follows its backlog rather than its clients"
+        }
+        Figure::MemoryPerClient => {
+            "the calibration's memory, a fixed part and a part per client fitted over its runs: what a \
+             client's buffers and queues hold beyond that is not in the model"
         }
         Figure::BytesPerEvent => "the calibration's bytes per request and per delivered event",
         Figure::PacketsPerEvent => "not modelled: TCP's own segmenting is not in the model",
