@@ -312,6 +312,8 @@ impl Calibration {
                 .map(|(_, s, m)| (f64::from(s.clients.count), *m))
                 .collect()
         };
+        let memory: Vec<MemoryCost> = modes.iter().map(|&mode| memory(mode, &of(mode))).collect();
+        let bytes: Vec<ByteCost> = modes.iter().map(|&mode| bytes(mode, &of(mode))).collect();
         let assemble = |rows: &[Vec<f64>]| {
             let f = fit::nonnegative_least_squares(rows, &cpu, &weights);
             let costs: Vec<Cost> = Op::ALL
@@ -343,8 +345,8 @@ impl Calibration {
                 schema_version: SCHEMA_VERSION,
                 environment: results.environment.clone(),
                 cpu: costs,
-                memory: modes.iter().map(|&mode| memory(mode, &of(mode))).collect(),
-                bytes: modes.iter().map(|&mode| bytes(mode, &of(mode))).collect(),
+                memory: memory.clone(),
+                bytes: bytes.clone(),
                 runs,
             }
         };
