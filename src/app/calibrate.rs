@@ -96,6 +96,9 @@ pub fn render(c: &Calibration) -> String {
             b.written_per_delivery
         );
     }
+    for w in &c.warnings {
+        out += &format!("\nwarning: {w}\n");
+    }
     let mut errors = c.errors();
     errors.sort_by(f64::total_cmp);
     if let (Some(worst), false) = (errors.last(), errors.is_empty()) {

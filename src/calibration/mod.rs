@@ -248,6 +248,9 @@ pub struct Calibration {
     pub bytes: Vec<ByteCost>,
     /// The measured runs, each with its fitted CPU.
     pub runs: Vec<Run>,
+    /// What makes these costs less trustworthy, in words (none in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Calibration {
@@ -348,11 +351,13 @@ impl Calibration {
                 memory: memory.clone(),
                 bytes: bytes.clone(),
                 runs,
+                warnings: Vec::new(),
             }
         };
         let mut calibration = assemble(&rows);
+        let mut moved = f64::INFINITY;
         for _ in 0..WAKE_ROUNDS {
-            let mut moved: f64 = 0.0;
+            moved = 0.0;
             for (row, (_, s, m)) in rows.iter_mut().zip(&measured) {
                 for (op, n) in [Op::Wake, Op::RequestWake]
                     .into_iter()
@@ -367,6 +372,14 @@ impl Calibration {
             if moved < WAKES_SETTLED {
                 break;
             }
+        }
+        if moved >= WAKES_SETTLED {
+            calibration.warnings.push(format!(
+                "the model's wake-up counts still moved by up to {:.0}% in the last of {WAKE_ROUNDS} rounds of \
+                 counting them and fitting again: the wake-ups' costs, and the costs they trade off against, may be \
+                 off",
+                moved * 100.0
+            ));
         }
         Ok(calibration)
     }
@@ -436,3 +449,6 @@ fn bytes(mode: Mode, runs: &[(f64, &ModeResult)]) -> ByteCost {
         written_per_delivery: written[1],
     }
 }
+
+#[cfg(test)]
+mod tests;
