@@ -421,7 +421,10 @@ fn memory(mode: Mode, runs: &[(f64, &ModeResult)]) -> MemoryCost {
         .iter()
         .map(|(clients, m)| m.server.memory_per_client_bytes * clients)
         .collect();
-    let f = fit::nonnegative_least_squares(&rows, &held, &vec![1.0; rows.len()]);
+    // Each run weighted by its own memory, so that the small runs, where the fixed part
+    // shows, count as much as the large ones.
+    let weights: Vec<f64> = held.iter().map(|h| 1.0 / h.max(1024.0)).collect();
+    let f = fit::nonnegative_least_squares(&rows, &held, &weights);
     MemoryCost {
         mode,
         fixed_bytes: f.coefficients[0],
