@@ -5,7 +5,7 @@
 # reports/validation/<name>/ (validation.html and validation.md, with both results.json).
 # reports/validation/README.md sums them up. Each scenario is measured three times, so that a
 # figure is judged against the spread of its repetitions (the machine's noise), not one draw of
-# it: about 45 minutes on two cores; nothing else should run meanwhile, since the measured CPU
+# it: about 50 minutes on two cores; nothing else should run meanwhile, since the measured CPU
 # is part of what is compared.
 #
 #   scripts/validate-simulator.sh                      # all of them
