@@ -156,10 +156,10 @@ pub enum Command {
         args: RunArgs,
     },
     /// Measure this machine's server costs for `simulate`: short runs of every mode (about
-    /// two minutes), then the CPU of each operation fitted from their counts (an empty poll,
+    /// five minutes), then the CPU of each operation fitted from their counts (an empty poll,
     /// a page and each event in it, a 304, a long poll, an event written to a stream, a signed
-    /// webhook attempt, a connection, an event published, a second running), the memory a
-    /// client holds per mode and the bytes per request and per delivery.
+    /// webhook attempt, a connection, an event published, a second running, a wake-up), the
+    /// memory a connection holds per mode and the bytes per request and per delivery.
     Calibrate(CalibrateArgs),
     /// Render the charts, report.html and report.md again from a results.json, without
     /// running anything; given several results of one scenario, merge them first; given a
@@ -219,9 +219,10 @@ pub struct CalibrateArgs {
     #[arg(long, default_value = "calibration.json")]
     pub out: PathBuf,
     /// Fit from the results.json of calibration runs measured before (kept with `--runs`),
-    /// instead of measuring.
+    /// instead of measuring; given more than once, from all their runs together (the same
+    /// runs measured again on one machine tell its costs apart better).
     #[arg(long, value_name = "RESULTS")]
-    pub from: Option<PathBuf>,
+    pub from: Vec<PathBuf>,
     /// Also keep the measured runs in this folder (results.json and their report).
     #[arg(long, value_name = "DIR")]
     pub runs: Option<PathBuf>,

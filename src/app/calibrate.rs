@@ -1,7 +1,7 @@
 //! `calibrate`: measure the calibration runs (or read them back) and fit the server's costs
 //! per operation from them, for `simulate`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{write_results, Failure};
@@ -13,9 +13,9 @@ use crate::{driver, report, results, simulate};
 /// `calibrate`: runs [`SCENARIO`] on this machine (or loads its results), fits, writes the
 /// calibration and prints what it found.
 pub async fn calibrate(args: CalibrateArgs) -> Result<(), Failure> {
-    let measured = match &args.from {
-        Some(path) => results::Results::load(path).map_err(|e| Failure::BadInput(format!("{e:#}")))?,
-        None => measure(&args).await?,
+    let measured = match args.from.as_slice() {
+        [] => measure(&args).await?,
+        paths => pooled(paths).map_err(|e| Failure::BadInput(format!("{e:#}")))?,
     };
     let calibration = Calibration::fit(&measured, &wakes).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
     let text = serde_json::to_string_pretty(&calibration).expect("a calibration serializes") + "\n";
@@ -26,6 +26,36 @@ pub async fn calibrate(args: CalibrateArgs) -> Result<(), Failure> {
         println!("calibration: {}", args.out.display());
     }
     Ok(())
+}
+
+/// The runs of one or more measurements of the calibration scenario, as one set to fit: the
+/// same runs measured again on one machine tell its costs apart better than once.
+fn pooled(paths: &[PathBuf]) -> anyhow::Result<results::Results> {
+    let mut all = results::Results::load(&paths[0])?;
+    let machine = |r: &results::Results| (r.environment.cpu_model.clone(), r.environment.cores);
+    for path in &paths[1..] {
+        let r = results::Results::load(path)?;
+        anyhow::ensure!(
+            machine(&r) == machine(&all),
+            "{} was measured on {} ({} cores) and {} on {} ({} cores): a calibration is one machine's",
+            paths[0].display(),
+            all.environment.cpu_model,
+            all.environment.cores,
+            path.display(),
+            r.environment.cpu_model,
+            r.environment.cores
+        );
+        if !r.modes.is_empty() {
+            all.points.push(results::SweepPoint {
+                label: path.display().to_string(),
+                values: Vec::new(),
+                scenario: r.scenario.clone(),
+                modes: r.modes,
+            });
+        }
+        all.points.extend(r.points);
+    }
+    Ok(all)
 }
 
 /// The wake-ups the model counts for a measured run: its scenario and mode over the round
@@ -77,7 +107,7 @@ pub fn render(c: &Calibration) -> String {
     }
     out += &format!(
         "\n{:<17} {:>12} {:>12} {:>14} {:>14}\n",
-        "", "KB/client", "fixed MB", "B out/request", "B out/event"
+        "", "KB/conn", "fixed MB", "B out/request", "B out/event"
     );
     for m in &c.memory {
         let b = c.bytes(m.mode).unwrap_or(crate::calibration::ByteCost {
@@ -90,7 +120,7 @@ pub fn render(c: &Calibration) -> String {
         out += &format!(
             "{:<17} {:>12.1} {:>12.2} {:>14.0} {:>14.0}\n",
             m.mode.to_string(),
-            m.per_client_bytes / 1024.0,
+            m.per_connection_bytes / 1024.0,
             m.fixed_bytes / 1e6,
             b.written_per_request,
             b.written_per_delivery

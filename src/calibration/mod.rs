@@ -1,7 +1,7 @@
 //! What the server's work costs, per operation, fitted from measured runs: the CPU of an
 //! empty poll, a page, an event in a page, a 304, a long poll, an event written to a stream,
 //! a signed webhook delivery, a connection opened, an event published and a second of the
-//! process running; the memory a client holds per mode; the bytes each request and delivery
+//! process running, a wake-up; the memory a connection holds per mode; the bytes each request and delivery
 //! puts on the wire. The simulator charges these to what its model does.
 //!
 //! `pushpull calibrate` runs [`SCENARIO`] (short runs whose operation counts differ from one
@@ -25,11 +25,13 @@ use crate::scenario::Scenario;
 /// The calibration runs, as a scenario file with a sweep.
 pub const SCENARIO: &str = include_str!("scenario.toml");
 
-/// The calibration measured on the reference machine, shipped with pushpull.
+/// The calibration measured on the reference machine, shipped with pushpull: fitted from the
+/// calibration runs measured there three times, kept in `reference-runs/` (`pushpull calibrate
+/// --from reference-runs/1.json --from …/2.json --from …/3.json` gives it again).
 const REFERENCE: &str = include_str!("reference.json");
 
 /// Version of the calibration file's layout.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// An operation of the server with a CPU cost of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -190,15 +192,26 @@ pub struct Cost {
     pub std_error_ns: f64,
 }
 
-/// What a mode's clients cost the server in memory: `fixed + per_client × clients`.
+/// What a mode's connections cost the server in memory: `fixed + per_connection ×
+/// connections`, the most it held at once. Pollers, long polls and streams hold one per
+/// client; the webhook sender holds its pools', which follow its attempts under way rather
+/// than its endpoints (2,000 endpoints were sent to over 99 connections, 500 during an
+/// outage over 468).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryCost {
     /// The mode.
     pub mode: Mode,
     /// Resident bytes the mode's work holds whatever the number of clients (buffers, pools).
     pub fixed_bytes: f64,
-    /// Resident bytes each client adds.
-    pub per_client_bytes: f64,
+    /// Resident bytes each connection adds.
+    pub per_connection_bytes: f64,
+}
+
+impl MemoryCost {
+    /// Resident bytes with `connections` held.
+    pub fn held(&self, connections: u64) -> f64 {
+        self.fixed_bytes + self.per_connection_bytes * connections as f64
+    }
 }
 
 /// What a mode puts on the wire: bytes the server reads and writes per request and per
@@ -262,15 +275,23 @@ impl Calibration {
     /// A calibration file written by `pushpull calibrate`.
     pub fn load(path: &Path) -> anyhow::Result<Calibration> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let c: Calibration = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a calibration file", path.display()))?;
+        let not_one = || format!("{} is not a calibration file", path.display());
+        // The version first (of a file with costs in it): an older layout would not read as
+        // this one.
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: u32,
+            #[allow(dead_code)]
+            cpu: serde::de::IgnoredAny,
+        }
+        let v: Version = serde_json::from_str(&text).with_context(not_one)?;
         anyhow::ensure!(
-            c.schema_version == SCHEMA_VERSION,
+            v.schema_version == SCHEMA_VERSION,
             "{} has calibration schema {}, this pushpull reads {SCHEMA_VERSION}: run `pushpull calibrate` again",
             path.display(),
-            c.schema_version
+            v.schema_version
         );
-        Ok(c)
+        serde_json::from_str(&text).with_context(not_one)
     }
 
     /// Fits the costs from the calibration scenario's measured results (every point and mode).
@@ -308,11 +329,11 @@ impl Calibration {
             .into_iter()
             .filter(|mode| measured.iter().any(|(_, _, m)| m.mode == *mode))
             .collect();
-        let of = |mode: Mode| -> Vec<(f64, &ModeResult)> {
+        let of = |mode: Mode| -> Vec<(&Scenario, &ModeResult)> {
             measured
                 .iter()
                 .filter(|(_, _, m)| m.mode == mode)
-                .map(|(_, s, m)| (f64::from(s.clients.count), *m))
+                .map(|(_, s, m)| (*s, *m))
                 .collect()
         };
         let memory: Vec<MemoryCost> = modes.iter().map(|&mode| memory(mode, &of(mode))).collect();
@@ -413,13 +434,17 @@ impl Calibration {
     }
 }
 
-/// `fixed + per_client × clients` fitted to the memory each run's clients held (resident at
-/// the window's end − before any client − the event log).
-fn memory(mode: Mode, runs: &[(f64, &ModeResult)]) -> MemoryCost {
-    let rows: Vec<Vec<f64>> = runs.iter().map(|(clients, _)| vec![1.0, *clients]).collect();
+/// `fixed + per_connection × connections` fitted to the memory each run's clients held
+/// (resident at the window's end − before any client − the event log) and the most
+/// connections it held at once.
+fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCost {
+    let rows: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|(_, m)| vec![1.0, m.server.peak_connections as f64])
+        .collect();
     let held: Vec<f64> = runs
         .iter()
-        .map(|(clients, m)| m.server.memory_per_client_bytes * clients)
+        .map(|(s, m)| m.server.memory_per_client_bytes * f64::from(s.clients.count))
         .collect();
     // Each run weighted by its own memory, so that the small runs, where the fixed part
     // shows, count as much as the large ones.
@@ -428,12 +453,12 @@ fn memory(mode: Mode, runs: &[(f64, &ModeResult)]) -> MemoryCost {
     MemoryCost {
         mode,
         fixed_bytes: f.coefficients[0],
-        per_client_bytes: f.coefficients[1],
+        per_connection_bytes: f.coefficients[1],
     }
 }
 
 /// Bytes read and written, each fitted as `per request × requests + per delivery × deliveries`.
-fn bytes(mode: Mode, runs: &[(f64, &ModeResult)]) -> ByteCost {
+fn bytes(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ByteCost {
     let rows: Vec<Vec<f64>> = runs
         .iter()
         .map(|(_, m)| vec![m.server.requests as f64, m.deliveries.delivered as f64])

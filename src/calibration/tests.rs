@@ -39,3 +39,45 @@ fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
         c.warnings[0]
     );
 }
+
+#[test]
+fn memory_is_fitted_per_connection_held_not_per_client() {
+    // The webhook runs' memory made up, by hand, as 1 MB + 40 KiB per connection the sender
+    // held, the connections unrelated to the clients (7, 30, 90, 15, 60 against 20 to 1,000
+    // clients); every other mode's left as measured.
+    let mut r = runs();
+    let connections = [7u64, 30, 90, 15, 60];
+    let mut made = 0;
+    for (p, &conns) in r.points.iter_mut().zip(&connections) {
+        let clients = f64::from(p.scenario.clients.count);
+        for m in p.modes.iter_mut().filter(|m| m.mode == Mode::Webhook) {
+            m.server.peak_connections = conns;
+            m.server.memory_per_client_bytes = (1e6 + 40.0 * 1024.0 * conns as f64) / clients;
+            made += 1;
+        }
+    }
+    assert_eq!(made, connections.len());
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let c = Calibration::fit(&r, &none).unwrap();
+    let w = c.memory(Mode::Webhook).unwrap();
+    assert!((w.fixed_bytes - 1e6).abs() < 1.0, "{w:?}");
+    assert!((w.per_connection_bytes - 40.0 * 1024.0).abs() < 1e-3, "{w:?}");
+    assert!((w.held(100) - (1e6 + 4096e3)).abs() < 1.0, "{w:?}");
+}
+
+#[test]
+fn a_calibration_of_an_older_layout_is_refused_with_what_to_do() {
+    // Layout 1 had memory per client; its files are told to calibrate again, not that they
+    // are no calibration at all.
+    let old = include_str!("reference.json")
+        .replace("\"schema_version\": 2", "\"schema_version\": 1")
+        .replace("per_connection_bytes", "per_client_bytes");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.json");
+    std::fs::write(&path, old).unwrap();
+    let e = format!("{:#}", Calibration::load(&path).unwrap_err());
+    assert!(
+        e.contains("has calibration schema 1") && e.contains("run `pushpull calibrate` again"),
+        "{e}"
+    );
+}

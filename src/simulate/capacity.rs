@@ -39,14 +39,16 @@ pub fn search(
         // Nothing lost: a dead letter is the sender's own policy (a gone endpoint, retries run
         // out), not the server falling short.
         let ok = p99 <= target_ms && m.outcomes.lost == 0 && busy <= BUSIEST;
-        (ok, p99)
+        // The memory its connections held (the webhook sender's pools depend on the cores).
+        let memory = m.server.memory_per_client_bytes * f64::from(s.clients.count);
+        (ok, Probe { p99, memory })
     };
-    let clients = f64::from(s.clients.count);
-    let memory_bytes = model
-        .calibration
-        .memory(mode)
-        .map_or(0.0, |m| m.fixed_bytes + m.per_client_bytes * clients);
-    let found = |cores: Option<u32>, p99_ms: f64, probes: u32| Capacity {
+    let found = |cores: Option<u32>,
+                 Probe {
+                     p99: p99_ms,
+                     memory: memory_bytes,
+                 }: Probe,
+                 probes: u32| Capacity {
         mode,
         p99_target_ms: target_ms,
         cores,
@@ -56,16 +58,16 @@ pub fn search(
         probes,
     };
     // Not even the most cores: what is left is the mode's own (an interval, a round trip).
-    let (ok, p99_most) = run(most);
+    let (ok, at_most) = run(most);
     if !ok {
-        return found(None, p99_most, probes);
+        return found(None, at_most, probes);
     }
-    let (mut low, mut high, mut p99_high) = (0u32, most, p99_most);
+    let (mut low, mut high, mut at_high) = (0u32, most, at_most);
     let mut cores = 1;
     while cores < most {
-        let (ok, p99) = run(cores);
+        let (ok, probe) = run(cores);
         if ok {
-            (high, p99_high) = (cores, p99);
+            (high, at_high) = (cores, probe);
             break;
         }
         low = cores;
@@ -74,14 +76,21 @@ pub fn search(
     // Fewest that do: above `low` (fails, or none tried), at most `high` (does).
     while high - low > 1 {
         let mid = low + (high - low) / 2;
-        let (ok, p99) = run(mid);
+        let (ok, probe) = run(mid);
         if ok {
-            (high, p99_high) = (mid, p99);
+            (high, at_high) = (mid, probe);
         } else {
             low = mid;
         }
     }
-    found(Some(high), p99_high, probes)
+    found(Some(high), at_high, probes)
+}
+
+/// What the model gave at one core count: its p99 (ms) and the memory its connections held.
+#[derive(Clone, Copy)]
+struct Probe {
+    p99: f64,
+    memory: f64,
 }
 
 #[cfg(test)]
@@ -126,9 +135,10 @@ mod tests {
         assert!((c.p99_ms - 1.98).abs() < 0.02, "{c:?}");
         assert_eq!(c.probes as usize, tried.lock().unwrap().len());
         let memory = model.calibration.memory(Mode::Sse).unwrap();
-        assert_eq!(
-            c.memory_bytes,
-            memory.fixed_bytes + memory.per_client_bytes * 1000.0
+        assert!(
+            (c.memory_bytes - memory.held(1000)).abs() < 1e-6 * c.memory_bytes,
+            "{} for 1,000 connections of {memory:?}",
+            c.memory_bytes
         );
     }
 

@@ -1,6 +1,6 @@
 //! What a model's run cost its server, at the calibration's prices: the CPU of each
 //! operation its cores served and of the work that waits on no request, bytes per request and
-//! delivery, memory per client; and, in words, where the modelled server could not keep up.
+//! delivery, memory per connection held; and, in words, where the modelled server could not keep up.
 
 use super::server::Server;
 use super::{Model, Outcome};
@@ -12,7 +12,7 @@ use crate::scenario::Scenario;
 /// What the model's operations cost at the calibration's prices: CPU for the operations the
 /// cores served and for the background (the window's seconds, its clients held, its events
 /// published), bytes per request and delivery, memory as the calibration's fixed part and
-/// part per client.
+/// part per connection, for the most connections the model held.
 pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, o: &Outcome) -> ServerCost {
     let c = &model.calibration;
     let seconds = s.duration.as_secs_f64();
@@ -28,14 +28,12 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
             b.written_per_request * requests + b.written_per_delivery * delivered,
         )
     });
-    let held = c
-        .memory(mode)
-        .map_or(0.0, |m| m.fixed_bytes + m.per_client_bytes * clients);
+    let held = c.memory(mode).map_or(0.0, |m| m.held(o.peak_connections));
     ServerCost {
         requests: o.requests,
         requests_per_second: requests / seconds,
         empty_responses: o.empty,
-        peak_connections: connections(s, mode),
+        peak_connections: o.peak_connections,
         cpu_seconds: c.cpu_seconds(&counts),
         bytes_read: read.round() as u64,
         bytes_written: written.round() as u64,
@@ -69,16 +67,6 @@ pub(super) fn saturation(s: &Scenario, cores: u32, server: &Server, cpu_seconds:
         ));
     }
     out
-}
-
-/// Connections the server holds at once: one per client for pollers (kept alive), long
-/// polls and streams; for webhooks, the sender's concurrency at most.
-fn connections(s: &Scenario, mode: Mode) -> u64 {
-    let clients = u64::from(s.clients.count);
-    match mode {
-        Mode::Webhook => clients.min(s.webhook.concurrency as u64),
-        _ => clients,
-    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,13 @@
 //! the slow-consumer policy, receivers that refuse, hang up, fail by chance, answer late or
 //! are gone; each delivery's fate is tallied for the whole run and each fault's window
 //! ([`Outcome`]).
+//!
+//! The server's limits are the real one's: held long polls past `[server] max_held_long_polls`
+//! are answered 503 and asked again ([`long_poll`]), webhook subscriptions past
+//! `max_subscriptions` refuse the scenario as they fail `run`'s registration. Its limit of
+//! streams and long polls per client (429) is not modelled, since no client of `run`'s holds
+//! more than one at a time; nor is its open-file limit, which `run` checks before it starts
+//! and `simulate` leaves to the reader of its peak connections.
 
 pub mod capacity;
 mod charge;
@@ -31,6 +38,7 @@ pub mod long_poll;
 pub mod network;
 mod outcome;
 pub mod poll;
+mod pools;
 pub mod queue;
 mod results;
 pub mod server;

@@ -39,6 +39,9 @@ pub struct Outcome {
     pub dropped_oldest: u64,
     /// Requests or connections the clients saw fail (503s, refused reconnects).
     pub client_errors: u64,
+    /// The most connections the server held at once: one per client, or the webhook
+    /// sender's pools at their fullest.
+    pub peak_connections: u64,
     /// Actions the event loop carried out (requests sent), for its speed.
     pub actions: u64,
     /// The webhook sender's counters from the end of the warm-up to the end of the drain,
@@ -101,6 +104,7 @@ impl Outcome {
             slow_disconnects: 0,
             dropped_oldest: 0,
             client_errors: 0,
+            peak_connections: u64::from(s.clients.count),
             actions: 0,
             sender: Default::default(),
             timeline: (!windows.is_empty()).then(Default::default),

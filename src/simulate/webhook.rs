@@ -15,7 +15,7 @@
 //! the receiver gets a duplicate; `receiver_gone` answers 410 and the endpoint is disabled:
 //! every message it is owed, then and later, goes to the dead letters, as do those of an
 //! endpoint that has failed without a success for `disable_after`; `latency` adds its delay
-//! to each way.
+//! to each way. The attempts' connections are pooled per receiver host ([`super::pools`]).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::faults::{Faults, Receiver};
 use super::log::Log;
+use super::pools::Pools;
 use super::queue::Queue;
 use super::server::{Server, Woken};
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
@@ -89,6 +90,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
     // When each worker is next free.
     let mut workers: BinaryHeap<Reverse<u64>> = (0..w.concurrency.max(1)).map(|_| Reverse(0)).collect();
     let mut retries: Queue<Delivery> = Queue::with_capacity(1024);
+    let mut pools = Pools::new(w.receiver_hosts);
     let events = log.events();
     let (mut next_event, mut next_follower) = (0, 0);
     loop {
@@ -157,7 +159,9 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         let reaches = sent + wire.answer(1);
         let added = faults.delay(c, reaches);
         let taken = reaches + added;
-        let (mut answer, late) = match faults.receiver(c, reaches) {
+        let receiver = faults.receiver(c, reaches);
+        let hangs_up = matches!(receiver, Receiver::HangsUp);
+        let (mut answer, late) = match receiver {
             Receiver::Handles { slow } => {
                 d.handled += 1;
                 if d.handled <= w.receiver_fail_attempts {
@@ -184,6 +188,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             (answer, answered) = (Answer::Failed(None), sent + timeout);
         }
         workers.push(Reverse(answered));
+        pools.attempt(c, sent, answered, timed_out || hangs_up);
         if cap < w.concurrency {
             let lane = lanes.entry(c).or_default();
             lane.push(Reverse(answered));
@@ -242,6 +247,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             _ => bury(&d, answered, &mut out),
         }
     }
+    out.peak_connections = pools.peak();
     out
 }
 
@@ -263,6 +269,30 @@ mod tests {
              [clients]\ncount = {clients}\n[webhook]\n{webhook}"
         );
         Scenario::parse(Path::new("w.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn the_sender_holds_a_connection_per_attempt_under_way_to_each_host() {
+        // 8 endpoints on 4 hosts (client k on host k % 4), every event to all 8, an event a
+        // second, evenly, each attempt a 10 ms round trip. With 256 workers an event's 8
+        // attempts go at once, two to each host: 8 connections. With 2 workers two
+        // consecutive endpoints are under way at once, never two of one host: one connection
+        // per host, 4.
+        let peak = |concurrency: u32| {
+            let s = Scenario::parse(
+                Path::new("w.toml"),
+                &format!(
+                    "name = \"w\"\nduration = \"60s\"\nmodes = [\"webhook\"]\n\
+                     [events]\nrate = 1\ntopics = 1\narrival = \"constant\"\n[clients]\ncount = 8\n\
+                     [webhook]\nconcurrency = {concurrency}\nreceiver_hosts = 4\n"
+                ),
+            )
+            .unwrap();
+            let wire = &mut Wire::plain(&Network::of(Duration::from_millis(10)));
+            run(&s, wire, &mut Server::instant(), &quietly).peak_connections
+        };
+        assert_eq!(peak(256), 8);
+        assert_eq!(peak(2), 4);
     }
 
     #[test]

@@ -276,6 +276,70 @@ fn a_sweep_is_simulated_point_by_point_and_drawn_with_its_modelled_costs() {
 }
 
 #[test]
+fn the_shipped_calibration_is_what_its_shipped_runs_fit_to() {
+    // The reference machine's three measurements of the calibration runs (their time series
+    // and histograms left out), pooled.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/calibration");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cal.json");
+    let mut cmd = Command::new(exe());
+    cmd.args(["calibrate", "--quiet", "--out"]).arg(&file);
+    for run in ["1.json", "2.json", "3.json"] {
+        cmd.arg("--from").arg(root.join("reference-runs").join(run));
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        std::fs::read_to_string(&file).unwrap()
+            == std::fs::read_to_string(root.join("reference.json")).unwrap(),
+        "src/calibration/reference.json is not what its runs fit to: fit them again"
+    );
+}
+
+#[test]
+fn calibrate_pools_measurements_of_one_machine_and_refuses_two_machines() {
+    let runs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/calibration-runs.json");
+    let dir = tempfile::tempdir().unwrap();
+    let fit = |from: &[&std::path::Path], name: &str| {
+        let file = dir.path().join(name);
+        let mut cmd = Command::new(exe());
+        cmd.args(["calibrate", "--quiet", "--out"]).arg(&file);
+        for f in from {
+            cmd.arg("--from").arg(f);
+        }
+        (cmd.output().unwrap(), file)
+    };
+    let (out, once) = fit(&[&runs], "once.json");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (out, twice) = fit(&[&runs, &runs], "twice.json");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The same runs twice: twice the runs, and least squares finds the same costs.
+    let (once, twice) = (
+        Calibration::load(&once).unwrap(),
+        Calibration::load(&twice).unwrap(),
+    );
+    assert_eq!(twice.runs.len(), 2 * once.runs.len());
+    for (a, b) in once.cpu.iter().zip(&twice.cpu) {
+        assert!(
+            (a.cpu_ns - b.cpu_ns).abs() <= 1e-6 * a.cpu_ns.max(1.0),
+            "{a:?} then {b:?}"
+        );
+    }
+    // Runs of another machine are not pooled with these.
+    let mut other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&runs).unwrap()).unwrap();
+    other["environment"]["cpu_model"] = "Another CPU".into();
+    let elsewhere = dir.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, other.to_string()).unwrap();
+    let (out, _) = fit(&[&runs, &elsewhere], "mixed.json");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("a calibration is one machine's"),
+        "{err}"
+    );
+}
+
+#[test]
 fn calibrate_fits_the_servers_costs_and_simulate_charges_them() {
     // The calibration runs as measured on the reference machine (their time series left out).
     let runs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/calibration-runs.json");

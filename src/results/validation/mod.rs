@@ -297,11 +297,12 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
              of events), and a calibration from another machine prices it at that machine's speed"
         }
         Figure::MemoryPerClient if mode == Mode::Webhook => {
-            "the calibration's memory, a fixed part and a part per client fitted over its runs: the webhook \
-             sender's memory follows its backlog rather than its clients"
+            "the calibration's memory, a fixed part and a part per connection fitted over its runs, for the \
+             connections the model's sender pools: what its waiting deliveries hold is not in the model, nor \
+             the connections the real pool opens while one comes free"
         }
         Figure::MemoryPerClient => {
-            "the calibration's memory, a fixed part and a part per client fitted over its runs: what a \
+            "the calibration's memory, a fixed part and a part per connection fitted over its runs: what a \
              client's buffers and queues hold beyond that is not in the model"
         }
         Figure::BytesPerEvent => "the calibration's bytes per request and per delivered event",

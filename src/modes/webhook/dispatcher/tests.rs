@@ -211,10 +211,7 @@ async fn retries_follow_the_schedule_within_its_jitter() {
         let g = gaps(&log, &format!("msg_{id}"));
         assert_eq!(g.len(), 3);
         for (gap, step) in g.iter().zip([1.0, 5.0, 30.0]) {
-            assert!(
-                within_jitter(*gap, step),
-                "msg_{id}: {gap} s for a {step} s step"
-            );
+            assert!(within_jitter(*gap, step), "msg_{id}: {gap} s for a {step} s step");
         }
         first.push(g[0]);
     }

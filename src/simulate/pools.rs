@@ -1,0 +1,104 @@
+//! The webhook sender's connections, kept as the real dispatcher's HTTP client keeps them: one
+//! pool per receiver host (client `c` is on host `c % hosts`). An attempt takes an idle
+//! connection of its host or opens one; when it ends, its connection goes back to the pool,
+//! unless the attempt timed out (the dispatcher drops the request and its connection with it)
+//! or the receiver hung up. Idle connections are kept, so a host's pool grows to the most
+//! attempts it has had under way at once. The server holds what it holds per connection for
+//! each, so the sender's memory follows these connections rather than its endpoints.
+//!
+//! Not modelled: the client closing a connection idle for 90 s (a host unused that long
+//! frees its pool, which only a later peak would show), and a connection it opens while an
+//! idle one comes free (the real pool keeps both).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// The sender's pools, and the most connections they held at once.
+pub struct Pools {
+    /// The attempts under way: when each ends, its host, and whether it closes its connection.
+    busy: BinaryHeap<Reverse<(u64, usize, bool)>>,
+    /// Each host's connections: under way, and open (busy or idle).
+    hosts: Vec<(u64, u64)>,
+    open: u64,
+    peak: u64,
+}
+
+impl Pools {
+    /// Empty pools for `hosts` receiver hosts (at least one; the real receivers are spread
+    /// over at most 250).
+    pub fn new(hosts: u32) -> Self {
+        Pools {
+            busy: BinaryHeap::new(),
+            hosts: vec![(0, 0); hosts.clamp(1, 250) as usize],
+            open: 0,
+            peak: 0,
+        }
+    }
+
+    /// An attempt to `client`'s endpoint on a connection from `from` to `to`, which `closes`
+    /// its connection when it ends. Attempts come in the order they start.
+    pub fn attempt(&mut self, client: u32, from: u64, to: u64, closes: bool) {
+        while let Some(Reverse((_, host, closed))) = self.busy.peek().copied().filter(|e| e.0 .0 <= from) {
+            self.busy.pop();
+            let (busy, open) = &mut self.hosts[host];
+            *busy -= 1;
+            if closed {
+                *open -= 1;
+                self.open -= 1;
+            }
+        }
+        let host = client as usize % self.hosts.len();
+        let (busy, open) = &mut self.hosts[host];
+        if *busy == *open {
+            *open += 1;
+            self.open += 1;
+            self.peak = self.peak.max(self.open);
+        }
+        *busy += 1;
+        self.busy.push(Reverse((to, host, closes)));
+    }
+
+    /// The most connections open at once.
+    pub fn peak(&self) -> u64 {
+        self.peak
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hosts_pool_grows_to_its_most_attempts_at_once_and_reuses_its_idle_connections() {
+        // Host 0 (even clients) has attempts over [0, 10), [2, 5), [6, 9): two at once at
+        // most, the third on the second's connection; host 1 has one: three, by hand.
+        let mut p = Pools::new(2);
+        p.attempt(0, 0, 10, false);
+        p.attempt(2, 2, 5, false);
+        p.attempt(1, 3, 4, false);
+        p.attempt(4, 6, 9, false);
+        assert_eq!(p.peak(), 3);
+        // From 9, host 0 has [0, 10) and two more under way: a third connection.
+        p.attempt(6, 9, 20, false);
+        p.attempt(8, 9, 20, false);
+        assert_eq!(p.peak(), 4);
+    }
+
+    #[test]
+    fn a_connection_closed_by_its_attempt_is_no_longer_held() {
+        // Host 1's two attempts time out at 5 and close their connections; host 0 has three
+        // under way from 6. Open, by hand: at 2, host 1's two and host 0's one; at 6, host 0's
+        // three and none of host 1's.
+        let mut p = Pools::new(2);
+        p.attempt(1, 0, 5, true);
+        p.attempt(3, 1, 5, true);
+        p.attempt(0, 2, 20, false);
+        assert_eq!(p.peak(), 3);
+        p.attempt(2, 6, 20, false);
+        p.attempt(4, 6, 20, false);
+        assert_eq!(p.peak(), 3, "kept open, host 1's would make five");
+        // Host 1 again: its closed connections are opened anew, one for one attempt.
+        p.attempt(5, 7, 8, false);
+        assert_eq!(p.peak(), 4);
+    }
+}
