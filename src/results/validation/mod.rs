@@ -293,8 +293,9 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
         Figure::DeliveriesPerSecond => "the event schedule and the drain",
         Figure::CpuMsPer1k => {
             "the calibration's CPU per operation and per wake-up, fitted over its runs: how often a job finds \
-             its core idle turns on how the arrivals bunch, a fit of few runs leaves some costs loose (a page \
-             of events), and a calibration from another machine prices it at that machine's speed"
+             its core idle turns on how the arrivals bunch, the fit leaves some costs loose (a page of events, \
+             a stream write), and a calibration from another machine or day prices it at that machine's speed \
+             then"
         }
         Figure::MemoryPerClient if mode == Mode::Webhook => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs, for the \
