@@ -15,7 +15,7 @@
 //! the receiver gets a duplicate; `receiver_gone` answers 410 and the endpoint is disabled:
 //! every message it is owed, then and later, goes to the dead letters, as do those of an
 //! endpoint that has failed without a success for `disable_after`; `latency` adds its delay
-//! to each way. The attempts' connections are pooled per receiver host ([`super::pools`]).
+//! to each way. The attempts' connections are pooled per receiver host (`pools.rs`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
