@@ -3,12 +3,14 @@
 //! connection of its host or opens one; when it ends, its connection goes back to the pool,
 //! unless the attempt timed out (the dispatcher drops the request and its connection with it)
 //! or the receiver hung up. Idle connections are kept, so a host's pool grows to the most
-//! attempts it has had under way at once. The server holds what it holds per connection for
-//! each, so the sender's memory follows these connections rather than its endpoints.
+//! attempts it has had under way at once, and the sender's to the sum of its hosts' peaks,
+//! which may pass its workers. The server holds what it holds per connection for each, so the
+//! sender's memory follows these connections rather than its endpoints.
 //!
-//! Not modelled: the client closing a connection idle for 90 s (a host unused that long
-//! frees its pool, which only a later peak would show), and a connection it opens while an
-//! idle one comes free (the real pool keeps both).
+//! The dispatcher's 90 s idle timeout does not close them either: its client has no pool timer
+//! to reap idle connections, and a checkout takes the most recently idle one, so only a host
+//! left unused for 90 s would drop its pool at its next attempt (not modelled). Nor is a
+//! connection the real pool opens while an idle one comes free (it keeps both).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
