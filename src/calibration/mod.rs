@@ -195,8 +195,7 @@ pub struct Cost {
 /// What a mode's connections cost the server in memory: `fixed + per_connection ×
 /// connections`, the most it held at once. Pollers, long polls and streams hold one per
 /// client; the webhook sender holds its pools', which follow its attempts under way rather
-/// than its endpoints (2,000 endpoints were sent to over 99 connections, 500 during an
-/// outage over 468).
+/// than its endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryCost {
     /// The mode.
