@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Holds the simulator against measurement: for each shipped scenario, `run` measures it and
-# `simulate` models it over the round trip the measurement found, on the calibration shipped
-# with pushpull, and `report MEASURED SIMULATED` lays them side by side into
-# reports/validation/<name>/ (validation.html and validation.md, with both results.json).
-# reports/validation/README.md sums them up. Each scenario is measured three times, so that a
-# figure is judged against the spread of its repetitions (the machine's noise), not one draw of
-# it: about 50 minutes on two cores; nothing else should run meanwhile, since the measured CPU
-# is part of what is compared.
+# `simulate` models it over the round trip the measurement found, and `report MEASURED
+# SIMULATED` lays them side by side into reports/validation/<name>/ (validation.html and
+# validation.md, with both results.json). reports/validation/README.md sums them up. Each
+# scenario is measured three times, so that a figure is judged against the spread of its
+# repetitions (the machine's noise), not one draw of it.
+#
+# The model's costs are calibrated here, beside the measurements: `pushpull calibrate` once
+# before them and once after, the two fitted together into reports/validation/calibration.json
+# (their runs kept in reports/validation/calibration-runs/). A calibration from another day,
+# even of this machine, prices its operations differently enough to move the CPU goals by more
+# than the model's own errors do. All of it takes about an hour on two cores; nothing else
+# should run meanwhile, since the measured CPU is part of what is compared.
 #
 #   scripts/validate-simulator.sh                      # all of them
 #   scripts/validate-simulator.sh quickstart           # just one (the summary is rewritten all the same)
 #   scripts/validate-simulator.sh --model-only [NAME]  # simulate again beside the measurements
 #                                                      # already there (after a change to the model)
-#   CALIBRATION=FILE scripts/validate-simulator.sh ... # model on FILE's costs, not the shipped ones
+#                                                      # (on reports/validation/calibration.json)
+#   CALIBRATION=FILE scripts/validate-simulator.sh ... # model on FILE's costs; calibrate nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +35,32 @@ cargo build --release --quiet
 bin=target/release/pushpull
 out=reports/validation
 mkdir -p "$out"
+
+# Calibration runs, kept without what the fit does not read (time series, per-topic tallies,
+# latency histograms): a tenth of the size.
+calibrate() {
+  local runs
+  runs=$(mktemp -d)
+  echo "== calibrating ($1)" >&2
+  "$bin" calibrate --runs "$runs" --out "$runs/calibration.json" --quiet
+  mkdir -p "$out/calibration-runs"
+  python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+for p in r['points']:
+    for m in p['modes']:
+        m['timeseries'] = []
+        m['latency_over_time'] = []
+        m['deliveries']['by_topic'] = []
+        for part in m.values():
+            if isinstance(part, dict) and 'histogram' in part:
+                part['histogram'] = ''
+json.dump(r, open(sys.argv[2], 'w'), indent=1)" "$runs/results.json" "$out/calibration-runs/$1.json"
+  rm -rf "$runs"
+}
+if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
+  calibrate before
+fi
 
 for name in "${chosen[@]}"; do
   dir="$out/$name"
@@ -47,13 +79,30 @@ for name in "${chosen[@]}"; do
     echo "$dir/measured/results.json: no measurement to simulate beside; run without --model-only" >&2
     exit 1
   fi
+done
+
+if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
+  calibrate after
+  "$bin" calibrate --from "$out/calibration-runs/before.json" --from "$out/calibration-runs/after.json" \
+    --out "$out/calibration.json" --quiet
+fi
+calibration=${CALIBRATION:-$out/calibration.json}
+if [ ! -f "$calibration" ]; then
+  echo "$calibration: no calibration to model on; run without --model-only, or name one with CALIBRATION=FILE" >&2
+  exit 1
+fi
+
+for name in "${chosen[@]}"; do
+  dir="$out/$name"
+  [ -f "$dir/measured/results.json" ] && [ ! -f "$dir/not-simulated.txt" ] || continue
+  echo "== simulating $name" >&2
   # The model's network: the median of the round trips the measurement found before each mode.
   round_trip=$(python3 -c "
 import json, statistics, sys
 r = json.load(open(sys.argv[1]))
 modes = r.get('modes', []) + [m for p in r.get('points', []) for m in p['modes']]
 print('%.3fms' % statistics.median(m['theory']['given']['round_trip_ms'] for m in modes))" "$dir/measured/results.json")
-  "$bin" simulate "scenarios/$name.toml" --round-trip "$round_trip" ${CALIBRATION:+--calibration "$CALIBRATION"} \
+  "$bin" simulate "scenarios/$name.toml" --round-trip "$round_trip" --calibration "$calibration" \
     --out "$dir/simulated" --quiet || [ $? -eq 3 ]
   "$bin" report "$dir/measured/results.json" "$dir/simulated/results.json" --out "$dir" >/dev/null
 done
@@ -65,6 +114,13 @@ done
   echo "measured three times by \`pushpull run\` and modelled by \`pushpull simulate\` over the round trip the"
   echo "measurement found, every headline figure side by side with its goal. The machine and the"
   echo "calibration each used are in its page."
+  echo
+  if [ -n "${CALIBRATION:-}" ]; then
+    echo "The model's costs: $CALIBRATION."
+  else
+    echo "The model's costs: [calibration.json](calibration.json), \`pushpull calibrate\` run here before the"
+    echo "measurements and again after them, both fitted together (their runs in [calibration-runs/](calibration-runs))."
+  fi
   echo
   for name in "${scenarios[@]}"; do
     if [ -f "$out/$name/not-simulated.txt" ]; then
