@@ -6,18 +6,19 @@
 # scenario is measured three times, so that a figure is judged against the spread of its
 # repetitions (the machine's noise), not one draw of it.
 #
-# The model's costs are calibrated here, beside the measurements: `pushpull calibrate` once
-# before them and once after, the two fitted together into reports/validation/calibration.json
-# (their runs kept in reports/validation/calibration-runs/). A calibration from another day,
-# even of this machine, prices its operations differently enough to move the CPU goals by more
-# than the model's own errors do. All of it takes about an hour on two cores; nothing else
-# should run meanwhile, since the measured CPU is part of what is compared.
+# The model's costs are calibrated here, beside the measurements: `pushpull calibrate` before
+# them, halfway through and after them, the three fitted together into
+# reports/validation/calibration.json (their runs kept in reports/validation/calibration-runs/
+# and fitted again by --model-only, so that a change to the model prices them anew). A
+# calibration from another day, even of this machine, prices its operations differently
+# enough to move the CPU goals by more than the model's own errors do. All of it takes about
+# an hour on two cores; nothing else should run meanwhile, since the measured CPU is part of
+# what is compared.
 #
 #   scripts/validate-simulator.sh                      # all of them
 #   scripts/validate-simulator.sh quickstart           # just one (the summary is rewritten all the same)
 #   scripts/validate-simulator.sh --model-only [NAME]  # simulate again beside the measurements
 #                                                      # already there (after a change to the model)
-#                                                      # (on reports/validation/calibration.json)
 #   CALIBRATION=FILE scripts/validate-simulator.sh ... # model on FILE's costs; calibrate nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,11 +60,17 @@ json.dump(r, open(sys.argv[2], 'w'), indent=1)" "$runs/results.json" "$out/calib
   rm -rf "$runs"
 }
 if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
+  rm -rf "$out/calibration-runs"
   calibrate before
 fi
 
+measured=0
 for name in "${chosen[@]}"; do
   dir="$out/$name"
+  if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ] && [ ${#chosen[@]} -gt 1 ] && [ $measured = $((${#chosen[@]} / 2)) ]; then
+    calibrate halfway
+  fi
+  measured=$((measured + 1))
   echo "== $name" >&2
   if ! "$bin" simulate "scenarios/$name.toml" --round-trip 1ms --out "$(mktemp -d)" --quiet 2>"$dir.why"; then
     # Refused (faults are not modelled yet, say): keep the reason for the summary.
@@ -81,10 +88,15 @@ for name in "${chosen[@]}"; do
   fi
 done
 
-if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
-  calibrate after
-  "$bin" calibrate --from "$out/calibration-runs/before.json" --from "$out/calibration-runs/after.json" \
-    --out "$out/calibration.json" --quiet
+if [ -z "${CALIBRATION:-}" ]; then
+  if [ $measure = 1 ]; then
+    calibrate after
+  fi
+  if [ -d "$out/calibration-runs" ]; then
+    froms=()
+    for runs in "$out"/calibration-runs/*.json; do froms+=(--from "$runs"); done
+    "$bin" calibrate "${froms[@]}" --out "$out/calibration.json" --quiet
+  fi
 fi
 calibration=${CALIBRATION:-$out/calibration.json}
 if [ ! -f "$calibration" ]; then
@@ -119,7 +131,8 @@ done
     echo "The model's costs: $CALIBRATION."
   else
     echo "The model's costs: [calibration.json](calibration.json), \`pushpull calibrate\` run here before the"
-    echo "measurements and again after them, both fitted together (their runs in [calibration-runs/](calibration-runs))."
+    echo "measurements, halfway through and after them, all fitted together (their runs in"
+    echo "[calibration-runs/](calibration-runs))."
   fi
   echo
   for name in "${scenarios[@]}"; do
