@@ -150,20 +150,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
     let (by_topic, subscribers_with_loss) =
         by_topic(&m.ledgers, &m.emitted.measured, &accounted.missing_by_topic);
     let (after, whole) = (&m.server, &m.whole);
-    let mut warnings = Vec::new();
-    let lost = outcomes.lost;
-    if lost > 0 {
-        warnings.push(format!(
-            "{lost} of {} deliveries did not arrive by the end of the drain",
-            m.expected
-        ));
-    }
-    if outcomes.dead_lettered > 0 {
-        warnings.push(format!(
-            "{} of {} deliveries did not arrive and sit in the dead-letter list",
-            outcomes.dead_lettered, m.expected
-        ));
-    }
+    let mut warnings = crate::results::missing_warnings(m.scenario, m.mode, &outcomes);
     if whole.webhook.intake_held_ns > 0 {
         warnings.push(format!(
             "the webhook backlog reached its bound ({} deliveries waiting) and held the event generator back for \
@@ -240,7 +227,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             events_measured: m.emitted.measured.iter().sum(),
             expected: m.expected,
             delivered: counts.delivered,
-            lost,
+            lost: outcomes.lost,
             duplicates: counts.duplicates,
             out_of_order: counts.out_of_order,
             gap_events: counts.gap_events,

@@ -38,11 +38,12 @@ pub use crate::results::{Given, Prediction};
 /// [`crate::event`]).
 impl Mode {
     /// How long a delivery may take before it counts as late: the scenario's `late_after`, or
-    /// what a healthy delivery of this mode needs: a poller's longest wait (interval plus
-    /// jitter) and, for every mode, 250 ms for the trip and for a busy machine.
+    /// what a healthy delivery of this mode needs: a poller's longest wait between two polls
+    /// ([`PollParams::longest_gap`](crate::scenario::PollParams::longest_gap)) and, for
+    /// every mode, 250 ms for the trip and for a busy machine.
     pub fn late_after(self, s: &Scenario) -> std::time::Duration {
         let slack = std::time::Duration::from_millis(250);
-        let poll = |p: &crate::scenario::PollParams| p.interval.mul_f64(1.0 + p.jitter) + slack;
+        let poll = |p: &crate::scenario::PollParams| p.longest_gap() + slack;
         s.late_after.unwrap_or_else(|| match self {
             Mode::Poll => poll(&s.poll),
             Mode::ConditionalPoll => poll(&s.conditional_poll),

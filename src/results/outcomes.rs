@@ -55,6 +55,50 @@ impl Outcomes {
     }
 }
 
+/// What a run (or a model) warns of the owed deliveries that never arrived: how many were
+/// lost and how many sit in the dead-letter list, and, when a poller may go longer between
+/// two polls than the drain lasts, that the followers of the last events may not have polled
+/// again before it ended.
+pub fn missing_warnings(
+    s: &crate::scenario::Scenario,
+    mode: crate::event::Mode,
+    o: &Outcomes,
+) -> Vec<String> {
+    use crate::scenario::humane::format;
+    let mut warnings = Vec::new();
+    if o.lost > 0 {
+        let poller = match mode {
+            crate::event::Mode::Poll => Some(&s.poll),
+            crate::event::Mode::ConditionalPoll => Some(&s.conditional_poll),
+            _ => None,
+        };
+        let why = match poller.map(|p| (p, p.longest_gap())) {
+            Some((p, gap)) if gap > s.drain => format!(
+                ": the drain ({}) is shorter than the longest a poller may go between two polls ({}, its {} \
+                 interval and a jitter of {}), so the followers of the last events may not have polled again; \
+                 a drain of {} would wait for them",
+                format(s.drain),
+                format(gap),
+                format(p.interval),
+                p.jitter,
+                format(gap),
+            ),
+            _ => String::new(),
+        };
+        warnings.push(format!(
+            "{} of {} deliveries did not arrive by the end of the drain{why}",
+            o.lost, o.expected
+        ));
+    }
+    if o.dead_lettered > 0 {
+        warnings.push(format!(
+            "{} of {} deliveries did not arrive and sit in the dead-letter list",
+            o.dead_lettered, o.expected
+        ));
+    }
+    warnings
+}
+
 /// The accounting of the events scheduled during one fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultWindow {
@@ -137,4 +181,58 @@ pub struct TopicDeliveries {
     pub duplicates: u64,
     /// Arrivals after a later event of the topic.
     pub out_of_order: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::event::Mode;
+    use crate::scenario::Scenario;
+
+    fn scenario(drain: &str) -> Scenario {
+        Scenario::parse(
+            Path::new("d.toml"),
+            &format!(
+                "name = \"d\"\nduration = \"10s\"\ndrain = \"{drain}\"\nmodes = [\"poll\", \"sse\"]\n[events]\nrate = 1\n\
+                 [clients]\ncount = 10\n[poll]\ninterval = \"30s\"\njitter = 0.1\nschedule = \"fixed\"\n"
+            ),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_drain_shorter_than_a_pollers_longest_gap_is_named_as_the_cause_of_its_losses() {
+        let o = Outcomes {
+            expected: 100,
+            on_time: 93,
+            lost: 5,
+            dead_lettered: 2,
+            ..Outcomes::default()
+        };
+        // Fixed slots 30 s apart, each up to 3 s off its place: two polls as much as 36 s apart.
+        let short = missing_warnings(&scenario("30s"), Mode::Poll, &o);
+        assert_eq!(short.len(), 2, "{short:?}");
+        assert!(
+            short[0]
+                .starts_with("5 of 100 deliveries did not arrive by the end of the drain: the drain (30s)")
+                && short[0].contains("(36s, its 30s interval and a jitter of 0.1)"),
+            "{short:?}"
+        );
+        assert_eq!(
+            short[1],
+            "2 of 100 deliveries did not arrive and sit in the dead-letter list"
+        );
+        // A long enough drain, or a mode that does not poll: the losses alone.
+        let plain = "5 of 100 deliveries did not arrive by the end of the drain";
+        assert_eq!(missing_warnings(&scenario("36s"), Mode::Poll, &o)[0], plain);
+        assert_eq!(missing_warnings(&scenario("30s"), Mode::Sse, &o)[0], plain);
+        let none = Outcomes {
+            expected: 100,
+            on_time: 100,
+            ..Outcomes::default()
+        };
+        assert!(missing_warnings(&scenario("30s"), Mode::Poll, &none).is_empty());
+    }
 }

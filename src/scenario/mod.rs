@@ -162,6 +162,19 @@ pub struct PollParams {
     pub limit: u32,
 }
 
+impl PollParams {
+    /// The longest a poller may go between two polls: its interval, with each fixed slot up
+    /// to the jitter either side of its place (so two of them as much as twice the jitter
+    /// further apart), or one jittered interval after an answer.
+    pub fn longest_gap(&self) -> Duration {
+        let strays = match self.schedule {
+            PollSchedule::Fixed => 2.0,
+            PollSchedule::AfterAnswer => 1.0,
+        };
+        self.interval.mul_f64(1.0 + strays * self.jitter)
+    }
+}
+
 /// When a poller sends its next poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -313,7 +313,9 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
     let lost = o.expected - o.delivered - o.dead_letters;
     let theory = mode.predict(s, &given);
     let cost = super::charge::charged(s, mode, model, &server, &o);
-    let warnings = super::charge::saturation(s, cores, &server, cost.cpu_seconds);
+    let outcomes = outcomes(o.expected, &o.latency, o.dead_letters, o.duplicates, late_after);
+    let mut warnings = crate::results::missing_warnings(s, mode, &outcomes);
+    warnings.extend(super::charge::saturation(s, cores, &server, cost.cpu_seconds));
     ModeResult {
         mode,
         theory,
@@ -338,7 +340,7 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
         poll_sends: Default::default(),
         server: cost,
         client: Default::default(),
-        outcomes: outcomes(o.expected, &o.latency, o.dead_letters, o.duplicates, late_after),
+        outcomes,
         late_after_ms: late_after.as_secs_f64() * 1000.0,
         fault_windows: fault_windows(s, mode, &o, late_after),
         latency_over_time: o.timeline.as_ref().map(|t| t.latency()).unwrap_or_default(),
