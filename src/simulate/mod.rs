@@ -48,6 +48,7 @@ pub use outcome::{Outcome, Tally};
 pub use results::{mode_result, operations, simulate, unsupported, Unwatched, Watch, NOT_MODELLED};
 pub mod stream;
 mod timeline;
+mod timer;
 pub mod webhook;
 
 use std::time::Duration;
