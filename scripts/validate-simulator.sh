@@ -17,6 +17,7 @@
 #
 #   scripts/validate-simulator.sh                      # all of them
 #   scripts/validate-simulator.sh quickstart           # just one (the summary is rewritten all the same)
+#   scripts/validate-simulator.sh my/own.toml          # a scenario of yours, into reports/validation/own/
 #   scripts/validate-simulator.sh --model-only [NAME]  # simulate again beside the measurements
 #                                                      # already there (after a change to the model)
 #   CALIBRATION=FILE scripts/validate-simulator.sh ... # model on FILE's costs; calibrate nothing
@@ -65,14 +66,23 @@ if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
 fi
 
 measured=0
-for name in "${chosen[@]}"; do
+# A name is a shipped scenario; a path ending in .toml is anyone's, written under its file's name.
+file() {
+  case $1 in
+    *.toml) echo "$1" ;;
+    *) echo "scenarios/$1.toml" ;;
+  esac
+}
+
+for chosen_one in "${chosen[@]}"; do
+  name=$(basename "$chosen_one" .toml)
   dir="$out/$name"
   if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ] && [ ${#chosen[@]} -gt 1 ] && [ $measured = $((${#chosen[@]} / 2)) ]; then
     calibrate halfway
   fi
   measured=$((measured + 1))
   echo "== $name" >&2
-  if ! "$bin" simulate "scenarios/$name.toml" --round-trip 1ms --out "$(mktemp -d)" --quiet 2>"$dir.why"; then
+  if ! "$bin" simulate "$(file "$chosen_one")" --round-trip 1ms --out "$(mktemp -d)" --quiet 2>"$dir.why"; then
     # Refused (faults are not modelled yet, say): keep the reason for the summary.
     mkdir -p "$dir"
     mv "$dir.why" "$dir/not-simulated.txt"
@@ -81,7 +91,7 @@ for name in "${chosen[@]}"; do
   rm -f "$dir.why" "$dir/not-simulated.txt"
   if [ $measure = 1 ]; then
     # Exit code 3 (a threshold failed) still leaves results worth comparing.
-    "$bin" run "scenarios/$name.toml" --repeat $repeat --out "$dir/measured" --quiet || [ $? -eq 3 ]
+    "$bin" run "$(file "$chosen_one")" --repeat $repeat --out "$dir/measured" --quiet || [ $? -eq 3 ]
   elif [ ! -f "$dir/measured/results.json" ]; then
     echo "$dir/measured/results.json: no measurement to simulate beside; run without --model-only" >&2
     exit 1
@@ -94,7 +104,9 @@ if [ -z "${CALIBRATION:-}" ]; then
   fi
   if [ -d "$out/calibration-runs" ]; then
     froms=()
-    for runs in "$out"/calibration-runs/*.json; do froms+=(--from "$runs"); done
+    for runs in before halfway after; do
+      [ ! -f "$out/calibration-runs/$runs.json" ] || froms+=(--from "$out/calibration-runs/$runs.json")
+    done
     "$bin" calibrate "${froms[@]}" --out "$out/calibration.json" --quiet
   fi
 fi
@@ -104,7 +116,8 @@ if [ ! -f "$calibration" ]; then
   exit 1
 fi
 
-for name in "${chosen[@]}"; do
+for chosen_one in "${chosen[@]}"; do
+  name=$(basename "$chosen_one" .toml)
   dir="$out/$name"
   [ -f "$dir/measured/results.json" ] && [ ! -f "$dir/not-simulated.txt" ] || continue
   echo "== simulating $name" >&2
@@ -114,7 +127,7 @@ import json, statistics, sys
 r = json.load(open(sys.argv[1]))
 modes = r.get('modes', []) + [m for p in r.get('points', []) for m in p['modes']]
 print('%.3fms' % statistics.median(m['theory']['given']['round_trip_ms'] for m in modes))" "$dir/measured/results.json")
-  "$bin" simulate "scenarios/$name.toml" --round-trip "$round_trip" --calibration "$calibration" \
+  "$bin" simulate "$(file "$chosen_one")" --round-trip "$round_trip" --calibration "$calibration" \
     --out "$dir/simulated" --quiet || [ $? -eq 3 ]
   "$bin" report "$dir/measured/results.json" "$dir/simulated/results.json" --out "$dir" >/dev/null
 done
@@ -142,5 +155,18 @@ done
       echo "- [$name]($name/validation.md): $(grep -m1 '^The model met' "$out/$name/validation.md")"
     fi
   done
+  others=()
+  for page in "$out"/*/validation.md; do
+    name=$(basename "$(dirname "$page")")
+    [[ " ${scenarios[*]} " == *" $name "* ]] || others+=("$name")
+  done
+  if [ ${#others[@]} -gt 0 ]; then
+    echo
+    echo "Other scenarios validated here:"
+    echo
+    for name in "${others[@]}"; do
+      echo "- [$name]($name/validation.md): $(grep -m1 '^The model met' "$out/$name/validation.md")"
+    done
+  fi
 } >"$out/README.md"
 echo "summary: $out/README.md" >&2
