@@ -106,6 +106,11 @@ pub fn render(c: &Calibration) -> String {
         out += &format!("{:<40} {value:>8.2} ± {err:.2}{unit}\n", cost.op.says());
     }
     out += &format!(
+        "{:<40} {:>8.2} ms\n",
+        "idle before a job pays a wake-up",
+        c.wake_after_idle_ns as f64 / 1e6
+    );
+    out += &format!(
         "\n{:<17} {:>12} {:>12} {:>14} {:>14}\n",
         "", "KB/conn", "fixed MB", "B out/request", "B out/event"
     );

@@ -11,6 +11,7 @@
 //! measured on the reference machine ships as [`Calibration::reference`].
 
 pub mod fit;
+mod per_mode;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -178,6 +179,13 @@ pub type Wakes<'a> = &'a dyn Fn(&Scenario, &ModeResult, &Calibration) -> [f64; 2
 /// At most this many rounds of counting the wake-ups and fitting again.
 const WAKE_ROUNDS: usize = 6;
 
+/// The idle times a fit tries as the threshold past which a job pays a wake-up, ns: a worker
+/// thread (and its core) idle for a moment is still awake, and only after a longer idle has
+/// it parked and its core gone to sleep, so that the next job pays to wake them.
+pub const WAKE_AFTER_IDLE_NS: [u64; 8] = [
+    0, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000,
+];
+
 /// The rounds stop once no run's wake-ups moved by more than this share.
 const WAKES_SETTLED: f64 = 0.01;
 
@@ -258,6 +266,13 @@ pub struct Calibration {
     pub memory: Vec<MemoryCost>,
     /// Bytes per mode.
     pub bytes: Vec<ByteCost>,
+    /// How long a core must have been idle for a job to pay a wake-up ([`Op::Wake`],
+    /// [`Op::RequestWake`]), ns: a worker idle for less is still awake, and a job that finds
+    /// it so costs no more than one that finds it busy. Fitted: of [`WAKE_AFTER_IDLE_NS`],
+    /// the one whose fit leaves the least error over the runs (0, every idle core woken, in
+    /// files written before it was fitted, whose costs were fitted so).
+    #[serde(default)]
+    pub wake_after_idle_ns: u64,
     /// The measured runs, each with its fitted CPU.
     pub runs: Vec<Run>,
     /// What makes these costs less trustworthy, in words (none in older files).
@@ -301,6 +316,26 @@ impl Calibration {
     /// its core busy longer: so the costs are fitted without them, the wake-ups counted at
     /// those costs, the costs fitted again with them, until the counts settle.
     pub fn fit(results: &Results, wakes: Wakes) -> anyhow::Result<Calibration> {
+        let mut best: Option<(f64, Calibration)> = None;
+        for idle in WAKE_AFTER_IDLE_NS {
+            let c = Calibration::fit_waking_after(results, wakes, idle)?;
+            let error = c.fit_error();
+            if best.as_ref().is_none_or(|(least, _)| error < *least) {
+                best = Some((error, c));
+            }
+        }
+        Ok(best.expect("at least one threshold").1)
+    }
+
+    /// The fit's error over its runs: the root mean square of their [`Calibration::errors`]
+    /// (shares of the measured CPU, as the fit weighs them).
+    pub fn fit_error(&self) -> f64 {
+        let errors = self.errors();
+        (errors.iter().map(|e| e * e).sum::<f64>() / errors.len().max(1) as f64).sqrt()
+    }
+
+    /// [`Calibration::fit`] with wake-ups paid after an idle of more than `idle` ns.
+    fn fit_waking_after(results: &Results, wakes: Wakes, idle: u64) -> anyhow::Result<Calibration> {
         let measured: Vec<(String, &Scenario, &ModeResult)> = results
             .points
             .iter()
@@ -335,8 +370,14 @@ impl Calibration {
                 .map(|(_, s, m)| (*s, *m))
                 .collect()
         };
-        let memory: Vec<MemoryCost> = modes.iter().map(|&mode| memory(mode, &of(mode))).collect();
-        let bytes: Vec<ByteCost> = modes.iter().map(|&mode| bytes(mode, &of(mode))).collect();
+        let memory: Vec<MemoryCost> = modes
+            .iter()
+            .map(|&mode| per_mode::memory(mode, &of(mode)))
+            .collect();
+        let bytes: Vec<ByteCost> = modes
+            .iter()
+            .map(|&mode| per_mode::bytes(mode, &of(mode)))
+            .collect();
         let assemble = |rows: &[Vec<f64>]| {
             let f = fit::nonnegative_least_squares(rows, &cpu, &weights);
             let costs: Vec<Cost> = Op::ALL
@@ -370,6 +411,7 @@ impl Calibration {
                 cpu: costs,
                 memory: memory.clone(),
                 bytes: bytes.clone(),
+                wake_after_idle_ns: idle,
                 runs,
                 warnings: Vec::new(),
             }
@@ -430,50 +472,6 @@ impl Calibration {
             .iter()
             .map(|r| (r.fitted_cpu_seconds / r.cpu_seconds.max(1e-9) - 1.0).abs())
             .collect()
-    }
-}
-
-/// `fixed + per_connection × connections` fitted to the memory each run's clients held
-/// (resident at the window's end − before any client − the event log) and the most
-/// connections it held at once.
-fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCost {
-    let rows: Vec<Vec<f64>> = runs
-        .iter()
-        .map(|(_, m)| vec![1.0, m.server.peak_connections as f64])
-        .collect();
-    let held: Vec<f64> = runs
-        .iter()
-        .map(|(s, m)| m.server.memory_per_client_bytes * f64::from(s.clients.count))
-        .collect();
-    // Each run weighted by its own memory, so that the small runs, where the fixed part
-    // shows, count as much as the large ones.
-    let weights: Vec<f64> = held.iter().map(|h| 1.0 / h.max(1024.0)).collect();
-    let f = fit::nonnegative_least_squares(&rows, &held, &weights);
-    MemoryCost {
-        mode,
-        fixed_bytes: f.coefficients[0],
-        per_connection_bytes: f.coefficients[1],
-    }
-}
-
-/// Bytes read and written, each fitted as `per request × requests + per delivery × deliveries`.
-fn bytes(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ByteCost {
-    let rows: Vec<Vec<f64>> = runs
-        .iter()
-        .map(|(_, m)| vec![m.server.requests as f64, m.deliveries.delivered as f64])
-        .collect();
-    let fit_of = |y: Vec<f64>| {
-        let weights: Vec<f64> = y.iter().map(|v| 1.0 / v.max(1.0)).collect();
-        fit::nonnegative_least_squares(&rows, &y, &weights).coefficients
-    };
-    let read = fit_of(runs.iter().map(|(_, m)| m.server.bytes_read as f64).collect());
-    let written = fit_of(runs.iter().map(|(_, m)| m.server.bytes_written as f64).collect());
-    ByteCost {
-        mode,
-        read_per_request: read[0],
-        read_per_delivery: read[1],
-        written_per_request: written[0],
-        written_per_delivery: written[1],
     }
 }
 

@@ -26,7 +26,7 @@ fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
         calls.set(calls.get() + 1);
         [if round.is_multiple_of(2) { 100.0 } else { 200.0 }, 0.0]
     };
-    let c = Calibration::fit(&r, &flipping).unwrap();
+    let c = Calibration::fit_waking_after(&r, &flipping, 0).unwrap();
     assert_eq!(
         calls.get(),
         WAKE_ROUNDS * per_round,
@@ -37,6 +37,54 @@ fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
         c.warnings[0].contains("still moved by up to"),
         "{}",
         c.warnings[0]
+    );
+}
+
+#[test]
+fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
+    // Made up, by hand: each run's CPU is 1 ms per event published and 0.5 ms per wake-up,
+    // and an event wakes the server when the gap between events (1 / rate) is longer than
+    // 3 ms: the runs at 2, 20 and 50 events/s wake for each event, those at 400 and 1,000
+    // (gaps of 2.5 and 1 ms) never. Any threshold from 2.5 ms to 20 ms counts the same
+    // wake-ups and fits exactly; one below 2.5 ms counts wake-ups that did not happen.
+    let gap_ns = |s: &Scenario| 1e9 / s.events.rate;
+    let mut r = runs();
+    for p in &mut r.points {
+        let gap = gap_ns(&p.scenario);
+        for m in &mut p.modes {
+            let events = m.deliveries.events_measured as f64;
+            let wakes = if gap > 3e6 { events } else { 0.0 };
+            m.server.cpu_seconds = events * 1e-3 + wakes * 0.5e-3;
+        }
+    }
+    let wakes = |s: &Scenario, m: &ModeResult, c: &Calibration| {
+        let events = m.deliveries.events_measured as f64;
+        [
+            if gap_ns(s) > c.wake_after_idle_ns as f64 {
+                events
+            } else {
+                0.0
+            },
+            0.0,
+        ]
+    };
+    let c = Calibration::fit(&r, &wakes).unwrap();
+    assert!(
+        (2_500_000..20_000_000).contains(&c.wake_after_idle_ns),
+        "{}",
+        c.wake_after_idle_ns
+    );
+    assert!(c.fit_error() < 1e-6, "{}", c.fit_error());
+    assert!(
+        (c.cpu_ns(Op::Wake) / 0.5e6 - 1.0).abs() < 1e-6,
+        "{}",
+        c.cpu_ns(Op::Wake)
+    );
+    let every_idle_core = Calibration::fit_waking_after(&r, &wakes, 0).unwrap();
+    assert!(
+        every_idle_core.fit_error() > 0.01,
+        "{}",
+        every_idle_core.fit_error()
     );
 }
 

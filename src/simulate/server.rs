@@ -5,9 +5,10 @@
 //! published) takes its share of the cores all the time, and stretches every other job by
 //! `cores / (cores − that share)`.
 //!
-//! A job that finds its core idle also pays a wake-up ([`Op::Wake`]): the server woke for
-//! it. Under load jobs find their cores busy and pay none, which is why an operation costs
-//! less per unit at high load than at low.
+//! A job that finds its core idle for longer than the calibration's `wake_after_idle_ns`
+//! also pays a wake-up ([`Op::Wake`]): the server had gone to sleep and woke for it. Under
+//! load jobs find their cores busy or just freed and pay none, which is why an operation
+//! costs less per unit at high load than at low.
 //!
 //! Jobs must be handed over in the order they reach the server (each mode's model queues a
 //! request's arrival as an action of its own for that reason); the operations of jobs inside
@@ -39,6 +40,8 @@ pub struct Server {
     stretch: f64,
     /// The background's share: cores kept busy whatever the requests.
     pub background_cores: f64,
+    /// How long a core must have been idle for a job to pay a wake-up, ns.
+    wake_after_idle_ns: u64,
     /// The measured window, ns.
     window: std::ops::Range<u64>,
     /// Operations served within the measured window.
@@ -68,6 +71,7 @@ impl Server {
             // which is what such a server does.
             stretch: f64::from(cores) / idle.max(f64::from(cores) * 1e-3),
             background_cores,
+            wake_after_idle_ns: calibration.wake_after_idle_ns,
             window: warmup..warmup + s.duration.as_nanos() as u64,
             counts: Counts::default(),
             last: 0,
@@ -82,6 +86,7 @@ impl Server {
             cost_ns: [0.0; Op::ALL.len()],
             stretch: 1.0,
             background_cores: 0.0,
+            wake_after_idle_ns: 0,
             window: 0..0,
             counts: Counts::default(),
             last: 0,
@@ -109,8 +114,9 @@ impl Server {
             return at;
         }
         let mut core = self.free.peek_mut().expect("at least one core");
-        if core.0 < at {
-            // The core was idle: the server wakes for this job.
+        if core.0 + self.wake_after_idle_ns < at {
+            // The core was idle long enough to have gone to sleep: the server wakes for
+            // this job.
             let wake = match woken {
                 Woken::ByRequest => Op::RequestWake,
                 Woken::ByEvent => Op::Wake,
@@ -187,6 +193,22 @@ mod tests {
         assert_eq!(srv.counts.get(Op::RequestWake), 2.0);
         assert_eq!(srv.counts.get(Op::Wake), 0.0);
         assert_eq!(srv.counts.get(Op::EmptyPoll), 3.0);
+    }
+
+    #[test]
+    fn a_core_idle_for_less_than_the_threshold_is_still_awake() {
+        // One core, 1 ms jobs, wake-ups of 0.5 ms after an idle of more than 2 ms, by hand:
+        // the first job (at 10 ms, after 10 ms idle) wakes and ends at 11.5 ms; one at 13 ms
+        // (1.5 ms idle) does not, ends at 14 ms; one at 16.5 ms (2.5 ms idle) does.
+        let mut srv = server(1, 1e6);
+        srv.cost_ns[Op::Wake as usize] = 0.5e6;
+        srv.wake_after_idle_ns = 2_000_000;
+        srv.window = 0..u64::MAX;
+        let job = |srv: &mut Server, at: u64| srv.serve(at, Woken::ByEvent, &[(Op::EmptyPoll, 1.0)]);
+        assert_eq!(job(&mut srv, 10_000_000), 11_500_000);
+        assert_eq!(job(&mut srv, 13_000_000), 14_000_000);
+        assert_eq!(job(&mut srv, 16_500_000), 18_000_000);
+        assert_eq!(srv.counts.get(Op::Wake), 2.0);
     }
 
     #[test]

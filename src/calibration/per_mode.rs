@@ -1,0 +1,51 @@
+//! What each mode's runs hold and send, fitted apart from the CPU: memory per connection
+//! held and bytes per request and per delivery.
+
+use super::{fit, ByteCost, MemoryCost};
+use crate::event::Mode;
+use crate::results::ModeResult;
+use crate::scenario::Scenario;
+
+/// `fixed + per_connection × connections` fitted to the memory each run's clients held
+/// (resident at the window's end − before any client − the event log) and the most
+/// connections it held at once.
+pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCost {
+    let rows: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|(_, m)| vec![1.0, m.server.peak_connections as f64])
+        .collect();
+    let held: Vec<f64> = runs
+        .iter()
+        .map(|(s, m)| m.server.memory_per_client_bytes * f64::from(s.clients.count))
+        .collect();
+    // Each run weighted by its own memory, so that the small runs, where the fixed part
+    // shows, count as much as the large ones.
+    let weights: Vec<f64> = held.iter().map(|h| 1.0 / h.max(1024.0)).collect();
+    let f = fit::nonnegative_least_squares(&rows, &held, &weights);
+    MemoryCost {
+        mode,
+        fixed_bytes: f.coefficients[0],
+        per_connection_bytes: f.coefficients[1],
+    }
+}
+
+/// Bytes read and written, each fitted as `per request × requests + per delivery × deliveries`.
+pub(super) fn bytes(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ByteCost {
+    let rows: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|(_, m)| vec![m.server.requests as f64, m.deliveries.delivered as f64])
+        .collect();
+    let fit_of = |y: Vec<f64>| {
+        let weights: Vec<f64> = y.iter().map(|v| 1.0 / v.max(1.0)).collect();
+        fit::nonnegative_least_squares(&rows, &y, &weights).coefficients
+    };
+    let read = fit_of(runs.iter().map(|(_, m)| m.server.bytes_read as f64).collect());
+    let written = fit_of(runs.iter().map(|(_, m)| m.server.bytes_written as f64).collect());
+    ByteCost {
+        mode,
+        read_per_request: read[0],
+        read_per_delivery: read[1],
+        written_per_request: written[0],
+        written_per_delivery: written[1],
+    }
+}
