@@ -314,7 +314,9 @@ impl Calibration {
     /// (`wakes`: how many of a run's jobs reached an idle core, for the run's scenario and
     /// mode, at the costs of a calibration), and depend on the costs, since a dearer job keeps
     /// its core busy longer: so the costs are fitted without them, the wake-ups counted at
-    /// those costs, the costs fitted again with them, until the counts settle.
+    /// those costs, the costs fitted again with them, until the counts settle. That is done
+    /// for each idle threshold of [`WAKE_AFTER_IDLE_NS`], and the fit with the least
+    /// [`Calibration::fit_error`] kept.
     pub fn fit(results: &Results, wakes: Wakes) -> anyhow::Result<Calibration> {
         let mut best: Option<(f64, Calibration)> = None;
         for idle in WAKE_AFTER_IDLE_NS {
