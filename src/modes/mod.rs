@@ -43,12 +43,8 @@ impl Mode {
     /// every mode, 250 ms for the trip and for a busy machine.
     pub fn late_after(self, s: &Scenario) -> std::time::Duration {
         let slack = std::time::Duration::from_millis(250);
-        let poll = |p: &crate::scenario::PollParams| p.longest_gap() + slack;
-        s.late_after.unwrap_or_else(|| match self {
-            Mode::Poll => poll(&s.poll),
-            Mode::ConditionalPoll => poll(&s.conditional_poll),
-            Mode::LongPoll | Mode::Sse | Mode::Websocket | Mode::Webhook => slack,
-        })
+        s.late_after
+            .unwrap_or_else(|| s.poller(self).map_or(slack, |p| p.longest_gap() + slack))
     }
 
     /// What theory predicts for this mode under `scenario`, given what the run itself set.

@@ -254,7 +254,7 @@ fn speed(r: &Results, delivered: &[&ModeResult]) -> String {
             slowest.mode,
             format_owed(slowest, 0.5)
         ));
-        if let Some(interval) = poll_interval(r, slowest.mode) {
+        if let Some(interval) = r.scenario.poller(slowest.mode).map(|p| p.interval) {
             let t_ms = interval.as_secs_f64() * 1000.0;
             s.push_str(&format!(
                 ", {:.2} of its {} polling interval (theory: {:.2})",
@@ -265,14 +265,6 @@ fn speed(r: &Results, delivered: &[&ModeResult]) -> String {
         }
     }
     s + "."
-}
-
-fn poll_interval(r: &Results, mode: Mode) -> Option<std::time::Duration> {
-    match mode {
-        Mode::Poll => Some(r.scenario.poll.interval),
-        Mode::ConditionalPoll => Some(r.scenario.conditional_poll.interval),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -67,12 +67,7 @@ pub fn missing_warnings(
     use crate::scenario::humane::format;
     let mut warnings = Vec::new();
     if o.lost > 0 {
-        let poller = match mode {
-            crate::event::Mode::Poll => Some(&s.poll),
-            crate::event::Mode::ConditionalPoll => Some(&s.conditional_poll),
-            _ => None,
-        };
-        let why = match poller.map(|p| (p, p.longest_gap())) {
+        let why = match s.poller(mode).map(|p| (p, p.longest_gap())) {
             Some((p, gap)) if gap > s.drain => format!(
                 ": the drain ({}) is shorter than the longest a poller may go between two polls ({}, its {} \
                  interval and a jitter of {}), so the followers of the last events may not have polled again; \

@@ -414,6 +414,15 @@ impl WebhookParams {
 }
 
 impl Scenario {
+    /// The `[poll]` or `[conditional_poll]` of a polling mode; None for the others.
+    pub fn poller(&self, mode: Mode) -> Option<&PollParams> {
+        match mode {
+            Mode::Poll => Some(&self.poll),
+            Mode::ConditionalPoll => Some(&self.conditional_poll),
+            Mode::LongPoll | Mode::Sse | Mode::Websocket | Mode::Webhook => None,
+        }
+    }
+
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
