@@ -6,14 +6,15 @@
 # scenario is measured three times, so that a figure is judged against the spread of its
 # repetitions (the machine's noise), not one draw of it.
 #
-# The model's costs are calibrated here, beside the measurements: `pushpull calibrate` before
-# them, halfway through and after them, the three fitted together into
-# reports/validation/calibration.json (their runs kept in reports/validation/calibration-runs/
-# and fitted again by --model-only, so that a change to the model prices them anew). A
-# calibration from another day, even of this machine, prices its operations differently
-# enough to move the CPU goals by more than the model's own errors do. All of it takes about
-# an hour on two cores; nothing else should run meanwhile, since the measured CPU is part of
-# what is compared.
+# The model's costs are calibrated beside the measurements: `pushpull calibrate` before them,
+# halfway through and after them, into reports/validation/calibrations/<day>/, and the three
+# fitted together (calibration.json there) price the scenarios measured with them. Each page
+# keeps the day it was measured (<name>/calibrated-beside), so --model-only prices it again on
+# its own calibration's runs after a change to the model. A calibration from another day,
+# even of this machine, prices its operations differently enough (on a shared machine, by
+# half again) to move the CPU goals by more than the model's own errors do. All of it takes
+# about an hour on two cores; nothing else should run meanwhile, since the measured CPU is
+# part of what is compared.
 #
 #   scripts/validate-simulator.sh                      # all of them
 #   scripts/validate-simulator.sh quickstart           # just one (the summary is rewritten all the same)
@@ -38,6 +39,11 @@ bin=target/release/pushpull
 out=reports/validation
 mkdir -p "$out"
 
+# The measurements of this invocation are calibrated beside in calibrations/<day>/ (a second
+# batch on one day gets the hour too).
+batch=$(date -u +%Y-%m-%d)
+[ ! -d "$out/calibrations/$batch" ] || batch=$(date -u +%Y-%m-%dT%H%MZ)
+
 # Calibration runs, kept without what the fit does not read (time series, per-topic tallies,
 # latency histograms): a tenth of the size.
 calibrate() {
@@ -45,7 +51,7 @@ calibrate() {
   runs=$(mktemp -d)
   echo "== calibrating ($1)" >&2
   "$bin" calibrate --runs "$runs" --out "$runs/calibration.json" --quiet
-  mkdir -p "$out/calibration-runs"
+  mkdir -p "$out/calibrations/$batch"
   python3 -c "
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -57,11 +63,10 @@ for p in r['points']:
         for part in m.values():
             if isinstance(part, dict) and 'histogram' in part:
                 part['histogram'] = ''
-json.dump(r, open(sys.argv[2], 'w'), indent=1)" "$runs/results.json" "$out/calibration-runs/$1.json"
+json.dump(r, open(sys.argv[2], 'w'), indent=1)" "$runs/results.json" "$out/calibrations/$batch/$1.json"
   rm -rf "$runs"
 }
 if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
-  rm -rf "$out/calibration-runs"
   calibrate before
 fi
 
@@ -92,29 +97,46 @@ for chosen_one in "${chosen[@]}"; do
   if [ $measure = 1 ]; then
     # Exit code 3 (a threshold failed) still leaves results worth comparing.
     "$bin" run "$(file "$chosen_one")" --repeat $repeat --out "$dir/measured" --quiet || [ $? -eq 3 ]
+    if [ -z "${CALIBRATION:-}" ]; then
+      echo "$batch" >"$dir/calibrated-beside"
+    else
+      rm -f "$dir/calibrated-beside"
+    fi
   elif [ ! -f "$dir/measured/results.json" ]; then
     echo "$dir/measured/results.json: no measurement to simulate beside; run without --model-only" >&2
     exit 1
   fi
 done
 
-if [ -z "${CALIBRATION:-}" ]; then
-  if [ $measure = 1 ]; then
-    calibrate after
+if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
+  calibrate after
+fi
+
+# The calibration a page is modelled on, into $calibration: CALIBRATION, or the fit of the
+# runs taken beside its measurement (fitted once per invocation, so that a change to the fit
+# reaches it).
+fitted=()
+calibration_of() {
+  if [ -n "${CALIBRATION:-}" ]; then
+    calibration=$CALIBRATION
+    return
   fi
-  if [ -d "$out/calibration-runs" ]; then
+  if [ ! -f "$1/calibrated-beside" ]; then
+    echo "$1: no calibration taken beside its measurement; measure it again, or name one with CALIBRATION=FILE" >&2
+    exit 1
+  fi
+  local day runs
+  day=$(cat "$1/calibrated-beside")
+  calibration=$out/calibrations/$day/calibration.json
+  if [[ " ${fitted[*]} " != *" $day "* ]]; then
     froms=()
     for runs in before halfway after; do
-      [ ! -f "$out/calibration-runs/$runs.json" ] || froms+=(--from "$out/calibration-runs/$runs.json")
+      [ ! -f "$out/calibrations/$day/$runs.json" ] || froms+=(--from "$out/calibrations/$day/$runs.json")
     done
-    "$bin" calibrate "${froms[@]}" --out "$out/calibration.json" --quiet
+    "$bin" calibrate "${froms[@]}" --out "$calibration" --quiet
+    fitted+=("$day")
   fi
-fi
-calibration=${CALIBRATION:-$out/calibration.json}
-if [ ! -f "$calibration" ]; then
-  echo "$calibration: no calibration to model on; run without --model-only, or name one with CALIBRATION=FILE" >&2
-  exit 1
-fi
+}
 
 for chosen_one in "${chosen[@]}"; do
   name=$(basename "$chosen_one" .toml)
@@ -127,8 +149,10 @@ import json, statistics, sys
 r = json.load(open(sys.argv[1]))
 modes = r.get('modes', []) + [m for p in r.get('points', []) for m in p['modes']]
 print('%.3fms' % statistics.median(m['theory']['given']['round_trip_ms'] for m in modes))" "$dir/measured/results.json")
+  calibration_of "$dir"
   "$bin" simulate "$(file "$chosen_one")" --round-trip "$round_trip" --calibration "$calibration" \
     --out "$dir/simulated" --quiet || [ $? -eq 3 ]
+  echo "$calibration" >"$dir/modelled-on"
   "$bin" report "$dir/measured/results.json" "$dir/simulated/results.json" --out "$dir" >/dev/null
 done
 
@@ -140,19 +164,21 @@ done
   echo "measurement found, every headline figure side by side with its goal. The machine and the"
   echo "calibration each used are in its page."
   echo
-  if [ -n "${CALIBRATION:-}" ]; then
-    echo "The model's costs: $CALIBRATION."
-  else
-    echo "The model's costs: [calibration.json](calibration.json), \`pushpull calibrate\` run here before the"
-    echo "measurements, halfway through and after them, all fitted together (their runs in"
-    echo "[calibration-runs/](calibration-runs))."
-  fi
+  echo "The model's costs: each page's own calibration, \`pushpull calibrate\` run beside its measurements"
+  echo "(before them, halfway through and after), all fitted together: the runs and their fit are in"
+  echo "[calibrations/](calibrations), one folder a day. Each line names the calibration its page was modelled on."
   echo
+  # A page's line: its verdict and the calibration it was modelled on.
+  line() {
+    local on
+    on=$(cat "$out/$1/modelled-on" 2>/dev/null || echo "an unrecorded calibration")
+    echo "- [$1]($1/validation.md): $(grep -m1 '^The model met' "$out/$1/validation.md") Modelled on ${on#"$out"/}."
+  }
   for name in "${scenarios[@]}"; do
     if [ -f "$out/$name/not-simulated.txt" ]; then
       echo "- $name: not simulated: $(sed 's/^error: //' "$out/$name/not-simulated.txt" | head -1)"
     elif [ -f "$out/$name/validation.md" ]; then
-      echo "- [$name]($name/validation.md): $(grep -m1 '^The model met' "$out/$name/validation.md")"
+      line "$name"
     fi
   done
   others=()
@@ -165,7 +191,7 @@ done
     echo "Other scenarios validated here:"
     echo
     for name in "${others[@]}"; do
-      echo "- [$name]($name/validation.md): $(grep -m1 '^The model met' "$out/$name/validation.md")"
+      line "$name"
     done
   fi
 } >"$out/README.md"

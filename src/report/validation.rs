@@ -207,14 +207,19 @@ pub struct Sides<'a> {
 fn lead(measured: &Results, simulated: &Results, sides: &Sides) -> String {
     let sim = simulated.simulated.as_ref().expect("checked simulated");
     format!(
-        "Measured: {} (on {}, {} cores). Simulated: {} (a {} ms round trip). The same scenario and events; \
+        "Measured: {} (on {}, {} cores, from {}). Simulated: {} (a {} ms round trip{}). The same scenario and events; \
          a measured figure repeated over runs is their median, with the band of the repetitions in brackets \
          (their smallest and largest; from {} repetitions, the median's 95% interval).",
         sides.measured.display(),
         measured.environment.cpu_model,
         measured.environment.cores,
+        measured.environment.started_at,
         sides.simulated.display(),
         number(sim.round_trip_ms),
+        match &sim.server {
+            Some(server) => format!(", costs calibrated from {}", server.calibrated_at),
+            None => String::new(),
+        },
         crate::results::spread::BOOTSTRAP_FROM
     )
 }
