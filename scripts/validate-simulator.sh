@@ -150,7 +150,7 @@ r = json.load(open(sys.argv[1]))
 modes = r.get('modes', []) + [m for p in r.get('points', []) for m in p['modes']]
 print('%.3fms' % statistics.median(m['theory']['given']['round_trip_ms'] for m in modes))" "$dir/measured/results.json")
   calibration_of "$dir"
-  "$bin" simulate "$(file "$chosen_one")" --round-trip "$round_trip" --calibration "$calibration" \
+  "$bin" simulate "$(file "$chosen_one")" --round-trip "$round_trip" --calibration "$calibration" --clients-beside-server \
     --out "$dir/simulated" --quiet || [ $? -eq 3 ]
   echo "$calibration" >"$dir/modelled-on"
   "$bin" report "$dir/measured/results.json" "$dir/simulated/results.json" --out "$dir" >/dev/null

@@ -72,8 +72,15 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
             scenario,
             round_trip,
             calibration,
+            clients_beside_server,
             args,
-        } => simulate(&scenario, args, round_trip, calibration.as_deref()),
+        } => simulate(
+            &scenario,
+            args,
+            round_trip,
+            calibration.as_deref(),
+            clients_beside_server,
+        ),
         Command::Report { results, out } => {
             let rendered = report(&results, out)?;
             if let Some((n, path)) = rendered.merged {
@@ -215,6 +222,7 @@ fn simulate(
     args: cli::RunArgs,
     round_trip: Option<std::time::Duration>,
     calibration: Option<&std::path::Path>,
+    clients_beside: bool,
 ) -> Result<(), Failure> {
     let mut s = load(scenario, &args)?;
     let calibration = match calibration {
@@ -236,7 +244,14 @@ fn simulate(
         }
         s.repeat = 1;
     }
+    if clients_beside && calibration.clients.is_empty() {
+        return Err(Failure::BadInput(
+            "--clients-beside-server needs the clients' CPU, which this calibration predates: run `pushpull calibrate` again"
+                .into(),
+        ));
+    }
     let mut model = crate::simulate::Model::new(round_trip, calibration);
+    model.clients_beside = clients_beside;
     if let Some(cores) = s.server.cores {
         model.cores = cores;
     }

@@ -110,6 +110,18 @@ pub fn render(c: &Calibration) -> String {
         "idle before a job pays a wake-up",
         c.wake_after_idle_ns as f64 / 1e6
     );
+    if !c.clients.is_empty() {
+        out += "\nthe clients' own CPU (simulate --clients-beside-server): ms a second, µs a request, µs an event\n";
+        for d in &c.clients {
+            out += &format!(
+                "{:<17} {:>8.2} {:>8.1} {:>8.1}\n",
+                d.mode.to_string(),
+                d.second_ns / 1e6,
+                d.request_ns / 1e3,
+                d.event_ns / 1e3
+            );
+        }
+    }
     out += &format!(
         "\n{:<17} {:>12} {:>12} {:>14} {:>14}\n",
         "", "KB/conn", "fixed MB", "B out/request", "B out/event"

@@ -10,8 +10,11 @@
 //! each run weighted by its own CPU so that small and large runs count alike. A calibration
 //! measured on the reference machine ships as [`Calibration::reference`].
 
+mod clients;
 pub mod fit;
 mod per_mode;
+
+pub use clients::ClientCpu;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -273,6 +276,10 @@ pub struct Calibration {
     /// files written before it was fitted, whose costs were fitted so).
     #[serde(default)]
     pub wake_after_idle_ns: u64,
+    /// What the clients of `run` cost the machine they share with the server, fitted on the
+    /// driver's CPU of the same runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientCpu>,
     /// The measured runs, each with its fitted CPU.
     pub runs: Vec<Run>,
     /// What makes these costs less trustworthy, in words (none in older files).
@@ -326,7 +333,21 @@ impl Calibration {
                 best = Some((error, c));
             }
         }
-        Ok(best.expect("at least one threshold").1)
+        let mut best = best.expect("at least one threshold").1;
+        let runs: Vec<(&Scenario, &ModeResult)> = results
+            .points
+            .iter()
+            .flat_map(|p| p.modes.iter().map(move |m| (&p.scenario, m)))
+            .chain(results.modes.iter().map(|m| (&results.scenario, m)))
+            .collect();
+        best.clients = Mode::ALL
+            .into_iter()
+            .filter_map(|mode| {
+                let of: Vec<_> = runs.iter().copied().filter(|(_, m)| m.mode == mode).collect();
+                (!of.is_empty()).then(|| ClientCpu::fit(mode, &of))
+            })
+            .collect();
+        Ok(best)
     }
 
     /// The fit's error over its runs: the root mean square of their [`Calibration::errors`]
@@ -414,6 +435,7 @@ impl Calibration {
                 memory: memory.clone(),
                 bytes: bytes.clone(),
                 wake_after_idle_ns: idle,
+                clients: Vec::new(),
                 runs,
                 warnings: Vec::new(),
             }

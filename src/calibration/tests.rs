@@ -129,3 +129,34 @@ fn a_calibration_of_an_older_layout_is_refused_with_what_to_do() {
         "{e}"
     );
 }
+
+#[test]
+fn the_clients_cpu_is_fitted_per_mode_from_the_drivers() {
+    // The driver's CPU made up as 3 ms a second + 20 µs a request + 10 µs an event for the
+    // pollers and 2 ms a second + 8 µs an event for the streams: the fit gives them back.
+    let mut r = runs();
+    for p in &mut r.points {
+        for m in &mut p.modes {
+            let (second, request, event) = match m.mode {
+                Mode::Poll | Mode::ConditionalPoll => (3e-3, 20e-6, 10e-6),
+                _ => (2e-3, 0.0, 8e-6),
+            };
+            let events = (m.deliveries.delivered + m.deliveries.duplicates) as f64;
+            m.client.cpu_seconds =
+                second * m.measured_seconds + request * m.client.requests as f64 + event * events;
+        }
+    }
+    let c = Calibration::fit(&r, &|_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0]).unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.max(1.0);
+    for d in &c.clients {
+        let (second, request, event) = match d.mode {
+            Mode::Poll | Mode::ConditionalPoll => (3e6, 20e3, 10e3),
+            _ => (2e6, 0.0, 8e3),
+        };
+        assert!(
+            close(d.second_ns, second) && close(d.request_ns, request) && close(d.event_ns, event),
+            "{d:?}"
+        );
+    }
+    assert_eq!(c.clients.len(), 6);
+}

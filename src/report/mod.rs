@@ -103,7 +103,7 @@ pub fn simulated_note(r: &Results) -> Option<String> {
     let server = match &sim.server {
         Some(m) => format!(
             "a server of {} cores serving each operation at the CPU it cost when calibrated on {} at {}{}, \
-             and charging memory and bytes at that calibration's rates",
+             and charging memory and bytes at that calibration's rates{}",
             m.cores,
             m.calibrated_on,
             m.calibrated_at,
@@ -114,6 +114,12 @@ pub fn simulated_note(r: &Results) -> Option<String> {
                     " (another machine than the one this model ran on, {}: the costs are that machine's)",
                     r.environment.hostname
                 )
+            },
+            if m.clients_beside {
+                "; the clients on the server's machine, as `run` has them: what each spends on an answer or \
+                 an event (the calibration's fit of the driver's CPU) holds the server's cores too"
+            } else {
+                ""
             }
         ),
         None => "a server that spends no time of its own (only the webhook sender's concurrency holds \

@@ -114,6 +114,10 @@ pub struct ModelServer {
     pub calibrated_at: String,
     /// Whether that machine is the one the simulation ran on (same host and CPU model).
     pub same_machine: bool,
+    /// Whether the clients were modelled on the server's machine, their own CPU served on
+    /// its cores, as `run` has them (`simulate --clients-beside-server`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clients_beside: bool,
 }
 
 impl Results {

@@ -72,6 +72,9 @@ pub struct Model {
     pub calibration: crate::calibration::Calibration,
     /// Cores serving them, unless the scenario's `[server] cores` says otherwise.
     pub cores: u32,
+    /// The clients on the server's machine, as `run` has them: their own CPU (from the
+    /// calibration) served on the server's cores (`simulate --clients-beside-server`).
+    pub clients_beside: bool,
 }
 
 impl Model {
@@ -83,6 +86,7 @@ impl Model {
             round_trip,
             calibration,
             cores,
+            clients_beside: false,
         }
     }
 

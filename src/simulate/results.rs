@@ -110,6 +110,7 @@ pub fn simulate(
             calibrated_at: calibrated.started_at.clone(),
             same_machine: calibrated.hostname == environment.hostname
                 && calibrated.cpu_model == environment.cpu_model,
+            clients_beside: model.clients_beside,
         }),
     });
     let mut results = Results {
@@ -265,6 +266,9 @@ pub fn footprint(s: &Scenario) -> u64 {
 fn play(s: &Scenario, mode: Mode, model: &Model, cores: u32, progress: Progress) -> (Server, Outcome) {
     let net = model.network(s);
     let mut server = Server::new(s, &model.calibration, cores);
+    if model.clients_beside {
+        server = server.with_clients_beside(&model.calibration, mode);
+    }
     let mut wire = match model.calibration.bytes(mode) {
         Some(bytes) => Wire::new(&net, bytes, s.seed),
         None => Wire::plain(&net),

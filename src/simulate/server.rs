@@ -18,6 +18,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::calibration::{Calibration, Counts, Op};
+use crate::event::Mode;
 use crate::scenario::Scenario;
 
 /// What started a job, for the wake-up it pays when it finds its core idle.
@@ -36,6 +37,10 @@ pub struct Server {
     free: BinaryHeap<Reverse<u64>>,
     /// CPU per operation, ns, in the order of [`Op::ALL`].
     cost_ns: [f64; Op::ALL.len()],
+    /// The clients' CPU that each operation brings on the same cores, ns, in the order of
+    /// [`Op::ALL`]: zero unless the clients share the server's machine
+    /// ([`Server::with_clients_beside`]). It holds the core but is not the server's CPU.
+    client_ns: [f64; Op::ALL.len()],
     /// What the background's share of the cores makes of a job's time.
     stretch: f64,
     /// The background's share: cores kept busy whatever the requests.
@@ -67,6 +72,7 @@ impl Server {
         Server {
             free: (0..cores).map(|_| Reverse(0)).collect(),
             cost_ns,
+            client_ns: [0.0; Op::ALL.len()],
             // A background past the cores leaves them a sliver: jobs then take very long,
             // which is what such a server does.
             stretch: f64::from(cores) / idle.max(f64::from(cores) * 1e-3),
@@ -84,6 +90,7 @@ impl Server {
         Server {
             free: [Reverse(0)].into(),
             cost_ns: [0.0; Op::ALL.len()],
+            client_ns: [0.0; Op::ALL.len()],
             stretch: 1.0,
             background_cores: 0.0,
             wake_after_idle_ns: 0,
@@ -91,6 +98,36 @@ impl Server {
             counts: Counts::default(),
             last: 0,
         }
+    }
+
+    /// The same server with `mode`'s clients on its machine, as `run` has them: each
+    /// operation's job also holds its core for what the client spends on it (reading the
+    /// answer or the event, recording it), and the clients' own running takes its share of
+    /// the cores beside the server's background. Nothing changes without a fit of the clients
+    /// (`calibration.clients`, in files since it was fitted).
+    pub fn with_clients_beside(mut self, calibration: &Calibration, mode: Mode) -> Server {
+        let Some(c) = calibration.clients.iter().find(|c| c.mode == mode) else {
+            return self;
+        };
+        for (i, &op) in Op::ALL.iter().enumerate() {
+            self.client_ns[i] = match op {
+                Op::EmptyPoll | Op::NotModified | Op::Page | Op::LongPoll | Op::Connection => c.request_ns,
+                Op::PagedEvent | Op::SseEvent | Op::WebsocketEvent => c.event_ns,
+                Op::WebhookAttempt => c.request_ns + c.event_ns,
+                _ => 0.0,
+            };
+        }
+        let cores = self.free.len() as f64;
+        let background = self.background_cores + c.second_ns / 1e9;
+        self.stretch = cores / (cores - background).max(cores * 1e-3);
+        self
+    }
+
+    /// How long a job of one `op` holds its core for the client's part of it (zero unless
+    /// the clients are beside the server), ns: a webhook attempt's connection is held while
+    /// the receiver reads and answers it.
+    pub fn clients_part(&self, op: Op) -> u64 {
+        (self.client_ns[op as usize] * self.stretch).round() as u64
     }
 
     /// Serves a job of `ops` (operation, how many) that reaches the server at `at` ns,
@@ -105,7 +142,7 @@ impl Server {
         let mut work = 0.0;
         let counted = self.window.contains(&at);
         for &(op, n) in ops {
-            work += n * self.cost_ns[op as usize];
+            work += n * (self.cost_ns[op as usize] + self.client_ns[op as usize]);
             if counted {
                 self.counts.0[op as usize] += n;
             }
@@ -209,6 +246,35 @@ mod tests {
         assert_eq!(job(&mut srv, 13_000_000), 14_000_000);
         assert_eq!(job(&mut srv, 16_500_000), 18_000_000);
         assert_eq!(srv.counts.get(Op::Wake), 2.0);
+    }
+
+    #[test]
+    fn clients_beside_the_server_hold_its_cores_for_their_part_and_cost_it_nothing() {
+        // One core; an event written to SSE costs the server 1 ms and its reader 0.5 ms, by
+        // hand: two writes at 0 end at 1.5 and 3 ms with the readers beside (1 and 2 ms
+        // without), and the server's counts are the two writes alone.
+        let s = Scenario::parse(
+            std::path::Path::new("b.toml"),
+            "name = \"b\"\nduration = \"10s\"\nwarmup = \"0s\"\n[events]\nrate = 1\n[clients]\ncount = 2\n",
+        )
+        .unwrap();
+        let mut c = Calibration::reference();
+        for cost in &mut c.cpu {
+            cost.cpu_ns = if cost.op == Op::SseEvent { 1e6 } else { 0.0 };
+        }
+        c.clients = vec![crate::calibration::ClientCpu {
+            mode: Mode::Sse,
+            second_ns: 0.0,
+            request_ns: 0.0,
+            event_ns: 0.5e6,
+        }];
+        let write = |srv: &mut Server| srv.serve(0, Woken::ByEvent, &[(Op::SseEvent, 1.0)]);
+        let mut alone = Server::new(&s, &c, 1);
+        assert_eq!((write(&mut alone), write(&mut alone)), (1_000_000, 2_000_000));
+        let mut beside = Server::new(&s, &c, 1).with_clients_beside(&c, Mode::Sse);
+        assert_eq!((write(&mut beside), write(&mut beside)), (1_500_000, 3_000_000));
+        assert_eq!(beside.counts.get(Op::SseEvent), 2.0);
+        assert_eq!(beside.clients_part(Op::SseEvent), 500_000);
     }
 
     #[test]

@@ -188,7 +188,10 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             (answer, answered) = (Answer::Failed(None), sent + timeout);
         }
         workers.push(Reverse(answered));
-        pools.attempt(c, sent, answered, timed_out || hangs_up);
+        // With the receivers on the server's machine, the job's end holds the receiver's
+        // part: the connection is under way from the server's part's end.
+        let opened = sent - server.clients_part(Op::WebhookAttempt);
+        pools.attempt(c, opened, answered, timed_out || hangs_up);
         if cap < w.concurrency {
             let lane = lanes.entry(c).or_default();
             lane.push(Reverse(answered));
