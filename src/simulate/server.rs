@@ -123,13 +123,6 @@ impl Server {
         self
     }
 
-    /// How long a job of one `op` holds its core for the client's part of it (zero unless
-    /// the clients are beside the server), ns: a webhook attempt's connection is held while
-    /// the receiver reads and answers it.
-    pub fn clients_part(&self, op: Op) -> u64 {
-        (self.client_ns[op as usize] * self.stretch).round() as u64
-    }
-
     /// Serves a job of `ops` (operation, how many) that reaches the server at `at` ns,
     /// `woken` by a request or by the server's own work; returns when it is done.
     pub fn serve(&mut self, at: u64, woken: Woken, ops: &[(Op, f64)]) -> u64 {
@@ -274,7 +267,6 @@ mod tests {
         let mut beside = Server::new(&s, &c, 1).with_clients_beside(&c, Mode::Sse);
         assert_eq!((write(&mut beside), write(&mut beside)), (1_500_000, 3_000_000));
         assert_eq!(beside.counts.get(Op::SseEvent), 2.0);
-        assert_eq!(beside.clients_part(Op::SseEvent), 500_000);
     }
 
     #[test]

@@ -188,10 +188,9 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             (answer, answered) = (Answer::Failed(None), sent + timeout);
         }
         workers.push(Reverse(answered));
-        // With the receivers on the server's machine, the job's end holds the receiver's
-        // part: the connection is under way from the server's part's end.
-        let opened = sent - server.clients_part(Op::WebhookAttempt);
-        pools.attempt(c, opened, answered, timed_out || hangs_up);
+        // The worker's task checks its connection out as soon as it runs and has signed,
+        // before its turn at a core to send: a burst's attempts hold their connections at once.
+        pools.attempt(c, start, answered, timed_out || hangs_up);
         if cap < w.concurrency {
             let lane = lanes.entry(c).or_default();
             lane.push(Reverse(answered));
@@ -296,6 +295,29 @@ mod tests {
         };
         assert_eq!(peak(256), 8);
         assert_eq!(peak(2), 4);
+    }
+
+    #[test]
+    fn a_bursts_attempts_hold_their_connections_while_they_wait_for_a_core() {
+        // As above with 256 workers, but one core that takes 20 ms to sign and send each
+        // attempt, longer than its 10 ms round trip: the 8 attempts are sent 20 ms apart and
+        // never under way on the wire together, yet each worker checked its connection out
+        // when it took the delivery, so all 8 are open at once (4, one per host, if a
+        // connection were held only from its send).
+        let s = Scenario::parse(
+            Path::new("w.toml"),
+            "name = \"w\"\nduration = \"60s\"\nmodes = [\"webhook\"]\n\
+             [events]\nrate = 1\ntopics = 1\narrival = \"constant\"\n[clients]\ncount = 8\n\
+             [webhook]\nconcurrency = 256\nreceiver_hosts = 4\n",
+        )
+        .unwrap();
+        let mut c = crate::calibration::Calibration::reference();
+        for cost in &mut c.cpu {
+            cost.cpu_ns = if cost.op == Op::WebhookAttempt { 20e6 } else { 0.0 };
+        }
+        let wire = &mut Wire::plain(&Network::of(Duration::from_millis(10)));
+        let o = run(&s, wire, &mut Server::new(&s, &c, 1), &quietly);
+        assert_eq!(o.peak_connections, 8);
     }
 
     #[test]
