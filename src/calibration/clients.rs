@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fit;
 use crate::event::Mode;
-use crate::results::ModeResult;
+use crate::results::{ModeResult, Results};
 use crate::scenario::Scenario;
 
 /// The driver's CPU for one mode's clients, ns: a second of it running, a request's round
@@ -27,9 +27,26 @@ pub struct ClientCpu {
 }
 
 impl ClientCpu {
+    /// Each mode's, fitted on its runs in `results`.
+    pub(super) fn fit_each_mode(results: &Results) -> Vec<ClientCpu> {
+        let runs: Vec<(&Scenario, &ModeResult)> = results
+            .points
+            .iter()
+            .flat_map(|p| p.modes.iter().map(move |m| (&p.scenario, m)))
+            .chain(results.modes.iter().map(|m| (&results.scenario, m)))
+            .collect();
+        Mode::ALL
+            .into_iter()
+            .filter_map(|mode| {
+                let of: Vec<_> = runs.iter().copied().filter(|(_, m)| m.mode == mode).collect();
+                (!of.is_empty()).then(|| ClientCpu::fit(mode, &of))
+            })
+            .collect()
+    }
+
     /// Fitted on the driver's CPU of `mode`'s runs, weighted as the server's fit is (by the
     /// inverse of the CPU measured, so that each run's relative error counts alike).
-    pub(super) fn fit(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ClientCpu {
+    fn fit(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ClientCpu {
         let rows: Vec<Vec<f64>> = runs
             .iter()
             .map(|(_, m)| {

@@ -334,19 +334,7 @@ impl Calibration {
             }
         }
         let mut best = best.expect("at least one threshold").1;
-        let runs: Vec<(&Scenario, &ModeResult)> = results
-            .points
-            .iter()
-            .flat_map(|p| p.modes.iter().map(move |m| (&p.scenario, m)))
-            .chain(results.modes.iter().map(|m| (&results.scenario, m)))
-            .collect();
-        best.clients = Mode::ALL
-            .into_iter()
-            .filter_map(|mode| {
-                let of: Vec<_> = runs.iter().copied().filter(|(_, m)| m.mode == mode).collect();
-                (!of.is_empty()).then(|| ClientCpu::fit(mode, &of))
-            })
-            .collect();
+        best.clients = ClientCpu::fit_each_mode(results);
         Ok(best)
     }
 

@@ -284,8 +284,10 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
             "the pollers' slots (phase and jitter, one seeded draw per client) and the network's round trip"
         }
         Figure::LatencyP50 | Figure::LatencyP99 => {
-            "the network's one way and the server's cores at their calibrated costs: the client's own \
-             processing (wake-ups, reads, parsing) is not in the model"
+            "the network's one way and the server's cores at their calibrated costs, with the clients' \
+             reads on the same cores at their average CPU when they share the server's machine \
+             (`simulate --clients-beside-server`, as validation has it): how the machine schedules the two \
+             processes' threads against each other is not in the model"
         }
         Figure::RequestsPerEvent | Figure::EmptyShare | Figure::RequestsPerSecond => {
             "the clients' schedules against the event schedule (which `run` and the model share)"
@@ -299,8 +301,8 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
         }
         Figure::MemoryPerClient if mode == Mode::Webhook => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs, for the \
-             connections the model's sender pools: what its waiting deliveries hold is not in the model, nor \
-             the connections the real pool opens while one comes free"
+             connections the model's sender pools: a connection is priced alike however many are open, and \
+             what the waiting deliveries hold is not in the model"
         }
         Figure::MemoryPerClient => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs: what a \
