@@ -67,15 +67,12 @@ impl Server {
             + s.mean_event_rate() * cost_ns[Op::Event as usize];
         let background_cores = background_ns_per_s / 1e9;
         let cores = cores.max(1);
-        let idle = f64::from(cores) - background_cores;
         let warmup = s.warmup.as_nanos() as u64;
         Server {
             free: (0..cores).map(|_| Reverse(0)).collect(),
             cost_ns,
             client_ns: [0.0; Op::ALL.len()],
-            // A background past the cores leaves them a sliver: jobs then take very long,
-            // which is what such a server does.
-            stretch: f64::from(cores) / idle.max(f64::from(cores) * 1e-3),
+            stretch: stretch(f64::from(cores), background_cores),
             background_cores,
             wake_after_idle_ns: calibration.wake_after_idle_ns,
             window: warmup..warmup + s.duration.as_nanos() as u64,
@@ -117,9 +114,7 @@ impl Server {
                 _ => 0.0,
             };
         }
-        let cores = self.free.len() as f64;
-        let background = self.background_cores + c.second_ns / 1e9;
-        self.stretch = cores / (cores - background).max(cores * 1e-3);
+        self.stretch = stretch(self.free.len() as f64, self.background_cores + c.second_ns / 1e9);
         self
     }
 
@@ -161,6 +156,13 @@ impl Server {
         core.0 = done;
         done
     }
+}
+
+/// What a background of `background` cores makes of a job's time on `cores` cores. A
+/// background past the cores leaves them a sliver: jobs then take very long, which is what
+/// such a server does.
+fn stretch(cores: f64, background: f64) -> f64 {
+    cores / (cores - background).max(cores * 1e-3)
 }
 
 #[cfg(test)]
@@ -267,6 +269,10 @@ mod tests {
         let mut beside = Server::new(&s, &c, 1).with_clients_beside(&c, Mode::Sse);
         assert_eq!((write(&mut beside), write(&mut beside)), (1_500_000, 3_000_000));
         assert_eq!(beside.counts.get(Op::SseEvent), 2.0);
+        // A driver busy half of every second leaves half the core: each job takes twice as long.
+        c.clients[0].second_ns = 0.5e9;
+        let mut busy = Server::new(&s, &c, 1).with_clients_beside(&c, Mode::Sse);
+        assert_eq!(write(&mut busy), 3_000_000);
     }
 
     #[test]
