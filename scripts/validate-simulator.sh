@@ -11,8 +11,8 @@
 # fitted together (calibration.json there) price the scenarios measured with them. Each page
 # keeps the day it was measured (<name>/calibrated-beside), so --model-only prices it again on
 # its own calibration's runs after a change to the model. A calibration from another day,
-# even of this machine, prices its operations differently enough (on a shared machine, by
-# half again) to move the CPU goals by more than the model's own errors do. All of it takes
+# even of this machine, prices its operations differently enough (here, five days apart, 1.1
+# to 1.9 times) to move the CPU goals by more than the model's own errors do. All of it takes
 # about an hour on two cores; nothing else should run meanwhile, since the measured CPU is
 # part of what is compared.
 #
