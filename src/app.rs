@@ -244,11 +244,18 @@ fn simulate(
         }
         s.repeat = 1;
     }
-    if clients_beside && calibration.clients.is_empty() {
-        return Err(Failure::BadInput(
-            "--clients-beside-server needs the clients' CPU, which this calibration predates: run `pushpull calibrate` again"
-                .into(),
-        ));
+    let unfitted: Vec<String> = s
+        .modes
+        .iter()
+        .filter(|mode| !calibration.clients.iter().any(|c| c.mode == **mode))
+        .map(|mode| mode.to_string())
+        .collect();
+    if clients_beside && !unfitted.is_empty() {
+        return Err(Failure::BadInput(format!(
+            "--clients-beside-server needs the clients' CPU of every mode modelled, and this calibration has none for {}: \
+             run `pushpull calibrate` again",
+            unfitted.join(", ")
+        )));
     }
     let mut model = crate::simulate::Model::new(round_trip, calibration);
     model.clients_beside = clients_beside;

@@ -521,3 +521,65 @@ fn a_p99_target_gets_a_capacity_table() {
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("## The server each mode needs (simulated)"), "{md}");
 }
+
+#[test]
+fn clients_beside_the_server_slow_a_fan_out_but_not_the_servers_cpu_and_need_their_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A hundred SSE followers of one topic: with their reads on the server's two cores, the
+    // fan-out's deliveries arrive later; the server's CPU stays its own, less at most a few
+    // wake-ups that cores kept busy by the readers spare it.
+    let fan = "name = \"fan\"\nseed = 3\nduration = \"10s\"\nwarmup = \"2s\"\nmodes = [\"sse\"]\n\
+               [events]\nrate = 5\ntopics = 1\n[clients]\ncount = 100\n";
+    let run = |extra: &[&std::ffi::OsStr], sub: &str| {
+        let out_dir = dir.path().join(sub);
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let out = simulate_with(fan, &out_dir, extra);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Results::load(&out_dir.join("results.json")).unwrap()
+    };
+    let alone = run(&[], "alone");
+    let beside = run(&["--clients-beside-server".as_ref()], "beside");
+    let server = |r: &Results| r.simulated.as_ref().unwrap().server.clone().unwrap();
+    assert!(!server(&alone).clients_beside && server(&beside).clients_beside);
+    let (a, b) = (&alone.modes[0], &beside.modes[0]);
+    let spared = 1.0 - b.server.cpu_seconds / a.server.cpu_seconds;
+    assert!(
+        (0.0..0.02).contains(&spared),
+        "{} vs {}",
+        b.server.cpu_seconds,
+        a.server.cpu_seconds
+    );
+    assert_eq!(a.deliveries.delivered, b.deliveries.delivered);
+    assert!(
+        b.latency.p50_ms > a.latency.p50_ms,
+        "{:?} vs {:?}",
+        b.latency,
+        a.latency
+    );
+    // A calibration without the clients' CPU of a mode modelled is refused, saying which.
+    let mut c: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/calibration/reference.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    c["clients"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["mode"] != "sse");
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, c.to_string()).unwrap();
+    let out = simulate_with(
+        fan,
+        dir.path(),
+        &[
+            "--clients-beside-server".as_ref(),
+            "--calibration".as_ref(),
+            old.as_os_str(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(why.contains("has none for sse"), "{why}");
+}
