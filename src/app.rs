@@ -244,18 +244,20 @@ fn simulate(
         }
         s.repeat = 1;
     }
-    let unfitted: Vec<String> = s
-        .modes
-        .iter()
-        .filter(|mode| !calibration.clients.iter().any(|c| c.mode == **mode))
-        .map(|mode| mode.to_string())
-        .collect();
-    if clients_beside && !unfitted.is_empty() {
-        return Err(Failure::BadInput(format!(
-            "--clients-beside-server needs the clients' CPU of every mode modelled, and this calibration has none for {}: \
-             run `pushpull calibrate` again",
-            unfitted.join(", ")
-        )));
+    if clients_beside {
+        let unfitted: Vec<String> = s
+            .modes
+            .iter()
+            .filter(|mode| !calibration.clients.iter().any(|c| c.mode == **mode))
+            .map(|mode| mode.to_string())
+            .collect();
+        if !unfitted.is_empty() {
+            return Err(Failure::BadInput(format!(
+                "--clients-beside-server needs the clients' CPU of every mode modelled, and this calibration has none \
+                 for {}: run `pushpull calibrate` again",
+                unfitted.join(", ")
+            )));
+        }
     }
     let mut model = crate::simulate::Model::new(round_trip, calibration);
     model.clients_beside = clients_beside;

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::fit;
 use crate::event::Mode;
 use crate::results::{ModeResult, Results};
-use crate::scenario::Scenario;
 
 /// The driver's CPU for one mode's clients, ns: a second of it running, a request's round
 /// (sent and its answer read; for webhooks, an attempt received and answered) and an event
@@ -29,16 +28,11 @@ pub struct ClientCpu {
 impl ClientCpu {
     /// Each mode's, fitted on its runs in `results`.
     pub(super) fn fit_each_mode(results: &Results) -> Vec<ClientCpu> {
-        let runs: Vec<(&Scenario, &ModeResult)> = results
-            .points
-            .iter()
-            .flat_map(|p| p.modes.iter().map(move |m| (&p.scenario, m)))
-            .chain(results.modes.iter().map(|m| (&results.scenario, m)))
-            .collect();
+        let runs = super::measured_runs(results);
         Mode::ALL
             .into_iter()
             .filter_map(|mode| {
-                let of: Vec<_> = runs.iter().copied().filter(|(_, m)| m.mode == mode).collect();
+                let of: Vec<&ModeResult> = runs.iter().map(|r| r.2).filter(|m| m.mode == mode).collect();
                 (!of.is_empty()).then(|| ClientCpu::fit(mode, &of))
             })
             .collect()
@@ -46,10 +40,10 @@ impl ClientCpu {
 
     /// Fitted on the driver's CPU of `mode`'s runs, weighted as the server's fit is (by the
     /// inverse of the CPU measured, so that each run's relative error counts alike).
-    fn fit(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ClientCpu {
+    fn fit(mode: Mode, runs: &[&ModeResult]) -> ClientCpu {
         let rows: Vec<Vec<f64>> = runs
             .iter()
-            .map(|(_, m)| {
+            .map(|m| {
                 vec![
                     m.measured_seconds,
                     m.client.requests as f64,
@@ -57,7 +51,7 @@ impl ClientCpu {
                 ]
             })
             .collect();
-        let cpu: Vec<f64> = runs.iter().map(|(_, m)| m.client.cpu_seconds).collect();
+        let cpu: Vec<f64> = runs.iter().map(|m| m.client.cpu_seconds).collect();
         let weights: Vec<f64> = cpu.iter().map(|c| 1.0 / c.max(1e-6)).collect();
         let f = fit::nonnegative_least_squares(&rows, &cpu, &weights);
         let ns = |j: usize| f.coefficients[j] * 1e9;

@@ -347,17 +347,7 @@ impl Calibration {
 
     /// [`Calibration::fit`] with wake-ups paid after an idle of more than `idle` ns.
     fn fit_waking_after(results: &Results, wakes: Wakes, idle: u64) -> anyhow::Result<Calibration> {
-        let measured: Vec<(String, &Scenario, &ModeResult)> = results
-            .points
-            .iter()
-            .flat_map(|p| p.modes.iter().map(move |m| (p.label.clone(), &p.scenario, m)))
-            .chain(
-                results
-                    .modes
-                    .iter()
-                    .map(|m| (String::new(), &results.scenario, m)),
-            )
-            .collect();
+        let measured = measured_runs(results);
         anyhow::ensure!(
             measured.len() > Op::ALL.len(),
             "{} measured runs cannot tell {} costs apart",
@@ -485,6 +475,22 @@ impl Calibration {
             .map(|r| (r.fitted_cpu_seconds / r.cpu_seconds.max(1e-9) - 1.0).abs())
             .collect()
     }
+}
+
+/// Every measured run of `results`: its point's label (empty without a sweep), its scenario
+/// and its mode's result.
+fn measured_runs(results: &Results) -> Vec<(String, &Scenario, &ModeResult)> {
+    results
+        .points
+        .iter()
+        .flat_map(|p| p.modes.iter().map(move |m| (p.label.clone(), &p.scenario, m)))
+        .chain(
+            results
+                .modes
+                .iter()
+                .map(|m| (String::new(), &results.scenario, m)),
+        )
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The webhook sender's connections, kept as the real dispatcher's HTTP client keeps them: one
 //! pool per receiver host (client `c` is on host `c % hosts`). An attempt takes an idle
-//! connection of its host or opens one; when it ends, its connection goes back to the pool,
+//! connection of its host or opens one, from when its worker takes the delivery (the worker's
+//! task checks the connection out before its turn at a core to send), and when the attempt
+//! ends its connection goes back to the pool,
 //! unless the attempt timed out (the dispatcher drops the request and its connection with it)
 //! or the receiver hung up. Idle connections are kept, so a host's pool grows to the most
 //! attempts it has had under way at once, and the sender's to the sum of its hosts' peaks,
