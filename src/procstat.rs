@@ -17,6 +17,17 @@ pub struct ProcStat {
     pub rss_bytes: u64,
     /// Peak resident set size (VmHWM), in bytes.
     pub peak_rss_bytes: u64,
+    /// How often the process's threads blocked and were woken again (voluntary context
+    /// switches, summed over the threads alive now): a worker thread parks each time it runs
+    /// out of work, so this counts the wake-ups that idle moments cost. Zero where it cannot
+    /// be read (non-Linux) and in readings from before it was recorded.
+    #[serde(default)]
+    pub voluntary_switches: u64,
+    /// How often the scheduler took a core from the process's threads while they could
+    /// still run (involuntary context switches, summed as above): what other processes on
+    /// the machine, such as a load driver beside the server, cost it in preemptions.
+    #[serde(default)]
+    pub involuntary_switches: u64,
 }
 
 /// Reads the process CPU clock and `/proc/self/status`; memory is zero where it cannot be
@@ -30,7 +41,27 @@ pub fn read() -> ProcStat {
         st.rss_bytes = status_kib(&status, "VmRSS:").unwrap_or(0) * 1024;
         st.peak_rss_bytes = status_kib(&status, "VmHWM:").unwrap_or(0) * 1024;
     }
+    (st.voluntary_switches, st.involuntary_switches) = context_switches();
     st
+}
+
+/// The voluntary and involuntary context switches of this process's threads, from each
+/// thread's `/proc/self/task/TID/status` (the process's own status file counts its first
+/// thread alone). A thread that has exited no longer counts; the server's worker threads live
+/// as long as it does.
+fn context_switches() -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    let mut sum = (0, 0);
+    for status in tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+    {
+        sum.0 += status_number(&status, "voluntary_ctxt_switches:").unwrap_or(0);
+        sum.1 += status_number(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+    }
+    sum
 }
 
 /// CPU seconds this process has used, user and system, from `CLOCK_PROCESS_CPUTIME_ID`.
@@ -113,6 +144,11 @@ fn status_kib(status: &str, key: &str) -> Option<u64> {
         .ok()
 }
 
+fn status_number(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -123,6 +159,23 @@ mod tests {
         let busy_until = std::time::Instant::now() + std::time::Duration::from_millis(50);
         while std::time::Instant::now() < busy_until {}
         assert!(super::read().cpu_seconds > 0.0);
+    }
+
+    #[test]
+    fn a_thread_that_sleeps_and_wakes_counts_as_voluntary_switches() {
+        // Each sleep blocks this thread and the timer wakes it: at least one voluntary switch
+        // each; and the process's sum counts this thread's among its threads'.
+        let own = || {
+            let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+            super::status_number(&status, "voluntary_ctxt_switches:").unwrap()
+        };
+        let before = own();
+        for _ in 0..20 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let after = own();
+        assert!(after >= before + 20, "{before} then {after}");
+        assert!(super::read().voluntary_switches >= after);
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl StatsSnapshot {
     }
 
     /// The counters' growth from `earlier` to `self`; gauges, peaks and the process figures
-    /// keep `self`'s values except CPU seconds, which become the CPU used in between.
+    /// keep `self`'s values except CPU seconds and context switches, which become those in between.
     pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
         let mut requests = self.requests.clone();
         for (route, by_status) in &mut requests {
@@ -202,6 +202,14 @@ impl StatsSnapshot {
             webhook: self.webhook.since(&earlier.webhook),
             process: ProcStat {
                 cpu_seconds: self.process.cpu_seconds - earlier.process.cpu_seconds,
+                voluntary_switches: self
+                    .process
+                    .voluntary_switches
+                    .saturating_sub(earlier.process.voluntary_switches),
+                involuntary_switches: self
+                    .process
+                    .involuntary_switches
+                    .saturating_sub(earlier.process.involuntary_switches),
                 ..self.process
             },
         }

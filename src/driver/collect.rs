@@ -262,6 +262,8 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             webhook: whole.webhook,
             tcp: m.tcp,
             deliveries_in_window: Some(m.deliveries_in_window),
+            voluntary_switches: Some(after.process.voluntary_switches),
+            involuntary_switches: Some(after.process.involuntary_switches),
             ..ServerCost::default()
         }
         .with_ratios(m.deliveries_in_window),

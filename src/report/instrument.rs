@@ -1,6 +1,7 @@
 //! How the instrument did, one row per mode: how late the generator emitted, latency from the
 //! schedule beside latency from emission, the round trip the theory took as given, how late
-//! fixed-schedule pollers sent, the driver's share of a core, and what the drain cost apart.
+//! fixed-schedule pollers sent, the driver's share of a core, what the drain cost apart, and,
+//! where they were measured, how often the server's threads woke and were preempted.
 
 use super::Section;
 use crate::report::format_ms;
@@ -19,18 +20,59 @@ pub const HEADER: [&str; 9] = [
     "drain: server CPU",
 ];
 
+/// The same with the server's context switches, for results that measured them.
+pub const HEADER_WITH_SWITCHES: [&str; 10] = [
+    "mode",
+    "generator late p50 / p99 / max",
+    "p50 from schedule",
+    "p50 from emission",
+    "round trip",
+    "polls late p50 / p99",
+    "driver CPU",
+    "drain: requests",
+    "drain: server CPU",
+    "server threads woke / preempted a second",
+];
+
 fn ns(v: u64) -> String {
     format_ms(v as f64 / 1e6)
 }
 
 /// The section for the report.
 pub fn section(r: &Results) -> Section {
+    let switches = r.modes.iter().any(|m| m.server.voluntary_switches.is_some());
     Section {
         id: "instrument",
         title: "How the instrument did",
-        header: &HEADER,
-        rows: r.modes.iter().map(|m| (m.mode, row(m))).collect(),
-        note: NOTE.to_string(),
+        header: if switches { &HEADER_WITH_SWITCHES } else { &HEADER },
+        rows: r
+            .modes
+            .iter()
+            .map(|m| {
+                let mut cells = row(m);
+                if switches {
+                    cells.push(woke_and_preempted(m));
+                }
+                (m.mode, cells)
+            })
+            .collect(),
+        note: if switches {
+            format!("{NOTE} {SWITCHES}")
+        } else {
+            NOTE.to_string()
+        },
+    }
+}
+
+/// The server's voluntary and involuntary context switches a second of the window.
+fn woke_and_preempted(m: &ModeResult) -> String {
+    match (m.server.voluntary_switches, m.server.involuntary_switches) {
+        (Some(woke), Some(preempted)) if m.measured_seconds > 0.0 => format!(
+            "{:.0} / {:.0}",
+            woke as f64 / m.measured_seconds,
+            preempted as f64 / m.measured_seconds
+        ),
+        _ => "—".into(),
     }
 }
 
@@ -63,3 +105,38 @@ const NOTE: &str = "The generator emits each event on its own thread, sleeping a
     trip is the median of small requests between the idle driver and server, measured before the mode ran: the \
     theory's figure for one delivery's path. Pollers on fixed slots record how late each poll left. The drain, \
     after the last event, is not part of any per-event cost; what it cost is shown here.";
+
+const SWITCHES: &str = "The server's threads woke when one ran out of work, blocked and was woken again (its \
+    voluntary context switches over the window, all threads together: what idle moments cost it in wake-ups), \
+    and were preempted when the scheduler gave a core they could still use to another process, such as the \
+    driver beside the server (involuntary ones): how much the instrument and the machine's other work cut \
+    into the server's time.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_switches_show_a_second_of_the_window_where_they_were_measured() {
+        // Results from before the switches were counted have no such column.
+        let mut r = crate::results::one_run_fixture();
+        assert!(r.modes.iter().all(|m| m.server.voluntary_switches.is_none()));
+        assert_eq!(section(&r).header.len(), HEADER.len());
+        // 3,000 woke and 600 preempted over 3 s, by hand: 1000 / 200 a second.
+        for m in &mut r.modes {
+            m.measured_seconds = 3.0;
+            m.server.voluntary_switches = Some(3000);
+            m.server.involuntary_switches = Some(600);
+        }
+        let s = section(&r);
+        assert_eq!(s.header, HEADER_WITH_SWITCHES);
+        assert!(
+            s.rows
+                .iter()
+                .all(|(_, cells)| cells.last().unwrap() == "1000 / 200"),
+            "{:?}",
+            s.rows
+        );
+        assert!(s.note.contains("preempted"), "{}", s.note);
+    }
+}

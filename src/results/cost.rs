@@ -72,6 +72,16 @@ pub struct ServerCost {
     /// deliveries of the window's events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deliveries_in_window: Option<u64>,
+    /// How often the server's threads ran out of work, blocked and were woken again over the
+    /// measured window (their voluntary context switches): the wake-ups its idle moments
+    /// cost. `None` where it was not measured: the model's results and those written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voluntary_switches: Option<u64>,
+    /// How often, over the measured window, the scheduler took a core from the server's
+    /// threads while they could still run (involuntary context switches): the preemptions
+    /// that other processes on its machine cost it. `None` as above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub involuntary_switches: Option<u64>,
 }
 
 impl ServerCost {

@@ -58,6 +58,22 @@ async fn poll_costs_cover_the_window_that_made_the_events_not_the_drain() {
 }
 
 #[tokio::test]
+async fn the_servers_threads_are_counted_waking_and_preempted_over_the_window() {
+    // 1,000 polls a second on 100 ms slots leave the server's workers idle between them: a
+    // worker that runs out of work blocks and is woken again, at least once for every ten
+    // polls however the scheduler bunches them (about once a poll at this rate here).
+    let m = run_one(&pollers("poll")).await;
+    assert_all_delivered(&m);
+    let woke = m.server.voluntary_switches.expect("measured");
+    assert!(
+        woke * 10 >= m.server.requests,
+        "{woke} switches for {} polls",
+        m.server.requests
+    );
+    assert!(m.server.involuntary_switches.is_some());
+}
+
+#[tokio::test]
 async fn pollers_keep_fixed_slots_and_record_how_late_they_sent() {
     let m = run_one(&pollers("poll")).await;
     assert!(m.theory.given.client_event_rate > 0.0);
