@@ -152,9 +152,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         calibration: Option<PathBuf>,
         /// Model the clients on the server's machine, as `run` has them: what each client
-        /// spends on an answer or an event (the calibration's fit of the driver's CPU) holds
-        /// the server's cores too, so a fan-out waits for its readers as well as its writes.
-        /// For holding the model against `run`; clients of a real service are elsewhere.
+        /// spends on an answer or an event (the calibration's fit of the driver's CPU), and the
+        /// handoff of each delivery to its reader (fitted on the calibration runs' latency, per
+        /// client held), hold the server's cores too, so a fan-out waits for its readers as well
+        /// as its writes. For holding the model against `run`; clients of a real service are
+        /// elsewhere.
         #[arg(long)]
         clients_beside_server: bool,
         /// Where to write and what to show.

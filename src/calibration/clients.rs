@@ -1,13 +1,77 @@
 //! What `run`'s clients cost the machine they share with the server: the driver's own CPU,
-//! fitted on the same runs as the server's. `simulate --clients-beside-server` serves it on
-//! the server's cores, since on one machine the clients' reads wait for the cores the
+//! fitted on the same runs as the server's, and how long each delivery waits for its reader
+//! beyond that CPU, fitted on their latency. `simulate --clients-beside-server` serves both
+//! on the server's cores, since on one machine the clients' reads wait for the cores the
 //! server's writes hold, and the other way round.
 
 use serde::{Deserialize, Serialize};
 
-use super::fit;
+use super::{fit, Calibration};
 use crate::event::Mode;
 use crate::results::{ModeResult, Results};
+use crate::scenario::Scenario;
+
+/// The model's median latency, ms, for a measured run's scenario and mode with its clients
+/// beside the server at a calibration's costs (the simulator gives it; the calibration does
+/// not depend on it).
+pub type Latency<'a> = &'a dyn Fn(&Scenario, &ModeResult, &Calibration) -> f64;
+
+/// The handoffs a fit tries, ns per delivery for each client held.
+pub const HANDOFF_NS_PER_CLIENT: [f64; 12] = [0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0];
+
+/// How long each delivery waits for its reader beyond the CPU both spend on it, when the
+/// clients share the server's machine: the handoff from the server's thread to the client's,
+/// which the scheduler makes on cores that both processes' threads crowd. It grows with the
+/// clients held (their sockets, tasks and buffers between the two processes), so it is priced
+/// per delivery for each client held. Not CPU: a statistical stand-in, fitted on the
+/// calibration runs' median latency, which the clients' CPU alone leaves short at thousands
+/// of clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// ns per delivery for each client held: of [`HANDOFF_NS_PER_CLIENT`], the one with which
+    /// the model's median latency of the runs of modes that push (long poll, streams,
+    /// webhooks) comes nearest the measured one.
+    pub ns_per_client: f64,
+    /// The root mean square of ln(model / measured) of those medians with it.
+    pub error: f64,
+    /// The same without it (a handoff of 0).
+    pub error_without: f64,
+}
+
+impl Handoff {
+    /// Fitted on the push modes' runs in `results`, each modelled by `latency` at `c`'s costs
+    /// and each handoff of [`HANDOFF_NS_PER_CLIENT`] in turn. None without such runs.
+    pub(super) fn fit(results: &Results, c: &Calibration, latency: Latency) -> Option<Handoff> {
+        let runs: Vec<(&Scenario, &ModeResult)> = super::measured_runs(results)
+            .into_iter()
+            .filter(|(_, _, m)| {
+                m.mode != Mode::Poll && m.mode != Mode::ConditionalPoll && m.latency.p50_ms > 0.0
+            })
+            .map(|(_, s, m)| (s, m))
+            .collect();
+        if runs.is_empty() {
+            return None;
+        }
+        let error = |ns_per_client: f64| {
+            let mut trial = c.clone();
+            trial.clients_handoff.ns_per_client = ns_per_client;
+            let sum: f64 = runs
+                .iter()
+                .map(|(s, m)| (latency(s, m, &trial).max(1e-6) / m.latency.p50_ms).ln().powi(2))
+                .sum();
+            (sum / runs.len() as f64).sqrt()
+        };
+        let (ns_per_client, least) = HANDOFF_NS_PER_CLIENT
+            .iter()
+            .map(|&h| (h, error(h)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))?;
+        Some(Handoff {
+            ns_per_client,
+            error: least,
+            error_without: error(0.0),
+        })
+    }
+}
 
 /// The driver's CPU for one mode's clients, ns: a second of it running, a request's round
 /// (sent and its answer read; for webhooks, an attempt received and answered) and an event
@@ -61,5 +125,30 @@ impl ClientCpu {
             request_ns: ns(1),
             event_ns: ns(2),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handoff_is_the_one_whose_modelled_medians_come_nearest_the_measured() {
+        // Every run measured at 1 ms; the model gives 0.5 ms + 0.1 ms for each ns of handoff
+        // per client: by hand, 5 ns brings it to 1 ms exactly, and without any the error is
+        // ln 2 at every run.
+        let mut r = crate::calibration::tests::runs();
+        for p in &mut r.points {
+            for m in &mut p.modes {
+                m.latency.p50_ms = 1.0;
+            }
+        }
+        let c = Calibration::reference();
+        let model =
+            |_: &Scenario, _: &ModeResult, c: &Calibration| 0.5 + 0.1 * c.clients_handoff.ns_per_client;
+        let h = Handoff::fit(&r, &c, &model).unwrap();
+        assert_eq!(h.ns_per_client, 5.0);
+        assert!(h.error < 1e-12, "{h:?}");
+        assert!((h.error_without - 2f64.ln()).abs() < 1e-12, "{h:?}");
     }
 }

@@ -12,9 +12,11 @@
 
 mod clients;
 pub mod fit;
+mod ops;
 mod per_mode;
 
-pub use clients::ClientCpu;
+pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
+pub use ops::{Counts, Op};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,143 +38,6 @@ const REFERENCE: &str = include_str!("reference.json");
 
 /// Version of the calibration file's layout.
 pub const SCHEMA_VERSION: u32 = 2;
-
-/// An operation of the server with a CPU cost of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    /// A second of the process running (timers, the runtime, the sampling of its counters).
-    Second,
-    /// A client held for a second: its connection (or, for webhooks, its subscription)
-    /// kept open, its timers, the per-connection readings.
-    ClientSecond,
-    /// An event published: made, logged and handed to its followers.
-    Event,
-    /// A client connection accepted (or a receiver connection opened by the dispatcher).
-    Connection,
-    /// A poll answered with an empty page.
-    EmptyPoll,
-    /// A conditional poll answered 304 Not Modified.
-    NotModified,
-    /// A poll answered with a page of events (the page's own cost).
-    Page,
-    /// An event in a poll's page or a long poll's answer.
-    PagedEvent,
-    /// A long poll held and answered (with events or at its timeout).
-    LongPoll,
-    /// Of the long polls, one that timed out: its timer fired and it was answered empty.
-    LongPollTimeout,
-    /// An event written to an SSE stream.
-    SseEvent,
-    /// An event written to a WebSocket.
-    WebsocketEvent,
-    /// A webhook delivery attempt, signed, sent and answered.
-    WebhookAttempt,
-    /// A wake-up for the server's own work: a job an event or a timer started (stream
-    /// writes, webhook attempts, long-poll answers) that found its core idle, so that the
-    /// server woke for it (the publisher woke a parked worker) instead of finding it while
-    /// busy. Not read off a measurement: the model counts them, and the fit prices them on its
-    /// counts for the calibration runs. This is what makes an operation cost more at low load,
-    /// where each one wakes the server, than at high, where they come in batches.
-    Wake,
-    /// A wake-up for a request: one that found its core idle (the sockets' poll returned to a
-    /// parked worker). Priced apart from [`Op::Wake`], since a request wakes the server by
-    /// another path than an event does.
-    RequestWake,
-}
-
-impl Op {
-    /// Every operation, in the order of a row of counts.
-    pub const ALL: [Op; 15] = [
-        Op::Second,
-        Op::ClientSecond,
-        Op::Event,
-        Op::Connection,
-        Op::EmptyPoll,
-        Op::NotModified,
-        Op::Page,
-        Op::PagedEvent,
-        Op::LongPoll,
-        Op::LongPollTimeout,
-        Op::SseEvent,
-        Op::WebsocketEvent,
-        Op::WebhookAttempt,
-        Op::Wake,
-        Op::RequestWake,
-    ];
-
-    /// The operation in words, for tables.
-    pub fn says(self) -> &'static str {
-        match self {
-            Op::Second => "second of the process running",
-            Op::ClientSecond => "client held for a second",
-            Op::Event => "event published",
-            Op::Connection => "connection opened",
-            Op::EmptyPoll => "empty poll",
-            Op::NotModified => "304 Not Modified",
-            Op::Page => "page of events",
-            Op::PagedEvent => "event in a page or long-poll answer",
-            Op::LongPoll => "long poll held and answered",
-            Op::LongPollTimeout => "long poll timed out (besides the above)",
-            Op::SseEvent => "event written to SSE",
-            Op::WebsocketEvent => "event written to WebSocket",
-            Op::WebhookAttempt => "signed webhook attempt",
-            Op::Wake => "wake-up for an event's work",
-            Op::RequestWake => "wake-up for a request",
-        }
-    }
-}
-
-/// How many of each operation a run carried out, in the order of [`Op::ALL`].
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Counts(pub [f64; Op::ALL.len()]);
-
-impl Counts {
-    /// The count of `op`.
-    pub fn get(&self, op: Op) -> f64 {
-        self.0[op as usize]
-    }
-
-    /// Sets the count of `op`.
-    pub fn set(&mut self, op: Op, n: f64) {
-        self.0[op as usize] = n;
-    }
-
-    /// The operations of a measured mode of `clients` clients over its measured window: the
-    /// server's requests by route and status, its deliveries, the connections TCP saw opened,
-    /// the window's length.
-    pub fn measured(m: &ModeResult, clients: f64) -> Counts {
-        let mut c = Counts::default();
-        let s = &m.server;
-        let status = |code: u16| -> u64 { s.requests_by_route.values().filter_map(|by| by.get(&code)).sum() };
-        c.set(Op::Second, m.measured_seconds);
-        c.set(Op::ClientSecond, clients * m.measured_seconds);
-        c.set(Op::Event, m.deliveries.events_measured as f64);
-        if let crate::api::TcpReading::Measured(t) = &s.tcp {
-            c.set(Op::Connection, t.opened as f64);
-        }
-        let delivered = m.deliveries.delivered as f64;
-        match m.mode {
-            Mode::Poll | Mode::ConditionalPoll => {
-                let not_modified = status(304);
-                let empty = s.empty_responses.saturating_sub(not_modified);
-                c.set(Op::NotModified, not_modified as f64);
-                c.set(Op::EmptyPoll, empty as f64);
-                c.set(Op::Page, status(200).saturating_sub(empty) as f64);
-                c.set(Op::PagedEvent, delivered);
-            }
-            Mode::LongPoll => {
-                c.set(Op::LongPoll, s.requests as f64);
-                c.set(Op::LongPollTimeout, s.empty_responses as f64);
-                c.set(Op::PagedEvent, delivered);
-            }
-            Mode::Sse => c.set(Op::SseEvent, delivered),
-            Mode::Websocket => c.set(Op::WebsocketEvent, delivered),
-            Mode::Webhook => c.set(Op::WebhookAttempt, s.requests as f64),
-        }
-        c
-    }
-}
 
 /// How many of a measured run's jobs the model finds reaching an idle core, for the run's
 /// scenario and mode at a calibration's costs: the counts of [`Op::Wake`] and
@@ -280,6 +145,10 @@ pub struct Calibration {
     /// driver's CPU of the same runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientCpu>,
+    /// How long each delivery waits for its reader beyond their CPU when the clients share
+    /// the server's machine, fitted on the same runs' latency (none in older files).
+    #[serde(default)]
+    pub clients_handoff: Handoff,
     /// The measured runs, each with its fitted CPU.
     pub runs: Vec<Run>,
     /// What makes these costs less trustworthy, in words (none in older files).
@@ -323,8 +192,9 @@ impl Calibration {
     /// its core busy longer: so the costs are fitted without them, the wake-ups counted at
     /// those costs, the costs fitted again with them, until the counts settle. That is done
     /// for each idle threshold of [`WAKE_AFTER_IDLE_NS`], and the fit with the least
-    /// [`Calibration::fit_error`] kept.
-    pub fn fit(results: &Results, wakes: Wakes) -> anyhow::Result<Calibration> {
+    /// [`Calibration::fit_error`] kept. Then the clients' CPU is fitted on the driver's, and
+    /// their handoff ([`Handoff`]) on the push modes' latency as `latency` models it.
+    pub fn fit(results: &Results, wakes: Wakes, latency: Latency) -> anyhow::Result<Calibration> {
         let mut best: Option<(f64, Calibration)> = None;
         for idle in WAKE_AFTER_IDLE_NS {
             let c = Calibration::fit_waking_after(results, wakes, idle)?;
@@ -335,6 +205,7 @@ impl Calibration {
         }
         let mut best = best.expect("at least one threshold").1;
         best.clients = ClientCpu::fit_each_mode(results);
+        best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
         Ok(best)
     }
 
@@ -414,6 +285,7 @@ impl Calibration {
                 bytes: bytes.clone(),
                 wake_after_idle_ns: idle,
                 clients: Vec::new(),
+                clients_handoff: Handoff::default(),
                 runs,
                 warnings: Vec::new(),
             }

@@ -1,15 +1,20 @@
 use super::*;
 
 /// The calibration runs as measured on the reference machine (their time series left out).
-fn runs() -> Results {
+pub(super) fn runs() -> Results {
     serde_json::from_str(include_str!("../../tests/fixtures/calibration-runs.json")).unwrap()
+}
+
+/// A model whose latency is the same whatever the handoff, for the fits that test the rest.
+fn flat(_: &Scenario, _: &ModeResult, _: &Calibration) -> f64 {
+    1.0
 }
 
 #[test]
 fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
     // One wake-up per event measured: the counts never move after the first round.
     let steady = |_: &Scenario, m: &ModeResult, _: &Calibration| [m.deliveries.events_measured as f64, 0.0];
-    let c = Calibration::fit(&runs(), &steady).unwrap();
+    let c = Calibration::fit(&runs(), &steady, &flat).unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     for run in &c.runs {
         assert_eq!(
@@ -68,7 +73,7 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
             0.0,
         ]
     };
-    let c = Calibration::fit(&r, &wakes).unwrap();
+    let c = Calibration::fit(&r, &wakes, &flat).unwrap();
     assert!(
         (2_500_000..20_000_000).contains(&c.wake_after_idle_ns),
         "{}",
@@ -106,7 +111,7 @@ fn memory_is_fitted_per_connection_held_not_per_client() {
     }
     assert_eq!(made, connections.len());
     let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
-    let c = Calibration::fit(&r, &none).unwrap();
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
     let w = c.memory(Mode::Webhook).unwrap();
     assert!((w.fixed_bytes - 1e6).abs() < 1.0, "{w:?}");
     assert!((w.per_connection_bytes - 40.0 * 1024.0).abs() < 1e-3, "{w:?}");
@@ -146,7 +151,12 @@ fn the_clients_cpu_is_fitted_per_mode_from_the_drivers() {
                 second * m.measured_seconds + request * m.client.requests as f64 + event * events;
         }
     }
-    let c = Calibration::fit(&r, &|_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0]).unwrap();
+    let c = Calibration::fit(
+        &r,
+        &|_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0],
+        &flat,
+    )
+    .unwrap();
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.max(1.0);
     for d in &c.clients {
         let (second, request, event) = match d.mode {

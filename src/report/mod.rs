@@ -117,7 +117,8 @@ pub fn simulated_note(r: &Results) -> Option<String> {
             },
             if m.clients_beside {
                 "; the clients on the server's machine, as `run` has them: what each spends on an answer or \
-                 an event (the calibration's fit of the driver's CPU) holds the server's cores too"
+                 an event (the calibration's fit of the driver's CPU), and each delivery's handoff to its reader \
+                 (fitted on the calibration runs' latency), holds the server's cores too"
             } else {
                 ""
             }

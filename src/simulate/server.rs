@@ -53,6 +53,8 @@ pub struct Server {
     pub counts: Counts,
     /// The last arrival served, to check the order.
     last: u64,
+    /// The clients the scenario holds, for the handoff to each delivery's reader.
+    clients: u32,
 }
 
 impl Server {
@@ -78,6 +80,7 @@ impl Server {
             window: warmup..warmup + s.duration.as_nanos() as u64,
             counts: Counts::default(),
             last: 0,
+            clients: s.clients.count,
         }
     }
 
@@ -94,23 +97,29 @@ impl Server {
             window: 0..0,
             counts: Counts::default(),
             last: 0,
+            clients: 0,
         }
     }
 
     /// The same server with `mode`'s clients on its machine, as `run` has them: each
     /// operation's job also holds its core for what the client spends on it (reading the
-    /// answer or the event, recording it), and the clients' own running takes its share of
-    /// the cores beside the server's background. Nothing changes without a fit of the clients
-    /// (`calibration.clients`, in files since it was fitted).
+    /// answer or the event, recording it) and, for a delivery, for the handoff to its reader
+    /// (the calibration's [`crate::calibration::Handoff`] for each client held); and the
+    /// clients' own running takes its share of the cores beside the server's background.
+    /// Nothing changes without a fit of the clients (`calibration.clients`, in files since it
+    /// was fitted).
     pub fn with_clients_beside(mut self, calibration: &Calibration, mode: Mode) -> Server {
         let Some(c) = calibration.clients.iter().find(|c| c.mode == mode) else {
             return self;
         };
+        let handoff = calibration.clients_handoff.ns_per_client * f64::from(self.clients);
         for (i, &op) in Op::ALL.iter().enumerate() {
             self.client_ns[i] = match op {
-                Op::EmptyPoll | Op::NotModified | Op::Page | Op::LongPoll | Op::Connection => c.request_ns,
-                Op::PagedEvent | Op::SseEvent | Op::WebsocketEvent => c.event_ns,
-                Op::WebhookAttempt => c.request_ns + c.event_ns,
+                Op::EmptyPoll | Op::NotModified | Op::Page | Op::LongPoll => c.request_ns + handoff,
+                Op::Connection => c.request_ns,
+                Op::PagedEvent => c.event_ns,
+                Op::SseEvent | Op::WebsocketEvent => c.event_ns + handoff,
+                Op::WebhookAttempt => c.request_ns + c.event_ns + handoff,
                 _ => 0.0,
             };
         }
@@ -244,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn clients_beside_the_server_hold_its_cores_for_their_part_and_cost_it_nothing() {
+    fn clients_beside_the_server_hold_its_cores_for_their_part_and_their_handoff_and_cost_it_nothing() {
         // One core; an event written to SSE costs the server 1 ms and its reader 0.5 ms, by
         // hand: two writes at 0 end at 1.5 and 3 ms with the readers beside (1 and 2 ms
         // without), and the server's counts are the two writes alone.
@@ -263,12 +272,20 @@ mod tests {
             request_ns: 0.0,
             event_ns: 0.5e6,
         }];
+        c.clients_handoff = crate::calibration::Handoff::default();
         let write = |srv: &mut Server| srv.serve(0, Woken::ByEvent, &[(Op::SseEvent, 1.0)]);
         let mut alone = Server::new(&s, &c, 1);
         assert_eq!((write(&mut alone), write(&mut alone)), (1_000_000, 2_000_000));
         let mut beside = Server::new(&s, &c, 1).with_clients_beside(&c, Mode::Sse);
         assert_eq!((write(&mut beside), write(&mut beside)), (1_500_000, 3_000_000));
         assert_eq!(beside.counts.get(Op::SseEvent), 2.0);
+        // A handoff of 0.25 ms for each of the 2 clients held: each write holds its core
+        // 0.5 ms more, 2 and 4 ms; the server's counts are still its own.
+        c.clients_handoff.ns_per_client = 0.25e6;
+        let mut handed = Server::new(&s, &c, 1).with_clients_beside(&c, Mode::Sse);
+        assert_eq!((write(&mut handed), write(&mut handed)), (2_000_000, 4_000_000));
+        assert_eq!(handed.counts.get(Op::SseEvent), 2.0);
+        c.clients_handoff.ns_per_client = 0.0;
         // A driver busy half of every second leaves half the core: each job takes twice as long.
         c.clients[0].second_ns = 0.5e9;
         let mut busy = Server::new(&s, &c, 1).with_clients_beside(&c, Mode::Sse);

@@ -286,8 +286,9 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
         Figure::LatencyP50 | Figure::LatencyP99 => {
             "the network's one way and the server's cores at their calibrated costs, with the clients' \
              reads on the same cores at their average CPU when they share the server's machine \
-             (`simulate --clients-beside-server`, as validation has it): how the machine schedules the two \
-             processes' threads against each other is not in the model"
+             (`simulate --clients-beside-server`, as validation has it) and each delivery's handoff to its \
+             reader, fitted on the calibration runs' medians as a time per client held: a stand-in for how the \
+             machine schedules the two processes' threads against each other, which gives no tail of its own"
         }
         Figure::RequestsPerEvent | Figure::EmptyShare | Figure::RequestsPerSecond => {
             "the clients' schedules against the event schedule (which `run` and the model share)"

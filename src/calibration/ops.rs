@@ -1,0 +1,144 @@
+//! The server's operations that have a CPU cost of their own, and how many of each a run
+//! carried out: what a calibration prices and the simulator counts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Mode;
+use crate::results::ModeResult;
+
+/// An operation of the server with a CPU cost of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// A second of the process running (timers, the runtime, the sampling of its counters).
+    Second,
+    /// A client held for a second: its connection (or, for webhooks, its subscription)
+    /// kept open, its timers, the per-connection readings.
+    ClientSecond,
+    /// An event published: made, logged and handed to its followers.
+    Event,
+    /// A client connection accepted (or a receiver connection opened by the dispatcher).
+    Connection,
+    /// A poll answered with an empty page.
+    EmptyPoll,
+    /// A conditional poll answered 304 Not Modified.
+    NotModified,
+    /// A poll answered with a page of events (the page's own cost).
+    Page,
+    /// An event in a poll's page or a long poll's answer.
+    PagedEvent,
+    /// A long poll held and answered (with events or at its timeout).
+    LongPoll,
+    /// Of the long polls, one that timed out: its timer fired and it was answered empty.
+    LongPollTimeout,
+    /// An event written to an SSE stream.
+    SseEvent,
+    /// An event written to a WebSocket.
+    WebsocketEvent,
+    /// A webhook delivery attempt, signed, sent and answered.
+    WebhookAttempt,
+    /// A wake-up for the server's own work: a job an event or a timer started (stream
+    /// writes, webhook attempts, long-poll answers) that found its core idle, so that the
+    /// server woke for it (the publisher woke a parked worker) instead of finding it while
+    /// busy. Not read off a measurement: the model counts them, and the fit prices them on its
+    /// counts for the calibration runs. This is what makes an operation cost more at low load,
+    /// where each one wakes the server, than at high, where they come in batches.
+    Wake,
+    /// A wake-up for a request: one that found its core idle (the sockets' poll returned to a
+    /// parked worker). Priced apart from [`Op::Wake`], since a request wakes the server by
+    /// another path than an event does.
+    RequestWake,
+}
+
+impl Op {
+    /// Every operation, in the order of a row of counts.
+    pub const ALL: [Op; 15] = [
+        Op::Second,
+        Op::ClientSecond,
+        Op::Event,
+        Op::Connection,
+        Op::EmptyPoll,
+        Op::NotModified,
+        Op::Page,
+        Op::PagedEvent,
+        Op::LongPoll,
+        Op::LongPollTimeout,
+        Op::SseEvent,
+        Op::WebsocketEvent,
+        Op::WebhookAttempt,
+        Op::Wake,
+        Op::RequestWake,
+    ];
+
+    /// The operation in words, for tables.
+    pub fn says(self) -> &'static str {
+        match self {
+            Op::Second => "second of the process running",
+            Op::ClientSecond => "client held for a second",
+            Op::Event => "event published",
+            Op::Connection => "connection opened",
+            Op::EmptyPoll => "empty poll",
+            Op::NotModified => "304 Not Modified",
+            Op::Page => "page of events",
+            Op::PagedEvent => "event in a page or long-poll answer",
+            Op::LongPoll => "long poll held and answered",
+            Op::LongPollTimeout => "long poll timed out (besides the above)",
+            Op::SseEvent => "event written to SSE",
+            Op::WebsocketEvent => "event written to WebSocket",
+            Op::WebhookAttempt => "signed webhook attempt",
+            Op::Wake => "wake-up for an event's work",
+            Op::RequestWake => "wake-up for a request",
+        }
+    }
+}
+
+/// How many of each operation a run carried out, in the order of [`Op::ALL`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts(pub [f64; Op::ALL.len()]);
+
+impl Counts {
+    /// The count of `op`.
+    pub fn get(&self, op: Op) -> f64 {
+        self.0[op as usize]
+    }
+
+    /// Sets the count of `op`.
+    pub fn set(&mut self, op: Op, n: f64) {
+        self.0[op as usize] = n;
+    }
+
+    /// The operations of a measured mode of `clients` clients over its measured window: the
+    /// server's requests by route and status, its deliveries, the connections TCP saw opened,
+    /// the window's length.
+    pub fn measured(m: &ModeResult, clients: f64) -> Counts {
+        let mut c = Counts::default();
+        let s = &m.server;
+        let status = |code: u16| -> u64 { s.requests_by_route.values().filter_map(|by| by.get(&code)).sum() };
+        c.set(Op::Second, m.measured_seconds);
+        c.set(Op::ClientSecond, clients * m.measured_seconds);
+        c.set(Op::Event, m.deliveries.events_measured as f64);
+        if let crate::api::TcpReading::Measured(t) = &s.tcp {
+            c.set(Op::Connection, t.opened as f64);
+        }
+        let delivered = m.deliveries.delivered as f64;
+        match m.mode {
+            Mode::Poll | Mode::ConditionalPoll => {
+                let not_modified = status(304);
+                let empty = s.empty_responses.saturating_sub(not_modified);
+                c.set(Op::NotModified, not_modified as f64);
+                c.set(Op::EmptyPoll, empty as f64);
+                c.set(Op::Page, status(200).saturating_sub(empty) as f64);
+                c.set(Op::PagedEvent, delivered);
+            }
+            Mode::LongPoll => {
+                c.set(Op::LongPoll, s.requests as f64);
+                c.set(Op::LongPollTimeout, s.empty_responses as f64);
+                c.set(Op::PagedEvent, delivered);
+            }
+            Mode::Sse => c.set(Op::SseEvent, delivered),
+            Mode::Websocket => c.set(Op::WebsocketEvent, delivered),
+            Mode::Webhook => c.set(Op::WebhookAttempt, s.requests as f64),
+        }
+        c
+    }
+}
