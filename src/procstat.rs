@@ -134,10 +134,14 @@ fn seconds(ts: rustix::time::Timespec) -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
-fn status_kib(status: &str, key: &str) -> Option<u64> {
+/// The value of a `/proc/.../status` line that starts with `key`.
+fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
     let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..]
-        .trim()
+    Some(line[key.len()..].trim())
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    status_field(status, key)?
         .trim_end_matches("kB")
         .trim()
         .parse()
@@ -145,8 +149,7 @@ fn status_kib(status: &str, key: &str) -> Option<u64> {
 }
 
 fn status_number(status: &str, key: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..].trim().parse().ok()
+    status_field(status, key)?.parse().ok()
 }
 
 #[cfg(test)]

@@ -59,20 +59,23 @@ fn pooled(paths: &[PathBuf]) -> anyhow::Result<results::Results> {
     Ok(all)
 }
 
-/// The wake-ups the model counts for a measured run: its scenario and mode over the round
-/// trip the measurement found, at `calibration`'s costs.
-fn wakes(s: &Scenario, m: &results::ModeResult, calibration: &Calibration) -> [f64; 2] {
+/// The model of a measured run: its scenario's, over the round trip the measurement found, at
+/// `calibration`'s costs.
+fn model_of(m: &results::ModeResult, calibration: &Calibration) -> simulate::Model {
     let round_trip = Duration::from_secs_f64(m.theory.given.round_trip_ms.max(0.0) / 1000.0);
-    let model = simulate::Model::new(Some(round_trip), calibration.clone());
-    let counts = simulate::operations(s, m.mode, &model);
+    simulate::Model::new(Some(round_trip), calibration.clone())
+}
+
+/// The wake-ups the model counts for a measured run.
+fn wakes(s: &Scenario, m: &results::ModeResult, calibration: &Calibration) -> [f64; 2] {
+    let counts = simulate::operations(s, m.mode, &model_of(m, calibration));
     [counts.get(Op::Wake), counts.get(Op::RequestWake)]
 }
 
-/// The model's median latency for a measured run, as [`wakes`] models it but with the
-/// clients beside the server, as they were.
+/// The model's median latency for a measured run, with the clients beside the server as they
+/// were.
 fn median_beside(s: &Scenario, m: &results::ModeResult, calibration: &Calibration) -> f64 {
-    let round_trip = Duration::from_secs_f64(m.theory.given.round_trip_ms.max(0.0) / 1000.0);
-    let mut model = simulate::Model::new(Some(round_trip), calibration.clone());
+    let mut model = model_of(m, calibration);
     model.clients_beside = true;
     simulate::mode_result(s, m.mode, &model, &simulate::quietly)
         .latency

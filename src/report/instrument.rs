@@ -7,21 +7,9 @@ use super::Section;
 use crate::report::format_ms;
 use crate::results::{ModeResult, Results};
 
-/// Column headers.
-pub const HEADER: [&str; 9] = [
-    "mode",
-    "generator late p50 / p99 / max",
-    "p50 from schedule",
-    "p50 from emission",
-    "round trip",
-    "polls late p50 / p99",
-    "driver CPU",
-    "drain: requests",
-    "drain: server CPU",
-];
-
-/// The same with the server's context switches, for results that measured them.
-pub const HEADER_WITH_SWITCHES: [&str; 10] = [
+/// Column headers; the last, the server's context switches, only for results that measured
+/// them.
+pub const HEADER: [&str; 10] = [
     "mode",
     "generator late p50 / p99 / max",
     "p50 from schedule",
@@ -44,7 +32,11 @@ pub fn section(r: &Results) -> Section {
     Section {
         id: "instrument",
         title: "How the instrument did",
-        header: if switches { &HEADER_WITH_SWITCHES } else { &HEADER },
+        header: if switches {
+            &HEADER
+        } else {
+            &HEADER[..HEADER.len() - 1]
+        },
         rows: r
             .modes
             .iter()
@@ -121,7 +113,7 @@ mod tests {
         // Results from before the switches were counted have no such column.
         let mut r = crate::results::one_run_fixture();
         assert!(r.modes.iter().all(|m| m.server.voluntary_switches.is_none()));
-        assert_eq!(section(&r).header.len(), HEADER.len());
+        assert_eq!(section(&r).header.len(), HEADER.len() - 1);
         // 3,000 woke and 600 preempted over 3 s, by hand: 1000 / 200 a second.
         for m in &mut r.modes {
             m.measured_seconds = 3.0;
@@ -129,7 +121,7 @@ mod tests {
             m.server.involuntary_switches = Some(600);
         }
         let s = section(&r);
-        assert_eq!(s.header, HEADER_WITH_SWITCHES);
+        assert_eq!(s.header, HEADER);
         assert!(
             s.rows
                 .iter()
