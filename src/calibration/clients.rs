@@ -21,11 +21,10 @@ pub const HANDOFF_NS_PER_CLIENT: [f64; 12] = [0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0,
 
 /// How long each delivery waits for its reader beyond the CPU both spend on it, when the
 /// clients share the server's machine: the handoff from the server's thread to the client's,
-/// which the scheduler makes on cores that both processes' threads crowd. It grows with the
-/// clients held (their sockets, tasks and buffers between the two processes), so it is priced
-/// per delivery for each client held. Not CPU: a statistical stand-in, fitted on the
-/// calibration runs' median latency, which the clients' CPU alone leaves short at thousands
-/// of clients.
+/// which the scheduler makes on cores that both processes' threads crowd. It is priced per
+/// delivery for each client held, the form of those tried (none, a flat time a delivery, a
+/// time per client held) that fitted the calibration runs' median latency best. Not CPU: a
+/// statistical stand-in for what the clients' CPU alone leaves short at thousands of clients.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Handoff {
     /// ns per delivery for each client held: of [`HANDOFF_NS_PER_CLIENT`], the one with which

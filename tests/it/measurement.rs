@@ -61,7 +61,7 @@ async fn poll_costs_cover_the_window_that_made_the_events_not_the_drain() {
 async fn the_servers_threads_are_counted_waking_and_preempted_over_the_window() {
     // 1,000 polls a second on 100 ms slots leave the server's workers idle between them: a
     // worker that runs out of work blocks and is woken again, at least once for every ten
-    // polls however the scheduler bunches them (about once a poll at this rate here).
+    // polls however the scheduler bunches them.
     let m = run_one(&pollers("poll")).await;
     assert_all_delivered(&m);
     let woke = m.server.voluntary_switches.expect("measured");
