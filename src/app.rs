@@ -151,6 +151,9 @@ async fn serve(args: cli::ServeArgs) -> Result<(), Failure> {
         max_held_long_polls: args.max_held_long_polls,
         max_subscriptions: args.max_subscriptions,
         max_streams_per_client: args.max_streams_per_client,
+        max_connections: args
+            .max_connections
+            .unwrap_or_else(crate::environment::connections_held),
         ..server::Limits::default()
     };
     let state = server::AppState::with_limits(allowlist, limits);
@@ -172,6 +175,7 @@ async fn run_scenario(
     let limits = [
         ("max_held_long_polls", s.server.max_held_long_polls),
         ("max_subscriptions", s.server.max_subscriptions),
+        ("max_connections", s.server.max_connections),
     ];
     if let (driver::Target::Remote { .. }, Some((key, _))) =
         (&target, limits.iter().find(|(_, v)| v.is_some()))

@@ -274,4 +274,9 @@ pub struct ServeArgs {
     /// answered 429 with Retry-After.
     #[arg(long, default_value_t = 4)]
     pub max_streams_per_client: u32,
+    /// Most client connections held at once; more are answered 503 with Retry-After and
+    /// closed. Default: the open-file limit less 128 descriptors for the server's own files
+    /// and connections.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
 }

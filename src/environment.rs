@@ -65,6 +65,17 @@ fn git_commit() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Descriptors `serve` keeps for itself (listeners, log, control connections, the webhook
+/// sender's connections, `/proc` reads) out of its open-file limit.
+pub const DESCRIPTORS_KEPT: u64 = 128;
+
+/// Client connections `serve` holds by default: its open-file limit less
+/// [`DESCRIPTORS_KEPT`], so that the next one is answered 503 rather than left unaccepted.
+pub fn connections_held() -> u64 {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    soft.map_or(u64::MAX, |n| n.saturating_sub(DESCRIPTORS_KEPT).max(1))
+}
+
 /// Makes sure this process (and the server it starts, which inherits its limits) may open
 /// `needed` files: raises the soft RLIMIT_NOFILE to the hard limit when it is lower, and
 /// refuses, saying what to change, when even the hard limit is too low.

@@ -64,6 +64,10 @@ counters! {
         /// Client connections opened since the last reset.
         #[serde(default)]
         connections_opened: Counter,
+        /// Client connections answered 503 and closed because the server held its most
+        /// (`max_connections`) since the last reset.
+        #[serde(default)]
+        connections_refused: Counter,
         /// Long-poll requests being held now.
         held_long_polls: Gauge,
         /// SSE and WebSocket subscribers attached now.

@@ -52,6 +52,9 @@ impl ServerProcess {
         if let Some(n) = server.max_subscriptions {
             command.args(["--max-subscriptions", &n.to_string()]);
         }
+        if let Some(n) = server.max_connections {
+            command.args(["--max-connections", &n.to_string()]);
+        }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -84,24 +84,39 @@ pub(super) async fn start_clients(
             tokio::spawn(modes::run_client(mode, ctx))
         })
         .collect();
-    // Clients that hold a connection (streams, long polls) are all waited for: an event
-    // published while thousands of them are still connecting would be charged the connection
-    // storm as latency. Pollers need no wait: they ask on their own schedule.
+    // Clients that hold a connection (streams, long polls) are all waited for (as many as
+    // the server's `max_connections` lets in): an event published while thousands of them
+    // are still connecting would be charged the connection storm as latency. Pollers need no
+    // wait: they ask on their own schedule.
     let attached = |st: &StatsSnapshot| match mode {
         Mode::Sse | Mode::Websocket => Some(st.counters.stream_subscribers),
         Mode::LongPoll => Some(st.counters.held_long_polls),
         _ => None,
     };
+    let admitted = u64::from(s.clients.count).min(s.server.max_connections.unwrap_or(u64::MAX));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while let Some(n) = attached(&control.stats().await?) {
-        if n >= u64::from(s.clients.count) {
+    loop {
+        let st = control.stats().await?;
+        let Some(n) = attached(&st) else { break };
+        if n >= admitted {
             break;
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {n} of {} {mode} clients connected within 30 s",
-            s.clients.count
-        );
+        if Instant::now() >= deadline {
+            let refused = st.counters.connections_refused;
+            anyhow::bail!(
+                "only {n} of {} {mode} clients connected within 30 s{}",
+                s.clients.count,
+                if refused > 0 {
+                    format!(
+                        "; the server answered {refused} connections 503 because it held its most \
+                         (its open-file limit less what it keeps; set server.max_connections to \
+                         run with fewer)"
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(Clients::Tasks(handles))

@@ -151,6 +151,10 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
         by_topic(&m.ledgers, &m.emitted.measured, &accounted.missing_by_topic);
     let (after, whole) = (&m.server, &m.whole);
     let mut warnings = crate::results::missing_warnings(m.scenario, m.mode, &outcomes);
+    warnings.extend(crate::results::refused_warning(
+        m.scenario,
+        whole.counters.connections_refused,
+    ));
     if whole.webhook.intake_held_ns > 0 {
         warnings.push(format!(
             "the webhook backlog reached its bound ({} deliveries waiting) and held the event generator back for \
@@ -254,6 +258,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             generator_spin_cpu_seconds: after.counters.generator_spin_ns as f64 / 1e9,
             peak_rss_bytes: mem.peak,
             peak_connections: whole.counters.peak_connections,
+            connections_refused: whole.counters.connections_refused,
             rss_baseline_bytes: mem.baseline,
             rss_steady_bytes: mem.steady,
             log_bytes: mem.log,

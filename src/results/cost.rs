@@ -43,6 +43,10 @@ pub struct ServerCost {
     pub peak_rss_bytes: u64,
     /// Most client connections open at once.
     pub peak_connections: u64,
+    /// Client connections the server answered 503 and closed because it held its most
+    /// (`[server] max_connections`), from the end of the warm-up to the end of the drain.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub connections_refused: u64,
     /// Resident memory before any client connected, bytes.
     #[serde(default)]
     pub rss_baseline_bytes: u64,

@@ -208,6 +208,7 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
         generator_spin_cpu_seconds: sumf(|m| m.server.generator_spin_cpu_seconds),
         peak_rss_bytes: all.iter().map(|m| m.server.peak_rss_bytes).max().unwrap_or(0),
         peak_connections: peak(|m| m.server.peak_connections),
+        connections_refused: sum(|m| m.server.connections_refused),
         rss_baseline_bytes: sum(|m| m.server.rss_baseline_bytes) / all.len() as u64,
         rss_steady_bytes: sum(|m| m.server.rss_steady_bytes) / all.len() as u64,
         log_bytes: sum(|m| m.server.log_bytes) / all.len() as u64,

@@ -26,7 +26,7 @@ pub use cost::{ClientCost, DrainCost, MachineSample, Sample, ServerCost};
 pub use figure::{Better, Figure};
 pub use latency::{LatencyPoint, LatencySummary};
 pub use merge::{merge, pool};
-pub use outcomes::{missing_warnings, Deliveries, FaultWindow, Outcomes, TopicDeliveries};
+pub use outcomes::{missing_warnings, refused_warning, Deliveries, FaultWindow, Outcomes, TopicDeliveries};
 pub use prediction::{Given, Prediction};
 pub use spread::{FigureSpread, Interval};
 

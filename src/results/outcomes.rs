@@ -94,6 +94,22 @@ pub fn missing_warnings(
     warnings
 }
 
+/// What a run (or a model) warns of connections the server turned away because it held its
+/// most: how many, and the limit.
+pub fn refused_warning(s: &crate::scenario::Scenario, refused: u64) -> Option<String> {
+    (refused > 0).then(|| {
+        let limit = match s.server.max_connections {
+            Some(n) => format!("{n} at once (server.max_connections)"),
+            None => "as many as its open-file limit allows, less what it keeps for itself".to_string(),
+        };
+        format!(
+            "the server answered {refused} connections 503 and closed them: it holds {limit}, and {} clients \
+             asked",
+            s.clients.count
+        )
+    })
+}
+
 /// The accounting of the events scheduled during one fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultWindow {

@@ -108,6 +108,7 @@ pub struct RawServer {
     pub p99_target: Option<S<String>>,
     pub max_held_long_polls: Option<S<i64>>,
     pub max_subscriptions: Option<S<i64>>,
+    pub max_connections: Option<S<i64>>,
 }
 
 /// `[network]`

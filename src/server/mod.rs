@@ -76,17 +76,21 @@ pub struct Limits {
     /// Streams and held long polls one client (`?client=`) has open at once; more get 429
     /// with Retry-After.
     pub max_streams_per_client: u32,
+    /// Client connections held at once; more are answered 503 with Retry-After and closed.
+    pub max_connections: u64,
 }
 
 impl Default for Limits {
     /// 15,000 held long polls (a process may hold about 20,000 descriptors here), 64 KiB
-    /// bodies, 100,000 subscriptions, 4 streams per client.
+    /// bodies, 100,000 subscriptions, 4 streams per client, connections unbounded (`serve`
+    /// bounds them by its open-file limit).
     fn default() -> Self {
         Limits {
             max_held_long_polls: crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS,
             max_body_bytes: 64 * 1024,
             max_subscriptions: crate::scenario::DEFAULT_MAX_SUBSCRIPTIONS,
             max_streams_per_client: 4,
+            max_connections: u64::MAX,
         }
     }
 }
@@ -440,7 +444,7 @@ pub async fn serve(
     };
     let listener = sockets::CountingListener::new(public, state.stats.clone());
     let token = state.shutdown.clone();
-    let result = http1::serve(listener, app(state), token).await;
+    let result = http1::serve(listener, app(state.clone()), &state, token).await;
     let _ = control_server.await;
     result
 }

@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -66,6 +66,8 @@ pub struct CountingStream {
     stats: Arc<Stats>,
     /// Its two ends, by which the TCP census finds it; `None` if the kernel could not say.
     id: Option<ConnId>,
+    /// The count of connections held it is one of, if any: one less when it closes.
+    held: Option<Arc<AtomicU64>>,
 }
 
 impl CountingStream {
@@ -73,7 +75,18 @@ impl CountingStream {
     pub fn new(inner: TcpStream, stats: Arc<Stats>) -> Self {
         let id = inner.local_addr().and_then(|l| Ok((l, inner.peer_addr()?))).ok();
         stats.connection_opened(id);
-        CountingStream { inner, stats, id }
+        CountingStream {
+            inner,
+            stats,
+            id,
+            held: None,
+        }
+    }
+
+    /// Counts it in `held` until it closes.
+    pub fn hold(&mut self, held: &Arc<AtomicU64>) {
+        held.fetch_add(1, Relaxed);
+        self.held = Some(held.clone());
     }
 }
 
@@ -122,6 +135,9 @@ impl tower_service::Service<Uri> for CountingConnector {
 impl Drop for CountingStream {
     fn drop(&mut self) {
         self.stats.connection_closed(self.id.as_ref());
+        if let Some(held) = &self.held {
+            held.fetch_sub(1, Relaxed);
+        }
     }
 }
 

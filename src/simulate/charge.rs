@@ -12,14 +12,21 @@ use crate::scenario::Scenario;
 /// What the model's operations cost at the calibration's prices: CPU for the operations the
 /// cores served and for the background (the window's seconds, its clients held, its events
 /// published), bytes per request and delivery, memory as the calibration's fixed part and
-/// part per connection, for the most connections the model held.
+/// part per connection, for the most connections the model held. A connection turned away
+/// is priced as a connection opened.
 pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, o: &Outcome) -> ServerCost {
     let c = &model.calibration;
     let seconds = s.duration.as_secs_f64();
     let clients = f64::from(s.clients.count);
+    // The clients the server held: webhook endpoints hold nothing of its listener's, the
+    // others at most its `max_connections`.
+    let held_clients = match (mode, s.server.max_connections) {
+        (Mode::Webhook, _) | (_, None) => clients,
+        (_, Some(most)) => clients.min(most as f64),
+    };
     let mut counts = server.counts;
     counts.set(Op::Second, seconds);
-    counts.set(Op::ClientSecond, clients * seconds);
+    counts.set(Op::ClientSecond, held_clients * seconds);
     counts.set(Op::Event, o.events as f64);
     let (requests, delivered) = (o.requests as f64, o.delivered as f64);
     let (read, written) = c.bytes(mode).map_or((0.0, 0.0), |b| {
@@ -34,6 +41,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
         requests_per_second: requests / seconds,
         empty_responses: o.empty,
         peak_connections: o.peak_connections,
+        connections_refused: o.connections_refused,
         cpu_seconds: c.cpu_seconds(&counts),
         bytes_read: read.round() as u64,
         bytes_written: written.round() as u64,

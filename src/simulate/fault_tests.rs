@@ -24,7 +24,7 @@ fn scenario(mode: Mode, extra: &str) -> Scenario {
 }
 
 /// The model of `s`'s `mode` on a 2 ms round trip and an instant server.
-fn model(s: &Scenario, mode: Mode) -> Outcome {
+pub(super) fn model(s: &Scenario, mode: Mode) -> Outcome {
     let wire = &mut Wire::plain(&Network::of(Duration::from_millis(2)));
     let server = &mut Server::instant();
     let quiet = &super::quietly;

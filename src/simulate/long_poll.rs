@@ -5,13 +5,15 @@
 //! needs no wake-up: its answer time is the earlier of its next event and its deadline, when
 //! the server's cores take up the answer (a long poll, a timeout, each event in it). A server
 //! holding its most (`[server] max_held_long_polls`) answers 503 at once, and the client asks
-//! again 50 ms after the answer, as the real one does. A paused client asks when its pause
-//! ends and reads an answer that lands in a pause when it ends; a `latency` fault adds its
-//! delay to each way.
+//! again 50 ms after the answer, as the real one does; so does a client the server turns away
+//! because it holds its most connections (`admission.rs`), on a new connection. A paused
+//! client asks when its pause ends and reads an answer that lands in a pause when it ends; a
+//! `latency` fault adds its delay to each way.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::admission::{Admission, Admitted};
 use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
@@ -44,12 +46,13 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         .max_held_long_polls
         .unwrap_or(crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS);
     let mut holding = 0u64;
+    let mut admission = Admission::new(s);
     while let Some((at, entry)) = queue.pop() {
         if at > horizon {
             break;
         }
-        let c = (entry & !(ANSWERS | REFUSED)) as usize;
-        if entry & (ANSWERS | REFUSED) == 0 {
+        let c = (entry & !(ANSWERS | REFUSED | CLOSED)) as usize;
+        if entry & (ANSWERS | REFUSED | CLOSED) == 0 {
             // A paused client asks when its pause ends.
             let resumed = faults.resume(entry, at);
             if resumed > at {
@@ -63,6 +66,12 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                 progress(at);
             }
             let at_server = at + faults.delay(entry, at) + wire.request();
+            // A client turned away before opens a new connection.
+            out.reconnects += u64::from(admission.was_refused(c));
+            if admission.admit(c, at_server) == Admitted::Refused {
+                queue.push(at_server, c as u32 | CLOSED);
+                continue;
+            }
             if holding >= most_held {
                 queue.push(at_server, c as u32 | REFUSED);
                 continue;
@@ -74,6 +83,17 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                 _ => deadline,
             };
             queue.push(answer_at, c as u32 | ANSWERS);
+            continue;
+        }
+        if entry & CLOSED != 0 {
+            // 503 and the connection closed, before any route counts a request: the client
+            // waits 50 ms and asks again.
+            let back = server.serve(at, Woken::ByRequest, &[(Op::Connection, 1.0)]) + wire.answer(0);
+            out.client_errors += 1;
+            queue.push(
+                faults.read(c as u32, back) + FAILED_PAUSE.as_nanos() as u64,
+                c as u32,
+            );
             continue;
         }
         if entry & REFUSED != 0 {
@@ -112,6 +132,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         }
         queue.push(answered, c as u32);
     }
+    admission.count(&mut out);
     out
 }
 
@@ -120,6 +141,9 @@ const ANSWERS: u32 = 1 << 31;
 
 /// Marks a queue entry as the server refusing a request: it holds its most already.
 const REFUSED: u32 = 1 << 30;
+
+/// Marks a queue entry as the server turning a connection away: it holds its most.
+const CLOSED: u32 = 1 << 29;
 
 #[cfg(test)]
 mod tests {

@@ -22,12 +22,17 @@
 //! ([`Outcome`]).
 //!
 //! The server's limits are the real one's: held long polls past `[server] max_held_long_polls`
-//! are answered 503 and asked again ([`long_poll`]), webhook subscriptions past
-//! `max_subscriptions` refuse the scenario as they fail `run`'s registration. Its limit of
-//! streams and long polls per client (429) is not modelled, since no client of `run`'s holds
-//! more than one at a time; nor is its open-file limit, which `run` checks before it starts
-//! and `simulate` leaves to the reader of its peak connections.
+//! are answered 503 and asked again ([`long_poll`]), client connections past
+//! `max_connections` are answered 503 and closed, and the clients turned away try again as
+//! the real ones do (`admission.rs`), webhook subscriptions past `max_subscriptions` refuse
+//! the scenario as they fail `run`'s registration. Its limit of streams and long polls per
+//! client (429) is not modelled, since no client of `run`'s holds more than one at a time.
+//! Without `max_connections` the model's server holds every client, as `run`'s does when
+//! the machine's open-file limit lets it (which `run` checks before it starts).
 
+mod admission;
+#[cfg(test)]
+mod admission_tests;
 pub mod capacity;
 mod charge;
 #[cfg(test)]

@@ -39,9 +39,11 @@ pub struct Outcome {
     pub dropped_oldest: u64,
     /// Requests or connections the clients saw fail (503s, refused reconnects).
     pub client_errors: u64,
-    /// The most connections the server held at once: one per client, or the webhook
-    /// sender's pools at their fullest.
+    /// The most connections the server held at once: one per client (at most its
+    /// `max_connections`), or the webhook sender's pools at their fullest.
     pub peak_connections: u64,
+    /// Client connections the server turned away because it held its most.
+    pub connections_refused: u64,
     /// Actions the event loop carried out (requests sent), for its speed.
     pub actions: u64,
     /// The webhook sender's counters from the end of the warm-up to the end of the drain,
@@ -105,6 +107,7 @@ impl Outcome {
             dropped_oldest: 0,
             client_errors: 0,
             peak_connections: u64::from(s.clients.count),
+            connections_refused: 0,
             actions: 0,
             sender: Default::default(),
             timeline: (!windows.is_empty()).then(Default::default),

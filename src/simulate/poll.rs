@@ -6,10 +6,13 @@
 //! back half a round trip after the server's cores have served it (an empty page, a 304 for
 //! a conditional poller, or a page and each event in it: [`Server`]). A paused client asks
 //! when its pause ends and reads an answer that lands in a pause when it ends; a `latency`
-//! fault adds its delay to each way.
+//! fault adds its delay to each way. A client the server turns away (it holds its most
+//! connections, `admission.rs`) counts an error and asks again at its next slot, on a new
+//! connection.
 
 use rand_chacha::ChaCha8Rng;
 
+use super::admission::{Admission, Admitted};
 use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
@@ -74,6 +77,7 @@ pub fn run(
     };
     let mut out = Outcome::owed(s, &log);
     let mut faults = Faults::new(s, mode);
+    let mut admission = Admission::new(s);
     while let Some((at, entry)) = queue.pop() {
         if at > horizon {
             break;
@@ -92,6 +96,19 @@ pub fn run(
                 progress(at);
             }
             queue.push(at + faults.delay(entry, at) + wire.request(), entry | ARRIVES);
+            continue;
+        }
+        // A client turned away before opens a new connection.
+        out.reconnects += u64::from(admission.was_refused(c));
+        if admission.admit(c, at) == Admitted::Refused {
+            let back = server.serve(at, Woken::ByRequest, &[(Op::Connection, 1.0)]) + wire.answer(0);
+            let answered = faults.read(c as u32, back);
+            out.client_errors += 1;
+            let slot = &mut slots[c];
+            queue.push(
+                timer.fires(with_rng(c, &mut |rng| slot.next(p.interval, answered, rng))),
+                c as u32,
+            );
             continue;
         }
         // The server's cores price the answer by what it carries: an empty page (or a 304), or
@@ -124,6 +141,7 @@ pub fn run(
         };
         queue.push(next, c as u32);
     }
+    admission.count(&mut out);
     out
 }
 

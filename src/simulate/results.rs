@@ -319,6 +319,7 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
     let cost = super::charge::charged(s, mode, model, &server, &o);
     let outcomes = outcomes(o.expected, &o.latency, o.dead_letters, o.duplicates, late_after);
     let mut warnings = crate::results::missing_warnings(s, mode, &outcomes);
+    warnings.extend(crate::results::refused_warning(s, o.connections_refused));
     warnings.extend(super::charge::saturation(s, cores, &server, cost.cpu_seconds));
     ModeResult {
         mode,

@@ -15,9 +15,15 @@
 //!   ends, reconnects after `retry` and resumes from its cursor), `drop_oldest` drops the
 //!   oldest queued event, which is lost. The sockets' own few KiB of buffer are not modelled.
 //! - `latency` adds its delay to each way.
+//!
+//! A server holding its most connections (`admission.rs`) lets the first clients in and turns
+//! the rest away (503, `Retry-After: 1`), and they back off as from a cut; a stream closed by
+//! a cut or the slow-consumer policy gives its connection back, and whoever connects next may
+//! take it.
 
 use std::collections::{HashMap, VecDeque};
 
+use super::admission::{Admission, Admitted};
 use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
@@ -52,6 +58,7 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         retry: params.retry,
         policy: params.slow_consumer,
         room: room(s, params.buffer, params.buffer_bytes),
+        admission: Admission::new(s),
         log,
         out,
         wire,
@@ -69,6 +76,15 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         }
         if !cuts.is_empty() || !pauses.is_empty() {
             m.hit.insert(c, Stream::default());
+        }
+    }
+    // Past the server's limit, the clients' first attempts are turned away.
+    if m.admission.binds() {
+        for c in 0..m.log.clients as u32 {
+            if m.admission.admit(c as usize, 0) == Admitted::Refused {
+                m.hit.entry(c).or_default().down = true;
+                m.refuse(0, c, TURNED_AWAY);
+            }
         }
     }
     let events = m.log.events();
@@ -98,8 +114,12 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
             m.live(c, at, measured);
         }
     }
+    m.admission.count(&mut m.out);
     m.out
 }
+
+/// The `Retry-After` of a connection turned away because the server holds its most.
+const TURNED_AWAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Events a client's send queue holds before the slow-consumer policy applies: `buffer`, or
 /// as many of the scenario's events as fit in `buffer_bytes` (at least one), whichever is less.
@@ -125,8 +145,8 @@ enum Action {
     PauseEnds(u32),
     /// The client asks to connect again.
     Reconnects(u32),
-    /// That request reaches the server.
-    Arrives(u32),
+    /// That request reaches the server; whether it was sent in the measured window.
+    Arrives(u32, bool),
 }
 
 /// A stream a fault hits.
@@ -158,6 +178,7 @@ struct Streams<'a> {
     retry: std::time::Duration,
     policy: SlowConsumer,
     room: usize,
+    admission: Admission,
 }
 
 impl Streams<'_> {
@@ -188,6 +209,7 @@ impl Streams<'_> {
                             st.queued.clear();
                             (st.down, st.closed_unseen) = (true, true);
                             self.out.slow_disconnects += 1;
+                            self.admission.release(c as usize);
                             self.log.seek(c as usize, first);
                             return;
                         }
@@ -217,6 +239,7 @@ impl Streams<'_> {
                 }
                 st.down = true;
                 self.out.stream_cuts += 1;
+                self.admission.release(c as usize);
                 // The client has had what was written before; what it has not read yet it
                 // reads when its pause ends, and sees the close then.
                 self.log.seek(c as usize, now);
@@ -253,37 +276,38 @@ impl Streams<'_> {
                     return;
                 }
                 self.out.reconnects += 1;
-                if self.window.contains(&now) {
-                    self.out.requests += 1;
-                }
+                let counted = self.window.contains(&now);
+                self.out.requests += u64::from(counted);
                 let at_server = now + self.faults.delay(c, now) + self.wire.request();
-                self.actions.push(at_server, Action::Arrives(c));
+                self.actions.push(at_server, Action::Arrives(c, counted));
             }
-            Action::Arrives(c) => self.accept(now, c),
+            Action::Arrives(c, counted) => self.accept(now, c, counted),
         }
     }
 
-    /// A reconnect reaches the server at `now`: refused while a cut lasts, else accepted with
-    /// the backlog after the client's cursor.
-    fn accept(&mut self, now: u64, c: u32) {
+    /// A reconnect reaches the server at `now`: turned away while the server holds its most
+    /// connections (before any route counts it as a request), refused while a cut lasts, else
+    /// accepted with the backlog after the client's cursor.
+    fn accept(&mut self, now: u64, c: u32, counted: bool) {
+        if self.admission.admit(c as usize, now) == Admitted::Refused {
+            self.out.requests -= u64::from(counted);
+            self.refuse(now, c, TURNED_AWAY);
+            return;
+        }
         let cut = self
             .faults
             .windows(c, |k| *k == FaultKind::StreamCut)
             .find(|(from, to)| (*from..*to).contains(&now));
+        if let Some((_, to)) = cut {
+            // The client closes the connection the 503 came on.
+            self.admission.release(c as usize);
+            let asked = std::time::Duration::from_secs((to - now).div_ceil(1_000_000_000));
+            self.refuse(now, c, asked);
+            return;
+        }
         let (faults, wire, server, write) =
             (&mut self.faults, &mut *self.wire, &mut *self.server, self.write);
         let st = self.hit.get_mut(&c).expect("a reconnecting client is tracked");
-        if let Some((_, to)) = cut {
-            let back = server.serve(now, Woken::ByRequest, &[(Op::Connection, 1.0)]) + wire.answer(0);
-            let got = faults.read(c, back);
-            let asked = std::time::Duration::from_secs((to - now).div_ceil(1_000_000_000));
-            st.failures += 1;
-            self.out.client_errors += 1;
-            let wait = reconnect_delay(self.retry, st.failures, Some(asked));
-            self.actions
-                .push(got + wait.as_nanos() as u64, Action::Reconnects(c));
-            return;
-        }
         (st.down, st.failures) = (false, 0);
         self.log
             .hand_out(c as usize, now, usize::MAX, &mut self.out, |taken| {
@@ -295,6 +319,19 @@ impl Streams<'_> {
                 let back = done + wire.answer(taken);
                 faults.read(c, back)
             });
+    }
+
+    /// The server answers client `c`'s attempt at `now` with a 503 asking for `asked`; the
+    /// client reads it and backs off.
+    fn refuse(&mut self, now: u64, c: u32, asked: std::time::Duration) {
+        let back = self.server.serve(now, Woken::ByRequest, &[(Op::Connection, 1.0)]) + self.wire.answer(0);
+        let got = self.faults.read(c, back);
+        let st = self.hit.get_mut(&c).expect("a refused client is tracked");
+        st.failures += 1;
+        self.out.client_errors += 1;
+        let wait = reconnect_delay(self.retry, st.failures, Some(asked));
+        self.actions
+            .push(got + wait.as_nanos() as u64, Action::Reconnects(c));
     }
 }
 

@@ -7,6 +7,7 @@ mod delivery;
 mod drive;
 mod faults;
 mod layers;
+mod limits;
 mod measurement;
 mod merge;
 mod repeat;

@@ -132,6 +132,22 @@ fn server_cores_are_checked_and_written_back_only_when_set() {
 }
 
 #[test]
+fn a_servers_connections_are_checked_and_written_back_only_when_set() {
+    let (code, err, path) = validate(&format!("{HEAD}rate = 5\n[server]\nmax_connections = 0\n"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:8:19: `server.max_connections`:", path.display())),
+        "{err}"
+    );
+    let (code, resolved, _) = validate(&format!("{HEAD}rate = 5\n[server]\nmax_connections = 2000\n"));
+    assert_eq!(code, 0, "{resolved}");
+    assert!(
+        resolved.contains("[server]\nmax_connections = 2000"),
+        "{resolved}"
+    );
+}
+
+#[test]
 fn run_refuses_a_server_bigger_than_the_machine() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.toml");
@@ -174,28 +190,26 @@ fn the_network_is_checked_and_written_back_only_when_set() {
 #[test]
 fn drive_refuses_server_limits_it_cannot_set() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("limits.toml");
-    std::fs::write(
-        &path,
-        format!("{HEAD}rate = 5\n[server]\nmax_held_long_polls = 10\n"),
-    )
-    .unwrap();
-    let out = Command::new(exe())
-        .args([
-            "drive",
-            "--target",
-            "http://127.0.0.1:9",
-            "--control",
-            "http://127.0.0.1:9",
-            "--quiet",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("server.max_held_long_polls applies to the server `run` starts"),
-        "{err}"
-    );
+    for key in ["max_held_long_polls", "max_connections"] {
+        let path = dir.path().join("limits.toml");
+        std::fs::write(&path, format!("{HEAD}rate = 5\n[server]\n{key} = 10\n")).unwrap();
+        let out = Command::new(exe())
+            .args([
+                "drive",
+                "--target",
+                "http://127.0.0.1:9",
+                "--control",
+                "http://127.0.0.1:9",
+                "--quiet",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("server.{key} applies to the server `run` starts")),
+            "{err}"
+        );
+    }
 }

@@ -311,6 +311,14 @@ async fn oversized_malformed_and_mistyped_bodies_get_json_4xx() {
         .contains("listed twice"));
 }
 
+/// A 503 asking to try again in a second, saying `why` in its JSON body.
+async fn assert_busy(res: reqwest::Response, why: &str) {
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body = res.json::<Value>().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains(why), "{body}");
+}
+
 #[tokio::test]
 async fn long_polls_beyond_the_limit_get_503_with_retry_after() {
     let limits = pushpull::server::Limits {
@@ -333,12 +341,7 @@ async fn long_polls_beyond_the_limit_get_503_with_retry_after() {
     }
     assert_eq!(server.state.stats.snapshot().counters.held_long_polls, 2);
     let res = server.http.get(&url).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(res.headers()["retry-after"], "1");
-    assert!(res.json::<Value>().await.unwrap()["error"]
-        .as_str()
-        .unwrap()
-        .contains("long polls are held"));
+    assert_busy(res, "long polls are held").await;
     assert_eq!(
         server.state.stats.snapshot().counters.held_long_polls,
         2,
@@ -347,6 +350,57 @@ async fn long_polls_beyond_the_limit_get_503_with_retry_after() {
     publish(&server, 0, 1).await;
     for h in held {
         assert_eq!(h.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_get_503_with_retry_after_and_are_closed() {
+    use tokio::io::AsyncReadExt as _;
+    let limits = pushpull::server::Limits {
+        max_connections: 2,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(limits).await;
+    let connect = || tokio::net::TcpStream::connect(server.addr);
+    let first = connect().await.unwrap();
+    let _second = connect().await.unwrap();
+    let refused = || server.state.stats.snapshot().counters.connections_refused;
+    // Two held (they need send nothing): the third is answered and closed.
+    let res = server
+        .http
+        .get(server.url("/poll?topics=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["connection"], "close");
+    assert_busy(res, "holds 2 client connections at once").await;
+    assert_eq!(refused(), 1);
+    // A refused connection is closed even if its client says nothing.
+    let mut third = connect().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), third.read_to_end(&mut answer))
+        .await
+        .expect("the refused connection is closed")
+        .unwrap();
+    assert_eq!(refused(), 2);
+    // One held connection closes: the next is served (no run is configured, so 409), not refused.
+    drop(first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let res = server
+            .http
+            .get(server.url("/poll?topics=0"))
+            .send()
+            .await
+            .unwrap();
+        if res.status() != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the freed connection was not given back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

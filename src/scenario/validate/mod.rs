@@ -158,6 +158,10 @@ impl Check<'_> {
                     None => None,
                     n => Some(self.int(&n, "server.max_subscriptions", 1, 1..=MAX_CLIENTS)? as u64),
                 },
+                max_connections: match raw.server.as_ref().and_then(|s| s.max_connections.clone()) {
+                    None => None,
+                    n => Some(self.int(&n, "server.max_connections", 1, 1..=MAX_CLIENTS)? as u64),
+                },
             },
             network: self.network(&raw)?,
             thresholds: self.thresholds(&raw)?,
