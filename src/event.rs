@@ -54,12 +54,16 @@ pub struct WireEvent {
 impl Event {
     /// Builds an event and encodes its JSON with a payload of `payload_bytes` filler characters.
     pub fn new(wire: WireEvent, payload_bytes: usize) -> Event {
-        let mut json = Vec::with_capacity(160 + payload_bytes);
-        serde_json::to_writer(&mut json, &wire).expect("plain struct serializes");
-        json.pop(); // the closing brace; the payload goes before it
-        json.extend_from_slice(b",\"payload\":\"");
+        let head = serde_json::to_vec(&wire).expect("plain struct serializes");
+        // The text is allocated at its exact length, so that what the log holds per event is
+        // known (`EventLog::retained_bytes`).
+        const KEY: &[u8] = b",\"payload\":\"";
+        let mut json = Vec::with_capacity(head.len() - 1 + KEY.len() + payload_bytes + 2);
+        json.extend_from_slice(&head[..head.len() - 1]); // the payload goes before the closing brace
+        json.extend_from_slice(KEY);
         json.extend((0..payload_bytes).map(|i| b'a' + (i % 26) as u8));
         json.extend_from_slice(b"\"}");
+        debug_assert_eq!(json.len(), json.capacity());
         Event {
             id: wire.id,
             topic: wire.topic,

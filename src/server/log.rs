@@ -28,6 +28,25 @@ struct TopicInner {
     next_seq: Seq,
 }
 
+/// The block the global allocator (mimalloc) gives a request of `bytes`: a word, then an even
+/// number of words up to eight, then four sizes to each doubling (at most 25% over the
+/// request), and past 128 KiB whole 4 KiB pages.
+pub fn heap_block(bytes: usize) -> u64 {
+    const WORD: u64 = 8;
+    let w = (bytes as u64).div_ceil(WORD).max(1);
+    let words = match w {
+        1 => 1,
+        2..=8 => (w + 1) & !1,
+        _ if w * WORD > 128 << 10 => return (w * WORD).next_multiple_of(4096),
+        _ => {
+            let v = w - 1;
+            let b = u64::from(63 - v.leading_zeros());
+            (5 + ((v >> (b - 2)) & 3)) << (b - 2)
+        }
+    };
+    words * WORD
+}
+
 /// A cursor older than the log's window: events after it and before `earliest` are gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gone {
@@ -108,19 +127,24 @@ impl EventLog {
         inner.next_seq > after + 1
     }
 
-    /// Bytes the retained events occupy (their JSON and their records), so that memory
-    /// measured per client can leave the shared log out.
+    /// Bytes the retained events take from the allocator (their JSON, their records and the
+    /// queues' slots), so that memory measured per client can leave the shared log out.
     pub fn retained_bytes(&self) -> u64 {
-        let per_event = (std::mem::size_of::<Event>() + 2 * std::mem::size_of::<usize>()) as u64;
+        // Each event is two allocations, the shared event (its two counts and the struct) and
+        // its text; each topic's queue holds a pointer per slot it has room for.
+        let shared = heap_block(2 * std::mem::size_of::<usize>() + std::mem::size_of::<Event>());
+        let slot = std::mem::size_of::<Arc<Event>>();
         self.topics
             .iter()
             .map(|t| {
                 let inner = t.inner.read().expect("log lock");
-                inner
+                let events: u64 = inner
                     .events
                     .iter()
-                    .map(|e| per_event + e.json.len() as u64)
-                    .sum::<u64>()
+                    .map(|e| shared + heap_block(e.json.len()))
+                    .sum();
+                let slots = inner.events.capacity();
+                events + if slots > 0 { heap_block(slot * slots) } else { 0 }
             })
             .sum()
     }
@@ -195,6 +219,44 @@ mod tests {
         log.append(0, |s| event(0, s, 500));
         log.append(0, |s| event(0, s, 5_000));
         assert_eq!(log.read_after(0, 0, 10).unwrap_err(), Gone { earliest: 3 });
+    }
+
+    #[test]
+    fn blocks_are_mimallocs_size_classes() {
+        // mimalloc's bins, in words: 1, 2, 4, 6, 8, then 10, 12, 14, 16, 20, 24, 28, 32, 40,
+        // … (four to each doubling); past 128 KiB, pages.
+        let cases = [
+            (0, 8),
+            (8, 8),
+            (9, 16),
+            (17, 32),
+            (64, 64),
+            (65, 80),
+            (129, 160),
+            (642, 768),
+            (4226, 5120),
+            (128 << 10, 128 << 10),
+            ((128 << 10) + 1, (128 << 10) + 4096),
+        ];
+        for (bytes, block) in cases {
+            assert_eq!(heap_block(bytes), block, "{bytes} bytes");
+        }
+    }
+
+    #[test]
+    fn retained_bytes_are_each_events_two_blocks_and_the_queues_slots() {
+        let log = log(100, Duration::from_secs(60));
+        assert_eq!(log.retained_bytes(), 0);
+        for _ in 0..3 {
+            log.append(0, |s| event(0, s, 0));
+        }
+        // Seqs 1 to 3 have texts of one length.
+        let text = event(0, 1, 0).json.len();
+        // The shared event: two counts of 8 bytes and the struct; its text, allocated at its
+        // length; topic 0's queue, room for 4 pointers (its first growth); topic 1 holds none.
+        let shared = heap_block(16 + std::mem::size_of::<Event>());
+        let queue = heap_block(8 * log.topics[0].inner.read().unwrap().events.capacity());
+        assert_eq!(log.retained_bytes(), 3 * (shared + heap_block(text)) + queue);
     }
 
     #[tokio::test]
