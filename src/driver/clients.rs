@@ -109,8 +109,8 @@ pub(super) async fn start_clients(
                 if refused > 0 {
                     format!(
                         "; the server answered {refused} connections 503 because it held its most \
-                         (its open-file limit less what it keeps; set server.max_connections to \
-                         run with fewer)"
+                         (`serve --max-connections`, by default its open-file limit less what it \
+                         keeps): run fewer clients, or give the server more"
                     )
                 } else {
                     String::new()

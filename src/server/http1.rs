@@ -53,7 +53,7 @@ pub async fn serve(
     let held = Arc::new(AtomicU64::new(0));
     let max = state.limits.max_connections;
     loop {
-        let (io, _) = tokio::select! {
+        let (mut io, _) = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.cancelled() => break,
         };
@@ -72,7 +72,6 @@ pub async fn serve(
             continue;
         }
         // The count goes with the socket, which an upgrade (WebSocket) takes along.
-        let mut io = io;
         io.hold(&held);
         let closer = CancellationToken::new();
         let service = {
