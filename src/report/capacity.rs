@@ -32,6 +32,7 @@ pub fn section(r: &Results) -> Option<Section> {
         .map(|c| {
             let cores = match c.cores {
                 Some(n) => n.to_string(),
+                None if c.lost > 0 => format!("none: {} deliveries lost with {}", c.lost, c.most_cores),
                 None => format!("more than {}", c.most_cores),
             };
             let p99 = match c.cores {
@@ -50,6 +51,12 @@ pub fn section(r: &Results) -> Option<Section> {
             )
         })
         .collect();
+    let lost = if sim.capacity.iter().any(|c| c.cores.is_none() && c.lost > 0) {
+        " \"None\" means deliveries were lost even with the most cores, which no core count mends: clients \
+         the server turns away (`max_connections`), or what a fault loses."
+    } else {
+        ""
+    };
     Some(Section {
         id: "capacity",
         title: "The server each mode needs (simulated)",
@@ -62,7 +69,7 @@ pub fn section(r: &Results) -> Option<Section> {
              the gap to the count below (the search takes p99 to fall as cores are added). \"More than\" means \
              not even the most cores searched keep it: what is left is the mode's own delay (a poll interval, \
              a round trip, a retry schedule). Memory is what the clients hold on the server at the calibration's rates (a fixed \
-             part and a part per client), not the process's whole footprint.",
+             part and a part per client), not the process's whole footprint.{lost}",
             format_ms(first.p99_target_ms)
         ),
     })

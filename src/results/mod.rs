@@ -97,6 +97,14 @@ pub struct Capacity {
     pub memory_bytes: f64,
     /// Models run to find it.
     pub probes: u32,
+    /// Deliveries lost at `most_cores` when none kept the target: what no core count mends
+    /// (clients the server turns away, a fault's losses).
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub lost: u64,
+}
+
+fn is_zero_count(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_zero(x: &f64) -> bool {

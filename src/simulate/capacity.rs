@@ -41,12 +41,14 @@ pub fn search(
         let ok = p99 <= target_ms && m.outcomes.lost == 0 && busy <= BUSIEST;
         // The memory its connections held (the webhook sender's pools depend on the cores).
         let memory = m.server.memory_per_client_bytes * f64::from(s.clients.count);
-        (ok, Probe { p99, memory })
+        let lost = m.outcomes.lost;
+        (ok, Probe { p99, memory, lost })
     };
     let found = |cores: Option<u32>,
                  Probe {
                      p99: p99_ms,
                      memory: memory_bytes,
+                     lost,
                  }: Probe,
                  probes: u32| Capacity {
         mode,
@@ -56,6 +58,7 @@ pub fn search(
         p99_ms,
         memory_bytes,
         probes,
+        lost: if cores.is_none() { lost } else { 0 },
     };
     // Not even the most cores: what is left is the mode's own (an interval, a round trip).
     let (ok, at_most) = run(most);
@@ -86,11 +89,13 @@ pub fn search(
     found(Some(high), at_high, probes)
 }
 
-/// What the model gave at one core count: its p99 (ms) and the memory its connections held.
+/// What the model gave at one core count: its p99 (ms), the memory its connections held and
+/// the deliveries it lost.
 #[derive(Clone, Copy)]
 struct Probe {
     p99: f64,
     memory: f64,
+    lost: u64,
 }
 
 #[cfg(test)]
@@ -147,7 +152,18 @@ mod tests {
         // A 5 µs target: one write alone takes 10 µs, however many cores there are.
         let (s, model) = fan_out();
         let c = search(&s, Mode::Sse, &model, Duration::from_micros(5), &|_, _| {});
-        assert_eq!((c.cores, c.probes), (None, 1), "{c:?}");
+        assert_eq!((c.cores, c.probes, c.lost), (None, 1, 0), "{c:?}");
         assert!(c.p99_ms >= 0.01, "{c:?}");
+    }
+
+    #[test]
+    fn clients_turned_away_are_a_loss_no_core_count_mends() {
+        // 100 of the 1,000 followers are let in: the other 900 miss every one of the 30
+        // events (one a second for 30 s), whatever the cores.
+        let (mut s, model) = fan_out();
+        s.server.max_connections = Some(100);
+        let c = search(&s, Mode::Sse, &model, Duration::from_millis(100), &|_, _| {});
+        assert_eq!((c.cores, c.probes), (None, 1), "{c:?}");
+        assert_eq!(c.lost, 900 * 30, "{c:?}");
     }
 }

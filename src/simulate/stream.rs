@@ -277,7 +277,6 @@ impl Streams<'_> {
                 }
                 self.out.reconnects += 1;
                 let counted = self.window.contains(&now);
-                self.out.requests += u64::from(counted);
                 let at_server = now + self.faults.delay(c, now) + self.wire.request();
                 self.actions.push(at_server, Action::Arrives(c, counted));
             }
@@ -286,14 +285,15 @@ impl Streams<'_> {
     }
 
     /// A reconnect reaches the server at `now`: turned away while the server holds its most
-    /// connections (before any route counts it as a request), refused while a cut lasts, else
-    /// accepted with the backlog after the client's cursor.
+    /// connections, refused while a cut lasts, else accepted with the backlog after the
+    /// client's cursor. The stream's route counts it as a request (if `counted`: sent in the
+    /// window) unless the connection was turned away before reaching it.
     fn accept(&mut self, now: u64, c: u32, counted: bool) {
         if self.admission.admit(c as usize, now) == Admitted::Refused {
-            self.out.requests -= u64::from(counted);
             self.refuse(now, c, TURNED_AWAY);
             return;
         }
+        self.out.requests += u64::from(counted);
         let cut = self
             .faults
             .windows(c, |k| *k == FaultKind::StreamCut)

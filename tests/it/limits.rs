@@ -77,3 +77,29 @@ async fn clients_past_the_servers_connections_are_turned_away_measured_and_model
         }
     }
 }
+
+#[test]
+fn a_capacity_search_says_that_no_core_count_serves_clients_turned_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("limit.toml");
+    std::fs::write(&path, SCENARIO.to_string() + "p99_target = \"1s\"\n").unwrap();
+    let out = Command::new(exe())
+        .arg("simulate")
+        .arg(&path)
+        .args(["--modes", "sse", "--round-trip", "1ms", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = Results::load(&dir.path().join("results.json")).unwrap();
+    let c = &r.simulated.as_ref().unwrap().capacity[0];
+    // Two of five clients get nothing: two fifths of what is owed, with any number of cores.
+    assert_eq!(c.cores, None, "{c:?}");
+    assert_eq!(c.lost * 5, r.modes[0].deliveries.expected * 2, "{c:?}");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!("none: {} deliveries lost with {}", c.lost, c.most_cores))
+            && md.contains("which no core count mends"),
+        "{md}"
+    );
+}
