@@ -64,6 +64,9 @@ pub struct Queue<T = u32> {
     /// Actions in the buckets.
     in_wheel: usize,
     pushed: u64,
+    /// Room a bucket keeps when it empties: what one holds on average when the expected
+    /// number of actions is pending.
+    room: usize,
 }
 
 impl<T> Queue<T> {
@@ -77,6 +80,7 @@ impl<T> Queue<T> {
             later: BinaryHeap::new(),
             in_wheel: 0,
             pushed: 0,
+            room: per_bucket,
         }
     }
 
@@ -141,6 +145,13 @@ impl<T> Queue<T> {
                     self.sorted = true;
                 }
                 return Some(());
+            }
+            // A burst that passed through left the bucket room for far more than it usually
+            // holds: give it back, or every bucket a wave of actions sweeps keeps its peak.
+            let room = self.room;
+            let bucket = &mut self.buckets[self.now_slice as usize % BUCKETS];
+            if bucket.capacity() > 4 * room.max(16) {
+                bucket.shrink_to(room);
             }
             if self.in_wheel == 0 {
                 // Jump straight to the next action a turn or more ahead.
@@ -220,5 +231,21 @@ mod tests {
         }
         assert!(reference.is_empty());
         assert!(popped > 20_000);
+    }
+
+    #[test]
+    fn a_bucket_a_burst_passed_through_gives_its_room_back() {
+        // 10,000 actions due in one slice, then one a slice later: once the wheel has moved
+        // on, the burst's bucket keeps room for what a bucket usually holds, not for 10,000.
+        let mut q = Queue::with_capacity(0);
+        for i in 0..10_000 {
+            q.push(5, i);
+        }
+        q.push(2 << WIDTH_SHIFT, 0);
+        assert!(q.buckets[0].capacity() >= 10_000);
+        for _ in 0..10_001 {
+            q.pop().expect("pending");
+        }
+        assert!(q.buckets[0].capacity() <= 64, "{}", q.buckets[0].capacity());
     }
 }
