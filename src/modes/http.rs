@@ -106,6 +106,10 @@ pub async fn body_bytes(res: Response<Incoming>) -> anyhow::Result<Bytes> {
         .to_bytes())
 }
 
+/// What the server's 503s ask a client to wait (`Retry-After`) when one of its limits is
+/// reached (held long polls, client connections).
+pub const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Longest `Retry-After` obeyed: a server cannot park a client for longer than a day.
 const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 

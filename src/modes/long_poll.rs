@@ -17,7 +17,7 @@ use futures_util::future::select_all;
 use http_body_util::Empty;
 use rand::Rng;
 
-use super::http::HttpConn;
+use super::http::{retry_after, HttpConn, BUSY_RETRY_AFTER};
 use super::poll::{apply_response, encode_page, gone_response, limit_param, read_page, Fetched, PageRead};
 use super::{topics_and_cursor, ClientCtx, Given, Prediction};
 use crate::event::{format_topics, Cursor};
@@ -65,7 +65,7 @@ async fn long_poll(
                 "{} long polls are held already, the most this server holds; ask again shortly",
                 held - 1
             ),
-            1,
+            BUSY_RETRY_AFTER.as_secs(),
         ));
     }
     loop {
@@ -96,9 +96,15 @@ fn page_response(body: bytes::Bytes) -> Response {
         .into_response()
 }
 
-/// How long a long-poll client waits after a failed request (a 503 from a server holding its
-/// most, a broken connection) before it asks again.
+/// How long a long-poll client waits at least after a failed request (a 503 from a server
+/// holding its most, a broken connection) before it asks again.
 pub const FAILED_PAUSE: Duration = Duration::from_millis(50);
+
+/// How long a long-poll client waits after a failed request: the server's `Retry-After` if it
+/// sent one, never less than [`FAILED_PAUSE`].
+pub fn pause_after_failure(asked: Option<Duration>) -> Duration {
+    asked.unwrap_or_default().max(FAILED_PAUSE)
+}
 
 /// A long poller: ask, wait for the answer, apply it, ask again at once.
 pub async fn client(mut ctx: ClientCtx) -> Ledger {
@@ -126,10 +132,15 @@ pub async fn client(mut ctx: ClientCtx) -> Ledger {
         if ctx.after_answer().await {
             break;
         }
+        let asked = res
+            .as_ref()
+            .ok()
+            .and_then(|r| r.headers().get(header::RETRY_AFTER))
+            .and_then(retry_after);
         if let Fetched::Failed = apply_response(res, &mut ctx.ledger, &mut cursor, &mut etag, &mut hint).await
         {
-            // Do not spin on a failing server.
-            if crate::clock::sleep_or_stop(FAILED_PAUSE, &ctx.stop).await {
+            // Do not spin on a failing server; wait as long as it asks.
+            if crate::clock::sleep_or_stop(pause_after_failure(asked), &ctx.stop).await {
                 break;
             }
         }

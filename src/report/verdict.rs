@@ -254,11 +254,14 @@ fn speed(r: &Results, delivered: &[&ModeResult]) -> String {
             slowest.mode,
             format_owed(slowest, 0.5)
         ));
-        if let Some(interval) = r.scenario.poller(slowest.mode).map(|p| p.interval) {
+        // A median past the drain (half of what was owed never came) is no share of an interval.
+        let median = slowest.owed_latency_ms(0.5);
+        if let (Some(interval), Some(median)) = (r.scenario.poller(slowest.mode).map(|p| p.interval), median)
+        {
             let t_ms = interval.as_secs_f64() * 1000.0;
             s.push_str(&format!(
                 ", {:.2} of its {} polling interval (theory: {:.2})",
-                slowest.owed_latency_ms(0.5).unwrap_or(f64::INFINITY) / t_ms,
+                median / t_ms,
                 crate::scenario::humane::format(interval),
                 slowest.theory.latency_p50_ms / t_ms
             ));
@@ -303,5 +306,15 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("with long_poll and sse within noise"), "{all}");
+    }
+
+    #[test]
+    fn a_pollers_median_past_the_drain_is_no_share_of_its_interval() {
+        let mut r = quickstart();
+        let poll = r.modes.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
+        // Two thirds of what it was owed never came: its median is beyond the drain.
+        poll.deliveries.expected = poll.deliveries.delivered * 3;
+        let all = verdicts(&r).join("\n");
+        assert!(all.contains("poll was slowest at a median of > drain."), "{all}");
     }
 }

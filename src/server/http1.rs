@@ -62,7 +62,8 @@ pub async fn serve(
             let refuse = hyper::service::service_fn(
                 move |_req: hyper::Request<hyper::body::Incoming>| async move {
                     let why = format!("this server holds {max} client connections at once, the most it may; try again shortly");
-                    Ok::<_, std::convert::Infallible>(ApiError::Busy(why, 1).into_response())
+                    let wait = crate::modes::http::BUSY_RETRY_AFTER.as_secs();
+                    Ok::<_, std::convert::Infallible>(ApiError::Busy(why, wait).into_response())
                 },
             );
             let conn = refusing.serve_connection(TokioIo::new(io), refuse);

@@ -41,12 +41,13 @@ fn a_poller_turned_away_asks_again_at_each_slot() {
 }
 
 #[test]
-fn a_long_poller_turned_away_asks_again_50_ms_after_each_answer() {
+fn a_long_poller_turned_away_asks_again_after_the_retry_after() {
     let o = model(&scenario(Mode::LongPoll, ""), Mode::LongPoll);
     one_client_goes_without(Mode::LongPoll, &o);
-    // Each refusal takes its round trip and the client's 50 ms pause: one every 52 ms, the
-    // first reaching the server at 1 ms, so those from 1 s to 41 s are the 20th to the 788th.
-    assert_eq!(o.connections_refused, 769);
+    // Each refusal takes its round trip and the 1 s the server asks for: one every 1.002 s,
+    // the first reaching the server at 1 ms, so those from 1 s to 41 s are the 2nd (1.003 s)
+    // to the 41st (40.081 s).
+    assert_eq!(o.connections_refused, 40);
     assert_eq!(
         o.requests % 2,
         0,
