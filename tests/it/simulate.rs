@@ -51,9 +51,10 @@ fn simulate_writes_results_and_reports_marked_simulated() {
         let d = &m.deliveries;
         if m.mode == Mode::LongPoll {
             // 20,000 clients against the 15,000 long polls the server holds by default: the
-            // rest are refused and ask again, so some may not be answered before the drain ends.
+            // rest are refused and ask again a second later (the 503's Retry-After), taking a
+            // place that an answer frees, so some are not answered before the drain ends.
             assert!(d.client_errors > 0, "{d:?}");
-            assert!(d.delivered as f64 >= 0.999 * d.expected as f64, "{d:?}");
+            assert!(d.delivered as f64 >= 0.99 * d.expected as f64, "{d:?}");
             assert_eq!(d.delivered + d.lost, d.expected, "{d:?}");
         } else {
             assert_eq!(d.delivered, d.expected, "{}", m.mode);
