@@ -100,3 +100,23 @@ pub fn ensure_open_files(needed: u64, clients: u32) -> anyhow::Result<()> {
     setrlimit(Resource::Nofile, raised)
         .map_err(|e| anyhow::anyhow!("raising the open-file limit to {needed} (hard limit {hard}): {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DESCRIPTORS_KEPT;
+
+    #[test]
+    fn the_limit_run_raises_to_leaves_the_server_room_for_every_client() {
+        // `run` raises the open-file limit to what the scenario needs; the server's default
+        // `max_connections` is that less what it keeps, which must still hold every client.
+        for count in [1u32, 15_000, 1_000_000] {
+            let text =
+                format!("name = \"d\"\nduration = \"1s\"\n[events]\nrate = 1\n[clients]\ncount = {count}\n");
+            let s = crate::scenario::Scenario::parse(std::path::Path::new("d.toml"), &text).unwrap();
+            assert!(
+                s.descriptors_needed() - DESCRIPTORS_KEPT >= u64::from(count),
+                "{count}"
+            );
+        }
+    }
+}
