@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -30,8 +31,9 @@ pub struct Event {
     pub emitted_ns: u64,
     /// False for events of the warm-up period, which are delivered but not counted.
     pub measured: bool,
-    /// The JSON object sent to clients, encoded once.
-    pub json: Bytes,
+    /// The JSON object sent to clients, encoded once, in one allocation of its exact length
+    /// (see [`Event::json_bytes`] for a body that must own it).
+    pub json: Box<[u8]>,
 }
 
 /// The fields of an event's JSON that clients read (the payload is skipped, not copied).
@@ -71,8 +73,17 @@ impl Event {
             scheduled_ns: wire.scheduled_ns,
             emitted_ns: wire.emitted_ns,
             measured: wire.measured,
-            json: Bytes::from(json),
+            json: json.into_boxed_slice(),
         }
+    }
+
+    /// The JSON as [`Bytes`], for a body that must own its bytes (a webhook attempt, a
+    /// WebSocket frame): it holds the event, and its own count lives in a small allocation that
+    /// goes when the body does. A `Bytes` of the text itself would, on its first clone, give
+    /// every event a second allocation for its count, kept for as long as the log keeps the
+    /// event and counted nowhere.
+    pub fn json_bytes(self: &Arc<Self>) -> Bytes {
+        Bytes::from_owner(JsonOf(self.clone()))
     }
 
     /// The webhook message id: stable across retries, the receiver's idempotency key.
@@ -90,6 +101,15 @@ impl Event {
         id.buf[4..4 + digits.len()].copy_from_slice(digits);
         id.len = (4 + digits.len()) as u8;
         id
+    }
+}
+
+/// An event's JSON, held through the event (see [`Event::json_bytes`]).
+struct JsonOf(Arc<Event>);
+
+impl AsRef<[u8]> for JsonOf {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.json
     }
 }
 
@@ -217,6 +237,30 @@ mod tests {
         assert_eq!(decode(&ev.json).unwrap(), wire);
         let v: serde_json::Value = serde_json::from_slice(&ev.json).unwrap();
         assert_eq!(v["payload"].as_str().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn a_body_of_the_json_holds_the_event_and_lets_it_go_with_its_last_clone() {
+        let wire = WireEvent {
+            id: 1,
+            topic: 0,
+            seq: 1,
+            scheduled_ns: 0,
+            emitted_ns: 0,
+            measured: true,
+        };
+        let ev = Arc::new(Event::new(wire, 10));
+        let body = ev.json_bytes();
+        let again = body.clone();
+        assert_eq!(&body[..], &ev.json[..]);
+        // The bodies share one hold on the event, not a copy of its text ...
+        assert_eq!(Arc::strong_count(&ev), 2);
+        assert_eq!(again.as_ptr(), ev.json.as_ptr());
+        drop(body);
+        assert_eq!(Arc::strong_count(&ev), 2);
+        // ... and nothing of them stays with the event once the last one is gone.
+        drop(again);
+        assert_eq!(Arc::strong_count(&ev), 1);
     }
 
     #[test]

@@ -120,7 +120,7 @@ async fn serve_socket(run: Arc<RunState>, socket: WebSocket, client: Option<u32>
                     match batch {
                         Batch::Events(events) => {
                             for (ev, _) in events {
-                                let text = Utf8Bytes::try_from(ev.json.clone()).expect("event JSON is UTF-8");
+                                let text = Utf8Bytes::try_from(ev.json_bytes()).expect("event JSON is UTF-8");
                                 tx.feed(Message::Text(text)).await?;
                             }
                             tx.flush().await?;

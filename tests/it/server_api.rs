@@ -185,7 +185,7 @@ async fn receiver_rejects_forged_stale_and_unsigned_requests() {
     };
     let receivers = Receivers::start(None, 1, vec![client], 0).await.unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let body = pushpull::event::Event::new(
+    let body: bytes::Bytes = pushpull::event::Event::new(
         pushpull::event::WireEvent {
             id: 1,
             topic: 0,
@@ -196,7 +196,8 @@ async fn receiver_rejects_forged_stale_and_unsigned_requests() {
         },
         8,
     )
-    .json;
+    .json
+    .into();
     let now = clock::unix_seconds();
     let send = |id: Option<&str>, ts: u64, sig: Option<String>, body: bytes::Bytes| {
         let mut req = http

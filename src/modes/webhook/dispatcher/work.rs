@@ -180,7 +180,7 @@ pub(super) async fn worker(inner: Arc<Inner>, jobs: Arc<tokio::sync::Mutex<mpsc:
     }
 }
 
-async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, retry: bool) -> Attempt {
+async fn attempt(inner: &Inner, sub: &Subscription, event: &Arc<Event>, retry: bool) -> Attempt {
     let id = event.message_id_on_stack();
     let message_id = id.as_str();
     let w = &inner.stats.webhook;
@@ -200,7 +200,7 @@ async fn attempt(inner: &Inner, sub: &Subscription, event: &Event, retry: bool) 
     } else if let Some(signature) = sub.sign(message_id, timestamp, &event.json) {
         req = req.header("webhook-signature", signature);
     }
-    let req = req.body(Full::new(event.json.clone())).expect("valid request");
+    let req = req.body(Full::new(event.json_bytes())).expect("valid request");
     let result = tokio::time::timeout(inner.params.timeout, inner.transport.send(req)).await;
     w.in_flight.fetch_sub(1, Relaxed);
     let outcome = match result {
