@@ -45,7 +45,8 @@ batch=$(date -u +%Y-%m-%d)
 [ ! -d "$out/calibrations/$batch" ] || batch=$(date -u +%Y-%m-%dT%H%MZ)
 
 # Calibration runs, kept without what the fit does not read (time series, per-topic tallies,
-# latency histograms): a tenth of the size.
+# latency histograms): a tenth of the size. The webhook memory runs `calibrate` measures after
+# the others go beside them as <when>-memory.json.
 calibrate() {
   local runs
   runs=$(mktemp -d)
@@ -54,16 +55,18 @@ calibrate() {
   mkdir -p "$out/calibrations/$batch"
   python3 -c "
 import json, sys
-r = json.load(open(sys.argv[1]))
-for p in r['points']:
-    for m in p['modes']:
-        m['timeseries'] = []
-        m['latency_over_time'] = []
-        m['deliveries']['by_topic'] = []
-        for part in m.values():
-            if isinstance(part, dict) and 'histogram' in part:
-                part['histogram'] = ''
-json.dump(r, open(sys.argv[2], 'w'), indent=1)" "$runs/results.json" "$out/calibrations/$batch/$1.json"
+for source, kept in zip(sys.argv[1::2], sys.argv[2::2]):
+    r = json.load(open(source))
+    for p in r['points']:
+        for m in p['modes']:
+            m['timeseries'] = []
+            m['latency_over_time'] = []
+            m['deliveries']['by_topic'] = []
+            for part in m.values():
+                if isinstance(part, dict) and 'histogram' in part:
+                    part['histogram'] = ''
+    json.dump(r, open(kept, 'w'), indent=1)" "$runs/results.json" "$out/calibrations/$batch/$1.json" \
+    "$runs/memory/results.json" "$out/calibrations/$batch/$1-memory.json"
   rm -rf "$runs"
 }
 if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
@@ -130,7 +133,7 @@ calibration_of() {
   calibration=$out/calibrations/$day/calibration.json
   if [[ " ${fitted[*]} " != *" $day "* ]]; then
     froms=()
-    for runs in before halfway after; do
+    for runs in before before-memory halfway halfway-memory after after-memory; do
       [ ! -f "$out/calibrations/$day/$runs.json" ] || froms+=(--from "$out/calibrations/$day/$runs.json")
     done
     "$bin" calibrate "${froms[@]}" --out "$calibration" --quiet

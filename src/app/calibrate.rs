@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{write_results, Failure};
-use crate::calibration::{Calibration, Op, SCENARIO};
+use crate::calibration::{Calibration, Op, MEMORY_SCENARIO, SCENARIO};
 use crate::cli::CalibrateArgs;
 use crate::scenario::Scenario;
 use crate::{driver, report, results, simulate};
@@ -82,10 +82,31 @@ fn median_beside(s: &Scenario, m: &results::ModeResult, calibration: &Calibratio
         .p50_ms
 }
 
-/// The calibration scenario, measured here with a fresh server per mode and point.
+/// The calibration scenario, then the webhook memory scenario, measured here with a fresh
+/// server per mode and point, as one set of runs; `--runs DIR` keeps the first in DIR and the
+/// second in DIR/memory.
 async fn measure(args: &CalibrateArgs) -> Result<results::Results, Failure> {
-    let mut s = Scenario::parse(Path::new("calibration.toml"), SCENARIO)
-        .map_err(|e| Failure::RunFailed(anyhow::anyhow!("the calibration scenario: {e}")))?;
+    let mut all = measure_one(args, "calibration.toml", SCENARIO, args.runs.clone()).await?;
+    let memory = measure_one(
+        args,
+        "memory.toml",
+        MEMORY_SCENARIO,
+        args.runs.as_ref().map(|d| d.join("memory")),
+    )
+    .await?;
+    all.points.extend(memory.points);
+    Ok(all)
+}
+
+/// One of the calibration's scenarios, measured, and kept in `runs` if given.
+async fn measure_one(
+    args: &CalibrateArgs,
+    name: &str,
+    text: &str,
+    runs: Option<PathBuf>,
+) -> Result<results::Results, Failure> {
+    let mut s = Scenario::parse(Path::new(name), text)
+        .map_err(|e| Failure::RunFailed(anyhow::anyhow!("the calibration scenario {name}: {e}")))?;
     if let Some(d) = args.duration {
         s.duration = d;
     }
@@ -96,7 +117,7 @@ async fn measure(args: &CalibrateArgs) -> Result<results::Results, Failure> {
         bars: None,
     };
     let r = driver::run_sweep(&s, &opts).await.map_err(Failure::RunFailed)?;
-    if let Some(dir) = &args.runs {
+    if let Some(dir) = &runs {
         write_results(&r, dir).map_err(Failure::RunFailed)?;
         report::write_all(&r, dir).map_err(Failure::RunFailed)?;
     }
@@ -164,6 +185,18 @@ pub fn render(c: &Calibration) -> String {
             m.fixed_bytes / 1e6,
             b.written_per_request,
             b.written_per_delivery
+        );
+    }
+    for m in c
+        .memory
+        .iter()
+        .filter(|m| m.per_endpoint_bytes > 0.0 || m.per_attempt_per_second_bytes > 0.0)
+    {
+        out += &format!(
+            "{}: also {:.2} KB per endpoint and {:.0} B per attempt a second\n",
+            m.mode,
+            m.per_endpoint_bytes / 1024.0,
+            m.per_attempt_per_second_bytes
         );
     }
     for w in &c.warnings {

@@ -31,6 +31,14 @@ use crate::scenario::Scenario;
 /// The calibration runs, as a scenario file with a sweep.
 pub const SCENARIO: &str = include_str!("scenario.toml");
 
+/// The webhook sender's memory runs, measured after [`SCENARIO`]'s: its connections,
+/// endpoints and attempts a second pulled apart, which in [`SCENARIO`]'s runs rise together.
+/// Only the webhook memory is fitted from them.
+pub const MEMORY_SCENARIO: &str = include_str!("memory.toml");
+
+/// [`MEMORY_SCENARIO`]'s name, by which its runs are told from [`SCENARIO`]'s.
+pub const MEMORY_SCENARIO_NAME: &str = "calibration-memory";
+
 /// The calibration measured on the reference machine, shipped with pushpull: fitted from the
 /// calibration runs measured there three times, kept in `reference-runs/` (`pushpull calibrate
 /// --from reference-runs/1.json --from …/2.json --from …/3.json` gives it again).
@@ -71,7 +79,8 @@ pub struct Cost {
 /// What a mode's connections cost the server in memory: `fixed + per_connection ×
 /// connections`, the most it held at once. Pollers, long polls and streams hold one per
 /// client; the webhook sender holds its pools', which follow its attempts under way rather
-/// than its endpoints.
+/// than its endpoints, and, where the calibration measured [`MEMORY_SCENARIO`]'s runs,
+/// `+ per_endpoint × endpoints + per_attempt_per_second × attempts a second`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryCost {
     /// The mode.
@@ -80,12 +89,30 @@ pub struct MemoryCost {
     pub fixed_bytes: f64,
     /// Resident bytes each connection adds.
     pub per_connection_bytes: f64,
+    /// Resident bytes each webhook endpoint adds (its subscription, key and queue) whether a
+    /// connection is open to it or not. Fitted only from [`MEMORY_SCENARIO`]'s runs with the
+    /// others; 0 without them, and for the other modes, whose clients are their connections.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub per_endpoint_bytes: f64,
+    /// Resident bytes for each webhook attempt a second: what the attempts under way hold at
+    /// once, and the allocator keeps of it after, grows with their rate. Fitted as
+    /// `per_endpoint_bytes` is.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub per_attempt_per_second_bytes: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl MemoryCost {
-    /// Resident bytes with `connections` held.
-    pub fn held(&self, connections: u64) -> f64 {
-        self.fixed_bytes + self.per_connection_bytes * connections as f64
+    /// Resident bytes with `connections` held at most, for `endpoints` webhook endpoints
+    /// sent `attempts_per_second` attempts a second (neither counts for the other modes).
+    pub fn held(&self, connections: u64, endpoints: f64, attempts_per_second: f64) -> f64 {
+        self.fixed_bytes
+            + self.per_connection_bytes * connections as f64
+            + self.per_endpoint_bytes * endpoints
+            + self.per_attempt_per_second_bytes * attempts_per_second
     }
 }
 
@@ -194,7 +221,16 @@ impl Calibration {
     /// for each idle threshold of [`WAKE_AFTER_IDLE_NS`], and the fit with the least
     /// [`Calibration::fit_error`] kept. Then the clients' CPU is fitted on the driver's, and
     /// their handoff ([`Handoff`]) on the push modes' latency as `latency` models it.
+    ///
+    /// Runs of [`MEMORY_SCENARIO`] among them go into the webhook sender's memory only.
     pub fn fit(results: &Results, wakes: Wakes, latency: Latency) -> anyhow::Result<Calibration> {
+        let everything = results;
+        let mut results = results.clone();
+        results.points.retain(|p| p.scenario.name != MEMORY_SCENARIO_NAME);
+        if results.scenario.name == MEMORY_SCENARIO_NAME {
+            results.modes.clear();
+        }
+        let results = &results;
         let mut best: Option<(f64, Calibration)> = None;
         for idle in WAKE_AFTER_IDLE_NS {
             let c = Calibration::fit_waking_after(results, wakes, idle)?;
@@ -204,6 +240,15 @@ impl Calibration {
             }
         }
         let mut best = best.expect("at least one threshold").1;
+        if let Some(webhook) = best.memory.iter_mut().find(|m| m.mode == Mode::Webhook) {
+            let runs = measured_runs(everything);
+            let runs: Vec<_> = runs
+                .iter()
+                .filter(|(_, _, m)| m.mode == Mode::Webhook)
+                .map(|(_, s, m)| (*s, *m))
+                .collect();
+            *webhook = per_mode::memory(Mode::Webhook, &runs);
+        }
         best.clients = ClientCpu::fit_each_mode(results);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
         Ok(best)

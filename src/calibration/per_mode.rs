@@ -1,18 +1,28 @@
 //! What each mode's runs hold and send, fitted apart from the CPU: memory per connection
 //! held and bytes per request and per delivery.
 
-use super::{fit, ByteCost, MemoryCost};
+use super::{fit, ByteCost, MemoryCost, MEMORY_SCENARIO_NAME};
 use crate::event::Mode;
 use crate::results::ModeResult;
 use crate::scenario::Scenario;
 
 /// `fixed + per_connection × connections` fitted to the memory each run's clients held
 /// (resident at the window's end − before any client − the event log) and the most
-/// connections it held at once.
+/// connections it held at once; for the webhook sender, when the runs include
+/// [`MEMORY_SCENARIO_NAME`]'s, `+ per_endpoint × endpoints + per_attempt_per_second ×
+/// attempts a second` as well. Without those runs the three rise together from one run to
+/// the next, and the fit could not tell them apart.
 pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCost {
+    let apart = mode == Mode::Webhook && runs.iter().any(|(s, _)| s.name == MEMORY_SCENARIO_NAME);
     let rows: Vec<Vec<f64>> = runs
         .iter()
-        .map(|(_, m)| vec![1.0, m.server.peak_connections as f64])
+        .map(|(s, m)| {
+            let mut row = vec![1.0, m.server.peak_connections as f64];
+            if apart {
+                row.extend([f64::from(s.clients.count), m.server.requests_per_second]);
+            }
+            row
+        })
         .collect();
     let held: Vec<f64> = runs
         .iter()
@@ -26,6 +36,8 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
         mode,
         fixed_bytes: f.coefficients[0],
         per_connection_bytes: f.coefficients[1],
+        per_endpoint_bytes: f.coefficients.get(2).copied().unwrap_or(0.0),
+        per_attempt_per_second_bytes: f.coefficients.get(3).copied().unwrap_or(0.0),
     }
 }
 

@@ -115,7 +115,78 @@ fn memory_is_fitted_per_connection_held_not_per_client() {
     let w = c.memory(Mode::Webhook).unwrap();
     assert!((w.fixed_bytes - 1e6).abs() < 1.0, "{w:?}");
     assert!((w.per_connection_bytes - 40.0 * 1024.0).abs() < 1e-3, "{w:?}");
-    assert!((w.held(100) - (1e6 + 4096e3)).abs() < 1.0, "{w:?}");
+    assert!((w.held(100, 0.0, 0.0) - (1e6 + 4096e3)).abs() < 1.0, "{w:?}");
+}
+
+#[test]
+fn the_memory_runs_tell_the_webhook_senders_endpoints_and_attempts_from_its_connections_and_move_nothing_else(
+) {
+    // Every webhook run's memory made up, by hand, as 1 MB + 24 KiB per connection the
+    // sender held + 1 KB per endpoint + 250 B per attempt a second; five runs of the memory
+    // scenario added, whose connections, endpoints and attempts a second differ apart.
+    let made_up = |conns: u64, endpoints: f64, per_second: f64| {
+        1e6 + 24.0 * 1024.0 * conns as f64 + 1e3 * endpoints + 250.0 * per_second
+    };
+    let mut r = runs();
+    for p in &mut r.points {
+        let clients = f64::from(p.scenario.clients.count);
+        for m in p.modes.iter_mut().filter(|m| m.mode == Mode::Webhook) {
+            let held = made_up(m.server.peak_connections, clients, m.server.requests_per_second);
+            m.server.memory_per_client_bytes = held / clients;
+        }
+    }
+    let alone = r.clone();
+    let template = r.points[0].clone();
+    for (clients, conns, per_second) in [
+        (500u32, 206u64, 50.0),
+        (8000, 25, 500.0),
+        (500, 48, 5000.0),
+        (2000, 1000, 1333.0),
+        (500, 16, 50.0),
+    ] {
+        let mut p = template.clone();
+        p.label = format!("memory: {clients} endpoints");
+        p.scenario.name = MEMORY_SCENARIO_NAME.to_string();
+        p.scenario.clients.count = clients;
+        p.modes.retain(|m| m.mode == Mode::Webhook);
+        let m = &mut p.modes[0];
+        m.server.peak_connections = conns;
+        m.server.requests_per_second = per_second;
+        m.server.memory_per_client_bytes =
+            made_up(conns, f64::from(clients), per_second) / f64::from(clients);
+        r.points.push(p);
+    }
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    let w = c.memory(Mode::Webhook).unwrap();
+    assert!((w.fixed_bytes / 1e6 - 1.0).abs() < 1e-6, "{w:?}");
+    assert!(
+        (w.per_connection_bytes / (24.0 * 1024.0) - 1.0).abs() < 1e-6,
+        "{w:?}"
+    );
+    assert!((w.per_endpoint_bytes / 1e3 - 1.0).abs() < 1e-6, "{w:?}");
+    assert!(
+        (w.per_attempt_per_second_bytes / 250.0 - 1.0).abs() < 1e-6,
+        "{w:?}"
+    );
+    // The calibration scenario's runs alone cannot tell the parts apart: they are fitted as
+    // a fixed part and a part per connection, as before.
+    let before = Calibration::fit(&alone, &none, &flat).unwrap();
+    let b = before.memory(Mode::Webhook).unwrap();
+    assert_eq!((b.per_endpoint_bytes, b.per_attempt_per_second_bytes), (0.0, 0.0));
+    // Nothing else is fitted from the memory runs.
+    assert_eq!(c.cpu, before.cpu);
+    assert_eq!(c.runs, before.runs);
+    assert_eq!(c.bytes, before.bytes);
+    assert_eq!(c.clients, before.clients);
+    let others = |c: &Calibration| {
+        c.memory
+            .iter()
+            .filter(|m| m.mode != Mode::Webhook)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(others(&c), others(&before));
 }
 
 #[test]

@@ -35,7 +35,9 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
             b.written_per_request * requests + b.written_per_delivery * delivered,
         )
     });
-    let held = c.memory(mode).map_or(0.0, |m| m.held(o.peak_connections));
+    let held = c
+        .memory(mode)
+        .map_or(0.0, |m| m.held(o.peak_connections, clients, requests / seconds));
     ServerCost {
         requests: o.requests,
         requests_per_second: requests / seconds,
@@ -121,6 +123,36 @@ mod tests {
         // Each event's ten writes queue on the two cores: the last follower waits for
         // five writes, 10 µs, after the 0.5 ms one way.
         assert!((m.latency.max_ms - 0.51).abs() < 0.005, "{:?}", m.latency);
+    }
+
+    #[test]
+    fn the_webhook_senders_memory_counts_its_connections_endpoints_and_attempts_a_second() {
+        // 40 endpoints on one topic, 10 events a second evenly spaced for 10 s, each answered
+        // at the first attempt: 400 attempts a second. Its memory, by hand: 1 MB + 20 KB for
+        // each connection its pools held at most + 1 KB for each endpoint + 300 B for each
+        // attempt a second.
+        let s = Scenario::parse(
+            Path::new("w.toml"),
+            "name = \"w\"\nduration = \"10s\"\nwarmup = \"0s\"\nmodes = [\"webhook\"]\n\
+             [events]\nrate = 10\narrival = \"constant\"\ntopics = 1\n[clients]\ncount = 40\n",
+        )
+        .unwrap();
+        let mut c = priced(&[]);
+        let w = c.memory.iter_mut().find(|m| m.mode == Mode::Webhook).unwrap();
+        (w.fixed_bytes, w.per_connection_bytes) = (1e6, 20e3);
+        (w.per_endpoint_bytes, w.per_attempt_per_second_bytes) = (1e3, 300.0);
+        let model = Model::new(Some(Duration::from_millis(1)), c);
+        let m = mode_result(&s, Mode::Webhook, &model, &crate::simulate::quietly);
+        assert!(
+            (m.server.requests_per_second / 400.0 - 1.0).abs() < 0.01,
+            "{}",
+            m.server.requests_per_second
+        );
+        let peak = m.server.peak_connections as f64;
+        assert!(peak >= 1.0, "{peak}");
+        let by_hand = 1e6 + 20e3 * peak + 1e3 * 40.0 + 300.0 * 400.0;
+        let held = m.server.memory_per_client_bytes * 40.0;
+        assert!((held / by_hand - 1.0).abs() < 0.01, "{held} vs {by_hand}");
     }
 
     #[test]

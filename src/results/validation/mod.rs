@@ -301,7 +301,8 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
              then"
         }
         Figure::MemoryPerClient if mode == Mode::Webhook => {
-            "the calibration's memory, a fixed part and a part per connection fitted over its runs, for the \
+            "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
+             per endpoint and per attempt a second where it measured the webhook memory runs), for the \
              connections the model's sender pools: a connection is priced alike however many are open, and \
              what the waiting deliveries hold is not in the model"
         }
