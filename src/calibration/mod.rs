@@ -240,15 +240,7 @@ impl Calibration {
             }
         }
         let mut best = best.expect("at least one threshold").1;
-        if let Some(webhook) = best.memory.iter_mut().find(|m| m.mode == Mode::Webhook) {
-            let runs = measured_runs(everything);
-            let runs: Vec<_> = runs
-                .iter()
-                .filter(|(_, _, m)| m.mode == Mode::Webhook)
-                .map(|(_, s, m)| (*s, *m))
-                .collect();
-            *webhook = per_mode::memory(Mode::Webhook, &runs);
-        }
+        best.memory = memory_costs(everything);
         best.clients = ClientCpu::fit_each_mode(results);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
         Ok(best)
@@ -287,10 +279,7 @@ impl Calibration {
                 .map(|(_, s, m)| (*s, *m))
                 .collect()
         };
-        let memory: Vec<MemoryCost> = modes
-            .iter()
-            .map(|&mode| per_mode::memory(mode, &of(mode)))
-            .collect();
+        let memory = memory_costs(results);
         let bytes: Vec<ByteCost> = modes
             .iter()
             .map(|&mode| per_mode::bytes(mode, &of(mode)))
@@ -396,6 +385,22 @@ impl Calibration {
 
 /// Every measured run of `results`: its point's label (empty without a sweep), its scenario
 /// and its mode's result.
+/// Each mode's memory, fitted on its runs among `results`.
+fn memory_costs(results: &Results) -> Vec<MemoryCost> {
+    let runs = measured_runs(results);
+    Mode::ALL
+        .into_iter()
+        .filter_map(|mode| {
+            let of: Vec<(&Scenario, &ModeResult)> = runs
+                .iter()
+                .filter(|(_, _, m)| m.mode == mode)
+                .map(|(_, s, m)| (*s, *m))
+                .collect();
+            (!of.is_empty()).then(|| per_mode::memory(mode, &of))
+        })
+        .collect()
+}
+
 fn measured_runs(results: &Results) -> Vec<(String, &Scenario, &ModeResult)> {
     results
         .points
