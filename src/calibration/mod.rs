@@ -40,8 +40,10 @@ pub const MEMORY_SCENARIO: &str = include_str!("memory.toml");
 pub const MEMORY_SCENARIO_NAME: &str = "calibration-memory";
 
 /// The calibration measured on the reference machine, shipped with pushpull: fitted from the
-/// calibration runs measured there three times, kept in `reference-runs/` (`pushpull calibrate
-/// --from reference-runs/1.json --from …/2.json --from …/3.json` gives it again).
+/// calibration runs measured there three times (2026-11-29) and the webhook memory runs
+/// measured there three times (2026-12-05), kept in `reference-runs/` (`pushpull calibrate
+/// --from reference-runs/1.json --from …/2.json --from …/3.json --from …/memory-1.json --from
+/// …/memory-2.json --from …/memory-3.json` gives it again).
 const REFERENCE: &str = include_str!("reference.json");
 
 /// Version of the calibration file's layout.
