@@ -69,7 +69,8 @@ pub fn section(r: &Results) -> Option<Section> {
              the gap to the count below (the search takes p99 to fall as cores are added). \"More than\" means \
              not even the most cores searched keep it: what is left is the mode's own delay (a poll interval, \
              a round trip, a retry schedule). Memory is what the clients hold on the server at the calibration's rates (a fixed \
-             part and a part per client), not the process's whole footprint.{lost}",
+             part and a part per connection held; for webhooks, per pooled connection, per endpoint and per attempt \
+             a second), not the process's whole footprint.{lost}",
             format_ms(first.p99_target_ms)
         ),
     })
