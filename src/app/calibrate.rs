@@ -177,6 +177,7 @@ pub fn render(c: &Calibration) -> String {
             read_per_delivery: 0.0,
             written_per_request: 0.0,
             written_per_delivery: 0.0,
+            payload_bytes: 0.0,
         });
         out += &format!(
             "{:<17} {:>12.1} {:>12.2} {:>14.0} {:>14.0}\n",

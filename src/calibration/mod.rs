@@ -119,7 +119,8 @@ impl MemoryCost {
 }
 
 /// What a mode puts on the wire: bytes the server reads and writes per request and per
-/// delivered event.
+/// delivered event, for events of `payload_bytes` ([`ByteCost::carrying`] gives them for
+/// events of another size).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ByteCost {
     /// The mode.
@@ -129,10 +130,36 @@ pub struct ByteCost {
     /// Bytes read per delivered event.
     pub read_per_delivery: f64,
     /// Bytes written per request (its answer's head and an empty body; for webhooks the
-    /// attempt's head).
+    /// attempt, its head and the event it carries).
     pub written_per_request: f64,
-    /// Bytes written per delivered event.
+    /// Bytes written per delivered event (none for webhooks, whose attempts carry them).
     pub written_per_delivery: f64,
+    /// The payload of the events these bytes were measured with (files written before it was
+    /// kept were all fitted on [`SCENARIO`]'s runs, and read as its payload).
+    #[serde(default = "scenario_payload_bytes")]
+    pub payload_bytes: f64,
+}
+
+impl ByteCost {
+    /// These bytes for events of `payload_bytes`: each event written carries the difference
+    /// (in a page, a stream's message or a webhook attempt's body), the rest is as measured.
+    pub fn carrying(&self, payload_bytes: usize) -> ByteCost {
+        let more = payload_bytes as f64 - self.payload_bytes;
+        let mut b = *self;
+        match self.mode {
+            Mode::Webhook => b.written_per_request = (b.written_per_request + more).max(0.0),
+            _ => b.written_per_delivery = (b.written_per_delivery + more).max(0.0),
+        }
+        b.payload_bytes = payload_bytes as f64;
+        b
+    }
+}
+
+/// [`SCENARIO`]'s events' payload.
+fn scenario_payload_bytes() -> f64 {
+    let s =
+        Scenario::parse(Path::new("calibration.toml"), SCENARIO).expect("the calibration scenario parses");
+    s.events.payload_bytes as f64
 }
 
 /// One measured run the costs were fitted from, with what the fit says it cost.

@@ -41,23 +41,50 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
     }
 }
 
-/// Bytes read and written, each fitted as `per request × requests + per delivery × deliveries`.
+/// Bytes read and written, each fitted as `per request × requests + per delivery ×
+/// deliveries`, for events of the first run's payload (what another run's events carry
+/// beyond it taken off first). A webhook attempt carries its event, so the sender's bytes
+/// are fitted per attempt alone: in runs whose attempts are nearly all first tries, a part
+/// per delivery could not be told from it.
 pub(super) fn bytes(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ByteCost {
+    let per_attempt = mode == Mode::Webhook;
     let rows: Vec<Vec<f64>> = runs
         .iter()
-        .map(|(_, m)| vec![m.server.requests as f64, m.deliveries.delivered as f64])
+        .map(|(_, m)| {
+            let (requests, delivered) = (m.server.requests as f64, m.deliveries.delivered as f64);
+            if per_attempt {
+                vec![requests]
+            } else {
+                vec![requests, delivered]
+            }
+        })
         .collect();
+    let payload = runs.first().map_or(0, |(s, _)| s.events.payload_bytes) as f64;
     let fit_of = |y: Vec<f64>| {
         let weights: Vec<f64> = y.iter().map(|v| 1.0 / v.max(1.0)).collect();
-        fit::nonnegative_least_squares(&rows, &y, &weights).coefficients
+        let mut c = fit::nonnegative_least_squares(&rows, &y, &weights).coefficients;
+        c.resize(2, 0.0);
+        c
     };
     let read = fit_of(runs.iter().map(|(_, m)| m.server.bytes_read as f64).collect());
-    let written = fit_of(runs.iter().map(|(_, m)| m.server.bytes_written as f64).collect());
+    let written = fit_of(
+        runs.iter()
+            .map(|(s, m)| {
+                let events = if per_attempt {
+                    m.server.requests
+                } else {
+                    m.deliveries.delivered
+                };
+                m.server.bytes_written as f64 - (s.events.payload_bytes as f64 - payload) * events as f64
+            })
+            .collect(),
+    );
     ByteCost {
         mode,
         read_per_request: read[0],
         read_per_delivery: read[1],
         written_per_request: written[0],
         written_per_delivery: written[1],
+        payload_bytes: payload,
     }
 }

@@ -241,3 +241,40 @@ fn the_clients_cpu_is_fitted_per_mode_from_the_drivers() {
     }
     assert_eq!(c.clients.len(), 6);
 }
+
+#[test]
+fn bytes_are_fitted_for_one_payload_and_carry_another_events_whole() {
+    // Every run's bytes made up, by hand: a request's answer writes 150 bytes, each event
+    // written 120 + its payload (a webhook attempt 300 + its event's payload), and half the
+    // runs' events carry 1,024 bytes instead of 256.
+    let mut r = runs();
+    for (k, p) in r.points.iter_mut().enumerate() {
+        let payload = if k % 2 == 0 { 256 } else { 1024 };
+        p.scenario.events.payload_bytes = payload;
+        for m in &mut p.modes {
+            let (requests, delivered) = (m.server.requests as f64, m.deliveries.delivered as f64);
+            let written = match m.mode {
+                Mode::Webhook => (300.0 + payload as f64) * requests,
+                _ => 150.0 * requests + (120.0 + payload as f64) * delivered,
+            };
+            m.server.bytes_written = written.round() as u64;
+        }
+    }
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() < 0.5;
+    for mode in [Mode::Poll, Mode::LongPoll, Mode::Sse] {
+        let b = c.bytes(mode).unwrap();
+        assert_eq!(b.payload_bytes, 256.0, "the first run's payload");
+        assert!(close(b.written_per_delivery, 376.0), "{b:?}");
+        let big = b.carrying(2000);
+        assert!(close(big.written_per_delivery, 2120.0), "{big:?}");
+        assert_eq!(big.written_per_request, b.written_per_request);
+    }
+    let w = c.bytes(Mode::Webhook).unwrap();
+    assert!(
+        close(w.written_per_request, 556.0) && w.written_per_delivery == 0.0,
+        "{w:?}"
+    );
+    assert!(close(w.carrying(64).written_per_request, 364.0), "{w:?}");
+}

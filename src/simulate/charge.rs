@@ -29,7 +29,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
     counts.set(Op::ClientSecond, held_clients * seconds);
     counts.set(Op::Event, o.events as f64);
     let (requests, delivered) = (o.requests as f64, o.delivered as f64);
-    let (read, written) = c.bytes(mode).map_or((0.0, 0.0), |b| {
+    let (read, written) = model.bytes(s, mode).map_or((0.0, 0.0), |b| {
         (
             b.read_per_request * requests + b.read_per_delivery * delivered,
             b.written_per_request * requests + b.written_per_delivery * delivered,

@@ -104,6 +104,17 @@ impl Model {
             bandwidth_mbps: n.bandwidth_mbps,
         }
     }
+
+    /// What `mode` puts on the wire per request and per delivery for `s`'s events, if calibrated.
+    pub fn bytes(
+        &self,
+        s: &crate::scenario::Scenario,
+        mode: crate::event::Mode,
+    ) -> Option<crate::calibration::ByteCost> {
+        self.calibration
+            .bytes(mode)
+            .map(|b| b.carrying(s.events.payload_bytes))
+    }
 }
 
 /// What the models' tests share: the theory's inputs from a model run, and a comparison.

@@ -70,6 +70,7 @@ impl Wire {
             read_per_delivery: 0.0,
             written_per_request: 0.0,
             written_per_delivery: 0.0,
+            payload_bytes: 0.0,
         };
         Wire::new(net, none, 0)
     }
@@ -106,6 +107,7 @@ mod tests {
             read_per_delivery: 0.0,
             written_per_request: 150.0,
             written_per_delivery: 400.0,
+            payload_bytes: 256.0,
         }
     }
 

@@ -269,7 +269,7 @@ fn play(s: &Scenario, mode: Mode, model: &Model, cores: u32, progress: Progress)
     if model.clients_beside {
         server = server.with_clients_beside(&model.calibration, mode);
     }
-    let mut wire = match model.calibration.bytes(mode) {
+    let mut wire = match model.bytes(s, mode) {
         Some(bytes) => Wire::new(&net, bytes, s.seed),
         None => Wire::plain(&net),
     };

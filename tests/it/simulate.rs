@@ -591,3 +591,51 @@ fn clients_beside_the_server_slow_a_fan_out_but_not_the_servers_cpu_and_need_the
     let why = String::from_utf8_lossy(&out.stderr);
     assert!(why.contains("has none for sse"), "{why}");
 }
+
+#[test]
+fn the_bytes_of_events_larger_than_the_calibrations_are_modelled_as_measured() {
+    // The shipped calibration was measured with 256-byte payloads; these events carry 1,024.
+    // A page, a stream's message and a webhook attempt each carry the event whole, so what
+    // `run` measures per event here, `simulate` must give within a few per cent.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("big.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"big\"\nseed = 3\nduration = \"1500ms\"\nwarmup = \"500ms\"\ndrain = \"1s\"\n\
+         modes = [\"poll\", \"sse\", \"webhook\"]\n[events]\nrate = 40\ntopics = 2\npayload_bytes = 1024\n\
+         [clients]\ncount = 4\n[poll]\ninterval = \"200ms\"\n",
+    )
+    .unwrap();
+    let (measured, simulated) = (dir.path().join("measured"), dir.path().join("simulated"));
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(&scenario)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(&measured)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(exe())
+        .arg("simulate")
+        .arg(&scenario)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(&simulated)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (m, s) = (
+        Results::load(&measured.join("results.json")).unwrap(),
+        Results::load(&simulated.join("results.json")).unwrap(),
+    );
+    for (m, s) in m.modes.iter().zip(&s.modes) {
+        let (measured, modelled) = (m.server.bytes_per_delivery, s.server.bytes_per_delivery);
+        assert!(measured > 1024.0, "{}: {measured}", m.mode);
+        assert!(
+            (modelled / measured - 1.0).abs() < 0.05,
+            "{}: measured {measured:.0} bytes per event, modelled {modelled:.0}",
+            m.mode
+        );
+    }
+}

@@ -310,7 +310,10 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs: what a \
              client's buffers and queues hold beyond that is not in the model"
         }
-        Figure::BytesPerEvent => "the calibration's bytes per request and per delivered event",
+        Figure::BytesPerEvent => {
+            "the calibration's bytes per request and per delivered event, each event written carrying the \
+             scenario's payload in place of the calibration runs'"
+        }
         Figure::PacketsPerEvent => "not modelled: TCP's own segmenting is not in the model",
     }
 }
