@@ -45,8 +45,9 @@ batch=$(date -u +%Y-%m-%d)
 [ ! -d "$out/calibrations/$batch" ] || batch=$(date -u +%Y-%m-%dT%H%MZ)
 
 # Calibration runs, kept without what the fit does not read (time series, per-topic tallies,
-# latency histograms): a tenth of the size. The webhook memory runs `calibrate` measures after
-# the others go beside them as <when>-memory.json.
+# latency histograms): a tenth of the size. The runs for memory alone that `calibrate` measures
+# after the others (the webhook sender's, the pollers' pages) go beside them as
+# <when>-memory.json and <when>-pages.json.
 calibrate() {
   local runs
   runs=$(mktemp -d)
@@ -66,7 +67,8 @@ for source, kept in zip(sys.argv[1::2], sys.argv[2::2]):
                 if isinstance(part, dict) and 'histogram' in part:
                     part['histogram'] = ''
     json.dump(r, open(kept, 'w'), indent=1)" "$runs/results.json" "$out/calibrations/$batch/$1.json" \
-    "$runs/memory/results.json" "$out/calibrations/$batch/$1-memory.json"
+    "$runs/memory/results.json" "$out/calibrations/$batch/$1-memory.json" \
+    "$runs/pages/results.json" "$out/calibrations/$batch/$1-pages.json"
   rm -rf "$runs"
 }
 if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
@@ -133,7 +135,7 @@ calibration_of() {
   calibration=$out/calibrations/$day/calibration.json
   if [[ " ${fitted[*]} " != *" $day "* ]]; then
     froms=()
-    for runs in before before-memory halfway halfway-memory after after-memory; do
+    for runs in before before-memory before-pages halfway halfway-memory halfway-pages after after-memory after-pages; do
       [ ! -f "$out/calibrations/$day/$runs.json" ] || froms+=(--from "$out/calibrations/$day/$runs.json")
     done
     "$bin" calibrate "${froms[@]}" --out "$calibration" --quiet

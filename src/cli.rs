@@ -232,7 +232,8 @@ pub struct CalibrateArgs {
     /// runs measured again on one machine tell its costs apart better).
     #[arg(long, value_name = "RESULTS")]
     pub from: Vec<PathBuf>,
-    /// Also keep the measured runs in this folder (results.json and their report).
+    /// Also keep the measured runs in this folder (results.json and their report; the runs
+    /// for memory alone in its memory/ and pages/ folders).
     #[arg(long, value_name = "DIR")]
     pub runs: Option<PathBuf>,
     /// Measure each run for this long instead of 4s.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{write_results, Failure};
-use crate::calibration::{Calibration, Op, MEMORY_SCENARIO, SCENARIO};
+use crate::calibration::{Calibration, Op, MEMORY_SCENARIOS, SCENARIO};
 use crate::cli::CalibrateArgs;
 use crate::scenario::Scenario;
 use crate::{driver, report, results, simulate};
@@ -82,19 +82,22 @@ fn median_beside(s: &Scenario, m: &results::ModeResult, calibration: &Calibratio
         .p50_ms
 }
 
-/// The calibration scenario, then the webhook memory scenario, measured here with a fresh
-/// server per mode and point, as one set of runs; `--runs DIR` keeps the first in DIR and the
-/// second in DIR/memory.
+/// The calibration scenario, then the scenarios measured for memory alone (the webhook
+/// sender's, the pollers' pages), measured here with a fresh server per mode and point, as
+/// one set of runs; `--runs DIR` keeps the first in DIR and the others in DIR/memory and
+/// DIR/pages.
 async fn measure(args: &CalibrateArgs) -> Result<results::Results, Failure> {
     let mut all = measure_one(args, "calibration.toml", SCENARIO, args.runs.clone()).await?;
-    let memory = measure_one(
-        args,
-        "memory.toml",
-        MEMORY_SCENARIO,
-        args.runs.as_ref().map(|d| d.join("memory")),
-    )
-    .await?;
-    all.points.extend(memory.points);
+    for (_, text, kept) in MEMORY_SCENARIOS {
+        let runs = measure_one(
+            args,
+            &format!("{kept}.toml"),
+            text,
+            args.runs.as_ref().map(|d| d.join(kept)),
+        )
+        .await?;
+        all.points.extend(runs.points);
+    }
     Ok(all)
 }
 
@@ -198,6 +201,12 @@ pub fn render(c: &Calibration) -> String {
             m.mode,
             m.per_endpoint_bytes / 1024.0,
             m.per_attempt_per_second_bytes
+        );
+    }
+    for m in c.memory.iter().filter(|m| m.per_answer_byte > 0.0) {
+        out += &format!(
+            "{}: also {:.2} B per byte of its mean answer (a page)\n",
+            m.mode, m.per_answer_byte
         );
     }
     for w in &c.warnings {

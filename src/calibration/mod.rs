@@ -39,11 +39,30 @@ pub const MEMORY_SCENARIO: &str = include_str!("memory.toml");
 /// [`MEMORY_SCENARIO`]'s name, by which its runs are told from [`SCENARIO`]'s.
 pub const MEMORY_SCENARIO_NAME: &str = "calibration-memory";
 
+/// The pollers' page runs, measured after [`MEMORY_SCENARIO`]'s: pages of up to 750 KB, where
+/// [`SCENARIO`]'s are all small, for what building and sending them leaves held. Only the
+/// pollers' memory is fitted from them.
+pub const PAGES_SCENARIO: &str = include_str!("pages.toml");
+
+/// [`PAGES_SCENARIO`]'s name, by which its runs are told from [`SCENARIO`]'s.
+pub const PAGES_SCENARIO_NAME: &str = "calibration-pages";
+
+/// The scenarios measured for memory alone, after [`SCENARIO`], with the file names
+/// `calibrate --runs DIR` keeps their runs under (DIR/memory, DIR/pages).
+pub const MEMORY_SCENARIOS: [(&str, &str, &str); 2] = [
+    (MEMORY_SCENARIO_NAME, MEMORY_SCENARIO, "memory"),
+    (PAGES_SCENARIO_NAME, PAGES_SCENARIO, "pages"),
+];
+
+/// Whether runs of scenario `name` are for memory alone (not fitted for CPU, bytes, clients).
+fn for_memory_alone(name: &str) -> bool {
+    MEMORY_SCENARIOS.iter().any(|(n, _, _)| *n == name)
+}
+
 /// The calibration measured on the reference machine, shipped with pushpull: fitted from the
-/// calibration runs measured there three times (2026-11-29) and the webhook memory runs
-/// measured there three times (2026-12-05), kept in `reference-runs/` (`pushpull calibrate
-/// --from reference-runs/1.json --from …/2.json --from …/3.json --from …/memory-1.json --from
-/// …/memory-2.json --from …/memory-3.json` gives it again).
+/// calibration runs measured there three times (2026-11-29) and the webhook memory runs and
+/// the page runs measured there three times each (2026-12-05), kept in `reference-runs/`
+/// (`pushpull calibrate` with `--from` each of its nine files gives it again).
 const REFERENCE: &str = include_str!("reference.json");
 
 /// Version of the calibration file's layout.
@@ -82,7 +101,8 @@ pub struct Cost {
 /// connections`, the most it held at once. Pollers, long polls and streams hold one per
 /// client; the webhook sender holds its pools', which follow its attempts under way rather
 /// than its endpoints, and, where the calibration measured [`MEMORY_SCENARIO`]'s runs,
-/// `+ per_endpoint × endpoints + per_attempt_per_second × attempts a second`.
+/// `+ per_endpoint × endpoints + per_attempt_per_second × attempts a second`; the pollers,
+/// where it measured [`PAGES_SCENARIO`]'s, `+ per_answer_byte × their mean answer's bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryCost {
     /// The mode.
@@ -101,6 +121,25 @@ pub struct MemoryCost {
     /// `per_endpoint_bytes` is.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub per_attempt_per_second_bytes: f64,
+    /// Resident bytes for each byte of a poller's mean answer: building and sending pages
+    /// leaves a few pages' worth held (the allocator keeps what the largest used), whatever
+    /// the number of clients. Fitted only from [`PAGES_SCENARIO`]'s runs with the others; 0
+    /// without them, and for the other modes, whose answers are small.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub per_answer_byte: f64,
+}
+
+/// What a mode's run held that its memory grows with.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Held {
+    /// Connections held at most at once.
+    pub connections: u64,
+    /// Webhook endpoints (none for the other modes).
+    pub endpoints: f64,
+    /// Webhook attempts a second (none for the other modes).
+    pub attempts_per_second: f64,
+    /// Bytes of the mean answer to a request (a poller's page).
+    pub answer_bytes: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -108,13 +147,13 @@ fn is_zero(x: &f64) -> bool {
 }
 
 impl MemoryCost {
-    /// Resident bytes with `connections` held at most, for `endpoints` webhook endpoints
-    /// sent `attempts_per_second` attempts a second (neither counts for the other modes).
-    pub fn held(&self, connections: u64, endpoints: f64, attempts_per_second: f64) -> f64 {
+    /// Resident bytes for what a run `held`.
+    pub fn held(&self, held: &Held) -> f64 {
         self.fixed_bytes
-            + self.per_connection_bytes * connections as f64
-            + self.per_endpoint_bytes * endpoints
-            + self.per_attempt_per_second_bytes * attempts_per_second
+            + self.per_connection_bytes * held.connections as f64
+            + self.per_endpoint_bytes * held.endpoints
+            + self.per_attempt_per_second_bytes * held.attempts_per_second
+            + self.per_answer_byte * held.answer_bytes
     }
 }
 
@@ -251,12 +290,12 @@ impl Calibration {
     /// [`Calibration::fit_error`] kept. Then the clients' CPU is fitted on the driver's, and
     /// their handoff ([`Handoff`]) on the push modes' latency as `latency` models it.
     ///
-    /// Runs of [`MEMORY_SCENARIO`] among them go into the webhook sender's memory only.
+    /// Runs of [`MEMORY_SCENARIOS`] among them go into memory only.
     pub fn fit(results: &Results, wakes: Wakes, latency: Latency) -> anyhow::Result<Calibration> {
         let everything = results;
         let mut results = results.clone();
-        results.points.retain(|p| p.scenario.name != MEMORY_SCENARIO_NAME);
-        if results.scenario.name == MEMORY_SCENARIO_NAME {
+        results.points.retain(|p| !for_memory_alone(&p.scenario.name));
+        if for_memory_alone(&results.scenario.name) {
             results.modes.clear();
         }
         let results = &results;

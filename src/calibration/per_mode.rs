@@ -1,7 +1,7 @@
 //! What each mode's runs hold and send, fitted apart from the CPU: memory per connection
 //! held and bytes per request and per delivery.
 
-use super::{fit, ByteCost, MemoryCost, MEMORY_SCENARIO_NAME};
+use super::{fit, ByteCost, MemoryCost, MEMORY_SCENARIO_NAME, PAGES_SCENARIO_NAME};
 use crate::event::Mode;
 use crate::results::ModeResult;
 use crate::scenario::Scenario;
@@ -10,16 +10,23 @@ use crate::scenario::Scenario;
 /// (resident at the window's end − before any client − the event log) and the most
 /// connections it held at once; for the webhook sender, when the runs include
 /// [`MEMORY_SCENARIO_NAME`]'s, `+ per_endpoint × endpoints + per_attempt_per_second ×
-/// attempts a second` as well. Without those runs the three rise together from one run to
-/// the next, and the fit could not tell them apart.
+/// attempts a second` as well, and for the pollers, when they include
+/// [`PAGES_SCENARIO_NAME`]'s, `+ per_answer_byte × their mean answer's bytes`. Without those
+/// runs the parts rise together from one run to the next (or the pages stay small), and the
+/// fit could not tell them apart.
 pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCost {
-    let apart = mode == Mode::Webhook && runs.iter().any(|(s, _)| s.name == MEMORY_SCENARIO_NAME);
+    let measured = |name: &str| runs.iter().any(|(s, _)| s.name == name);
+    let apart = mode == Mode::Webhook && measured(MEMORY_SCENARIO_NAME);
+    let pages = matches!(mode, Mode::Poll | Mode::ConditionalPoll) && measured(PAGES_SCENARIO_NAME);
     let rows: Vec<Vec<f64>> = runs
         .iter()
         .map(|(s, m)| {
             let mut row = vec![1.0, m.server.peak_connections as f64];
             if apart {
                 row.extend([f64::from(s.clients.count), m.server.requests_per_second]);
+            }
+            if pages {
+                row.push(m.server.bytes_written as f64 / m.server.requests.max(1) as f64);
             }
             row
         })
@@ -32,12 +39,14 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
     // shows, count as much as the large ones.
     let weights: Vec<f64> = held.iter().map(|h| 1.0 / h.max(1024.0)).collect();
     let f = fit::nonnegative_least_squares(&rows, &held, &weights);
+    let part = |k: usize| f.coefficients.get(k).copied().unwrap_or(0.0);
     MemoryCost {
         mode,
-        fixed_bytes: f.coefficients[0],
-        per_connection_bytes: f.coefficients[1],
-        per_endpoint_bytes: f.coefficients.get(2).copied().unwrap_or(0.0),
-        per_attempt_per_second_bytes: f.coefficients.get(3).copied().unwrap_or(0.0),
+        fixed_bytes: part(0),
+        per_connection_bytes: part(1),
+        per_endpoint_bytes: if apart { part(2) } else { 0.0 },
+        per_attempt_per_second_bytes: if apart { part(3) } else { 0.0 },
+        per_answer_byte: if pages { part(2) } else { 0.0 },
     }
 }
 

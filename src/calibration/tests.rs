@@ -115,7 +115,15 @@ fn memory_is_fitted_per_connection_held_not_per_client() {
     let w = c.memory(Mode::Webhook).unwrap();
     assert!((w.fixed_bytes - 1e6).abs() < 1.0, "{w:?}");
     assert!((w.per_connection_bytes - 40.0 * 1024.0).abs() < 1e-3, "{w:?}");
-    assert!((w.held(100, 0.0, 0.0) - (1e6 + 4096e3)).abs() < 1.0, "{w:?}");
+    assert!(
+        (w.held(&Held {
+            connections: 100,
+            ..Held::default()
+        }) - (1e6 + 4096e3))
+            .abs()
+            < 1.0,
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -277,4 +285,71 @@ fn bytes_are_fitted_for_one_payload_and_carry_another_events_whole() {
         "{w:?}"
     );
     assert!(close(w.carrying(64).written_per_request, 364.0), "{w:?}");
+}
+
+#[test]
+fn the_page_runs_tell_what_a_pollers_pages_hold_from_its_connections_and_move_nothing_else() {
+    // Every poller's memory made up, by hand, as 1 MB + 16 KiB per connection + 4 bytes for
+    // each byte of its mean answer (bytes written per request); five runs of the page
+    // scenario added, whose connections and pages differ apart.
+    let made_up = |conns: u64, answer: f64| 1e6 + 16.0 * 1024.0 * conns as f64 + 4.0 * answer;
+    let pollers = |m: &ModeResult| matches!(m.mode, Mode::Poll | Mode::ConditionalPoll);
+    let mut r = runs();
+    for p in &mut r.points {
+        let clients = f64::from(p.scenario.clients.count);
+        for m in p.modes.iter_mut().filter(|m| pollers(m)) {
+            let answer = m.server.bytes_written as f64 / m.server.requests.max(1) as f64;
+            m.server.memory_per_client_bytes = made_up(m.server.peak_connections, answer) / clients;
+        }
+    }
+    let alone = r.clone();
+    let template = r.points[0].clone();
+    for (clients, answer) in [
+        (20u32, 35e3),
+        (20, 390e3),
+        (100, 385e3),
+        (100, 104e3),
+        (20, 775e3),
+    ] {
+        let mut p = template.clone();
+        p.label = format!("pages: {clients} clients, {answer} B");
+        p.scenario.name = PAGES_SCENARIO_NAME.to_string();
+        p.scenario.clients.count = clients;
+        p.modes.retain(|m| pollers(m));
+        for m in &mut p.modes {
+            m.server.peak_connections = u64::from(clients);
+            m.server.requests = 100;
+            m.server.bytes_written = (answer * 100.0) as u64;
+            m.server.memory_per_client_bytes = made_up(u64::from(clients), answer) / f64::from(clients);
+        }
+        r.points.push(p);
+    }
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    let before = Calibration::fit(&alone, &none, &flat).unwrap();
+    for mode in [Mode::Poll, Mode::ConditionalPoll] {
+        let m = c.memory(mode).unwrap();
+        assert!((m.fixed_bytes / 1e6 - 1.0).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m.per_connection_bytes / (16.0 * 1024.0) - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
+        assert!((m.per_answer_byte / 4.0 - 1.0).abs() < 1e-6, "{m:?}");
+        assert_eq!((m.per_endpoint_bytes, m.per_attempt_per_second_bytes), (0.0, 0.0));
+        // Without the page runs the part is not fitted.
+        assert_eq!(before.memory(mode).unwrap().per_answer_byte, 0.0);
+    }
+    // Nothing else is fitted from the page runs.
+    assert_eq!(c.cpu, before.cpu);
+    assert_eq!(c.runs, before.runs);
+    assert_eq!(c.bytes, before.bytes);
+    assert_eq!(c.clients, before.clients);
+    let others = |c: &Calibration| {
+        c.memory
+            .iter()
+            .filter(|m| !matches!(m.mode, Mode::Poll | Mode::ConditionalPoll))
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(others(&c), others(&before));
 }

@@ -141,7 +141,13 @@ mod tests {
         assert_eq!(c.probes as usize, tried.lock().unwrap().len());
         let memory = model.calibration.memory(Mode::Sse).unwrap();
         assert!(
-            (c.memory_bytes - memory.held(1000, 0.0, 0.0)).abs() < 1e-6 * c.memory_bytes,
+            (c.memory_bytes
+                - memory.held(&crate::calibration::Held {
+                    connections: 1000,
+                    ..Default::default()
+                }))
+            .abs()
+                < 1e-6 * c.memory_bytes,
             "{} for 1,000 connections of {memory:?}",
             c.memory_bytes
         );

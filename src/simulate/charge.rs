@@ -4,7 +4,7 @@
 
 use super::server::Server;
 use super::{Model, Outcome};
-use crate::calibration::Op;
+use crate::calibration::{Held, Op};
 use crate::event::Mode;
 use crate::results::ServerCost;
 use crate::scenario::Scenario;
@@ -12,7 +12,8 @@ use crate::scenario::Scenario;
 /// What the model's operations cost at the calibration's prices: CPU for the operations the
 /// cores served and for the background (the window's seconds, its clients held, its events
 /// published), bytes per request and delivery, memory as the calibration's fixed part and
-/// part per connection, for the most connections the model held. A connection turned away
+/// part per connection, for the most connections the model held (and the parts it has for
+/// the webhook sender's endpoints and attempts a second, and for the pollers' mean page). A connection turned away
 /// is priced as a connection opened.
 pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, o: &Outcome) -> ServerCost {
     let c = &model.calibration;
@@ -35,9 +36,14 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
             b.written_per_request * requests + b.written_per_delivery * delivered,
         )
     });
-    let held = c
-        .memory(mode)
-        .map_or(0.0, |m| m.held(o.peak_connections, clients, requests / seconds));
+    let held = c.memory(mode).map_or(0.0, |m| {
+        m.held(&Held {
+            connections: o.peak_connections,
+            endpoints: clients,
+            attempts_per_second: requests / seconds,
+            answer_bytes: written / requests.max(1.0),
+        })
+    });
     ServerCost {
         requests: o.requests,
         requests_per_second: requests / seconds,
@@ -153,6 +159,34 @@ mod tests {
         let by_hand = 1e6 + 20e3 * peak + 1e3 * 40.0 + 300.0 * 400.0;
         let held = m.server.memory_per_client_bytes * 40.0;
         assert!((held / by_hand - 1.0).abs() < 0.01, "{held} vs {by_hand}");
+    }
+
+    #[test]
+    fn a_pollers_memory_counts_its_connections_and_its_mean_page() {
+        // 10 pollers of one topic asking 1 s after each answer, 20 events a second: pages of
+        // about 20 events. Each event written is 500 bytes and each answer's head 200 (the
+        // calibration's bytes, for its own payload): about 10,200 bytes a page. Memory, by
+        // hand: 1 MB + 16 KB for each connection + 4 bytes for each byte of the mean answer.
+        let s = Scenario::parse(
+            Path::new("p.toml"),
+            "name = \"p\"\nduration = \"20s\"\nwarmup = \"2s\"\nmodes = [\"poll\"]\n\
+             [events]\nrate = 20\narrival = \"constant\"\ntopics = 1\n[clients]\ncount = 10\n\
+             [poll]\ninterval = \"1s\"\nschedule = \"after_answer\"\n",
+        )
+        .unwrap();
+        let mut c = priced(&[]);
+        let p = c.memory.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
+        (p.fixed_bytes, p.per_connection_bytes, p.per_answer_byte) = (1e6, 16e3, 4.0);
+        let b = c.bytes.iter_mut().find(|b| b.mode == Mode::Poll).unwrap();
+        (b.written_per_request, b.written_per_delivery) = (200.0, 500.0);
+        b.payload_bytes = s.events.payload_bytes as f64;
+        let model = Model::new(Some(Duration::from_millis(1)), c);
+        let m = mode_result(&s, Mode::Poll, &model, &crate::simulate::quietly);
+        let page = m.server.bytes_written as f64 / m.server.requests as f64;
+        assert!((page / 10_200.0 - 1.0).abs() < 0.02, "{page}");
+        let by_hand = 1e6 + 16e3 * 10.0 + 4.0 * page;
+        let held = m.server.memory_per_client_bytes * 10.0;
+        assert!((held / by_hand - 1.0).abs() < 1e-9, "{held} vs {by_hand}");
     }
 
     #[test]

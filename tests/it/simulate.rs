@@ -278,8 +278,8 @@ fn a_sweep_is_simulated_point_by_point_and_drawn_with_its_modelled_costs() {
 
 #[test]
 fn the_shipped_calibration_is_what_its_shipped_runs_fit_to() {
-    // The reference machine's three measurements of the calibration runs and of the webhook
-    // memory runs (their time series and histograms left out), pooled.
+    // The reference machine's three measurements of the calibration runs, of the webhook
+    // memory runs and of the page runs (their time series and histograms left out), pooled.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/calibration");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cal.json");
@@ -292,6 +292,9 @@ fn the_shipped_calibration_is_what_its_shipped_runs_fit_to() {
         "memory-1.json",
         "memory-2.json",
         "memory-3.json",
+        "pages-1.json",
+        "pages-2.json",
+        "pages-3.json",
     ] {
         cmd.arg("--from").arg(root.join("reference-runs").join(run));
     }

@@ -306,6 +306,11 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
              connections the model's sender pools: a connection is priced alike however many are open, and \
              what the waiting deliveries hold is not in the model"
         }
+        Figure::MemoryPerClient if matches!(mode, Mode::Poll | Mode::ConditionalPoll) => {
+            "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
+             per byte of the mean page where it measured the page runs): what a client's buffers and queues hold \
+             beyond that is not in the model"
+        }
         Figure::MemoryPerClient => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs: what a \
              client's buffers and queues hold beyond that is not in the model"
