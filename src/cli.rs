@@ -164,11 +164,12 @@ pub enum Command {
         args: RunArgs,
     },
     /// Measure this machine's server costs for `simulate`: short runs of every mode, then of
-    /// the webhook sender's memory (about six minutes), then the CPU of each operation fitted
-    /// from their counts (an empty poll, a page and each event in it, a 304, a long poll, an
-    /// event written to a stream, a signed webhook attempt, a connection, an event published,
-    /// a second running, a wake-up), the memory a connection holds per mode (and a webhook
-    /// endpoint and attempt a second) and the bytes per request and per delivery.
+    /// the webhook sender's memory and of the pollers' pages (about seven minutes), then the
+    /// CPU of each operation fitted from their counts (an empty poll, a page and each event in
+    /// it, a 304, a long poll, an event written to a stream, a signed webhook attempt, a
+    /// connection, an event published, a second running, a wake-up), the memory a connection
+    /// holds per mode (and a webhook endpoint and attempt a second, a byte of a poller's page)
+    /// and the bytes per request and per delivery.
     Calibrate(CalibrateArgs),
     /// Render the charts, report.html and report.md again from a results.json, without
     /// running anything; given several results of one scenario, merge them first; given a

@@ -203,10 +203,10 @@ pub fn render(c: &Calibration) -> String {
             m.per_attempt_per_second_bytes
         );
     }
-    for m in c.memory.iter().filter(|m| m.per_answer_byte > 0.0) {
+    for m in c.memory.iter().filter(|m| m.per_page_byte > 0.0) {
         out += &format!(
-            "{}: also {:.2} B per byte of its mean answer (a page)\n",
-            m.mode, m.per_answer_byte
+            "{}: also {:.2} B per byte of its mean page\n",
+            m.mode, m.per_page_byte
         );
     }
     for w in &c.warnings {

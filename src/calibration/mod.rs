@@ -102,7 +102,7 @@ pub struct Cost {
 /// client; the webhook sender holds its pools', which follow its attempts under way rather
 /// than its endpoints, and, where the calibration measured [`MEMORY_SCENARIO`]'s runs,
 /// `+ per_endpoint × endpoints + per_attempt_per_second × attempts a second`; the pollers,
-/// where it measured [`PAGES_SCENARIO`]'s, `+ per_answer_byte × their mean answer's bytes`.
+/// where it measured [`PAGES_SCENARIO`]'s, `+ per_page_byte × their mean page's bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryCost {
     /// The mode.
@@ -121,12 +121,13 @@ pub struct MemoryCost {
     /// `per_endpoint_bytes` is.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub per_attempt_per_second_bytes: f64,
-    /// Resident bytes for each byte of a poller's mean answer: building and sending pages
-    /// leaves a few pages' worth held (the allocator keeps what the largest used), whatever
-    /// the number of clients. Fitted only from [`PAGES_SCENARIO`]'s runs with the others; 0
-    /// without them, and for the other modes, whose answers are small.
+    /// Resident bytes for each byte of a poller's mean page (its answers that were not
+    /// empty): building and sending pages leaves a few pages' worth held (the allocator keeps
+    /// what the largest used), whatever the number of clients. Fitted only from
+    /// [`PAGES_SCENARIO`]'s runs with the others; 0 without them, and for the other modes,
+    /// whose answers are small.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub per_answer_byte: f64,
+    pub per_page_byte: f64,
 }
 
 /// What a mode's run held that its memory grows with.
@@ -138,8 +139,8 @@ pub struct Held {
     pub endpoints: f64,
     /// Webhook attempts a second (none for the other modes).
     pub attempts_per_second: f64,
-    /// Bytes of the mean answer to a request (a poller's page).
-    pub answer_bytes: f64,
+    /// Bytes of a poller's mean page (its answers that were not empty).
+    pub page_bytes: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -153,7 +154,7 @@ impl MemoryCost {
             + self.per_connection_bytes * held.connections as f64
             + self.per_endpoint_bytes * held.endpoints
             + self.per_attempt_per_second_bytes * held.attempts_per_second
-            + self.per_answer_byte * held.answer_bytes
+            + self.per_page_byte * held.page_bytes
     }
 }
 

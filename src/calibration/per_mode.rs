@@ -11,7 +11,8 @@ use crate::scenario::Scenario;
 /// connections it held at once; for the webhook sender, when the runs include
 /// [`MEMORY_SCENARIO_NAME`]'s, `+ per_endpoint × endpoints + per_attempt_per_second ×
 /// attempts a second` as well, and for the pollers, when they include
-/// [`PAGES_SCENARIO_NAME`]'s, `+ per_answer_byte × their mean answer's bytes`. Without those
+/// [`PAGES_SCENARIO_NAME`]'s, `+ per_page_byte × their mean page's bytes` (the bytes written
+/// over the answers that were not empty). Without those
 /// runs the parts rise together from one run to the next (or the pages stay small), and the
 /// fit could not tell them apart.
 pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCost {
@@ -26,7 +27,8 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
                 row.extend([f64::from(s.clients.count), m.server.requests_per_second]);
             }
             if pages {
-                row.push(m.server.bytes_written as f64 / m.server.requests.max(1) as f64);
+                let answered = m.server.requests.saturating_sub(m.server.empty_responses);
+                row.push(m.server.bytes_written as f64 / answered.max(1) as f64);
             }
             row
         })
@@ -46,7 +48,7 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
         per_connection_bytes: part(1),
         per_endpoint_bytes: if apart { part(2) } else { 0.0 },
         per_attempt_per_second_bytes: if apart { part(3) } else { 0.0 },
-        per_answer_byte: if pages { part(2) } else { 0.0 },
+        per_page_byte: if pages { part(2) } else { 0.0 },
     }
 }
 

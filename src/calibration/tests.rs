@@ -290,21 +290,22 @@ fn bytes_are_fitted_for_one_payload_and_carry_another_events_whole() {
 #[test]
 fn the_page_runs_tell_what_a_pollers_pages_hold_from_its_connections_and_move_nothing_else() {
     // Every poller's memory made up, by hand, as 1 MB + 16 KiB per connection + 4 bytes for
-    // each byte of its mean answer (bytes written per request); five runs of the page
-    // scenario added, whose connections and pages differ apart.
-    let made_up = |conns: u64, answer: f64| 1e6 + 16.0 * 1024.0 * conns as f64 + 4.0 * answer;
+    // each byte of its mean page (bytes written per answer that was not empty); five runs of
+    // the page scenario added, whose connections and pages differ apart.
+    let made_up = |conns: u64, page: f64| 1e6 + 16.0 * 1024.0 * conns as f64 + 4.0 * page;
     let pollers = |m: &ModeResult| matches!(m.mode, Mode::Poll | Mode::ConditionalPoll);
     let mut r = runs();
     for p in &mut r.points {
         let clients = f64::from(p.scenario.clients.count);
         for m in p.modes.iter_mut().filter(|m| pollers(m)) {
-            let answer = m.server.bytes_written as f64 / m.server.requests.max(1) as f64;
-            m.server.memory_per_client_bytes = made_up(m.server.peak_connections, answer) / clients;
+            let pages = m.server.requests - m.server.empty_responses;
+            let page = m.server.bytes_written as f64 / pages.max(1) as f64;
+            m.server.memory_per_client_bytes = made_up(m.server.peak_connections, page) / clients;
         }
     }
     let alone = r.clone();
     let template = r.points[0].clone();
-    for (clients, answer) in [
+    for (clients, page) in [
         (20u32, 35e3),
         (20, 390e3),
         (100, 385e3),
@@ -312,15 +313,15 @@ fn the_page_runs_tell_what_a_pollers_pages_hold_from_its_connections_and_move_no
         (20, 775e3),
     ] {
         let mut p = template.clone();
-        p.label = format!("pages: {clients} clients, {answer} B");
+        p.label = format!("pages: {clients} clients, {page} B");
         p.scenario.name = PAGES_SCENARIO_NAME.to_string();
         p.scenario.clients.count = clients;
         p.modes.retain(|m| pollers(m));
         for m in &mut p.modes {
             m.server.peak_connections = u64::from(clients);
-            m.server.requests = 100;
-            m.server.bytes_written = (answer * 100.0) as u64;
-            m.server.memory_per_client_bytes = made_up(u64::from(clients), answer) / f64::from(clients);
+            (m.server.requests, m.server.empty_responses) = (110, 10);
+            m.server.bytes_written = (page * 100.0) as u64;
+            m.server.memory_per_client_bytes = made_up(u64::from(clients), page) / f64::from(clients);
         }
         r.points.push(p);
     }
@@ -334,10 +335,10 @@ fn the_page_runs_tell_what_a_pollers_pages_hold_from_its_connections_and_move_no
             (m.per_connection_bytes / (16.0 * 1024.0) - 1.0).abs() < 1e-6,
             "{m:?}"
         );
-        assert!((m.per_answer_byte / 4.0 - 1.0).abs() < 1e-6, "{m:?}");
+        assert!((m.per_page_byte / 4.0 - 1.0).abs() < 1e-6, "{m:?}");
         assert_eq!((m.per_endpoint_bytes, m.per_attempt_per_second_bytes), (0.0, 0.0));
         // Without the page runs the part is not fitted.
-        assert_eq!(before.memory(mode).unwrap().per_answer_byte, 0.0);
+        assert_eq!(before.memory(mode).unwrap().per_page_byte, 0.0);
     }
     // Nothing else is fitted from the page runs.
     assert_eq!(c.cpu, before.cpu);

@@ -13,8 +13,8 @@ use crate::scenario::Scenario;
 /// cores served and for the background (the window's seconds, its clients held, its events
 /// published), bytes per request and delivery, memory as the calibration's fixed part and
 /// part per connection, for the most connections the model held (and the parts it has for
-/// the webhook sender's endpoints and attempts a second, and for the pollers' mean page). A connection turned away
-/// is priced as a connection opened.
+/// the webhook sender's endpoints and attempts a second, and for the pollers' mean page). A
+/// connection turned away is priced as a connection opened.
 pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, o: &Outcome) -> ServerCost {
     let c = &model.calibration;
     let seconds = s.duration.as_secs_f64();
@@ -41,7 +41,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
             connections: o.peak_connections,
             endpoints: clients,
             attempts_per_second: requests / seconds,
-            answer_bytes: written / requests.max(1.0),
+            page_bytes: written / (requests - o.empty as f64).max(1.0),
         })
     });
     ServerCost {
@@ -166,7 +166,7 @@ mod tests {
         // 10 pollers of one topic asking 1 s after each answer, 20 events a second: pages of
         // about 20 events. Each event written is 500 bytes and each answer's head 200 (the
         // calibration's bytes, for its own payload): about 10,200 bytes a page. Memory, by
-        // hand: 1 MB + 16 KB for each connection + 4 bytes for each byte of the mean answer.
+        // hand: 1 MB + 16 KB for each connection + 4 bytes for each byte of the mean page.
         let s = Scenario::parse(
             Path::new("p.toml"),
             "name = \"p\"\nduration = \"20s\"\nwarmup = \"2s\"\nmodes = [\"poll\"]\n\
@@ -176,12 +176,13 @@ mod tests {
         .unwrap();
         let mut c = priced(&[]);
         let p = c.memory.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
-        (p.fixed_bytes, p.per_connection_bytes, p.per_answer_byte) = (1e6, 16e3, 4.0);
+        (p.fixed_bytes, p.per_connection_bytes, p.per_page_byte) = (1e6, 16e3, 4.0);
         let b = c.bytes.iter_mut().find(|b| b.mode == Mode::Poll).unwrap();
         (b.written_per_request, b.written_per_delivery) = (200.0, 500.0);
         b.payload_bytes = s.events.payload_bytes as f64;
         let model = Model::new(Some(Duration::from_millis(1)), c);
         let m = mode_result(&s, Mode::Poll, &model, &crate::simulate::quietly);
+        assert_eq!(m.server.empty_responses, 0, "every poll finds about 20 events");
         let page = m.server.bytes_written as f64 / m.server.requests as f64;
         assert!((page / 10_200.0 - 1.0).abs() < 0.02, "{page}");
         let by_hand = 1e6 + 16e3 * 10.0 + 4.0 * page;
