@@ -183,6 +183,12 @@ fn the_memory_runs_tell_the_webhook_senders_endpoints_and_attempts_from_its_conn
     let b = before.memory(Mode::Webhook).unwrap();
     assert_eq!((b.per_endpoint_bytes, b.per_attempt_per_second_bytes), (0.0, 0.0));
     // Nothing else is fitted from the memory runs.
+    assert_only_the_memory_of_moved(&[Mode::Webhook], &c, &before);
+}
+
+/// That calibration `c`, fitted with runs for memory alone, differs from `before`, fitted
+/// without them, in the memory of `modes` and nothing else.
+fn assert_only_the_memory_of_moved(modes: &[Mode], c: &Calibration, before: &Calibration) {
     assert_eq!(c.cpu, before.cpu);
     assert_eq!(c.runs, before.runs);
     assert_eq!(c.bytes, before.bytes);
@@ -190,11 +196,11 @@ fn the_memory_runs_tell_the_webhook_senders_endpoints_and_attempts_from_its_conn
     let others = |c: &Calibration| {
         c.memory
             .iter()
-            .filter(|m| m.mode != Mode::Webhook)
+            .filter(|m| !modes.contains(&m.mode))
             .copied()
             .collect::<Vec<_>>()
     };
-    assert_eq!(others(&c), others(&before));
+    assert_eq!(others(c), others(before));
 }
 
 #[test]
@@ -341,16 +347,5 @@ fn the_page_runs_tell_what_a_pollers_pages_hold_from_its_connections_and_move_no
         assert_eq!(before.memory(mode).unwrap().per_page_byte, 0.0);
     }
     // Nothing else is fitted from the page runs.
-    assert_eq!(c.cpu, before.cpu);
-    assert_eq!(c.runs, before.runs);
-    assert_eq!(c.bytes, before.bytes);
-    assert_eq!(c.clients, before.clients);
-    let others = |c: &Calibration| {
-        c.memory
-            .iter()
-            .filter(|m| !matches!(m.mode, Mode::Poll | Mode::ConditionalPoll))
-            .copied()
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(others(&c), others(&before));
+    assert_only_the_memory_of_moved(&[Mode::Poll, Mode::ConditionalPoll], &c, &before);
 }

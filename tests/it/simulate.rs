@@ -609,29 +609,20 @@ fn the_bytes_of_events_larger_than_the_calibrations_are_modelled_as_measured() {
          [clients]\ncount = 4\n[poll]\ninterval = \"200ms\"\n",
     )
     .unwrap();
-    let (measured, simulated) = (dir.path().join("measured"), dir.path().join("simulated"));
-    let out = Command::new(exe())
-        .arg("run")
-        .arg(&scenario)
-        .arg("--quiet")
-        .arg("--out")
-        .arg(&measured)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new(exe())
-        .arg("simulate")
-        .arg(&scenario)
-        .arg("--quiet")
-        .arg("--out")
-        .arg(&simulated)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (m, s) = (
-        Results::load(&measured.join("results.json")).unwrap(),
-        Results::load(&simulated.join("results.json")).unwrap(),
-    );
+    let results = |command: &str| {
+        let out_dir = dir.path().join(command);
+        let out = Command::new(exe())
+            .arg(command)
+            .arg(&scenario)
+            .arg("--quiet")
+            .arg("--out")
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Results::load(&out_dir.join("results.json")).unwrap()
+    };
+    let (m, s) = (results("run"), results("simulate"));
     for (m, s) in m.modes.iter().zip(&s.modes) {
         let (measured, modelled) = (m.server.bytes_per_delivery, s.server.bytes_per_delivery);
         assert!(measured > 1024.0, "{}: {measured}", m.mode);
