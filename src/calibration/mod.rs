@@ -17,7 +17,7 @@ mod per_mode;
 
 pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
 pub use ops::{Counts, Op};
-
+pub use per_mode::{ByteCost, Held, MemoryCost};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -95,111 +95,6 @@ pub struct Cost {
     pub cpu_ns: f64,
     /// The fit's standard error of it, ns.
     pub std_error_ns: f64,
-}
-
-/// What a mode's connections cost the server in memory: `fixed + per_connection ×
-/// connections`, the most it held at once. Pollers, long polls and streams hold one per
-/// client; the webhook sender holds its pools', which follow its attempts under way rather
-/// than its endpoints, and, where the calibration measured [`MEMORY_SCENARIO`]'s runs,
-/// `+ per_endpoint × endpoints + per_attempt_per_second × attempts a second`; the pollers,
-/// where it measured [`PAGES_SCENARIO`]'s, `+ per_page_byte × their mean page's bytes`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MemoryCost {
-    /// The mode.
-    pub mode: Mode,
-    /// Resident bytes the mode's work holds whatever the number of clients (buffers, pools).
-    pub fixed_bytes: f64,
-    /// Resident bytes each connection adds.
-    pub per_connection_bytes: f64,
-    /// Resident bytes each webhook endpoint adds (its subscription, key and queue) whether a
-    /// connection is open to it or not. Fitted only from [`MEMORY_SCENARIO`]'s runs with the
-    /// others; 0 without them, and for the other modes, whose clients are their connections.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub per_endpoint_bytes: f64,
-    /// Resident bytes for each webhook attempt a second: what the attempts under way hold at
-    /// once, and the allocator keeps of it after, grows with their rate. Fitted as
-    /// `per_endpoint_bytes` is.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub per_attempt_per_second_bytes: f64,
-    /// Resident bytes for each byte of a poller's mean page (its answers that were not
-    /// empty): building and sending pages leaves a few pages' worth held (the allocator keeps
-    /// what the largest used), whatever the number of clients. Fitted only from
-    /// [`PAGES_SCENARIO`]'s runs with the others; 0 without them, and for the other modes,
-    /// whose answers are small.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub per_page_byte: f64,
-}
-
-/// What a mode's run held that its memory grows with.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Held {
-    /// Connections held at most at once.
-    pub connections: u64,
-    /// Webhook endpoints (none for the other modes).
-    pub endpoints: f64,
-    /// Webhook attempts a second (none for the other modes).
-    pub attempts_per_second: f64,
-    /// Bytes of a poller's mean page (its answers that were not empty).
-    pub page_bytes: f64,
-}
-
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
-}
-
-impl MemoryCost {
-    /// Resident bytes for what a run `held`.
-    pub fn held(&self, held: &Held) -> f64 {
-        self.fixed_bytes
-            + self.per_connection_bytes * held.connections as f64
-            + self.per_endpoint_bytes * held.endpoints
-            + self.per_attempt_per_second_bytes * held.attempts_per_second
-            + self.per_page_byte * held.page_bytes
-    }
-}
-
-/// What a mode puts on the wire: bytes the server reads and writes per request and per
-/// delivered event, for events of `payload_bytes` ([`ByteCost::carrying`] gives them for
-/// events of another size).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ByteCost {
-    /// The mode.
-    pub mode: Mode,
-    /// Bytes read per request (for webhooks: per attempt, the receiver's answer).
-    pub read_per_request: f64,
-    /// Bytes read per delivered event.
-    pub read_per_delivery: f64,
-    /// Bytes written per request (its answer's head and an empty body; for webhooks the
-    /// attempt, its head and the event it carries).
-    pub written_per_request: f64,
-    /// Bytes written per delivered event (none for webhooks, whose attempts carry them).
-    pub written_per_delivery: f64,
-    /// The payload of the events these bytes were measured with (files written before it was
-    /// kept were all fitted on [`SCENARIO`]'s runs, and read as its payload).
-    #[serde(default = "scenario_payload_bytes")]
-    pub payload_bytes: f64,
-}
-
-impl ByteCost {
-    /// These bytes for events of `payload_bytes`: each event written carries the difference
-    /// (in a page, a stream's message or a webhook attempt's body), the rest is as measured.
-    pub fn carrying(&self, payload_bytes: usize) -> ByteCost {
-        let more = payload_bytes as f64 - self.payload_bytes;
-        let mut b = *self;
-        match self.mode {
-            Mode::Webhook => b.written_per_request = (b.written_per_request + more).max(0.0),
-            _ => b.written_per_delivery = (b.written_per_delivery + more).max(0.0),
-        }
-        b.payload_bytes = payload_bytes as f64;
-        b
-    }
-}
-
-/// [`SCENARIO`]'s events' payload.
-fn scenario_payload_bytes() -> f64 {
-    let s =
-        Scenario::parse(Path::new("calibration.toml"), SCENARIO).expect("the calibration scenario parses");
-    s.events.payload_bytes as f64
 }
 
 /// One measured run the costs were fitted from, with what the fit says it cost.
