@@ -39,7 +39,7 @@ pub const MEMORY_SCENARIO: &str = include_str!("memory.toml");
 /// [`MEMORY_SCENARIO`]'s name, by which its runs are told from [`SCENARIO`]'s.
 pub const MEMORY_SCENARIO_NAME: &str = "calibration-memory";
 
-/// The pollers' page runs, measured after [`MEMORY_SCENARIO`]'s: pages of up to 750 KB, where
+/// The pollers' page runs, measured after [`MEMORY_SCENARIO`]'s: pages of up to 775 KB, where
 /// [`SCENARIO`]'s are all small, for what building and sending them leaves held. Only the
 /// pollers' memory is fitted from them.
 pub const PAGES_SCENARIO: &str = include_str!("pages.toml");

@@ -102,13 +102,21 @@ impl ByteCost {
     pub fn carrying(&self, payload_bytes: usize) -> ByteCost {
         let more = payload_bytes as f64 - self.payload_bytes;
         let mut b = *self;
-        match self.mode {
-            Mode::Webhook => b.written_per_request = (b.written_per_request + more).max(0.0),
-            _ => b.written_per_delivery = (b.written_per_delivery + more).max(0.0),
-        }
+        let part = if events_ride_requests(self.mode) {
+            &mut b.written_per_request
+        } else {
+            &mut b.written_per_delivery
+        };
+        *part = (*part + more).max(0.0);
         b.payload_bytes = payload_bytes as f64;
         b
     }
+}
+
+/// Whether `mode` writes each event in a request of its own (a webhook attempt, retried with
+/// it), so that its bytes go per request; the others write them per delivered event.
+fn events_ride_requests(mode: Mode) -> bool {
+    mode == Mode::Webhook
 }
 
 /// [`SCENARIO`]'s events' payload.
@@ -124,9 +132,8 @@ fn scenario_payload_bytes() -> f64 {
 /// [`MEMORY_SCENARIO_NAME`]'s, `+ per_endpoint × endpoints + per_attempt_per_second ×
 /// attempts a second` as well, and for the pollers, when they include
 /// [`PAGES_SCENARIO_NAME`]'s, `+ per_page_byte × their mean page's bytes` (the bytes written
-/// over the answers that were not empty). Without those
-/// runs the parts rise together from one run to the next (or the pages stay small), and the
-/// fit could not tell them apart.
+/// over the answers that were not empty). Without those runs the parts rise together from
+/// one run to the next (or the pages stay small), and the fit could not tell them apart.
 pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCost {
     let measured = |name: &str| runs.iter().any(|(s, _)| s.name == name);
     let apart = mode == Mode::Webhook && measured(MEMORY_SCENARIO_NAME);
@@ -170,7 +177,7 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
 /// are fitted per attempt alone: in runs whose attempts are nearly all first tries, a part
 /// per delivery could not be told from it.
 pub(super) fn bytes(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ByteCost {
-    let per_attempt = mode == Mode::Webhook;
+    let per_attempt = events_ride_requests(mode);
     let rows: Vec<Vec<f64>> = runs
         .iter()
         .map(|(_, m)| {
