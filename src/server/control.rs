@@ -62,7 +62,7 @@ async fn reset(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let scenario = Scenario::parse(std::path::Path::new(POSTED_SCENARIO), &req.scenario)
+    let scenario = Scenario::parse_resolved(std::path::Path::new(POSTED_SCENARIO), &req.scenario)
         .map_err(|e| ApiError::Scenario(Box::new(e)))?;
     let run = RunState::new(
         scenario,

@@ -56,9 +56,12 @@ fn run_writes_results_that_parse_back() {
 fn run_json_prints_results_and_overrides_apply() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("tiny.toml");
+    // Regression: a fault that none of the modes left by `--modes` feels (a receiver's, in a
+    // run of WebSockets) made the server refuse the scenario once the run had started.
     std::fs::write(
         &scenario,
-        "name = \"cli\"\nduration = \"5m\"\nwarmup = \"0s\"\n[events]\nrate = 40\n[clients]\ncount = 2\n",
+        "name = \"cli\"\nduration = \"5m\"\nwarmup = \"0s\"\n[events]\nrate = 40\n[clients]\ncount = 2\n\
+         [[faults]]\nkind = \"receiver_gone\"\nat = \"0s\"\nfor = \"1s\"\n",
     )
     .unwrap();
     let out = Command::new(exe())

@@ -55,7 +55,7 @@ impl Check<'_> {
                 ));
             }
             let kind = self.fault_kind(f, i, s)?;
-            if !s.modes.iter().any(|m| kind.applies_to(*m)) {
+            if !self.resolved && !s.modes.iter().any(|m| kind.applies_to(*m)) {
                 let modes: Vec<String> = kind.modes().iter().map(|m| format!("`{m}`")).collect();
                 return Err(self.map.error(
                     f.kind.span(),

@@ -31,14 +31,19 @@ const MAX_TRIP: Duration = Duration::from_secs(60);
 /// Most cores a `[server]` may have (a model's capacity search goes this far).
 pub const MAX_CORES: i64 = 4096;
 
-pub(super) fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+/// `resolved`: the text is a loaded scenario's own ([`Scenario::to_toml`]), whose modes a
+/// command line may have narrowed, so that a fault is left no mode to act on: it then does
+/// nothing, where a file's fault that none of its modes can feel is a mistake.
+pub(super) fn parse(path: &Path, text: &str, resolved: bool) -> Result<Scenario, ScenarioError> {
     let map = SourceMap::new(path, text);
     let raw: RawScenario = toml::from_str(text).map_err(|e| map.toml_error(&e))?;
-    Check { map }.scenario(raw)
+    Check { map, resolved }.scenario(raw)
 }
 
 struct Check<'a> {
     map: SourceMap<'a>,
+    /// Whether the text is a loaded scenario's own (see [`parse`]).
+    resolved: bool,
 }
 
 impl Check<'_> {
