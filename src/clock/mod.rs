@@ -6,6 +6,10 @@
 
 use std::time::Duration;
 
+mod alarms;
+
+pub use alarms::sleep_exactly_or_stop;
+
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
