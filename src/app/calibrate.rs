@@ -180,6 +180,7 @@ pub fn render(c: &Calibration) -> String {
             read_per_delivery: 0.0,
             written_per_request: 0.0,
             written_per_delivery: 0.0,
+            written_per_empty: None,
             payload_bytes: 0.0,
         });
         out += &format!(
@@ -202,6 +203,14 @@ pub fn render(c: &Calibration) -> String {
             m.per_endpoint_bytes / 1024.0,
             m.per_attempt_per_second_bytes
         );
+    }
+    for b in c.bytes.iter() {
+        if let Some(empty) = b.written_per_empty {
+            out += &format!(
+                "{}: writes {empty:.0} B for an answer with no event, {:.0} B for one with events (and each event's)\n",
+                b.mode, b.written_per_request
+            );
+        }
     }
     for m in c.memory.iter().filter(|m| m.per_page_byte > 0.0) {
         out += &format!(

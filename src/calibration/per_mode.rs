@@ -86,8 +86,16 @@ pub struct ByteCost {
     /// Bytes read per delivered event.
     pub read_per_delivery: f64,
     /// Bytes written per request (its answer's head and an empty body; for webhooks the
-    /// attempt, its head and the event it carries).
+    /// attempt, its head and the event it carries). For pollers fitted with
+    /// `written_per_empty`, per answer that carries events.
     pub written_per_request: f64,
+    /// Bytes written per answer that carries no event, where that is fitted apart: a poller's
+    /// empty page, or a conditional poller's 304, which writes no body at all and so fewer
+    /// bytes than an empty page (a part per request alone priced it as one, and the
+    /// conditional pollers' bytes came out up to 10% low). None for the other modes and in
+    /// files fitted before it was: `written_per_request` then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_per_empty: Option<f64>,
     /// Bytes written per delivered event (none for webhooks, whose attempts carry them).
     pub written_per_delivery: f64,
     /// The payload of the events these bytes were measured with (files written before it was
@@ -97,6 +105,24 @@ pub struct ByteCost {
 }
 
 impl ByteCost {
+    /// Bytes written for an answer carrying `events` events (for a stream, one event
+    /// written; for a webhook, an attempt, which carries one).
+    pub fn written(&self, events: usize) -> f64 {
+        match (events, self.written_per_empty) {
+            (0, Some(empty)) => empty,
+            _ => self.written_per_request + events as f64 * self.written_per_delivery,
+        }
+    }
+
+    /// Bytes written for `requests` answers, `empty` of them carrying no event, and
+    /// `delivered` events in the others.
+    pub fn written_for(&self, requests: f64, empty: f64, delivered: f64) -> f64 {
+        let empty_each = self.written_per_empty.unwrap_or(self.written_per_request);
+        self.written_per_request * (requests - empty)
+            + empty_each * empty
+            + self.written_per_delivery * delivered
+    }
+
     /// These bytes for events of `payload_bytes`: each event written carries the difference
     /// (in a page, a stream's message or a webhook attempt's body), the rest is as measured.
     pub fn carrying(&self, payload_bytes: usize) -> ByteCost {
@@ -175,29 +201,38 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
 /// deliveries`, for events of the first run's payload (what another run's events carry
 /// beyond it taken off first). A webhook attempt carries its event, so the sender's bytes
 /// are fitted per attempt alone: in runs whose attempts are nearly all first tries, a part
-/// per delivery could not be told from it.
+/// per delivery could not be told from it. A poller's written bytes have a part per empty
+/// answer apart from the part per answer with events, since an empty page (more so a 304)
+/// writes less than a page's head.
 pub(super) fn bytes(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ByteCost {
     let per_attempt = events_ride_requests(mode);
-    let rows: Vec<Vec<f64>> = runs
-        .iter()
-        .map(|(_, m)| {
-            let (requests, delivered) = (m.server.requests as f64, m.deliveries.delivered as f64);
-            if per_attempt {
-                vec![requests]
-            } else {
-                vec![requests, delivered]
-            }
-        })
-        .collect();
+    let empties_apart = matches!(mode, Mode::Poll | Mode::ConditionalPoll);
+    let rows = |split: bool| -> Vec<Vec<f64>> {
+        runs.iter()
+            .map(|(_, m)| {
+                let (requests, delivered) = (m.server.requests as f64, m.deliveries.delivered as f64);
+                let empty = m.server.empty_responses as f64;
+                match (per_attempt, split) {
+                    (true, _) => vec![requests],
+                    (false, false) => vec![requests, delivered],
+                    (false, true) => vec![requests - empty, delivered, empty],
+                }
+            })
+            .collect()
+    };
     let payload = runs.first().map_or(0, |(s, _)| s.events.payload_bytes) as f64;
-    let fit_of = |y: Vec<f64>| {
+    let fit_of = |rows: &[Vec<f64>], y: Vec<f64>| {
         let weights: Vec<f64> = y.iter().map(|v| 1.0 / v.max(1.0)).collect();
-        let mut c = fit::nonnegative_least_squares(&rows, &y, &weights).coefficients;
-        c.resize(2, 0.0);
+        let mut c = fit::nonnegative_least_squares(rows, &y, &weights).coefficients;
+        c.resize(3, 0.0);
         c
     };
-    let read = fit_of(runs.iter().map(|(_, m)| m.server.bytes_read as f64).collect());
+    let read = fit_of(
+        &rows(false),
+        runs.iter().map(|(_, m)| m.server.bytes_read as f64).collect(),
+    );
     let written = fit_of(
+        &rows(empties_apart),
         runs.iter()
             .map(|(s, m)| {
                 let events = if per_attempt {
@@ -215,6 +250,7 @@ pub(super) fn bytes(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ByteCost {
         read_per_delivery: read[1],
         written_per_request: written[0],
         written_per_delivery: written[1],
+        written_per_empty: empties_apart.then_some(written[2]),
         payload_bytes: payload,
     }
 }

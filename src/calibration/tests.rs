@@ -349,3 +349,42 @@ fn the_page_runs_tell_what_a_pollers_pages_hold_from_its_connections_and_move_no
     // Nothing else is fitted from the page runs.
     assert_only_the_memory_of_moved(&[Mode::Poll, Mode::ConditionalPoll], &c, &before);
 }
+
+#[test]
+fn a_pollers_empty_answers_are_priced_apart_from_its_pages() {
+    // Every poller's bytes made up, by hand: an empty page writes 170 bytes and a 304 none of
+    // a body (95), a page with events 230 and each event in it 376.
+    let mut r = runs();
+    for p in &mut r.points {
+        for m in &mut p.modes {
+            let empty_each = match m.mode {
+                Mode::Poll => 170.0,
+                Mode::ConditionalPoll => 95.0,
+                _ => continue,
+            };
+            let empty = m.server.empty_responses as f64;
+            let pages = m.server.requests as f64 - empty;
+            let written = empty_each * empty + 230.0 * pages + 376.0 * m.deliveries.delivered as f64;
+            m.server.bytes_written = written.round() as u64;
+        }
+    }
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() < 0.5;
+    for (mode, empty_each) in [(Mode::Poll, 170.0), (Mode::ConditionalPoll, 95.0)] {
+        let b = c.bytes(mode).unwrap();
+        assert!(
+            b.written_per_empty.is_some_and(|e| close(e, empty_each))
+                && close(b.written_per_request, 230.0)
+                && close(b.written_per_delivery, 376.0),
+            "{b:?}"
+        );
+        assert!(close(b.written(0), empty_each) && close(b.written(3), 230.0 + 3.0 * 376.0));
+        assert!(close(
+            b.written_for(10.0, 4.0, 12.0),
+            4.0 * empty_each + 6.0 * 230.0 + 12.0 * 376.0
+        ));
+    }
+    // The other modes have no part of their own for an answer without events.
+    assert!(c.bytes(Mode::LongPoll).unwrap().written_per_empty.is_none());
+}

@@ -33,7 +33,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
     let (read, written) = model.bytes(s, mode).map_or((0.0, 0.0), |b| {
         (
             b.read_per_request * requests + b.read_per_delivery * delivered,
-            b.written_per_request * requests + b.written_per_delivery * delivered,
+            b.written_for(requests, o.empty as f64, delivered),
         )
     });
     let held = c.memory(mode).map_or(0.0, |m| {

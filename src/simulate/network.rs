@@ -70,6 +70,7 @@ impl Wire {
             read_per_delivery: 0.0,
             written_per_request: 0.0,
             written_per_delivery: 0.0,
+            written_per_empty: None,
             payload_bytes: 0.0,
         };
         Wire::new(net, none, 0)
@@ -92,7 +93,7 @@ impl Wire {
     /// An answer carrying `events` events (for a stream: one event written; for webhooks:
     /// an attempt, which carries one).
     pub fn answer(&mut self, events: usize) -> u64 {
-        self.leg(self.bytes.written_per_request + events as f64 * self.bytes.written_per_delivery)
+        self.leg(self.bytes.written(events))
     }
 }
 
@@ -107,6 +108,7 @@ mod tests {
             read_per_delivery: 0.0,
             written_per_request: 150.0,
             written_per_delivery: 400.0,
+            written_per_empty: None,
             payload_bytes: 256.0,
         }
     }
