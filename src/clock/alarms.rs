@@ -29,7 +29,7 @@ pub const SLACK_NS: u64 = 100_000;
 
 /// Sleeps for `d`, give or take half of [`SLACK_NS`] (on the kernel's timers rather than
 /// tokio's millisecond ticks), unless `stop` fires first; true when stopped.
-pub async fn sleep_exactly_or_stop(d: Duration, stop: &CancellationToken) -> bool {
+pub async fn sleep_closely_or_stop(d: Duration, stop: &CancellationToken) -> bool {
     if d.is_zero() {
         return stop.is_cancelled();
     }
@@ -44,6 +44,7 @@ pub async fn sleep_exactly_or_stop(d: Duration, stop: &CancellationToken) -> boo
 /// were set in.
 #[derive(Default)]
 struct Due {
+    /// The order the next alarm set takes, to tell alarms of one deadline apart.
     next: u64,
     alarms: BTreeMap<(u64, u64), oneshot::Sender<()>>,
 }
@@ -119,17 +120,18 @@ impl Alarms {
 mod tests {
     use super::*;
 
-    /// How late each of `n` sleeps of `d` by `sleep` ends, in ns, sorted.
+    /// How late each of `n` sleeps of `d` by `sleep` ends, in ns, sorted (early is negative:
+    /// an alarm may ring with another set by a test running beside this one).
     async fn overshoots<F: std::future::Future>(
         n: usize,
         d: Duration,
         sleep: impl Fn(Duration) -> F,
-    ) -> Vec<u64> {
+    ) -> Vec<i64> {
         let mut late = Vec::with_capacity(n);
         for _ in 0..n {
             let start = now_ns();
             sleep(d).await;
-            late.push(now_ns() - start - d.as_nanos() as u64);
+            late.push((now_ns() - start) as i64 - d.as_nanos() as i64);
         }
         late.sort_unstable();
         late
@@ -143,9 +145,9 @@ mod tests {
         // time it takes to wake a task.
         let stop = CancellationToken::new();
         let d = Duration::from_micros(2_300);
-        let exact = overshoots(40, d, |d| sleep_exactly_or_stop(d, &stop)).await;
+        let exact = overshoots(40, d, |d| sleep_closely_or_stop(d, &stop)).await;
         let ticked = overshoots(40, d, tokio::time::sleep).await;
-        let median = |v: &[u64]| v[v.len() / 2];
+        let median = |v: &[i64]| v[v.len() / 2];
         assert!(median(&exact) < 250_000, "alarms late by {:?} ns", exact);
         assert!(
             median(&ticked) > median(&exact) + 250_000,
@@ -158,7 +160,7 @@ mod tests {
         let stop = CancellationToken::new();
         stop.cancel();
         let start = now_ns();
-        assert!(sleep_exactly_or_stop(Duration::from_secs(60), &stop).await);
+        assert!(sleep_closely_or_stop(Duration::from_secs(60), &stop).await);
         assert!(now_ns() - start < 1_000_000_000);
     }
 
@@ -168,11 +170,11 @@ mod tests {
         let start = now_ns();
         let (late, early) = tokio::join!(
             async {
-                sleep_exactly_or_stop(Duration::from_millis(30), &stop).await;
+                sleep_closely_or_stop(Duration::from_millis(30), &stop).await;
                 now_ns() - start
             },
             async {
-                sleep_exactly_or_stop(Duration::from_millis(5), &stop).await;
+                sleep_closely_or_stop(Duration::from_millis(5), &stop).await;
                 now_ns() - start
             }
         );

@@ -144,11 +144,11 @@ impl ClientCtx {
         self.faults.one_way_delay(t, &mut self.rng)
     }
 
-    /// Spends one added one-way trip, to the microsecond rather than on tokio's millisecond
+    /// Spends one added one-way trip, within 50 µs rather than on tokio's millisecond
     /// ticks (which would add 1 ms to it on average); true when the run stopped meanwhile.
     async fn trip(&mut self) -> bool {
         let d = self.one_way();
-        !d.is_zero() && crate::clock::sleep_exactly_or_stop(d, &self.stop).await
+        !d.is_zero() && crate::clock::sleep_closely_or_stop(d, &self.stop).await
     }
 
     /// Whether a `client_pause` hits this client at some point (it then reads through a small

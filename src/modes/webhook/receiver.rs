@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use super::signature::Secret;
 use crate::clock;
-use crate::clock::{sleep_exactly_or_stop, sleep_or_stop};
+use crate::clock::{sleep_closely_or_stop, sleep_or_stop};
 use crate::event::decode;
 use crate::recorder::{Ledger, Recorder};
 use crate::scenario::faults::ClientFaults;
@@ -251,9 +251,9 @@ async fn receive(
         }
         (one_way, refusal, slow)
     };
-    // The request's trip, then the receiver's work, then the answer's trip (each to the
-    // microsecond: see `sleep_exactly_or_stop`).
-    sleep_exactly_or_stop(one_way, &shared.stop).await;
+    // The request's trip, then the receiver's work, then the answer's trip (each to some
+    // tens of microseconds: see `sleep_closely_or_stop`).
+    sleep_closely_or_stop(one_way, &shared.stop).await;
     let answer = match refusal {
         Some(refusal) => {
             if let Some(ledger) = &mut c.inbox.lock().expect("inbox lock").ledger {
@@ -268,7 +268,7 @@ async fn receive(
             answer
         }
     };
-    sleep_exactly_or_stop(one_way, &shared.stop).await;
+    sleep_closely_or_stop(one_way, &shared.stop).await;
     answer
 }
 
