@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod alarms;
 
-pub use alarms::sleep_closely_or_stop;
+pub use alarms::{sleep_closely_or_stop, SLACK_NS};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
