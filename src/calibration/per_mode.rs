@@ -206,7 +206,10 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
 /// writes less than a page's head.
 pub(super) fn bytes(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> ByteCost {
     let per_attempt = events_ride_requests(mode);
-    let empties_apart = matches!(mode, Mode::Poll | Mode::ConditionalPoll);
+    // Only where some run answered empty: otherwise the part is not measured, and a fit of
+    // none would price every empty answer at nothing.
+    let empties_apart = matches!(mode, Mode::Poll | Mode::ConditionalPoll)
+        && runs.iter().any(|(_, m)| m.server.empty_responses > 0);
     let rows = |split: bool| -> Vec<Vec<f64>> {
         runs.iter()
             .map(|(_, m)| {

@@ -387,4 +387,16 @@ fn a_pollers_empty_answers_are_priced_apart_from_its_pages() {
     }
     // The other modes have no part of their own for an answer without events.
     assert!(c.bytes(Mode::LongPoll).unwrap().written_per_empty.is_none());
+    // Nor have pollers whose runs never answered empty: the part was not measured.
+    for p in &mut r.points {
+        for m in &mut p.modes {
+            m.server.empty_responses = 0;
+        }
+    }
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    assert!(c
+        .bytes(Mode::ConditionalPoll)
+        .unwrap()
+        .written_per_empty
+        .is_none());
 }
