@@ -212,13 +212,19 @@ pub struct Knee {
     pub mode: Mode,
     /// The swept parameter.
     pub parameter: String,
-    /// The measurement's knee: the first swept value whose p99 is more than
-    /// [`KNEE_RISE`] times the lowest p99 before it (None: no knee within the sweep).
+    /// The measurement's knee: the first swept value whose p99 (the median of its
+    /// repetitions, as the tables show it) is more than [`KNEE_RISE`] times the lowest p99
+    /// before it (None: no knee within the sweep).
     pub measured: Option<f64>,
+    /// The knee of each repetition's own p99s, found the same way (empty for a measurement
+    /// run once): where the repetitions disagree, the measurement does not pin the knee.
+    pub measured_each: Vec<Option<f64>>,
     /// The model's knee, found the same way.
     pub simulated: Option<f64>,
-    /// Met when both have no knee, or both have one within 20% of the measured value.
-    pub met: bool,
+    /// Met when the model's knee agrees with the measured one (both none, or both within
+    /// 20% of the measured value); within noise when it agrees with the knee of one of the
+    /// measured repetitions instead; else missed.
+    pub verdict: Verdict,
 }
 
 /// How far p99 must rise above the flat part for a point to be the knee.
@@ -233,38 +239,69 @@ pub fn knees(measured: &Results, simulated: &Results) -> Vec<Knee> {
     if first.values.len() != 1 || first.values[0].number.is_none() {
         return Vec::new();
     }
+    let agree = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (b - a).abs() <= 0.2 * a.abs(),
+        _ => false,
+    };
     first
         .modes
         .iter()
         .map(|m| {
             let (mk, sk) = (knee(measured, m.mode), knee(simulated, m.mode));
+            let each = repetition_knees(measured, m.mode);
             Knee {
                 mode: m.mode,
                 parameter: first.values[0].path.clone(),
                 measured: mk,
                 simulated: sk,
-                met: match (mk, sk) {
-                    (None, None) => true,
-                    (Some(a), Some(b)) => (b - a).abs() <= 0.2 * a.abs(),
-                    _ => false,
+                verdict: if agree(mk, sk) {
+                    Verdict::Met
+                } else if each.iter().any(|&k| agree(k, sk)) {
+                    Verdict::WithinNoise
+                } else {
+                    Verdict::Missed
                 },
+                measured_each: each,
             }
         })
         .collect()
 }
 
-/// The first swept value at which `mode`'s p99 exceeds [`KNEE_RISE`] × the lowest p99 of the
-/// points before it, in the order of the swept values.
+/// The first swept value at which `mode`'s p99 (the median of a measurement's repetitions)
+/// exceeds [`KNEE_RISE`] × the lowest p99 of the points before it, in the order of the swept
+/// values.
 pub fn knee(r: &Results, mode: Mode) -> Option<f64> {
-    let mut curve: Vec<(f64, f64)> = r
-        .points
-        .iter()
-        .filter_map(|p| {
-            let x = p.values.first()?.number?;
-            let m = p.modes.iter().find(|m| m.mode == mode)?;
-            Some((x, m.latency.p99_ms))
-        })
-        .collect();
+    knee_of(swept_p99(r, mode).map(|(x, m)| Some((x, Figure::LatencyP99.headline(m)?))))
+}
+
+/// The knee of each repetition's own p99s, where every point of the sweep was repeated as
+/// often: repetition `i` of each point makes one curve.
+fn repetition_knees(r: &Results, mode: Mode) -> Vec<Option<f64>> {
+    let runs = swept_p99(r, mode)
+        .map(|(_, m)| m.repetitions.len())
+        .min()
+        .unwrap_or(0);
+    if runs < 2 || swept_p99(r, mode).any(|(_, m)| m.repetitions.len() != runs) {
+        return Vec::new();
+    }
+    (0..runs)
+        .map(|i| knee_of(swept_p99(r, mode).map(|(x, m)| Some((x, m.repetitions[i].latency.p99_ms)))))
+        .collect()
+}
+
+/// Each point's swept value and `mode`'s result there.
+fn swept_p99(r: &Results, mode: Mode) -> impl Iterator<Item = (f64, &super::ModeResult)> {
+    r.points.iter().filter_map(move |p| {
+        let x = p.values.first()?.number?;
+        Some((x, p.modes.iter().find(|m| m.mode == mode)?))
+    })
+}
+
+/// The knee of a curve of (swept value, p99), in any order; a point without a p99 is left
+/// out.
+fn knee_of(points: impl Iterator<Item = Option<(f64, f64)>>) -> Option<f64> {
+    let mut curve: Vec<(f64, f64)> = points.flatten().collect();
     curve.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut flat = f64::INFINITY;
     for (x, p99) in curve {

@@ -11,6 +11,8 @@ fn swept(p99s: [f64; 4]) -> Results {
         .map(|(&x, p99)| {
             let mut m = poll.clone();
             m.latency.p99_ms = p99;
+            // The p99 as set: no histogram to read it off, no repetitions.
+            (m.spread, m.repetitions, m.latency.histogram) = Default::default();
             crate::results::SweepPoint {
                 label: format!("clients.count={x}"),
                 values: vec![crate::results::SweptValue {
@@ -50,8 +52,8 @@ fn the_knee_is_where_p99_first_doubles_over_the_flat_part_before_it() {
     assert_eq!(v.knees.len(), 1);
     let k = &v.knees[0];
     assert_eq!(
-        (k.measured, k.simulated, k.met),
-        (Some(5000.0), Some(1000.0), false)
+        (k.measured, k.simulated, k.verdict),
+        (Some(5000.0), Some(1000.0), Verdict::Missed)
     );
     assert_eq!(
         v.checks.len(),
@@ -62,6 +64,51 @@ fn the_knee_is_where_p99_first_doubles_over_the_flat_part_before_it() {
         .point
         .as_deref()
         .is_some_and(|p| p.starts_with("clients.count="))));
+}
+
+#[test]
+fn a_repeated_measurements_knee_is_its_median_p99s_and_a_repetitions_own_knee_is_within_noise() {
+    // Three repetitions of each point, p99 by hand: the second puts the knee at 1000 alone,
+    // the median curve (1, 1.2, 1.3, 5) puts it at 5000; pooled over the repetitions (the
+    // ModeResult's own p99, set to the worst here) it would be at 1000.
+    let reps = [[1.0, 1.2, 1.3, 5.0], [0.9, 1.0, 2.5, 6.0], [1.1, 1.3, 1.2, 4.0]];
+    let mut measured = swept([1.1, 1.3, 2.5, 6.0]);
+    for p in &mut measured.points {
+        let x = p.values[0].number.unwrap();
+        let i = [10.0, 100.0, 1000.0, 5000.0]
+            .iter()
+            .position(|&v| v == x)
+            .unwrap();
+        let m = &mut p.modes[0];
+        m.repetitions = reps
+            .iter()
+            .map(|r| {
+                let mut one = m.clone();
+                one.latency.p99_ms = r[i];
+                one
+            })
+            .collect();
+        m.spread = crate::results::spread::spreads(&m.repetitions);
+    }
+    assert_eq!(knee(&measured, Mode::Poll), Some(5000.0));
+    let verdict = |model: [f64; 4]| {
+        let mut simulated = swept(model);
+        simulated.simulated = Some(crate::results::Simulated {
+            round_trip_ms: 0.3,
+            jitter_ms: 0.0,
+            bandwidth_mbps: None,
+            not_modelled: Vec::new(),
+            server: None,
+            capacity: Vec::new(),
+        });
+        let k = validate(&measured, &simulated).unwrap().knees.remove(0);
+        assert_eq!(k.measured_each, vec![Some(5000.0), Some(1000.0), Some(5000.0)]);
+        k.verdict
+    };
+    assert_eq!(verdict([1.0, 1.0, 1.0, 3.0]), Verdict::Met);
+    assert_eq!(verdict([1.0, 1.0, 3.0, 8.0]), Verdict::WithinNoise);
+    assert_eq!(verdict([1.0, 3.0, 3.0, 8.0]), Verdict::Missed);
+    assert_eq!(verdict([1.0, 1.0, 1.0, 1.5]), Verdict::Missed, "no knee at all");
 }
 
 #[test]
