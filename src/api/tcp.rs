@@ -16,6 +16,12 @@ pub enum TcpReading {
     Measured(TcpTraffic),
     /// The kernel would not tell (no sock_diag, an older `tcp_info`): the reason it gave.
     Unavailable(String),
+    /// Not measured but modelled (`simulate`): the segments both ways its calibration gives
+    /// for the window's requests, deliveries and connections opened.
+    Modelled {
+        /// Segments both ways.
+        segments: u64,
+    },
 }
 
 /// TCP's counters over the window, summed over the server's counted connections (clients'
@@ -86,12 +92,22 @@ impl TcpReading {
         }
     }
 
+    /// Segments both ways, measured or modelled.
+    pub fn segments(&self) -> Option<u64> {
+        match self {
+            TcpReading::Measured(t) => Some(t.segments()),
+            TcpReading::Modelled { segments } => Some(*segments),
+            _ => None,
+        }
+    }
+
     /// Why there are no counters, in words for a report.
     pub fn missing_reason(&self) -> Option<&str> {
         match self {
             TcpReading::NotRead => Some("these results predate TCP counters"),
             TcpReading::Measured(_) => None,
             TcpReading::Unavailable(why) => Some(why),
+            TcpReading::Modelled { .. } => Some("modelled: only the segments, from the calibration"),
         }
     }
 
@@ -100,6 +116,9 @@ impl TcpReading {
     pub fn merge(&self, o: &TcpReading) -> TcpReading {
         match (self, o) {
             (TcpReading::Measured(a), TcpReading::Measured(b)) => TcpReading::Measured(a.add(b)),
+            (TcpReading::Modelled { segments: a }, TcpReading::Modelled { segments: b }) => {
+                TcpReading::Modelled { segments: a + b }
+            }
             (TcpReading::Measured(_), missing) => missing.clone(),
             (missing, _) => missing.clone(),
         }

@@ -218,6 +218,21 @@ pub fn render(c: &Calibration) -> String {
             m.mode, m.per_page_byte
         );
     }
+    if !c.packets.is_empty() {
+        out += &format!(
+            "\nTCP segments both ways {:<3} {:>12} {:>12} {:>16}\n",
+            "", "a request", "an event", "a connection"
+        );
+        for p in &c.packets {
+            out += &format!(
+                "{:<26} {:>12.2} {:>12.2} {:>16.2}\n",
+                p.mode.to_string(),
+                p.per_request,
+                p.per_delivery,
+                p.per_connection
+            );
+        }
+    }
     for w in &c.warnings {
         out += &format!("\nwarning: {w}\n");
     }

@@ -13,10 +13,12 @@
 mod clients;
 pub mod fit;
 mod ops;
+mod packets;
 mod per_mode;
 
 pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
 pub use ops::{Counts, Op};
+pub use packets::PacketCost;
 pub use per_mode::{ByteCost, Held, MemoryCost};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -125,6 +127,10 @@ pub struct Calibration {
     pub memory: Vec<MemoryCost>,
     /// Bytes per mode.
     pub bytes: Vec<ByteCost>,
+    /// TCP segments per mode, fitted on the runs whose TCP counters were read (none in files
+    /// written before they were fitted: the model then leaves packets out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packets: Vec<PacketCost>,
     /// How long a core must have been idle for a job to pay a wake-up ([`Op::Wake`],
     /// [`Op::RequestWake`]), ns: a worker idle for less is still awake, and a job that finds
     /// it so costs no more than one that finds it busy. Fitted: of [`WAKE_AFTER_IDLE_NS`],
@@ -205,6 +211,7 @@ impl Calibration {
         }
         let mut best = best.expect("at least one threshold").1;
         best.memory = memory_costs(everything);
+        best.packets = PacketCost::fit_each_mode(everything);
         best.clients = ClientCpu::fit_each_mode(results);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
         Ok(best)
@@ -281,6 +288,7 @@ impl Calibration {
                 cpu: costs,
                 memory: memory.clone(),
                 bytes: bytes.clone(),
+                packets: Vec::new(),
                 wake_after_idle_ns: idle,
                 clients: Vec::new(),
                 clients_handoff: Handoff::default(),
@@ -336,6 +344,11 @@ impl Calibration {
     /// `mode`'s bytes, if calibrated.
     pub fn bytes(&self, mode: Mode) -> Option<ByteCost> {
         self.bytes.iter().find(|b| b.mode == mode).copied()
+    }
+
+    /// `mode`'s TCP segments, if calibrated.
+    pub fn packets(&self, mode: Mode) -> Option<PacketCost> {
+        self.packets.iter().find(|p| p.mode == mode).copied()
     }
 
     /// Each run's |fitted − measured| / measured CPU.

@@ -101,39 +101,50 @@ pub fn simulated_note(r: &Results) -> Option<String> {
     let sim = r.simulated.as_ref()?;
     let left_out: Vec<&str> = sim.not_modelled.iter().map(|f| f.name()).collect();
     let server = match &sim.server {
-        Some(m) => format!(
-            "a server of {} cores serving each operation at the CPU it cost when calibrated on {} at {}{}, \
-             and charging memory and bytes at that calibration's rates{}",
-            m.cores,
-            m.calibrated_on,
-            m.calibrated_at,
-            if m.same_machine {
+        Some(m) => {
+            let charged = if sim
+                .not_modelled
+                .contains(&crate::results::Figure::PacketsPerEvent)
+            {
+                "memory and bytes"
+            } else {
+                "memory, bytes and TCP segments"
+            };
+            let elsewhere = if m.same_machine {
                 String::new()
             } else {
                 format!(
                     " (another machine than the one this model ran on, {}: the costs are that machine's)",
                     r.environment.hostname
                 )
-            },
-            if m.clients_beside {
+            };
+            let beside = if m.clients_beside {
                 "; the clients on the server's machine, as `run` has them: what each spends on an answer or \
                  an event (the calibration's fit of the driver's CPU), and each delivery's handoff to its reader \
                  (fitted on the calibration runs' latency), holds the server's cores too"
             } else {
                 ""
-            }
-        ),
+            };
+            format!(
+                "a server of {} cores serving each operation at the CPU it cost when calibrated on {} at \
+                 {}{elsewhere}, and charging {charged} at that calibration's rates{beside}",
+                m.cores, m.calibrated_on, m.calibrated_at,
+            )
+        }
         None => "a server that spends no time of its own (only the webhook sender's concurrency holds \
                  deliveries back)"
             .into(),
     };
+    let left_out = if left_out.is_empty() {
+        String::new()
+    } else {
+        format!(" Not modelled, so left out: {}.", left_out.join(", "))
+    };
     Some(format!(
         "These figures come from pushpull's discrete-event model of the scenario, not from a measurement: \
-         the same seeded events and clients over a network with a {} ms round trip{}, and {server}. \
-         Not modelled, so left out: {}.",
+         the same seeded events and clients over a network with a {} ms round trip{}, and {server}.{left_out}",
         number(sim.round_trip_ms),
         network_extras(sim),
-        left_out.join(", ")
     ))
 }
 

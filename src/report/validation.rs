@@ -181,10 +181,13 @@ pub fn summary(v: &Validation) -> String {
     } else {
         String::new()
     };
+    let unmodelled = match count(Verdict::NotModelled) {
+        0 => String::new(),
+        n => format!("; {n} figures are not modelled yet"),
+    };
     format!(
-        "The model met {met} of the {} goals it is held to here{noise}; {} figures are not modelled yet.",
+        "The model met {met} of the {} goals it is held to here{noise}{unmodelled}.",
         met + missed + noisy,
-        count(Verdict::NotModelled)
     )
 }
 

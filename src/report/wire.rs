@@ -50,9 +50,11 @@ pub fn section(r: &Results) -> Section {
 /// TCP segments both ways per delivered event, `≥` when some connections went uncounted,
 /// `—` when not measured.
 pub fn packets_per_event(m: &ModeResult) -> String {
-    m.server.tcp.measured().map_or("—".into(), |t| {
-        format!("{}{}", lower_bound(t), figures::cell(Figure::PacketsPerEvent, m))
-    })
+    match (m.server.tcp.measured(), m.server.tcp.segments()) {
+        (Some(t), _) => format!("{}{}", lower_bound(t), figures::cell(Figure::PacketsPerEvent, m)),
+        (None, Some(_)) => figures::cell(Figure::PacketsPerEvent, m),
+        _ => "—".into(),
+    }
 }
 
 fn lower_bound(t: &TcpTraffic) -> &'static str {
@@ -67,6 +69,7 @@ fn row(m: &ModeResult) -> Vec<String> {
     let Some(t) = m.server.tcp.measured() else {
         let mut cells = vec!["—".to_string(); HEADER.len()];
         cells[0] = m.mode.to_string();
+        cells[2] = packets_per_event(m);
         cells[5] = format!("{:.0}", m.server.bytes_per_delivery);
         return cells;
     };

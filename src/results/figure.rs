@@ -102,9 +102,7 @@ impl Figure {
             Figure::RequestsPerEvent => s.requests_per_delivery,
             Figure::EmptyShare => s.empty_share,
             Figure::BytesPerEvent => s.bytes_per_delivery,
-            Figure::PacketsPerEvent => {
-                s.tcp.measured()?.segments() as f64 / m.window_deliveries().max(1) as f64
-            }
+            Figure::PacketsPerEvent => s.tcp.segments()? as f64 / m.window_deliveries().max(1) as f64,
             Figure::CpuMsPer1k => s.cpu_seconds_per_1k_deliveries * 1000.0,
             Figure::MemoryPerClient => s.memory_per_client_bytes,
             Figure::DeliveriesPerSecond => m.deliveries_per_second,

@@ -6,7 +6,7 @@ use super::server::Server;
 use super::{Model, Outcome};
 use crate::calibration::{Held, Op};
 use crate::event::Mode;
-use crate::results::ServerCost;
+use crate::results::{ServerCost, TcpReading};
 use crate::scenario::Scenario;
 
 /// What the model's operations cost at the calibration's prices: CPU for the operations the
@@ -36,6 +36,15 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
             b.written_for(requests, o.empty as f64, delivered),
         )
     });
+    // Connections opened in the window: the model's are those it turned away or a stream
+    // reopened (its clients' first connections are open before the window).
+    let tcp = c
+        .packets(mode)
+        .map_or(TcpReading::NotRead, |p| TcpReading::Modelled {
+            segments: p
+                .segments(requests, delivered, counts.get(Op::Connection))
+                .round() as u64,
+        });
     let held = c.memory(mode).map_or(0.0, |m| {
         m.held(&Held {
             connections: o.peak_connections,
@@ -56,6 +65,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
         memory_per_client_bytes: held / clients.max(1.0),
         webhook: o.sender,
         deliveries_in_window: Some(o.delivered),
+        tcp,
         ..ServerCost::default()
     }
     .with_ratios(o.delivered)
@@ -234,5 +244,37 @@ mod tests {
             starved.latency,
             roomy.latency
         );
+    }
+
+    #[test]
+    fn packets_come_from_a_calibration_that_fitted_them_and_not_from_one_that_did_not() {
+        let s = Scenario::parse(
+            Path::new("p.toml"),
+            "name = \"p\"\nduration = \"20s\"\nmodes = [\"sse\", \"poll\"]\n[events]\nrate = 10\n\
+             [clients]\ncount = 5\n",
+        )
+        .unwrap();
+        let reference = crate::calibration::Calibration::reference();
+        let model = Model::new(Some(Duration::from_millis(2)), reference.clone());
+        for mode in [Mode::Sse, Mode::Poll] {
+            let m = mode_result(&s, mode, &model, &crate::simulate::quietly);
+            let p = reference.packets(mode).expect("the reference fits packets");
+            let (requests, delivered) = (m.server.requests as f64, m.window_deliveries() as f64);
+            // No connection opens in the window: the clients connect before it.
+            assert_eq!(
+                m.server.tcp.segments(),
+                Some(p.segments(requests, delivered, 0.0).round() as u64),
+                "{mode}"
+            );
+        }
+        let mut without = reference;
+        without.packets.clear();
+        let m = mode_result(
+            &s,
+            Mode::Sse,
+            &Model::new(Some(Duration::from_millis(2)), without),
+            &crate::simulate::quietly,
+        );
+        assert_eq!(m.server.tcp.segments(), None);
     }
 }

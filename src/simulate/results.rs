@@ -12,7 +12,9 @@ use crate::results::{
 };
 use crate::scenario::Scenario;
 
-/// Headline figures the model does not give yet: packets need TCP's own segmenting.
+/// Headline figures the model gives only from a calibration that has them: packets, from
+/// its TCP segments per request, event and connection (calibrations written before those
+/// were fitted have none).
 pub const NOT_MODELLED: [Figure; 1] = [Figure::PacketsPerEvent];
 
 /// Why a scenario cannot be simulated yet, if it cannot.
@@ -99,7 +101,11 @@ pub fn simulate(
         round_trip_ms: net.round_trip.as_secs_f64() * 1000.0,
         jitter_ms: net.jitter.as_secs_f64() * 1000.0,
         bandwidth_mbps: net.bandwidth_mbps,
-        not_modelled: NOT_MODELLED.to_vec(),
+        not_modelled: if model.calibration.packets.is_empty() {
+            NOT_MODELLED.to_vec()
+        } else {
+            Vec::new()
+        },
         capacity: Vec::new(),
         server: Some(ModelServer {
             cores: model.cores,

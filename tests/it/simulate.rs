@@ -45,7 +45,7 @@ fn simulate_writes_results_and_reports_marked_simulated() {
         server.cores >= 1 && server.calibrated_on.contains("cores"),
         "{server:?}"
     );
-    assert!(r.has(Figure::CpuMsPer1k) && !r.has(Figure::PacketsPerEvent) && r.has(Figure::LatencyP50));
+    assert!(r.has(Figure::CpuMsPer1k) && r.has(Figure::PacketsPerEvent) && r.has(Figure::LatencyP50));
     assert_eq!(r.modes.len(), 6);
     for m in &r.modes {
         let d = &m.deliveries;
@@ -66,12 +66,26 @@ fn simulate_writes_results_and_reports_marked_simulated() {
             "{}: {s:?}",
             m.mode
         );
+        // Packets as TCP sends them on loopback: a stream's frame and the ACK of it; a poll's
+        // request, its answer and the ACK of the answer.
+        let segments = s.tcp.segments().expect("packets modelled") as f64;
+        match m.mode {
+            Mode::Sse | Mode::Websocket => {
+                let per_event = segments / m.window_deliveries() as f64;
+                assert!((1.8..=2.1).contains(&per_event), "{}: {per_event}", m.mode);
+            }
+            Mode::Poll | Mode::ConditionalPoll => {
+                let per_request = segments / s.requests as f64;
+                assert!((2.5..=3.5).contains(&per_request), "{}: {per_request}", m.mode);
+            }
+            _ => {}
+        }
     }
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.starts_with("# pushpull report: sim (simulated)"), "{md}");
     assert!(
         md.contains("not from a measurement")
-            && md.contains("packets_per_event")
+            && md.contains("TCP segments at that calibration's rates")
             && md.contains("calibrated on")
     );
     assert!(
@@ -213,8 +227,12 @@ fn a_measured_and_a_simulated_run_stand_side_by_side() {
         pushpull::app::report(&[fixture, dir.path().join("results.json")], Some(out.clone())).unwrap();
     assert_eq!(rendered.html, out.join("validation.html"));
     let text = rendered.side_by_side.expect("a side-by-side");
+    assert!(text.contains("cpu_ms_per_1k"), "{text}");
+    // Packets too, from the calibration's segments: a ratio, not "not modelled".
     assert!(
-        text.contains("cpu_ms_per_1k") && text.contains("packets_per_event") && text.contains("not modelled"),
+        text.lines()
+            .filter(|l| l.contains("packets_per_event"))
+            .all(|l| l.contains('×') && !l.contains("not modelled")),
         "{text}"
     );
     let md = std::fs::read_to_string(out.join("validation.md")).unwrap();
