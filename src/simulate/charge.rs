@@ -37,12 +37,14 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
         )
     });
     // Connections opened in the window: the model's are those it turned away or a stream
-    // reopened (its clients' first connections are open before the window).
+    // reopened (its clients' first connections are open before the window). A stream's
+    // heartbeat goes as a frame does (out, and its ACK back).
+    let beats = o.heartbeats as f64;
     let tcp = c
         .packets(mode)
         .map_or(TcpReading::NotRead, |p| TcpReading::Modelled {
             segments: p
-                .segments(requests, delivered, counts.get(Op::Connection))
+                .segments(requests, delivered + beats, counts.get(Op::Connection))
                 .round() as u64,
         });
     let held = c.memory(mode).map_or(0.0, |m| {

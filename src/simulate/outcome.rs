@@ -44,6 +44,10 @@ pub struct Outcome {
     pub peak_connections: u64,
     /// Client connections the server turned away because it held its most.
     pub connections_refused: u64,
+    /// Heartbeats the server sent in the measured window on streams it had written nothing
+    /// to for `heartbeat` (an SSE comment, a WebSocket ping): segments on the wire, which
+    /// the calibration's short runs never see, and no CPU the model charges.
+    pub heartbeats: u64,
     /// Actions the event loop carried out (requests sent), for its speed.
     pub actions: u64,
     /// The webhook sender's counters from the end of the warm-up to the end of the drain,
@@ -108,6 +112,7 @@ impl Outcome {
             client_errors: 0,
             peak_connections: u64::from(s.clients.count),
             connections_refused: 0,
+            heartbeats: 0,
             actions: 0,
             sender: Default::default(),
             timeline: (!windows.is_empty()).then(Default::default),

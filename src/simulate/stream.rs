@@ -59,6 +59,8 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         policy: params.slow_consumer,
         room: room(s, params.buffer, params.buffer_bytes),
         admission: Admission::new(s),
+        last_written: vec![0; s.clients.count as usize],
+        heartbeat: params.heartbeat.as_nanos().max(1) as u64,
         log,
         out,
         wire,
@@ -114,8 +116,27 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
             m.live(c, at, measured);
         }
     }
+    // The heartbeats of the streams still open when the window ends.
+    for c in 0..m.log.clients as u32 {
+        if !m.hit.get(&c).is_some_and(|st| st.down) {
+            m.quiet_until(c, m.window.end);
+        }
+    }
     m.admission.count(&mut m.out);
     m.out
+}
+
+/// How many of the heartbeats sent every `every` ns after `last` and before `until` fall in
+/// `window`.
+fn beats_within(last: u64, until: u64, every: u64, window: &std::ops::Range<u64>) -> u64 {
+    let end = until.min(window.end);
+    if end <= last + every {
+        return 0;
+    }
+    // The k-th beat is at last + k × every, for k ≥ 1.
+    let first = window.start.saturating_sub(last).div_ceil(every).max(1);
+    let most = (end - last - 1) / every;
+    (most + 1).saturating_sub(first)
 }
 
 /// The `Retry-After` of a connection turned away because the server holds its most.
@@ -179,19 +200,33 @@ struct Streams<'a> {
     policy: SlowConsumer,
     room: usize,
     admission: Admission,
+    /// When the server last wrote to each client's stream (or opened it), ns: a stream left
+    /// quiet for `heartbeat` gets one.
+    last_written: Vec<u64>,
+    /// The scenario's heartbeat, ns.
+    heartbeat: u64,
 }
 
 impl Streams<'_> {
+    /// Counts the heartbeats the server sends client `c` from its last write until `until`
+    /// (every `heartbeat` of quiet) that fall in the measured window, and makes `until` its
+    /// last write.
+    fn quiet_until(&mut self, c: u32, until: u64) {
+        let last = std::mem::replace(&mut self.last_written[c as usize], until);
+        self.out.heartbeats += beats_within(last, until, self.heartbeat, &self.window);
+    }
+
     /// The server writes the event scheduled at `at` to follower `c`.
     fn live(&mut self, c: u32, at: u64, measured: bool) {
+        if !self.hit.is_empty() && self.hit.get(&c).is_some_and(|st| st.down) {
+            return;
+        }
+        self.quiet_until(c, at);
         let stream = if self.hit.is_empty() {
             None
         } else {
             self.hit.get_mut(&c)
         };
-        if stream.as_ref().is_some_and(|st| st.down) {
-            return;
-        }
         let arrives = self.server.serve(at, Woken::ByEvent, &[(self.write, 1.0)]) + self.wire.answer(1);
         if let Some(st) = stream {
             if self.faults.resume(c, arrives) > arrives {
@@ -233,10 +268,11 @@ impl Streams<'_> {
     fn act(&mut self, now: u64, action: Action) {
         match action {
             Action::Cut(c) => {
-                let st = self.hit.get_mut(&c).expect("a cut client is tracked");
-                if st.down {
+                if self.hit.get(&c).expect("a cut client is tracked").down {
                     return;
                 }
+                self.quiet_until(c, now);
+                let st = self.hit.get_mut(&c).expect("a cut client is tracked");
                 st.down = true;
                 self.out.stream_cuts += 1;
                 self.admission.release(c as usize);
@@ -309,6 +345,8 @@ impl Streams<'_> {
             (&mut self.faults, &mut *self.wire, &mut *self.server, self.write);
         let st = self.hit.get_mut(&c).expect("a reconnecting client is tracked");
         (st.down, st.failures) = (false, 0);
+        // A stream opened afresh: its quiet starts now.
+        self.last_written[c as usize] = now;
         self.log
             .hand_out(c as usize, now, usize::MAX, &mut self.out, |taken| {
                 let done = server.serve(
@@ -341,6 +379,22 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_quiet_stream_gets_a_heartbeat_every_heartbeat_and_only_those_in_the_window_count() {
+        // Every 15 (units), by hand: after a write at 0, beats at 15, 30, 45, 60, ...
+        let w = 20..50;
+        assert_eq!(beats_within(0, 100, 15, &w), 2, "30 and 45");
+        assert_eq!(
+            beats_within(0, 45, 15, &w),
+            1,
+            "30; the one at 45 gives way to the write"
+        );
+        assert_eq!(beats_within(0, 15, 15, &w), 0);
+        assert_eq!(beats_within(0, 30, 15, &(0..100)), 1, "15");
+        assert_eq!(beats_within(40, 100, 15, &w), 0, "55 is past the window");
+        assert_eq!(beats_within(10, 40, 15, &w), 1, "25");
+    }
     use crate::simulate::Network;
 
     #[test]
