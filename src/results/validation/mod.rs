@@ -272,26 +272,26 @@ pub fn knees(measured: &Results, simulated: &Results) -> Vec<Knee> {
 /// exceeds [`KNEE_RISE`] × the lowest p99 of the points before it, in the order of the swept
 /// values.
 pub fn knee(r: &Results, mode: Mode) -> Option<f64> {
-    knee_of(swept_p99(r, mode).map(|(x, m)| Some((x, Figure::LatencyP99.headline(m)?))))
+    knee_of(swept_results(r, mode).map(|(x, m)| Some((x, Figure::LatencyP99.headline(m)?))))
 }
 
 /// The knee of each repetition's own p99s, where every point of the sweep was repeated as
 /// often: repetition `i` of each point makes one curve.
 fn repetition_knees(r: &Results, mode: Mode) -> Vec<Option<f64>> {
-    let runs = swept_p99(r, mode)
+    let runs = swept_results(r, mode)
         .map(|(_, m)| m.repetitions.len())
         .min()
         .unwrap_or(0);
-    if runs < 2 || swept_p99(r, mode).any(|(_, m)| m.repetitions.len() != runs) {
+    if runs < 2 || swept_results(r, mode).any(|(_, m)| m.repetitions.len() != runs) {
         return Vec::new();
     }
     (0..runs)
-        .map(|i| knee_of(swept_p99(r, mode).map(|(x, m)| Some((x, m.repetitions[i].latency.p99_ms)))))
+        .map(|i| knee_of(swept_results(r, mode).map(|(x, m)| Some((x, m.repetitions[i].latency.p99_ms)))))
         .collect()
 }
 
 /// Each point's swept value and `mode`'s result there.
-fn swept_p99(r: &Results, mode: Mode) -> impl Iterator<Item = (f64, &super::ModeResult)> {
+fn swept_results(r: &Results, mode: Mode) -> impl Iterator<Item = (f64, &super::ModeResult)> {
     r.points.iter().filter_map(move |p| {
         let x = p.values.first()?.number?;
         Some((x, p.modes.iter().find(|m| m.mode == mode)?))

@@ -1,5 +1,17 @@
 use super::*;
 
+/// What marks results as the model's, leaving `not_modelled` out.
+fn modelled(not_modelled: Vec<Figure>) -> crate::results::Simulated {
+    crate::results::Simulated {
+        round_trip_ms: 0.3,
+        jitter_ms: 0.0,
+        bandwidth_mbps: None,
+        not_modelled,
+        server: None,
+        capacity: Vec::new(),
+    }
+}
+
 /// A sweep over `clients.count` whose poll p99 is `p99s` at 10, 100, 1000 and 5000.
 fn swept(p99s: [f64; 4]) -> Results {
     let mut r = crate::results::one_run_fixture();
@@ -40,14 +52,7 @@ fn the_knee_is_where_p99_first_doubles_over_the_flat_part_before_it() {
     assert_eq!(knee(&swept([1.0, 1.5, 1.9, 1.99]), Mode::Poll), None);
     let measured = swept([1.0, 1.2, 1.1, 5.0]);
     let mut simulated = swept([1.0, 1.0, 4.0, 8.0]);
-    simulated.simulated = Some(crate::results::Simulated {
-        round_trip_ms: 0.3,
-        jitter_ms: 0.0,
-        bandwidth_mbps: None,
-        not_modelled: Vec::new(),
-        server: None,
-        capacity: Vec::new(),
-    });
+    simulated.simulated = Some(modelled(Vec::new()));
     let v = validate(&measured, &simulated).unwrap();
     assert_eq!(v.knees.len(), 1);
     let k = &v.knees[0];
@@ -93,14 +98,7 @@ fn a_repeated_measurements_knee_is_its_median_p99s_and_a_repetitions_own_knee_is
     assert_eq!(knee(&measured, Mode::Poll), Some(5000.0));
     let verdict = |model: [f64; 4]| {
         let mut simulated = swept(model);
-        simulated.simulated = Some(crate::results::Simulated {
-            round_trip_ms: 0.3,
-            jitter_ms: 0.0,
-            bandwidth_mbps: None,
-            not_modelled: Vec::new(),
-            server: None,
-            capacity: Vec::new(),
-        });
+        simulated.simulated = Some(modelled(Vec::new()));
         let k = validate(&measured, &simulated).unwrap().knees.remove(0);
         assert_eq!(k.measured_each, vec![Some(5000.0), Some(1000.0), Some(5000.0)]);
         k.verdict
@@ -115,14 +113,7 @@ fn a_repeated_measurements_knee_is_its_median_p99s_and_a_repetitions_own_knee_is
 fn a_miss_smaller_than_the_noise_is_not_called_a_miss() {
     let measured = crate::results::one_run_fixture();
     let mut simulated = measured.clone();
-    simulated.simulated = Some(crate::results::Simulated {
-        round_trip_ms: 0.3,
-        jitter_ms: 0.0,
-        bandwidth_mbps: None,
-        not_modelled: Vec::new(),
-        server: None,
-        capacity: Vec::new(),
-    });
+    simulated.simulated = Some(modelled(Vec::new()));
     // Requests per event 11% high: outside the 10% goal by 1% of the value.
     let poll = simulated.modes.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
     poll.server.requests_per_delivery *= 1.11;
@@ -150,14 +141,7 @@ fn a_miss_inside_the_spread_of_the_repetitions_is_not_called_a_miss() {
     use crate::results::FigureSpread;
     let measured = crate::results::one_run_fixture();
     let mut simulated = measured.clone();
-    simulated.simulated = Some(crate::results::Simulated {
-        round_trip_ms: 0.3,
-        jitter_ms: 0.0,
-        bandwidth_mbps: None,
-        not_modelled: Vec::new(),
-        server: None,
-        capacity: Vec::new(),
-    });
+    simulated.simulated = Some(modelled(Vec::new()));
     // The model 1.4 times the measured median, beyond the 25% goal.
     let modelled = simulated.modes.iter_mut().find(|m| m.mode == Mode::Sse).unwrap();
     let cpu = Figure::CpuMsPer1k.of(modelled).unwrap();
@@ -204,14 +188,7 @@ fn goals_are_shares_or_milliseconds() {
 fn a_run_beside_its_model_is_judged_and_the_unmodelled_left_out() {
     let measured = crate::results::one_run_fixture();
     let mut simulated = measured.clone();
-    simulated.simulated = Some(crate::results::Simulated {
-        round_trip_ms: 0.3,
-        jitter_ms: 0.0,
-        bandwidth_mbps: None,
-        not_modelled: vec![Figure::CpuMsPer1k],
-        server: None,
-        capacity: Vec::new(),
-    });
+    simulated.simulated = Some(modelled(vec![Figure::CpuMsPer1k]));
     // The model's poll p50 30% above the measured one misses (830 deliveries put the p50's
     // standard error near 3%); its requests match.
     let poll = simulated.modes.iter_mut().find(|m| m.mode == Mode::Poll).unwrap();
