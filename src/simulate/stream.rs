@@ -379,6 +379,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::simulate::Network;
 
     #[test]
     fn a_quiet_stream_gets_a_heartbeat_every_heartbeat_and_only_those_in_the_window_count() {
@@ -395,7 +396,35 @@ mod tests {
         assert_eq!(beats_within(40, 100, 15, &w), 0, "55 is past the window");
         assert_eq!(beats_within(10, 40, 15, &w), 1, "25");
     }
-    use crate::simulate::Network;
+
+    #[test]
+    fn heartbeats_come_as_often_as_poisson_quiets_give_them() {
+        // Each client's topic gets a Poisson event every 10 s (100 events/s over 1,000
+        // topics), and a heartbeat goes after each 5 s of quiet. By renewal: a gap between
+        // events holds floor(gap / 5 s) heartbeats, E = Σ_k e^(−λ·5k) = e^(−0.5)/(1 − e^(−0.5))
+        // = 1.541 a gap, 0.1541 a second; 1,000 clients over 600 s: 92,460.
+        let s = Scenario::parse(
+            Path::new("h.toml"),
+            "name = \"h\"\nduration = \"600s\"\nwarmup = \"60s\"\nmodes = [\"sse\"]\n\
+             [events]\nrate = 100\ntopics = 1000\n[clients]\ncount = 1000\n\
+             [sse]\nheartbeat = \"5s\"\n",
+        )
+        .unwrap();
+        let o = run(
+            &s,
+            Mode::Sse,
+            &mut Wire::plain(&Network::of(Duration::from_millis(1))),
+            &mut Server::instant(),
+            &crate::simulate::quietly,
+        );
+        let expected = 1000.0 * 600.0 * 0.1 * (-0.5f64).exp() / (1.0 - (-0.5f64).exp());
+        let ratio = o.heartbeats as f64 / expected;
+        assert!(
+            (ratio - 1.0).abs() < 0.03,
+            "{} heartbeats, {expected:.0} expected",
+            o.heartbeats
+        );
+    }
 
     #[test]
     fn every_follower_gets_every_event_one_way_later() {
