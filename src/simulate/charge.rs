@@ -38,14 +38,15 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
     });
     // Connections opened in the window: the model's are those it turned away or a stream
     // reopened (its clients' first connections are open before the window). A stream's
-    // heartbeat goes as a frame does (out, and its ACK back).
+    // heartbeat goes as a frame does (out, and its ACK back); a WebSocket ping is answered by
+    // the client's pong, which carries that ACK and takes one of its own: a segment more.
     let beats = o.heartbeats as f64;
+    let pongs = if mode == Mode::Websocket { beats } else { 0.0 };
     let tcp = c
         .packets(mode)
         .map_or(TcpReading::NotRead, |p| TcpReading::Modelled {
-            segments: p
-                .segments(requests, delivered + beats, counts.get(Op::Connection))
-                .round() as u64,
+            segments: (p.segments(requests, delivered + beats, counts.get(Op::Connection)) + pongs).round()
+                as u64,
         });
     let held = c.memory(mode).map_or(0.0, |m| {
         m.held(&Held {
@@ -246,6 +247,38 @@ mod tests {
             starved.latency,
             roomy.latency
         );
+    }
+
+    #[test]
+    fn a_quiet_streams_heartbeats_go_as_frames_and_a_websocket_ping_takes_its_pong_too() {
+        // One client, no event in the window (the schedule's first, at 0, falls in the warm-up;
+        // the next comes 10,000 s later on average), a heartbeat every second: about 20 of
+        // them in the window of 20 s, as the phase falls. At 2 segments a frame,
+        // by hand: an SSE comment and its ACK, 2 each; a WebSocket ping, the pong that ACKs
+        // it and the pong's own ACK, 3 each. The same clock beats both streams alike.
+        let s = Scenario::parse(
+            Path::new("h.toml"),
+            "name = \"h\"\nduration = \"20s\"\nwarmup = \"1s\"\nmodes = [\"sse\", \"websocket\"]\n\
+             [events]\nrate = 0.0001\n[clients]\ncount = 1\n[sse]\nheartbeat = \"1s\"\n\
+             [websocket]\nheartbeat = \"1s\"\n",
+        )
+        .unwrap();
+        let mut c = priced(&[]);
+        for p in &mut c.packets {
+            (p.per_request, p.per_delivery, p.per_connection) = (0.0, 2.0, 0.0);
+        }
+        let model = Model::new(Some(Duration::from_millis(1)), c);
+        let segments = |mode| {
+            let m = mode_result(&s, mode, &model, &crate::simulate::quietly);
+            assert_eq!(m.deliveries.delivered, 0, "{mode}: the stream stays quiet");
+            m.server.tcp.segments().expect("packets are modelled")
+        };
+        let (sse, websocket) = (segments(Mode::Sse), segments(Mode::Websocket));
+        assert!(
+            (38..=42).contains(&sse),
+            "{sse} segments: about 20 comments and their ACKs"
+        );
+        assert_eq!(websocket * 2, sse * 3, "{websocket} segments against SSE's {sse}");
     }
 
     #[test]
