@@ -145,9 +145,16 @@ pub fn render(c: &Calibration) -> String {
         out += &format!("{:<40} {value:>8.2} ± {err:.2}{unit}\n", cost.op.says());
     }
     out += &format!(
-        "{:<40} {:>8.2} ms\n",
+        "{:<40} {:>8.2} ms{}\n",
         "idle before a job pays a wake-up",
-        c.wake_after_idle_ns as f64 / 1e6
+        c.wake_after_idle_ns as f64 / 1e6,
+        match c.wake_after_idle_alike_ns.as_slice() {
+            [] | [_] => String::new(),
+            alike => format!(
+                " ({} fit the runs alike)",
+                crate::results::thresholds_in_words(alike, "and").unwrap_or_default()
+            ),
+        }
     );
     if !c.clients.is_empty() {
         out += "\nthe clients' own CPU (simulate --clients-beside-server): ms a second, µs a request, µs an event\n";

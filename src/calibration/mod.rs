@@ -138,6 +138,12 @@ pub struct Calibration {
     /// files written before it was fitted, whose costs were fitted so).
     #[serde(default)]
     pub wake_after_idle_ns: u64,
+    /// The thresholds of [`WAKE_AFTER_IDLE_NS`] whose fits the runs do not tell apart from
+    /// the chosen one's (their errors within noise of its), ns, that one among them: what a
+    /// sparse load's wake-ups, and so its CPU, rest on a choice the runs leave open. None in
+    /// older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wake_after_idle_alike_ns: Vec<u64>,
     /// What the clients of `run` cost the machine they share with the server, fitted on the
     /// driver's CPU of the same runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -201,20 +207,45 @@ impl Calibration {
             results.modes.clear();
         }
         let results = &results;
-        let mut best: Option<(f64, Calibration)> = None;
-        for idle in WAKE_AFTER_IDLE_NS {
-            let c = Calibration::fit_waking_after(results, wakes, idle)?;
-            let error = c.fit_error();
-            if best.as_ref().is_none_or(|(least, _)| error < *least) {
-                best = Some((error, c));
-            }
-        }
-        let mut best = best.expect("at least one threshold").1;
+        let fits = WAKE_AFTER_IDLE_NS
+            .into_iter()
+            .map(|idle| Calibration::fit_waking_after(results, wakes, idle))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let least = fits
+            .iter()
+            .min_by(|a, b| a.fit_error().total_cmp(&b.fit_error()))
+            .expect("at least one threshold");
+        let alike: Vec<u64> = fits
+            .iter()
+            .filter(|c| c.fits_within_noise_of(least))
+            .map(|c| c.wake_after_idle_ns)
+            .collect();
+        let mut best = least.clone();
+        best.wake_after_idle_alike_ns = alike;
         best.memory = memory_costs(everything);
         best.packets = PacketCost::fit_each_mode(everything);
         best.clients = ClientCpu::fit_each_mode(results);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
         Ok(best)
+    }
+
+    /// Whether this fit's runs are not worse fitted than `other`'s by more than their noise:
+    /// the mean over the runs of the difference of their squared errors within two of its
+    /// standard errors (the same runs fitted both ways, so the difference is paired).
+    fn fits_within_noise_of(&self, other: &Calibration) -> bool {
+        let d: Vec<f64> = self
+            .errors()
+            .iter()
+            .zip(other.errors())
+            .map(|(a, b)| a * a - b * b)
+            .collect();
+        if d.len() < 2 {
+            return d.iter().all(|x| *x <= 0.0);
+        }
+        let n = d.len() as f64;
+        let mean = d.iter().sum::<f64>() / n;
+        let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        mean <= 2.0 * (var / n).sqrt()
     }
 
     /// The fit's error over its runs: the root mean square of their [`Calibration::errors`]
@@ -290,6 +321,7 @@ impl Calibration {
                 bytes: bytes.clone(),
                 packets: Vec::new(),
                 wake_after_idle_ns: idle,
+                wake_after_idle_alike_ns: Vec::new(),
                 clients: Vec::new(),
                 clients_handoff: Handoff::default(),
                 runs,

@@ -80,6 +80,14 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
         c.wake_after_idle_ns
     );
     assert!(c.fit_error() < 1e-6, "{}", c.fit_error());
+    // Of the thresholds tried, 3, 5 and 10 ms count the same wake-ups and fit exactly alike.
+    for t in [3_000_000, 5_000_000, 10_000_000] {
+        assert!(
+            c.wake_after_idle_alike_ns.contains(&t),
+            "{:?}",
+            c.wake_after_idle_alike_ns
+        );
+    }
     assert!(
         (c.cpu_ns(Op::Wake) / 0.5e6 - 1.0).abs() < 1e-6,
         "{}",
@@ -91,6 +99,35 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
         "{}",
         every_idle_core.fit_error()
     );
+}
+
+#[test]
+fn a_fit_is_within_noise_of_another_unless_its_runs_are_worse_by_more_than_their_spread() {
+    // Ten runs of 1 s of CPU each, fitted at 1 + e. By hand, on d = e_a² − e_b² per run:
+    let fit = |errors: &[f64]| {
+        let mut c = Calibration::reference();
+        c.runs = errors
+            .iter()
+            .map(|e| Run {
+                point: String::new(),
+                mode: Mode::Poll,
+                counts: BTreeMap::new(),
+                cpu_seconds: 1.0,
+                fitted_cpu_seconds: 1.0 + e,
+            })
+            .collect();
+        c
+    };
+    let tenth = fit(&[0.1; 10]);
+    // the same errors: d = 0, within;
+    assert!(fit(&[0.1; 10]).fits_within_noise_of(&tenth));
+    // 11% in every run: d = 0.0021 in each, no spread: worse beyond noise;
+    assert!(!fit(&[0.11; 10]).fits_within_noise_of(&tenth));
+    // 20% and 0% by turns: d = 0.03 and −0.01, a mean of 0.01 and a standard error of
+    // 0.02 × √(10/9) / √10 = 0.0067: within two of it; and the other way, d's mean −0.01.
+    let spread = fit(&[0.2, 0.0, 0.2, 0.0, 0.2, 0.0, 0.2, 0.0, 0.2, 0.0]);
+    assert!(spread.fits_within_noise_of(&tenth));
+    assert!(tenth.fits_within_noise_of(&spread));
 }
 
 #[test]

@@ -125,9 +125,23 @@ pub fn simulated_note(r: &Results) -> Option<String> {
             } else {
                 ""
             };
+            let others: Vec<u64> = m
+                .wake_after_idle_alike_ns
+                .iter()
+                .copied()
+                .filter(|&t| t != m.wake_after_idle_ns)
+                .collect();
+            let threshold = crate::results::thresholds_in_words(&others, "or").map_or(String::new(), |others| {
+                format!(
+                    "; a job that found its core idle for more than {} ms paid a wake-up, a threshold that \
+                     calibration's runs fit no better than {others}, and on which the CPU of sparse requests and \
+                     events rests",
+                    m.wake_after_idle_ns as f64 / 1e6
+                )
+            });
             format!(
                 "a server of {} cores serving each operation at the CPU it cost when calibrated on {} at \
-                 {}{elsewhere}, and charging {charged} at that calibration's rates{beside}",
+                 {}{elsewhere}, and charging {charged} at that calibration's rates{threshold}{beside}",
                 m.cores, m.calibrated_on, m.calibrated_at,
             )
         }

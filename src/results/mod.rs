@@ -126,6 +126,23 @@ pub struct ModelServer {
     /// its cores, as `run` has them (`simulate --clients-beside-server`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clients_beside: bool,
+    /// How long a core idled before a job paid a wake-up, ns (the calibration's), and the
+    /// thresholds its runs fit alike (none in older results).
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub wake_after_idle_ns: u64,
+    /// See `wake_after_idle_ns`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wake_after_idle_alike_ns: Vec<u64>,
+}
+
+/// Idle thresholds in words, joined by `and` or `or` ("2, 3, 5 and 10 ms"); none for none.
+pub fn thresholds_in_words(ns: &[u64], join: &str) -> Option<String> {
+    let ms: Vec<String> = ns.iter().map(|&n| format!("{}", n as f64 / 1e6)).collect();
+    match ms.as_slice() {
+        [] => None,
+        [one] => Some(format!("{one} ms")),
+        [head @ .., last] => Some(format!("{} {join} {last} ms", head.join(", "))),
+    }
 }
 
 impl Results {

@@ -117,6 +117,8 @@ pub fn simulate(
             same_machine: calibrated.hostname == environment.hostname
                 && calibrated.cpu_model == environment.cpu_model,
             clients_beside: model.clients_beside,
+            wake_after_idle_ns: model.calibration.wake_after_idle_ns,
+            wake_after_idle_alike_ns: model.calibration.wake_after_idle_alike_ns.clone(),
         }),
     });
     let mut results = Results {
