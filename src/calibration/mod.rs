@@ -138,10 +138,10 @@ pub struct Calibration {
     /// files written before it was fitted, whose costs were fitted so).
     #[serde(default)]
     pub wake_after_idle_ns: u64,
-    /// The thresholds of [`WAKE_AFTER_IDLE_NS`] whose fits the runs do not tell apart from
-    /// the chosen one's (their errors within noise of its), ns, that one among them: what a
-    /// sparse load's wake-ups, and so its CPU, rest on a choice the runs leave open. None in
-    /// older files.
+    /// The thresholds of [`WAKE_AFTER_IDLE_NS`] whose fits the runs do not tell from the
+    /// chosen one's (their errors within noise of its; the chosen one among them), ns: a
+    /// sparse load's wake-ups, and so its CPU, rest on a choice the runs leave open among
+    /// these. None in older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wake_after_idle_alike_ns: Vec<u64>,
     /// What the clients of `run` cost the machine they share with the server, fitted on the

@@ -126,11 +126,12 @@ pub struct ModelServer {
     /// its cores, as `run` has them (`simulate --clients-beside-server`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clients_beside: bool,
-    /// How long a core idled before a job paid a wake-up, ns (the calibration's), and the
-    /// thresholds its runs fit alike (none in older results).
+    /// How long a core idled before a job paid a wake-up, ns (the calibration's; none in
+    /// older results).
     #[serde(default, skip_serializing_if = "is_zero_count")]
     pub wake_after_idle_ns: u64,
-    /// See `wake_after_idle_ns`.
+    /// The thresholds the calibration's runs fit alike, that one among them, ns (none in
+    /// older results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wake_after_idle_alike_ns: Vec<u64>,
 }
