@@ -155,7 +155,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         }
         // A worker takes the delivery, a core signs and sends it; it reaches the receiver,
         // which takes the fault's added way there (and back) and answers.
-        let sent = server.serve(start, Woken::ByEvent, &[(Op::WebhookAttempt, 1.0)]);
+        let sent = server.serve(start, Woken::ByWorker, &[(Op::WebhookAttempt, 1.0)]);
         let reaches = sent + wire.answer(1);
         let added = faults.delay(c, reaches);
         let taken = reaches + added;
