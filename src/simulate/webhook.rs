@@ -155,7 +155,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         }
         // A worker takes the delivery, a core signs and sends it; it reaches the receiver,
         // which takes the fault's added way there (and back) and answers.
-        let sent = server.serve(start, Woken::ByWorker, &[(Op::WebhookAttempt, 1.0)]);
+        let sent = server.serve(start, Woken::ByEvent, &[(Op::WebhookAttempt, 1.0)]);
         let reaches = sent + wire.answer(1);
         let added = faults.delay(c, reaches);
         let taken = reaches + added;
@@ -318,6 +318,38 @@ mod tests {
         let wire = &mut Wire::plain(&Network::of(Duration::from_millis(10)));
         let o = run(&s, wire, &mut Server::new(&s, &c, 1), &quietly);
         assert_eq!(o.peak_connections, 8);
+    }
+
+    #[test]
+    fn an_events_attempts_share_the_wake_up_of_the_core_that_woke_for_the_first() {
+        // Four endpoints follow the one topic, an event every 100 ms, evenly: each event's
+        // four attempts reach two cores asleep at one instant. An attempt costs 10 µs, a
+        // wake-up 100 µs: the first attempt wakes a core, awake 100 µs later; the other three
+        // follow it there (done 120, 130 and 140 µs after the event), before a second core,
+        // woken only then, could start (at 200 µs). By hand, one wake-up an event: a quarter
+        // of the attempts. Were each attempt to wake a core of its own, half.
+        let s = Scenario::parse(
+            Path::new("w.toml"),
+            "name = \"w\"\nduration = \"20s\"\nwarmup = \"1s\"\ndrain = \"1s\"\nmodes = [\"webhook\"]\n\
+             [events]\nrate = 10\ntopics = 1\narrival = \"constant\"\n[clients]\ncount = 4\n\
+             [webhook]\nconcurrency = 16\n",
+        )
+        .unwrap();
+        let mut c = crate::calibration::Calibration::reference();
+        c.wake_after_idle_ns = 2_000_000;
+        for cost in &mut c.cpu {
+            cost.cpu_ns = match cost.op {
+                Op::WebhookAttempt => 10e3,
+                Op::Wake => 100e3,
+                _ => 0.0,
+            };
+        }
+        let mut server = Server::new(&s, &c, 2);
+        let wire = &mut Wire::plain(&Network::of(Duration::from_micros(200)));
+        run(&s, wire, &mut server, &quietly);
+        let attempts = server.counts.get(Op::WebhookAttempt);
+        assert!((attempts / 800.0 - 1.0).abs() < 0.01, "{attempts}");
+        assert_eq!(server.counts.get(Op::Wake), attempts / 4.0);
     }
 
     #[test]
