@@ -12,6 +12,7 @@ use crate::scenario::Scenario;
 pub mod compare;
 mod cost;
 mod figure;
+mod finite_or_null;
 pub mod histogram;
 mod latency;
 mod merge;

@@ -94,7 +94,9 @@ pub struct Prediction {
     pub latency_mean_ms: f64,
     /// Expected requests per second the server handles.
     pub requests_per_second: f64,
-    /// Expected requests per delivered event.
+    /// Expected requests per delivered event: infinite for a client owed no events (written
+    /// as `null`).
+    #[serde(with = "super::finite_or_null")]
     pub requests_per_delivery: f64,
     /// Expected share of responses that carry no event.
     pub empty_share: f64,
@@ -105,4 +107,36 @@ pub struct Prediction {
     /// What the prediction was conditioned on (zeros in older results).
     #[serde(default)]
     pub given: Given,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_owed_nothing_predicts_infinite_requests_per_delivery_and_reads_back() {
+        // Pollers owed no event in the window (a realized rate of 0) make requests for no
+        // delivery: JSON has no infinity, so it is written as null, and a results.json
+        // holding it must read back (it did not, and `report` refused the run's own file).
+        let p = Prediction {
+            latency_p50_ms: 500.0,
+            latency_mean_ms: 500.0,
+            requests_per_second: 1.0,
+            requests_per_delivery: f64::INFINITY,
+            empty_share: 1.0,
+            connections: 1.0,
+            explanation: String::new(),
+            given: Given::default(),
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains("\"requests_per_delivery\":null"), "{json}");
+        let back: Prediction = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        let finite = Prediction {
+            requests_per_delivery: 2.5,
+            ..p
+        };
+        let back: Prediction = serde_json::from_str(&serde_json::to_string(&finite).unwrap()).unwrap();
+        assert_eq!(back.requests_per_delivery, 2.5);
+    }
 }

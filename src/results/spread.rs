@@ -33,13 +33,13 @@ pub struct FigureSpread {
     /// Repetitions.
     pub n: usize,
     /// Their median.
-    #[serde(with = "finite_or_null")]
+    #[serde(with = "super::finite_or_null")]
     pub median: f64,
     /// The smallest.
-    #[serde(with = "finite_or_null")]
+    #[serde(with = "super::finite_or_null")]
     pub min: f64,
     /// The largest.
-    #[serde(with = "finite_or_null")]
+    #[serde(with = "super::finite_or_null")]
     pub max: f64,
     /// With [`BOOTSTRAP_FROM`] repetitions or more: a percentile-bootstrap 95% interval of
     /// the median.
@@ -51,10 +51,10 @@ pub struct FigureSpread {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// Lower end.
-    #[serde(with = "finite_or_null")]
+    #[serde(with = "super::finite_or_null")]
     pub low: f64,
     /// Upper end.
-    #[serde(with = "finite_or_null")]
+    #[serde(with = "super::finite_or_null")]
     pub high: f64,
 }
 
@@ -150,23 +150,6 @@ pub fn spreads(reps: &[ModeResult]) -> BTreeMap<Figure, FigureSpread> {
             Some((f, FigureSpread::of(&values?, 0x5EED_0000 + i as u64)?))
         })
         .collect()
-}
-
-/// Serde for an `f64` that may be infinite: written as `null`, read back as `+∞`.
-mod finite_or_null {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_some(v)
-        } else {
-            s.serialize_none()
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
-    }
 }
 
 #[cfg(test)]
