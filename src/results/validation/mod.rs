@@ -331,6 +331,13 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
             "the clients' schedules against the event schedule (which `run` and the model share)"
         }
         Figure::DeliveriesPerSecond => "the event schedule and the drain",
+        Figure::CpuMsPer1k if mode == Mode::Webhook => {
+            "the calibration's CPU per operation and per wake-up, fitted over its runs on loopback: how often a \
+             job finds its core idle turns on how the arrivals bunch, an answer or a retry that reaches the \
+             sender after its threads have parked (a round trip of tens of milliseconds, a receiver that fails) \
+             wakes them again at a cost those runs do not price, and a calibration from another machine or day \
+             prices it at that machine's speed then"
+        }
         Figure::CpuMsPer1k => {
             "the calibration's CPU per operation and per wake-up, fitted over its runs: how often a job finds \
              its core idle turns on how the arrivals bunch, the fit leaves some costs loose (a page of events, \
