@@ -9,6 +9,16 @@ pub struct Fitted {
     pub coefficients: Vec<f64>,
     /// Each coefficient's standard error (zero for one pinned at zero by the constraint).
     pub std_errors: Vec<f64>,
+    /// The coefficients' covariance (zero in the rows and columns of those pinned at zero).
+    pub covariance: Vec<Vec<f64>>,
+}
+
+impl Fitted {
+    /// The standard error of the sum of coefficients `i` and `j`.
+    pub fn std_error_of_sum(&self, i: usize, j: usize) -> f64 {
+        let c = &self.covariance;
+        (c[i][i] + c[j][j] + 2.0 * c[i][j]).max(0.0).sqrt()
+    }
 }
 
 /// Fits `y ≈ rows × coefficients` with every coefficient ≥ 0, each row weighted by
@@ -42,15 +52,18 @@ pub fn nonnegative_least_squares(rows: &[Vec<f64>], y: &[f64], weights: &[f64]) 
     let freedom = a.len().saturating_sub(active.len()).max(1) as f64;
     let variance = residual / freedom;
     let inverse = invert(&normal_matrix(&a, &active));
-    let mut std_errors = vec![0.0; n];
-    for (k, &j) in active.iter().enumerate() {
-        if let Some(inv) = &inverse {
-            std_errors[j] = (variance * inv[k][k]).max(0.0).sqrt() * scale[j];
+    let mut covariance = vec![vec![0.0; n]; n];
+    if let Some(inv) = &inverse {
+        for (k, &i) in active.iter().enumerate() {
+            for (l, &j) in active.iter().enumerate() {
+                covariance[i][j] = variance * inv[k][l] * scale[i] * scale[j];
+            }
         }
     }
     Fitted {
         coefficients: x.iter().zip(&scale).map(|(v, s)| v * s).collect(),
-        std_errors,
+        std_errors: (0..n).map(|j| covariance[j][j].max(0.0).sqrt()).collect(),
+        covariance,
     }
 }
 
@@ -229,5 +242,37 @@ mod tests {
                 assert!(err < truth * 0.2, "cost {j}: {got} ± {err}");
             }
         }
+    }
+
+    #[test]
+    fn the_standard_error_of_a_sum_is_that_of_the_sum_fitted_as_one_coefficient() {
+        // y = 2·x₀ + 3·x₁ with noise. Fitted on (x₀, x₁ − x₀) instead, the same model's
+        // first coefficient is 2 + 3 (c₀x₀ + c₁(x₁ − x₀) = (c₀ − c₁)x₀ + c₁x₁), and its
+        // standard error is the sum's, read off that fit alone: the covariance of the first
+        // fit must give the same.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (mut rows, mut apart, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..30 {
+            let x0: f64 = rng.gen_range(1.0..10.0);
+            let x1: f64 = x0 + rng.gen_range(1.0..10.0);
+            y.push((2.0 * x0 + 3.0 * x1) * (1.0 + rng.gen_range(-0.05..0.05)));
+            rows.push(vec![x0, x1]);
+            apart.push(vec![x0, x1 - x0]);
+        }
+        let weights = vec![1.0; y.len()];
+        let f = nonnegative_least_squares(&rows, &y, &weights);
+        let g = nonnegative_least_squares(&apart, &y, &weights);
+        assert!((g.coefficients[0] - f.coefficients[0] - f.coefficients[1]).abs() < 1e-9);
+        let (sum, alone) = (f.std_error_of_sum(0, 1), g.std_errors[0]);
+        assert!(
+            alone > 0.0 && (sum / alone - 1.0).abs() < 1e-6,
+            "{sum} against {alone}"
+        );
+        // Not the two errors added in quadrature: the coefficients covary.
+        let quadrature = f.std_errors[0].hypot(f.std_errors[1]);
+        assert!(
+            (quadrature / alone - 1.0).abs() > 0.05,
+            "{quadrature} against {alone}"
+        );
     }
 }

@@ -437,3 +437,42 @@ fn a_pollers_empty_answers_are_priced_apart_from_its_pages() {
         .written_per_empty
         .is_none());
 }
+
+#[test]
+fn a_page_costs_no_less_than_an_empty_poll() {
+    // Made up: each run's CPU is 40 µs per empty poll and `page_us` per page, nothing else
+    // (a µs besides, so that every run weighs alike).
+    let fit_for = |page_us: f64| {
+        let mut r = runs();
+        for p in &mut r.points {
+            let clients = f64::from(p.scenario.clients.count);
+            for m in &mut p.modes {
+                let n = Counts::measured(m, clients);
+                m.server.cpu_seconds = (n.get(Op::EmptyPoll) * 40.0 + n.get(Op::Page) * page_us + 1.0) * 1e-6;
+            }
+        }
+        let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+        Calibration::fit_waking_after(&r, &none, 0).unwrap()
+    };
+    // A page dearer than an empty poll is found at its price.
+    let c = fit_for(60.0);
+    assert!(
+        (c.cpu_ns(Op::EmptyPoll) / 40e3 - 1.0).abs() < 1e-6,
+        "{}",
+        c.cpu_ns(Op::EmptyPoll)
+    );
+    assert!(
+        (c.cpu_ns(Op::Page) / 60e3 - 1.0).abs() < 1e-6,
+        "{}",
+        c.cpu_ns(Op::Page)
+    );
+    // One said to be cheaper, as loose fits had it, is held at an empty poll's price.
+    let c = fit_for(10.0);
+    assert!(c.cpu_ns(Op::Page) > 0.0);
+    assert!(
+        (c.cpu_ns(Op::Page) / c.cpu_ns(Op::EmptyPoll) - 1.0).abs() < 1e-9,
+        "page {} against an empty poll's {}",
+        c.cpu_ns(Op::Page),
+        c.cpu_ns(Op::EmptyPoll)
+    );
+}
