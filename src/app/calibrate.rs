@@ -68,7 +68,9 @@ fn model_of(m: &results::ModeResult, calibration: &Calibration) -> simulate::Mod
 
 /// The wake-ups the model counts for a measured run.
 fn wakes(s: &Scenario, m: &results::ModeResult, calibration: &Calibration) -> [f64; 2] {
-    let counts = simulate::operations(s, m.mode, &model_of(m, calibration));
+    let mut model = model_of(m, calibration);
+    model.clients_beside = !calibration.clients.is_empty();
+    let counts = simulate::operations(s, m.mode, &model);
     [counts.get(Op::Wake), counts.get(Op::RequestWake)]
 }
 
@@ -253,4 +255,42 @@ pub fn render(c: &Calibration) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Mode;
+
+    #[test]
+    fn a_runs_wake_ups_are_counted_with_its_clients_holding_the_cores_beside_the_server() {
+        // A calibration run of 50 pollers every 500 ms (a request every 10 ms), counted at
+        // the shipped costs: with no clients' CPU fitted, as if the server were alone, nearly
+        // every request finds a core asleep; with clients that take 20 ms of a core for each
+        // request, their reads keep the cores busy and far fewer do.
+        let runs: results::Results =
+            serde_json::from_str(include_str!("../../tests/fixtures/calibration-runs.json")).unwrap();
+        let (s, m) = runs
+            .points
+            .iter()
+            .flat_map(|p| p.modes.iter().map(move |m| (&p.scenario, m)))
+            .find(|(s, m)| m.mode == Mode::Poll && s.clients.count == 50)
+            .expect("the run of 50 pollers");
+        let mut alone = Calibration::reference();
+        alone.clients.clear();
+        let mut beside = Calibration::reference();
+        beside.clients = vec![crate::calibration::ClientCpu {
+            mode: Mode::Poll,
+            second_ns: 0.0,
+            request_ns: 20e6,
+            event_ns: 0.0,
+        }];
+        let [_, alone_wakes] = wakes(s, m, &alone);
+        let [_, beside_wakes] = wakes(s, m, &beside);
+        assert!(alone_wakes > 0.0);
+        assert!(
+            beside_wakes < 0.5 * alone_wakes,
+            "{beside_wakes} against {alone_wakes}"
+        );
+    }
 }

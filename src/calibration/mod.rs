@@ -208,9 +208,10 @@ impl Calibration {
             results.modes.clear();
         }
         let results = &results;
+        let clients = ClientCpu::fit_each_mode(results);
         let fits = WAKE_AFTER_IDLE_NS
             .into_iter()
-            .map(|idle| Calibration::fit_waking_after(results, wakes, idle))
+            .map(|idle| Calibration::fit_waking_after(results, wakes, idle, &clients))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let least = fits
             .iter()
@@ -225,7 +226,6 @@ impl Calibration {
         best.wake_after_idle_alike_ns = alike;
         best.memory = memory_costs(everything);
         best.packets = PacketCost::fit_each_mode(everything);
-        best.clients = ClientCpu::fit_each_mode(results);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
         Ok(best)
     }
@@ -257,7 +257,12 @@ impl Calibration {
     }
 
     /// [`Calibration::fit`] with wake-ups paid after an idle of more than `idle` ns.
-    fn fit_waking_after(results: &Results, wakes: Wakes, idle: u64) -> anyhow::Result<Calibration> {
+    fn fit_waking_after(
+        results: &Results,
+        wakes: Wakes,
+        idle: u64,
+        clients: &[ClientCpu],
+    ) -> anyhow::Result<Calibration> {
         let measured = measured_runs(results);
         anyhow::ensure!(
             measured.len() > Op::ALL.len(),
@@ -338,7 +343,7 @@ impl Calibration {
                 packets: Vec::new(),
                 wake_after_idle_ns: idle,
                 wake_after_idle_alike_ns: Vec::new(),
-                clients: Vec::new(),
+                clients: clients.to_vec(),
                 clients_handoff: Handoff::default(),
                 runs,
                 warnings: Vec::new(),

@@ -31,7 +31,7 @@ fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
         calls.set(calls.get() + 1);
         [if round.is_multiple_of(2) { 100.0 } else { 200.0 }, 0.0]
     };
-    let c = Calibration::fit_waking_after(&r, &flipping, 0).unwrap();
+    let c = Calibration::fit_waking_after(&r, &flipping, 0, &[]).unwrap();
     assert_eq!(
         calls.get(),
         WAKE_ROUNDS * per_round,
@@ -93,7 +93,7 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
         "{}",
         c.cpu_ns(Op::Wake)
     );
-    let every_idle_core = Calibration::fit_waking_after(&r, &wakes, 0).unwrap();
+    let every_idle_core = Calibration::fit_waking_after(&r, &wakes, 0, &[]).unwrap();
     assert!(
         every_idle_core.fit_error() > 0.01,
         "{}",
@@ -452,7 +452,7 @@ fn a_page_costs_no_less_than_an_empty_poll() {
             }
         }
         let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
-        Calibration::fit_waking_after(&r, &none, 0).unwrap()
+        Calibration::fit_waking_after(&r, &none, 0, &[]).unwrap()
     };
     // A page dearer than an empty poll is found at its price.
     let c = fit_for(60.0);
@@ -475,4 +475,26 @@ fn a_page_costs_no_less_than_an_empty_poll() {
         c.cpu_ns(Op::Page),
         c.cpu_ns(Op::EmptyPoll)
     );
+}
+
+#[test]
+fn the_wake_ups_are_counted_with_the_clients_beside_the_server_as_the_runs_had_them() {
+    // The measured runs had their clients on the server's machine, holding its cores for
+    // their part: the model that counts the runs' wake-ups is given the clients' CPU fitted
+    // on the same runs, in every round and for every threshold.
+    let r = runs();
+    let expected = ClientCpu::fit_each_mode(&r);
+    assert!(!expected.is_empty());
+    let (calls, without) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
+    let wakes = |_: &Scenario, m: &ModeResult, c: &Calibration| {
+        calls.set(calls.get() + 1);
+        if c.clients != expected {
+            without.set(without.get() + 1);
+        }
+        [m.deliveries.events_measured as f64, 0.0]
+    };
+    let c = Calibration::fit(&r, &wakes, &flat).unwrap();
+    assert!(calls.get() > 0);
+    assert_eq!(without.get(), 0, "of {} counts", calls.get());
+    assert_eq!(c.clients, expected);
 }
