@@ -39,18 +39,18 @@ impl Pools {
         }
     }
 
+    /// Whether an attempt to `client`'s endpoint starting at `from` opens a connection: its
+    /// host has none idle then. Attempts come in the order they start.
+    pub fn opens(&mut self, client: u32, from: u64) -> bool {
+        self.end_before(from);
+        let (busy, open) = self.hosts[client as usize % self.hosts.len()];
+        busy == open
+    }
+
     /// An attempt to `client`'s endpoint on a connection from `from` to `to`, which `closes`
     /// its connection when it ends. Attempts come in the order they start.
     pub fn attempt(&mut self, client: u32, from: u64, to: u64, closes: bool) {
-        while let Some(Reverse((_, host, closed))) = self.busy.peek().copied().filter(|e| e.0 .0 <= from) {
-            self.busy.pop();
-            let (busy, open) = &mut self.hosts[host];
-            *busy -= 1;
-            if closed {
-                *open -= 1;
-                self.open -= 1;
-            }
-        }
+        self.end_before(from);
         let host = client as usize % self.hosts.len();
         let (busy, open) = &mut self.hosts[host];
         if *busy == *open {
@@ -60,6 +60,19 @@ impl Pools {
         }
         *busy += 1;
         self.busy.push(Reverse((to, host, closes)));
+    }
+
+    /// Ends the attempts under way that end by `at`.
+    fn end_before(&mut self, at: u64) {
+        while let Some(Reverse((_, host, closed))) = self.busy.peek().copied().filter(|e| e.0 .0 <= at) {
+            self.busy.pop();
+            let (busy, open) = &mut self.hosts[host];
+            *busy -= 1;
+            if closed {
+                *open -= 1;
+                self.open -= 1;
+            }
+        }
     }
 
     /// The most connections open at once.

@@ -153,9 +153,16 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                 }
             }
         }
-        // A worker takes the delivery, a core signs and sends it; it reaches the receiver,
-        // which takes the fault's added way there (and back) and answers.
-        let sent = server.serve(start, Woken::ByEvent, &[(Op::WebhookAttempt, 1.0)]);
+        // A worker takes the delivery, a core signs and sends it (opening a connection first
+        // if its host's pool has none idle, as the calibration's runs count the server's
+        // connections opened); it reaches the receiver, which takes the fault's added way
+        // there (and back) and answers.
+        let opens = f64::from(u8::from(pools.opens(c, start)));
+        let sent = server.serve(
+            start,
+            Woken::ByEvent,
+            &[(Op::WebhookAttempt, 1.0), (Op::Connection, opens)],
+        );
         let reaches = sent + wire.answer(1);
         let added = faults.delay(c, reaches);
         let taken = reaches + added;
@@ -318,6 +325,43 @@ mod tests {
         let wire = &mut Wire::plain(&Network::of(Duration::from_millis(10)));
         let o = run(&s, wire, &mut Server::new(&s, &c, 1), &quietly);
         assert_eq!(o.peak_connections, 8);
+    }
+
+    #[test]
+    fn the_server_is_charged_for_each_connection_its_sender_opens() {
+        // 8 endpoints on 4 hosts, an event a second to all of them, a 10 ms round trip. Healthy,
+        // the first event's 8 attempts open 8 connections (2 a host) and every later attempt
+        // takes one of them back from its pool: at most 8 opened, of some 480 attempts. With
+        // every receiver slower than the 1 s timeout, each attempt is given up and its
+        // connection with it, so each opens one of its own: as many opened as attempts.
+        let s = |faults: &str| {
+            Scenario::parse(
+                Path::new("w.toml"),
+                &format!(
+                    "name = \"w\"\nduration = \"60s\"\nwarmup = \"1s\"\nmodes = [\"webhook\"]\n\
+                     [events]\nrate = 1\ntopics = 1\narrival = \"constant\"\n[clients]\ncount = 8\n\
+                     [webhook]\nconcurrency = 256\nreceiver_hosts = 4\ntimeout = \"1s\"\n{faults}"
+                ),
+            )
+            .unwrap()
+        };
+        let opened = |s: &Scenario| {
+            let mut server = Server::new(s, &crate::calibration::Calibration::reference(), 2);
+            let wire = &mut Wire::plain(&Network::of(Duration::from_millis(10)));
+            run(s, wire, &mut server, &quietly);
+            (
+                server.counts.get(Op::Connection),
+                server.counts.get(Op::WebhookAttempt),
+            )
+        };
+        let (healthy, attempts) = opened(&s(""));
+        assert!(attempts >= 400.0, "{attempts}");
+        assert!(healthy <= 8.0, "{healthy} of {attempts}");
+        let (slow, attempts) = opened(&s(
+            "[[faults]]\nkind = \"receiver_slow\"\nat = \"0s\"\nfor = \"100s\"\nshare = 1.0\ndelay = \"2s\"\n",
+        ));
+        assert!(attempts >= 100.0, "{attempts}");
+        assert_eq!(slow, attempts);
     }
 
     #[test]
