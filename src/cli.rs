@@ -138,7 +138,9 @@ pub enum Command {
     /// their slots, long polls, streams, the webhook dispatcher with its concurrency and
     /// retries) over a network of the given round trip, against a server whose cores serve
     /// each operation at the CPU it costs (from `pushpull calibrate`), with a million clients
-    /// if asked; a sweep's points run in parallel. Not modelled yet: packets (TCP's own segmenting).
+    /// if asked; a sweep's points run in parallel. TCP segments are charged at the
+    /// calibration's segments per request, event and connection opened, as its loopback runs
+    /// cut them (not a network's smaller segments).
     Simulate {
         /// The scenario file (TOML).
         scenario: PathBuf,
