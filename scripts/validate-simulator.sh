@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Holds the simulator against measurement: for each shipped scenario, `run` measures it and
 # `simulate` models it over the round trip the measurement found, and `report MEASURED
-# SIMULATED` lays them side by side into reports/validation/<name>/ (validation.html and
-# validation.md, with both results.json). reports/validation/README.md sums them up. Each
+# SIMULATED` lays them side by side into reports/validation/<name>/ (validation.html,
+# validation.md and validation.json, with both results.json). reports/validation/README.md
+# sums them up, goal by goal, the shipped scenarios apart from the others. Each
 # scenario is measured three times, so that a figure is judged against the spread of its
 # repetitions (the machine's noise), not one draw of it.
 #
@@ -199,5 +200,62 @@ done
       line "$name"
     done
   fi
+  echo
+  echo "## Goal by goal"
+  echo
+  echo "Each goal summed over the pages' validation.json: met, neither (outside by less than its"
+  echo "noise) and missed, the shipped scenarios apart from the others; and for a figure, how far the"
+  echo "model comes from the measurement over every page, as the root mean square of ln(simulated /"
+  echo "measured) and the worst ratio."
+  echo
+  python3 - "$out" "${scenarios[@]}" <<'PY'
+import glob, json, math, os, sys
+
+out, shipped = sys.argv[1], set(sys.argv[2:])
+# (label, test of a check) for the figures held to a goal; then knees and fates.
+kinds = [
+    ("pollers' median latency, ± 10%", lambda c: c["figure"] == "latency.p50" and "share" in c["goal"]),
+    ("pollers' requests per event, ± 10%", lambda c: c["figure"] == "requests_per_event"),
+    ("pollers' empty share, ± 10%", lambda c: c["figure"] == "empty_share"),
+    ("push modes' median latency, ± 0.5 ms", lambda c: c["figure"] == "latency.p50" and "ms" in c["goal"]),
+    ("CPU per 1,000 deliveries, ± 25%", lambda c: c["figure"] == "cpu_ms_per_1k"),
+    ("memory per client, ± 25%", lambda c: c["figure"] == "memory_per_client"),
+]
+rows = {label: {True: [], False: []} for label, _ in kinds}
+rows["knee of p99 in a sweep, ± 20%"] = {True: [], False: []}
+rows["late, dead-lettered, lost, duplicates, ± 10%"] = {True: [], False: []}
+for path in sorted(glob.glob(os.path.join(out, "*", "validation.json"))):
+    page = os.path.basename(os.path.dirname(path))
+    v = json.load(open(path))
+    for c in v["checks"]:
+        if not c["goal"]:
+            continue
+        for label, test in kinds:
+            if test(c):
+                ratio = None
+                if c["measured"] and c["simulated"] is not None and c["measured"] > 0 and c["simulated"] > 0:
+                    ratio = c["simulated"] / c["measured"]
+                rows[label][page in shipped].append((c["verdict"], ratio))
+    rows["knee of p99 in a sweep, ± 20%"][page in shipped] += [(k["verdict"], None) for k in v["knees"]]
+    rows["late, dead-lettered, lost, duplicates, ± 10%"][page in shipped] += [(f["verdict"], None) for f in v["fates"]]
+
+def tally(checks):
+    if not checks:
+        return "—"
+    n = lambda verdict: sum(1 for v, _ in checks if v == verdict)
+    return f"{n('met')} / {n('within_noise')} / {n('missed')} of {len(checks)}"
+
+print("| goal | shipped: met / neither / missed | others: met / neither / missed | rms ln ratio | worst ratio |")
+print("|---|---:|---:|---:|---:|")
+total = {True: [], False: []}
+for label, by in rows.items():
+    ratios = [r for side in by.values() for _, r in side if r]
+    rms = f"{math.sqrt(sum(math.log(r) ** 2 for r in ratios) / len(ratios)):.3f}" if ratios else "—"
+    worst = f"{max(ratios, key=lambda r: abs(math.log(r))):.2f}×" if ratios else "—"
+    print(f"| {label} | {tally(by[True])} | {tally(by[False])} | {rms} | {worst} |")
+    for side in (True, False):
+        total[side] += by[side]
+print(f"| every goal | {tally(total[True])} | {tally(total[False])} | | |")
+PY
 } >"$out/README.md"
 echo "summary: $out/README.md" >&2

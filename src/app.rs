@@ -363,7 +363,7 @@ pub struct Rendered {
 
 /// `report`: renders the report again from results files, merging several first (into
 /// `out`, which a merge needs); a measured and a simulated run of one scenario are laid side
-/// by side instead (validation.html and validation.md in `out`).
+/// by side instead (validation.html, validation.md and validation.json in `out`).
 pub fn report(files: &[PathBuf], out: Option<PathBuf>) -> Result<Rendered, Failure> {
     let loaded = files
         .iter()

@@ -175,7 +175,8 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Render the charts, report.html and report.md again from a results.json, without
     /// running anything; given several results of one scenario, merge them first; given a
-    /// measured and a simulated one, lay them side by side (validation.html, validation.md).
+    /// measured and a simulated one, lay them side by side (validation.html, validation.md,
+    /// validation.json).
     ///
     /// A merge adds the latency histograms (so its percentiles are those of all deliveries
     /// together), sums the counts, recomputes rates and shares, and keeps each run's time series.

@@ -1,6 +1,7 @@
 //! The model beside the measurement: `pushpull report MEASURED SIMULATED` writes
-//! validation.html and validation.md with every figure both ways, their ratio, the goal and
-//! whether the model meets it, and for a miss, the part of the model the figure rests on.
+//! validation.html, validation.md and validation.json with every figure both ways, their
+//! ratio, the goal and whether the model meets it, and for a miss, the part of the model the
+//! figure rests on.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -161,34 +162,88 @@ fn knee_rule() -> String {
     )
 }
 
+/// How many of its goals the model met, missed, and came outside of by less than their noise
+/// (neither), over every figure, knee and count that has a goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    /// Goals met.
+    pub met: usize,
+    /// Goals missed.
+    pub missed: usize,
+    /// Goals neither met nor missed: outside by less than their noise.
+    pub within_noise: usize,
+}
+
+impl Tally {
+    /// The tally of `v`.
+    pub fn of(v: &Validation) -> Tally {
+        let verdicts = v
+            .checks
+            .iter()
+            .map(|c| c.verdict)
+            .chain(v.knees.iter().map(|k| k.verdict))
+            .chain(v.fates.iter().map(|f| f.verdict));
+        let mut t = Tally {
+            met: 0,
+            missed: 0,
+            within_noise: 0,
+        };
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Met => t.met += 1,
+                Verdict::Missed => t.missed += 1,
+                Verdict::WithinNoise => t.within_noise += 1,
+                Verdict::NoGoal | Verdict::NotModelled | Verdict::NotMeasured => {}
+            }
+        }
+        t
+    }
+
+    /// The goals the model is held to.
+    pub fn held_to(&self) -> usize {
+        self.met + self.missed + self.within_noise
+    }
+}
+
 /// A sentence: how many goals the model met, of how many it was held to, and how many it
 /// could not be judged on for the noise.
 pub fn summary(v: &Validation) -> String {
-    let checks = &v.checks;
-    let count = |verdict: Verdict| checks.iter().filter(|c| c.verdict == verdict).count();
-    let knees = |verdict: Verdict| v.knees.iter().filter(|k| k.verdict == verdict).count();
-    let fates = |verdict: Verdict| v.fates.iter().filter(|f| f.verdict == verdict).count();
-    let (met, missed, noisy) = (
-        count(Verdict::Met) + knees(Verdict::Met) + fates(Verdict::Met),
-        count(Verdict::Missed) + knees(Verdict::Missed) + fates(Verdict::Missed),
-        count(Verdict::WithinNoise) + knees(Verdict::WithinNoise) + fates(Verdict::WithinNoise),
-    );
-    let noise = if noisy > 0 {
+    let t = Tally::of(v);
+    let noise = if t.within_noise > 0 {
         format!(
-            " ({noisy} outside their goal by less than their noise, the two runs' sampling or the spread of the \
-             measured repetitions: neither met nor missed)"
+            " ({} outside their goal by less than their noise, the two runs' sampling or the spread of the \
+             measured repetitions: neither met nor missed)",
+            t.within_noise
         )
     } else {
         String::new()
     };
-    let unmodelled = match count(Verdict::NotModelled) {
+    let unmodelled = match v
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::NotModelled)
+        .count()
+    {
         0 => String::new(),
         n => format!("; {n} figures are not modelled yet"),
     };
     format!(
-        "The model met {met} of the {} goals it is held to here{noise}{unmodelled}.",
-        met + missed + noisy,
+        "The model met {} of the {} goals it is held to here{noise}{unmodelled}.",
+        t.met,
+        t.held_to(),
     )
+}
+
+/// What `validation.json` holds: the scenario, the tally and every figure, knee and count as
+/// the pages show them, for tools that sum pages up.
+#[derive(serde::Serialize)]
+struct Document<'a> {
+    scenario: &'a str,
+    summary: String,
+    goals: Tally,
+    held_to: usize,
+    #[serde(flatten)]
+    validation: &'a Validation,
 }
 
 /// The terminal table.
@@ -330,7 +385,8 @@ pub fn render_html(measured: &Results, simulated: &Results, v: &Validation, side
     h
 }
 
-/// Writes `validation.html` and `validation.md` into `dir`; returns the HTML page's path.
+/// Writes `validation.html`, `validation.md` and `validation.json` into `dir`; returns the
+/// HTML page's path.
 pub fn write(
     measured: &Results,
     simulated: &Results,
@@ -345,5 +401,16 @@ pub fn write(
     let md = dir.join("validation.md");
     std::fs::write(&md, render_markdown(measured, simulated, v, sides))
         .with_context(|| format!("writing {}", md.display()))?;
+    let json = dir.join("validation.json");
+    let goals = Tally::of(v);
+    let document = Document {
+        scenario: &measured.scenario.name,
+        summary: summary(v),
+        goals,
+        held_to: goals.held_to(),
+        validation: v,
+    };
+    let text = serde_json::to_string_pretty(&document).context("writing the validation as JSON")? + "\n";
+    std::fs::write(&json, text).with_context(|| format!("writing {}", json.display()))?;
     Ok(html)
 }

@@ -260,6 +260,28 @@ fn a_measured_and_a_simulated_run_stand_side_by_side() {
             .count(),
         6 * 10
     );
+    // The same checks as JSON, for tools that sum pages up: every row, its verdict, and a
+    // tally that is the page's sentence.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("validation.json")).unwrap()).unwrap();
+    assert_eq!(json["scenario"], measured.scenario.name.as_str());
+    let checks = json["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 6 * 10);
+    let verdicts = |v: &str| checks.iter().filter(|c| c["verdict"] == v).count();
+    assert_eq!(json["goals"]["met"], verdicts("met"));
+    assert_eq!(json["goals"]["missed"], verdicts("missed"));
+    assert_eq!(json["goals"]["within_noise"], verdicts("within_noise"));
+    let sentence = format!(
+        "The model met {} of the {} goals it is held to here",
+        json["goals"]["met"], json["held_to"]
+    );
+    assert!(md.contains(&sentence), "{sentence} not in {md}");
+    let cpu = checks
+        .iter()
+        .find(|c| c["mode"] == "poll" && c["figure"] == "cpu_ms_per_1k")
+        .unwrap();
+    assert_eq!(cpu["goal"]["share"], 0.25);
+    assert!(cpu["measured"].as_f64().unwrap() > 0.0 && cpu["simulated"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

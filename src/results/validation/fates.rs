@@ -21,7 +21,7 @@ pub const COUNTS: [(&str, Count); 4] = [
 ];
 
 /// One count of one mode, over the run or one window, both ways.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Fate {
     /// The mode.
     pub mode: Mode,

@@ -5,12 +5,15 @@ pub mod fates;
 
 pub use fates::Fate;
 
+use serde::Serialize;
+
 use super::merge::same_scenario;
 use super::{Figure, Results};
 use crate::event::Mode;
 
 /// How close the model must come to the measurement.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Goal {
     /// Within this share of the measured value (0.1: ±10%).
     Share(f64),
@@ -51,7 +54,8 @@ impl Goal {
 }
 
 /// What became of one figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Within its goal.
     Met,
@@ -69,7 +73,7 @@ pub enum Verdict {
 }
 
 /// One mode's one figure, measured and simulated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     /// The sweep point's label, for a sweep.
     pub point: Option<String>,
@@ -101,7 +105,7 @@ impl Check {
 }
 
 /// A model held against a measurement: every figure, and for a sweep each mode's knee.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Validation {
     /// Every figure of every mode (at every point of a sweep), in the measured run's order.
     pub checks: Vec<Check>,
@@ -206,7 +210,7 @@ fn check(
 }
 
 /// Where a sweep's p99 leaves its flat part, for one mode, measured and simulated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Knee {
     /// The mode.
     pub mode: Mode,
