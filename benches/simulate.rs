@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the simulator: its queue of pending actions against a binary heap
 //! (the "hold" pattern: pop the earliest, push it again a poll interval later, with a
-//! million pending), and polls simulated per second of wall time for 10,000 pollers over a
-//! minute of simulated time.
+//! million pending), the queue when a crowd due at one moment is pushed again into the
+//! moment it is drained from (refused long polls coming back together), and polls simulated
+//! per second of wall time for 10,000 pollers over a minute of simulated time.
 
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
@@ -112,5 +113,35 @@ fn pollers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, queues, pollers);
+/// A crowd of actions due within one slice of the wheel, each pushed again a few ns after it
+/// is popped, so into the slice being drained.
+const CROWD: u32 = 50_000;
+
+fn crowd(c: &mut Criterion) {
+    let mut g = c.benchmark_group("queue_crowd_50k_in_one_slice");
+    g.throughput(Throughput::Elements(u64::from(CROWD)));
+    g.sample_size(10);
+    g.bench_function("calendar_queue", |b| {
+        b.iter_batched(
+            || {
+                let mut q = Queue::with_capacity(CROWD as usize);
+                for c in 0..CROWD {
+                    q.push(u64::from(c % 1000), c);
+                }
+                q
+            },
+            |mut q| {
+                for _ in 0..CROWD {
+                    let (at, c) = q.pop().expect("pending");
+                    q.push(at + 5, c);
+                }
+                q
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, queues, crowd, pollers);
 criterion_main!(benches);

@@ -59,6 +59,11 @@ pub struct Queue<T = u32> {
     now_slice: u64,
     /// Whether the current bucket is sorted.
     sorted: bool,
+    /// Actions pushed into the current slice while its bucket is drained: a heap beside the
+    /// sorted bucket, since inserting into the bucket moves every later action (a million
+    /// long polls refused together come back together, and each one pushed again into a
+    /// bucket of hundreds of thousands moved them all).
+    fresh: BinaryHeap<Reverse<Entry<T>>>,
     /// Actions a turn or more ahead.
     later: BinaryHeap<Reverse<Entry<T>>>,
     /// Actions in the buckets.
@@ -77,6 +82,7 @@ impl<T> Queue<T> {
             buckets: (0..BUCKETS).map(|_| Vec::with_capacity(per_bucket)).collect(),
             now_slice: 0,
             sorted: false,
+            fresh: BinaryHeap::new(),
             later: BinaryHeap::new(),
             in_wheel: 0,
             pushed: 0,
@@ -98,14 +104,10 @@ impl<T> Queue<T> {
             return;
         }
         self.in_wheel += 1;
-        let current = slice == self.now_slice && self.sorted;
-        let bucket = &mut self.buckets[slice as usize % BUCKETS];
-        if current {
-            // Keep the bucket being drained sorted, latest first.
-            let at = bucket.partition_point(|x| x.key() > e.key());
-            bucket.insert(at, e);
+        if slice == self.now_slice && self.sorted {
+            self.fresh.push(Reverse(e));
         } else {
-            bucket.push(e);
+            self.buckets[slice as usize % BUCKETS].push(e);
         }
     }
 
@@ -113,7 +115,12 @@ impl<T> Queue<T> {
     pub fn pop(&mut self) -> Option<(u64, T)> {
         self.settle()?;
         let bucket = &mut self.buckets[self.now_slice as usize % BUCKETS];
-        let e = bucket.pop().expect("settled on a non-empty bucket");
+        let e = match self.fresh.peek() {
+            Some(Reverse(f)) if bucket.last().is_none_or(|b| f.key() < b.key()) => {
+                self.fresh.pop().expect("peeked").0
+            }
+            _ => bucket.pop().expect("settled on a non-empty slice"),
+        };
         self.in_wheel -= 1;
         Some((e.due_ns, e.what))
     }
@@ -121,9 +128,11 @@ impl<T> Queue<T> {
     /// When the earliest action is due.
     pub fn next_due(&mut self) -> Option<u64> {
         self.settle()?;
-        self.buckets[self.now_slice as usize % BUCKETS]
+        let bucket = self.buckets[self.now_slice as usize % BUCKETS]
             .last()
-            .map(|e| e.due_ns)
+            .map(|e| e.due_ns);
+        let fresh = self.fresh.peek().map(|Reverse(e)| e.due_ns);
+        bucket.into_iter().chain(fresh).min()
     }
 
     /// Actions scheduled so far.
@@ -138,7 +147,7 @@ impl<T> Queue<T> {
             let bucket = &self.buckets[self.now_slice as usize % BUCKETS];
             // Only entries of this turn count: a bucket also holds nothing of later turns,
             // since those wait in `later`.
-            if !bucket.is_empty() {
+            if !bucket.is_empty() || !self.fresh.is_empty() {
                 if !self.sorted {
                     let bucket = &mut self.buckets[self.now_slice as usize % BUCKETS];
                     bucket.sort_unstable_by_key(|e| Reverse(e.key()));
