@@ -205,6 +205,24 @@ mod tests {
     }
 
     #[test]
+    fn actions_pushed_into_the_slice_being_drained_take_their_turn_among_its_own() {
+        // Three due at 10 ns; once the first is out (the slice is being drained), one more at
+        // 10 ns and one at 20 go in beside the two left, and one at 5 ns: earlier than the
+        // rest, so next. Then the 10s in the order they went in, then the 20, by hand.
+        let mut q = Queue::with_capacity(0);
+        for what in [1, 2, 3] {
+            q.push(10, what);
+        }
+        assert_eq!(q.pop(), Some((10, 1)));
+        q.push(10, 4);
+        q.push(20, 5);
+        q.push(5, 6);
+        assert_eq!(q.next_due(), Some(5));
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, [(5, 6), (10, 2), (10, 3), (10, 4), (20, 5)]);
+    }
+
+    #[test]
     fn the_same_order_as_a_heap_whatever_the_delays() {
         // A simulation's pattern: pop the earliest, push new actions from its time onwards,
         // at delays from nothing to many turns of the wheel.
