@@ -66,7 +66,8 @@ fn model_of(m: &results::ModeResult, calibration: &Calibration) -> simulate::Mod
     simulate::Model::new(Some(round_trip), calibration.clone())
 }
 
-/// The wake-ups the model counts for a measured run.
+/// The wake-ups the model counts for a measured run, with its clients beside the server as
+/// the run had them when `calibration` carries their CPU.
 fn wakes(s: &Scenario, m: &results::ModeResult, calibration: &Calibration) -> [f64; 2] {
     let mut model = model_of(m, calibration);
     model.clients_beside = !calibration.clients.is_empty();

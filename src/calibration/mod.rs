@@ -189,15 +189,17 @@ impl Calibration {
 
     /// Fits the costs from the calibration scenario's measured results (every point and mode).
     ///
-    /// Every count but the wake-ups is read off the measurement, and a page's cost is kept at
-    /// an empty poll's or above (`pages_above_empty`). The wake-ups are the model's
-    /// (`wakes`: how many of a run's jobs reached an idle core, for the run's scenario and
-    /// mode, at the costs of a calibration), and depend on the costs, since a dearer job keeps
-    /// its core busy longer: so the costs are fitted without them, the wake-ups counted at
-    /// those costs, the costs fitted again with them, until the counts settle. That is done
-    /// for each idle threshold of [`WAKE_AFTER_IDLE_NS`], and the fit with the least
-    /// [`Calibration::fit_error`] kept. Then the clients' CPU is fitted on the driver's, and
-    /// their handoff ([`Handoff`]) on the push modes' latency as `latency` models it.
+    /// The clients' CPU is fitted first, on the driver's alone. Every count but the wake-ups
+    /// is read off the measurement, and a page's cost is kept at an empty poll's or above
+    /// (`pages_above_empty`). The wake-ups are the model's (`wakes`: how many of a run's jobs
+    /// reached an idle core, for the run's scenario and mode, at the costs of a calibration
+    /// that carries the clients' CPU, since the runs had their clients beside the server),
+    /// and depend on the costs, since a dearer job keeps its core busy longer: so the costs
+    /// are fitted without them, the wake-ups counted at those costs, the costs fitted again
+    /// with them, until the counts settle. That is done for each idle threshold of
+    /// [`WAKE_AFTER_IDLE_NS`], and the fit with the least [`Calibration::fit_error`] kept.
+    /// Then the clients' handoff ([`Handoff`]) is fitted on the push modes' latency as
+    /// `latency` models it.
     ///
     /// Runs of [`MEMORY_SCENARIOS`] among them go into memory only.
     pub fn fit(results: &Results, wakes: Wakes, latency: Latency) -> anyhow::Result<Calibration> {
