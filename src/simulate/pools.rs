@@ -39,26 +39,26 @@ impl Pools {
         }
     }
 
-    /// Whether an attempt to `client`'s endpoint starting at `from` opens a connection: its
-    /// host has none idle then. Attempts come in the order they start.
-    pub fn opens(&mut self, client: u32, from: u64) -> bool {
-        self.end_before(from);
-        let (busy, open) = self.hosts[client as usize % self.hosts.len()];
-        busy == open
-    }
-
-    /// An attempt to `client`'s endpoint on a connection from `from` to `to`, which `closes`
-    /// its connection when it ends. Attempts come in the order they start.
-    pub fn attempt(&mut self, client: u32, from: u64, to: u64, closes: bool) {
+    /// An attempt to `client`'s endpoint starting at `from` checks a connection out of its
+    /// host's pool, opening one if none is idle; returns its host, for [`Pools::hold`], and
+    /// whether it opened one. Attempts come in the order they start.
+    pub fn check_out(&mut self, client: u32, from: u64) -> (usize, bool) {
         self.end_before(from);
         let host = client as usize % self.hosts.len();
         let (busy, open) = &mut self.hosts[host];
-        if *busy == *open {
+        let opens = *busy == *open;
+        if opens {
             *open += 1;
             self.open += 1;
             self.peak = self.peak.max(self.open);
         }
         *busy += 1;
+        (host, opens)
+    }
+
+    /// The attempt that checked a connection out of `host`'s pool holds it until `to`, and
+    /// `closes` it then (a timeout or a hang-up) or gives it back.
+    pub fn hold(&mut self, host: usize, to: u64, closes: bool) {
         self.busy.push(Reverse((to, host, closes)));
     }
 
@@ -85,19 +85,25 @@ impl Pools {
 mod tests {
     use super::*;
 
+    /// An attempt to `client` from `from` to `to`, which `closes` its connection at its end.
+    fn attempt(p: &mut Pools, client: u32, from: u64, to: u64, closes: bool) {
+        let (host, _) = p.check_out(client, from);
+        p.hold(host, to, closes);
+    }
+
     #[test]
     fn a_hosts_pool_grows_to_its_most_attempts_at_once_and_reuses_its_idle_connections() {
         // Host 0 (even clients) has attempts over [0, 10), [2, 5), [6, 9): two at once at
         // most, the third on the second's connection; host 1 has one: three, by hand.
         let mut p = Pools::new(2);
-        p.attempt(0, 0, 10, false);
-        p.attempt(2, 2, 5, false);
-        p.attempt(1, 3, 4, false);
-        p.attempt(4, 6, 9, false);
+        attempt(&mut p, 0, 0, 10, false);
+        attempt(&mut p, 2, 2, 5, false);
+        attempt(&mut p, 1, 3, 4, false);
+        attempt(&mut p, 4, 6, 9, false);
         assert_eq!(p.peak(), 3);
         // From 9, host 0 has [0, 10) and two more under way: a third connection.
-        p.attempt(6, 9, 20, false);
-        p.attempt(8, 9, 20, false);
+        attempt(&mut p, 6, 9, 20, false);
+        attempt(&mut p, 8, 9, 20, false);
         assert_eq!(p.peak(), 4);
     }
 
@@ -107,15 +113,15 @@ mod tests {
         // under way from 6. Open, by hand: at 2, host 1's two and host 0's one; at 6, host 0's
         // three and none of host 1's.
         let mut p = Pools::new(2);
-        p.attempt(1, 0, 5, true);
-        p.attempt(3, 1, 5, true);
-        p.attempt(0, 2, 20, false);
+        attempt(&mut p, 1, 0, 5, true);
+        attempt(&mut p, 3, 1, 5, true);
+        attempt(&mut p, 0, 2, 20, false);
         assert_eq!(p.peak(), 3);
-        p.attempt(2, 6, 20, false);
-        p.attempt(4, 6, 20, false);
+        attempt(&mut p, 2, 6, 20, false);
+        attempt(&mut p, 4, 6, 20, false);
         assert_eq!(p.peak(), 3, "kept open, host 1's would make five");
         // Host 1 again: its closed connections are opened anew, one for one attempt.
-        p.attempt(5, 7, 8, false);
+        attempt(&mut p, 5, 7, 8, false);
         assert_eq!(p.peak(), 4);
     }
 }

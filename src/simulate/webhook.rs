@@ -153,11 +153,14 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                 }
             }
         }
-        // A worker takes the delivery, a core signs and sends it (opening a connection first
-        // if its host's pool has none idle, as the calibration's runs count the server's
-        // connections opened); it reaches the receiver, which takes the fault's added way
-        // there (and back) and answers.
-        let opens = f64::from(u8::from(pools.opens(c, start)));
+        // A worker takes the delivery and checks a connection out of its host's pool as soon
+        // as its task runs, before its turn at a core to send (a burst's attempts hold their
+        // connections at once); a core signs and sends it, opening the connection first if the
+        // pool had none idle (the calibration's runs count the server's connections opened);
+        // it reaches the receiver, which takes the fault's added way there (and back) and
+        // answers.
+        let (host, opens) = pools.check_out(c, start);
+        let opens = f64::from(u8::from(opens));
         let sent = server.serve(
             start,
             Woken::ByEvent,
@@ -195,9 +198,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             (answer, answered) = (Answer::Failed(None), sent + timeout);
         }
         workers.push(Reverse(answered));
-        // The worker's task checks its connection out as soon as it runs and has signed,
-        // before its turn at a core to send: a burst's attempts hold their connections at once.
-        pools.attempt(c, start, answered, timed_out || hangs_up);
+        pools.hold(host, answered, timed_out || hangs_up);
         if cap < w.concurrency {
             let lane = lanes.entry(c).or_default();
             lane.push(Reverse(answered));
