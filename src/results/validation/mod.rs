@@ -317,6 +317,20 @@ fn knee_of(points: impl Iterator<Item = Option<(f64, f64)>>) -> Option<f64> {
     None
 }
 
+/// Where a CPU figure's miss points: the words every mode's share, around what the runs were
+/// (`$runs`) and what a mode adds (`$more`).
+macro_rules! cpu_rests_on {
+    ($runs:literal, $more:literal) => {
+        concat!(
+            "the calibration's CPU per operation and per wake-up, fitted over its runs",
+            $runs,
+            ": how often a job finds its core idle turns on how the arrivals bunch",
+            $more,
+            ", and a calibration from another machine or day prices it at that machine's speed then"
+        )
+    };
+}
+
 /// The part of the model a figure rests on: where to look when it misses.
 pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
     let poller = matches!(mode, Mode::Poll | Mode::ConditionalPoll);
@@ -335,19 +349,15 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
             "the clients' schedules against the event schedule (which `run` and the model share)"
         }
         Figure::DeliveriesPerSecond => "the event schedule and the drain",
-        Figure::CpuMsPer1k if mode == Mode::Webhook => {
-            "the calibration's CPU per operation and per wake-up, fitted over its runs on loopback: how often a \
-             job finds its core idle turns on how the arrivals bunch, an answer or a retry that reaches the \
-             sender after its threads have parked (a round trip of tens of milliseconds, a receiver that fails) \
-             wakes them again at a cost those runs do not price, and a calibration from another machine or day \
-             prices it at that machine's speed then"
-        }
-        Figure::CpuMsPer1k => {
-            "the calibration's CPU per operation and per wake-up, fitted over its runs: how often a job finds \
-             its core idle turns on how the arrivals bunch, the fit leaves some costs loose (a page of events, \
-             a stream write), and a calibration from another machine or day prices it at that machine's speed \
-             then"
-        }
+        Figure::CpuMsPer1k if mode == Mode::Webhook => cpu_rests_on!(
+            " on loopback",
+            ", what a round trip of tens of milliseconds or a receiver that fails costs the sender those \
+             runs do not price"
+        ),
+        Figure::CpuMsPer1k => cpu_rests_on!(
+            "",
+            ", the fit leaves some costs loose (a page of events, a stream write)"
+        ),
         Figure::MemoryPerClient if mode == Mode::Webhook => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
              per endpoint and per attempt a second where it measured the webhook memory runs), for the \
