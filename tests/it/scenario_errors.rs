@@ -213,3 +213,25 @@ fn drive_refuses_server_limits_it_cannot_set() {
         );
     }
 }
+
+#[test]
+fn every_shipped_scenario_is_valid() {
+    // Every file under scenarios/ (the shipped scenarios, the held-out, the internet-scale, the
+    // benches and the probes the README quotes) validates as it stands.
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")];
+    let mut checked = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                if let Err(failure) = pushpull::app::validate(&path, false) {
+                    panic!("{failure}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 30, "only {checked} scenario files found");
+}
