@@ -317,8 +317,8 @@ fn knee_of(points: impl Iterator<Item = Option<(f64, f64)>>) -> Option<f64> {
     None
 }
 
-/// Where a CPU figure's miss points: the words every mode's share, around what the runs were
-/// (`$runs`) and what a mode adds (`$more`).
+/// Where a CPU figure's miss points, in the words every mode's text shares, around what the
+/// runs were (`$runs`) and what the mode adds (`$more`).
 macro_rules! cpu_rests_on {
     ($runs:literal, $more:literal) => {
         concat!(
