@@ -164,7 +164,7 @@ fn knee_rule() -> String {
 
 /// How many of its goals the model met, missed, and came outside of by less than their noise
 /// (neither), over every figure, knee and count that has a goal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
     /// Goals met.
     pub met: usize,
@@ -183,11 +183,7 @@ impl Tally {
             .map(|c| c.verdict)
             .chain(v.knees.iter().map(|k| k.verdict))
             .chain(v.fates.iter().map(|f| f.verdict));
-        let mut t = Tally {
-            met: 0,
-            missed: 0,
-            within_noise: 0,
-        };
+        let mut t = Tally::default();
         for verdict in verdicts {
             match verdict {
                 Verdict::Met => t.met += 1,
