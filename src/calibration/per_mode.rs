@@ -57,6 +57,9 @@ pub struct Held {
     pub attempts_per_second: f64,
     /// Bytes of a poller's mean page (its answers that were not empty).
     pub page_bytes: f64,
+    /// Bytes the WebSocket streams' send buffers held beyond what the calibration's did (one
+    /// frame of its events each): added as they are, not fitted (none for the other modes).
+    pub send_buffer_bytes: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -71,6 +74,7 @@ impl MemoryCost {
             + self.per_endpoint_bytes * held.endpoints
             + self.per_attempt_per_second_bytes * held.attempts_per_second
             + self.per_page_byte * held.page_bytes
+            + held.send_buffer_bytes
     }
 }
 

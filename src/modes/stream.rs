@@ -16,6 +16,10 @@ use crate::scenario::{Scenario, SlowConsumer, StreamParams};
 use crate::server::stats::Stats;
 use crate::server::RunState;
 
+/// Events of one topic a resumed stream is written at once from the log; a longer backlog
+/// comes in batches of this many.
+pub const BACKLOG_CHUNK: usize = 256;
+
 /// A client's bounded queue of events not yet written to its connection.
 pub struct SendQueue {
     inner: Mutex<QueueInner>,
@@ -242,9 +246,12 @@ impl Session {
 
     /// The next chunk of the log after the cursor, if any is left.
     fn backlog(&mut self) -> Option<Batch> {
-        const CHUNK: usize = 256;
         for i in 0..self.topics.len() {
-            match self.run.log.read_after(self.topics[i], self.sent.0[i], CHUNK) {
+            match self
+                .run
+                .log
+                .read_after(self.topics[i], self.sent.0[i], BACKLOG_CHUNK)
+            {
                 Err(gone) => {
                     let from = self.sent.0[i];
                     self.sent.0[i] = gone.earliest - 1;

@@ -29,7 +29,7 @@ use crate::server::extract::ApiQuery;
 use crate::server::{ApiError, AppState, RunState};
 
 /// Bytes of frames the server gathers before writing them out (a flush writes sooner).
-const SERVER_WRITE_BUFFER: usize = 64 * 1024;
+pub const SERVER_WRITE_BUFFER: usize = 64 * 1024;
 
 /// Close code for a client that fell behind its send queue.
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;

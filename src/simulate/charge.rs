@@ -13,7 +13,8 @@ use crate::scenario::Scenario;
 /// cores served and for the background (the window's seconds, its clients held, its events
 /// published), bytes per request and delivery, memory as the calibration's fixed part and
 /// part per connection, for the most connections the model held (and the parts it has for
-/// the webhook sender's endpoints and attempts a second, and for the pollers' mean page). A
+/// the webhook sender's endpoints and attempts a second, and for the pollers' mean page; and
+/// what the WebSocket streams' send buffers held beyond the calibration's, at its size). A
 /// connection turned away is priced as a connection opened.
 pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, o: &Outcome) -> ServerCost {
     let c = &model.calibration;
@@ -54,6 +55,12 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
             endpoints: clients,
             attempts_per_second: requests / seconds,
             page_bytes: written / (requests - o.empty as f64).max(1.0),
+            send_buffer_bytes: o.send_buffers.as_ref().map_or(0.0, |b| {
+                let calibrated = c
+                    .bytes(mode)
+                    .map_or(s.events.payload_bytes, |b| b.payload_bytes as usize);
+                b.beyond(s.events.topics, calibrated)
+            }),
         })
     });
     ServerCost {

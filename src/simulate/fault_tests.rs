@@ -121,6 +121,36 @@ fn a_cut_stream_is_refused_until_the_window_ends_then_resumes_from_its_cursor() 
 }
 
 #[test]
+fn a_resumed_websocket_keeps_a_send_buffer_grown_to_its_backlog() {
+    let cut =
+        "[websocket]\nretry = \"500ms\"\n[[faults]]\nkind = \"stream_cut\"\nat = \"10s\"\nfor = \"2s\"\n";
+    let s = scenario(Mode::Websocket, cut);
+    let payload = s.events.payload_bytes;
+    let frame = super::send_buffers::frame_bytes(1, payload) as f64;
+    // Accepted again at 12.504 s (as the SSE stream above), it is written every event since
+    // the cut in one batch: the buffer doubles from one frame until it holds them all.
+    let n = events(&s, |at| (10 * S..=12_504 * MS).contains(&at));
+    let grown = frame * (n as f64).log2().ceil().exp2();
+    let buffers = model(&s, Mode::Websocket)
+        .send_buffers
+        .expect("a WebSocket's buffers");
+    assert!(
+        (buffers.beyond(1, payload) - (grown - frame)).abs() < 1e-9,
+        "{n} events: {buffers:?}"
+    );
+    // Without the cut it holds one frame, what the calibration's did; SSE keeps none.
+    let plain = model(&scenario(Mode::Websocket, ""), Mode::Websocket)
+        .send_buffers
+        .unwrap();
+    assert_eq!(plain.beyond(1, payload), 0.0);
+    assert!(
+        model(&scenario(Mode::Sse, &cut.replace("websocket", "sse")), Mode::Sse)
+            .send_buffers
+            .is_none()
+    );
+}
+
+#[test]
 fn a_paused_stream_client_reads_at_the_pause_end_and_a_full_queue_meets_its_policy() {
     let pause = "[[faults]]\nkind = \"client_pause\"\nat = \"10s\"\nfor = \"4s\"\n";
     // Events arriving in [10 s, 14 s), scheduled a way earlier, wait for the pause's end.

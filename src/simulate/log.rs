@@ -129,6 +129,17 @@ impl Log {
         }
     }
 
+    /// The most events of one topic the last [`Log::hand_out`] (to client `c`) handed.
+    pub fn most_of_one_topic(&self, c: usize) -> usize {
+        let k = self.per_client;
+        self.before
+            .iter()
+            .zip(&self.read[c * k..c * k + k])
+            .map(|(before, now)| now - before)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Hands client `c` the events the server holds at `at_ns` (in topic order, at most
     /// `limit`); `arrives(taken)` says when the answer carrying `taken` of them arrives, and
     /// the measured ones are recorded as arriving then (unless that is after the drain: then

@@ -46,6 +46,7 @@ pub mod poll;
 mod pools;
 pub mod queue;
 mod results;
+mod send_buffers;
 pub mod server;
 
 pub use network::{Network, Wire, LOOPBACK_ROUND_TRIP};

@@ -48,6 +48,8 @@ pub struct Outcome {
     /// to for `heartbeat` (an SSE comment, a WebSocket ping): segments on the wire, which
     /// the calibration's short runs never see, and no CPU the model charges.
     pub heartbeats: u64,
+    /// The WebSocket streams' send buffers at the end (none for the other modes).
+    pub send_buffers: Option<super::send_buffers::SendBuffers>,
     /// Actions the event loop carried out (requests sent), for its speed.
     pub actions: u64,
     /// The webhook sender's counters from the end of the warm-up to the end of the drain,
@@ -113,6 +115,7 @@ impl Outcome {
             peak_connections: u64::from(s.clients.count),
             connections_refused: 0,
             heartbeats: 0,
+            send_buffers: None,
             actions: 0,
             sender: Default::default(),
             timeline: (!windows.is_empty()).then(Default::default),

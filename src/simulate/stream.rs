@@ -16,6 +16,10 @@
 //!   oldest queued event, which is lost. The sockets' own few KiB of buffer are not modelled.
 //! - `latency` adds its delay to each way.
 //!
+//! A WebSocket stream's send buffer keeps the size its largest batch grew it to (one frame for
+//! a stream written an event at a time, its backlog for one resumed), which its memory counts
+//! (`send_buffers.rs`).
+//!
 //! A server holding its most connections (`admission.rs`) lets the first clients in and turns
 //! the rest away (503, `Retry-After: 1`), and they back off as from a cut; a stream closed by
 //! a cut or the slow-consumer policy gives its connection back, and whoever connects next may
@@ -27,6 +31,7 @@ use super::admission::{Admission, Admitted};
 use super::faults::Faults;
 use super::log::Log;
 use super::queue::Queue;
+use super::send_buffers::{event_json_bytes, SendBuffers};
 use super::server::{Server, Woken};
 use super::{Outcome, Progress, Wire, PROGRESS_EVERY};
 use crate::calibration::Op;
@@ -61,6 +66,8 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         admission: Admission::new(s),
         last_written: vec![0; s.clients.count as usize],
         heartbeat: params.heartbeat.as_nanos().max(1) as u64,
+        buffers: (mode == Mode::Websocket)
+            .then(|| SendBuffers::new(s.clients.count as usize, s.events.topics, s.events.payload_bytes)),
         log,
         out,
         wire,
@@ -123,6 +130,7 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         }
     }
     m.admission.count(&mut m.out);
+    m.out.send_buffers = m.buffers.take();
     m.out
 }
 
@@ -145,15 +153,7 @@ const TURNED_AWAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Events a client's send queue holds before the slow-consumer policy applies: `buffer`, or
 /// as many of the scenario's events as fit in `buffer_bytes` (at least one), whichever is less.
 fn room(s: &Scenario, buffer: usize, buffer_bytes: usize) -> usize {
-    let wire = crate::event::WireEvent {
-        id: 1 << 32,
-        topic: s.events.topics.saturating_sub(1),
-        seq: 1 << 20,
-        scheduled_ns: 1 << 40,
-        emitted_ns: 1 << 40,
-        measured: true,
-    };
-    let size = crate::event::Event::new(wire, s.events.payload_bytes).json.len();
+    let size = event_json_bytes(s.events.topics, s.events.payload_bytes);
     buffer.min(buffer_bytes / size).max(1)
 }
 
@@ -205,6 +205,8 @@ struct Streams<'a> {
     last_written: Vec<u64>,
     /// The scenario's heartbeat, ns.
     heartbeat: u64,
+    /// The WebSocket streams' send buffers (none for SSE, which keeps none).
+    buffers: Option<SendBuffers>,
 }
 
 impl Streams<'_> {
@@ -222,6 +224,9 @@ impl Streams<'_> {
             return;
         }
         self.quiet_until(c, at);
+        if let Some(b) = &mut self.buffers {
+            b.wrote(c, 1);
+        }
         let stream = if self.hit.is_empty() {
             None
         } else {
@@ -244,6 +249,9 @@ impl Streams<'_> {
                             st.queued.clear();
                             (st.down, st.closed_unseen) = (true, true);
                             self.out.slow_disconnects += 1;
+                            if let Some(b) = &mut self.buffers {
+                                b.closed(c);
+                            }
                             self.admission.release(c as usize);
                             self.log.seek(c as usize, first);
                             return;
@@ -275,6 +283,9 @@ impl Streams<'_> {
                 let st = self.hit.get_mut(&c).expect("a cut client is tracked");
                 st.down = true;
                 self.out.stream_cuts += 1;
+                if let Some(b) = &mut self.buffers {
+                    b.closed(c);
+                }
                 self.admission.release(c as usize);
                 // The client has had what was written before; what it has not read yet it
                 // reads when its pause ends, and sees the close then.
@@ -357,6 +368,10 @@ impl Streams<'_> {
                 let back = done + wire.answer(taken);
                 faults.read(c, back)
             });
+        if let Some(b) = &mut self.buffers {
+            b.opened(c);
+            b.wrote(c, self.log.most_of_one_topic(c as usize));
+        }
     }
 
     /// The server answers client `c`'s attempt at `now` with a 503 asking for `asked`; the

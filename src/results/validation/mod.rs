@@ -369,6 +369,11 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
              per byte of the mean page where it measured the page runs): what a client's buffers and queues hold \
              beyond that is not in the model"
         }
+        Figure::MemoryPerClient if mode == Mode::Websocket => {
+            "the calibration's memory, a fixed part and a part per connection fitted over its runs, and each \
+             stream's send buffer at the size its largest batch grew it to (beyond the calibration's one frame): \
+             what else a client's larger events or queues leave held is not in the model"
+        }
         Figure::MemoryPerClient => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs: what a \
              client's buffers and queues hold beyond that is not in the model"
