@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use super::figures;
 use super::html::{esc, number, page_start};
 use crate::results::validation::fates::{self, Fate, FATE_GOAL};
-use crate::results::validation::{rests_on, Check, Goal, Knee, Validation, Verdict, KNEE_RISE};
+use crate::results::validation::{rests_on, Check, Goal, Knee, Validation, Verdict, KNEE_GOAL, KNEE_RISE};
 use crate::results::Results;
 
 /// Column headers.
@@ -155,10 +155,11 @@ fn knee_rule() -> String {
     format!(
         "A mode's knee is the first swept value at which its p99 (for a measurement repeated, the median of \
          its repetitions) exceeds {} times the lowest p99 of the values before it; the goal is the measured knee \
-         within 20% (or no knee either way). Where the repetitions, each taken alone, put the knee elsewhere, \
+         within {:.0}% (or no knee either way). Where the repetitions, each taken alone, put the knee elsewhere, \
          their knees are shown, and a model's knee that agrees with one of them but not with the median's is \
          within noise.",
-        number(KNEE_RISE)
+        number(KNEE_RISE),
+        KNEE_GOAL * 100.0
     )
 }
 

@@ -36,6 +36,8 @@ pub struct Fate {
     pub repetitions: usize,
     /// The model's.
     pub simulated: u64,
+    /// Within [`FATE_GOAL`] of the measured count.
+    pub goal: super::Goal,
     /// How it came out: met, missed, or outside the goal by less than the counts' noise.
     pub verdict: Verdict,
 }
@@ -64,6 +66,7 @@ pub fn fates(measured: &Results, simulated: &Results) -> Vec<Fate> {
                         measured: mv as f64 / repetitions as f64,
                         repetitions,
                         simulated: sv,
+                        goal: super::Goal::Share(FATE_GOAL),
                         verdict: judge(mv, repetitions, sv),
                     });
                 }

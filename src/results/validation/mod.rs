@@ -225,14 +225,19 @@ pub struct Knee {
     pub measured_each: Vec<Option<f64>>,
     /// The model's knee, found the same way.
     pub simulated: Option<f64>,
+    /// Within [`KNEE_GOAL`] of the measured knee.
+    pub goal: Goal,
     /// Met when the model's knee agrees with the measured one (both none, or both within
-    /// 20% of the measured value); within noise when it agrees with the knee of one of the
-    /// measured repetitions instead; else missed.
+    /// the goal of the measured value); within noise when it agrees with the knee of one of
+    /// the measured repetitions instead; else missed.
     pub verdict: Verdict,
 }
 
 /// How far p99 must rise above the flat part for a point to be the knee.
 pub const KNEE_RISE: f64 = 2.0;
+
+/// The share of the measured knee the model's must come within.
+pub const KNEE_GOAL: f64 = 0.20;
 
 /// The knee of each mode of a sweep over one numeric parameter, both ways; empty for
 /// anything else.
@@ -245,7 +250,7 @@ pub fn knees(measured: &Results, simulated: &Results) -> Vec<Knee> {
     }
     let agree = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (None, None) => true,
-        (Some(a), Some(b)) => (b - a).abs() <= 0.2 * a.abs(),
+        (Some(a), Some(b)) => (b - a).abs() <= KNEE_GOAL * a.abs(),
         _ => false,
     };
     first
@@ -259,6 +264,7 @@ pub fn knees(measured: &Results, simulated: &Results) -> Vec<Knee> {
                 parameter: first.values[0].path.clone(),
                 measured: mk,
                 simulated: sk,
+                goal: Goal::Share(KNEE_GOAL),
                 verdict: if agree(mk, sk) {
                     Verdict::Met
                 } else if each.iter().any(|&k| agree(k, sk)) {

@@ -61,6 +61,11 @@ fn the_knee_is_where_p99_first_doubles_over_the_flat_part_before_it() {
         (Some(5000.0), Some(1000.0), Verdict::Missed)
     );
     assert_eq!(
+        k.goal,
+        Goal::Share(0.2),
+        "the goal it was judged against, in validation.json"
+    );
+    assert_eq!(
         v.checks.len(),
         4 * Figure::ALL.len(),
         "every figure at every point"
