@@ -67,6 +67,15 @@ fn a_stream_turned_away_backs_off_as_the_real_client_does() {
         assert_eq!((o.client_errors, o.reconnects), (6, 5), "{mode}");
         assert_eq!(o.requests, 0, "{mode}: a turned-away reconnect reaches no route");
     }
+    // The two held WebSockets each keep one frame; the third holds no connection, so no
+    // buffer either (not one counted as empty, below the calibration's frame).
+    let s = scenario(Mode::Websocket, "");
+    let buffers = model(&s, Mode::Websocket)
+        .send_buffers
+        .expect("a WebSocket's buffers");
+    let frame = super::send_buffers::frame_bytes(1, s.events.payload_bytes) as f64;
+    let beyond = buffers.beyond(1, s.events.payload_bytes);
+    assert_eq!(beyond, 0.0, "{} frames", beyond / frame);
 }
 
 #[test]

@@ -377,6 +377,10 @@ impl Streams<'_> {
     /// The server answers client `c`'s attempt at `now` with a 503 asking for `asked`; the
     /// client reads it and backs off.
     fn refuse(&mut self, now: u64, c: u32, asked: std::time::Duration) {
+        if let Some(b) = &mut self.buffers {
+            // No stream, no buffer (one cut or closed has none already).
+            b.closed(c);
+        }
         let back = self.server.serve(now, Woken::ByRequest, &[(Op::Connection, 1.0)]) + self.wire.answer(0);
         let got = self.faults.read(c, back);
         let st = self.hit.get_mut(&c).expect("a refused client is tracked");
