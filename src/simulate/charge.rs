@@ -55,7 +55,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
             endpoints: clients,
             attempts_per_second: requests / seconds,
             page_bytes: written / (requests - o.empty as f64).max(1.0),
-            send_buffer_bytes: o.send_buffers.as_ref().map_or(0.0, |b| {
+            send_buffer_bytes: o.send_buffers.map_or(0.0, |b| {
                 let calibrated = c
                     .bytes(mode)
                     .map_or(s.events.payload_bytes, |b| b.payload_bytes as usize);

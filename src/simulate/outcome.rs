@@ -48,8 +48,9 @@ pub struct Outcome {
     /// to for `heartbeat` (an SSE comment, a WebSocket ping): segments on the wire, which
     /// the calibration's short runs never see, and no CPU the model charges.
     pub heartbeats: u64,
-    /// The WebSocket streams' send buffers at the end (none for the other modes).
-    pub send_buffers: Option<super::send_buffers::SendBuffers>,
+    /// What the WebSocket streams open at the end held in their send buffers (none for the
+    /// other modes).
+    pub send_buffers: Option<super::send_buffers::SendBuffered>,
     /// Actions the event loop carried out (requests sent), for its speed.
     pub actions: u64,
     /// The webhook sender's counters from the end of the warm-up to the end of the drain,

@@ -14,47 +14,64 @@ use crate::event::{Event, WireEvent};
 use crate::modes::stream::BACKLOG_CHUNK;
 use crate::modes::websocket::SERVER_WRITE_BUFFER;
 
-/// Each client's send buffer, while its stream is open.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SendBuffers {
-    /// Bytes each client's buffer has grown to (none while its stream is closed).
-    size: Vec<Option<u64>>,
+/// Each client's send buffer while its stream lasts (the stream model knows which are open).
+#[derive(Debug)]
+pub(super) struct SendBuffers {
+    /// Bytes each client's buffer has grown to.
+    size: Vec<u64>,
     /// Bytes of one frame carrying one of the scenario's events.
     frame: u64,
 }
 
 impl SendBuffers {
-    /// Empty buffers for `clients` open streams of events on `topics` topics carrying
+    /// Empty buffers for `clients` streams of events on `topics` topics carrying
     /// `payload_bytes`.
     pub fn new(clients: usize, topics: u32, payload_bytes: usize) -> SendBuffers {
         SendBuffers {
-            size: vec![Some(0); clients],
+            size: vec![0; clients],
             frame: frame_bytes(topics, payload_bytes),
         }
     }
 
     /// Client `c`'s stream was written `frames` events in one batch.
     pub fn wrote(&mut self, c: u32, frames: usize) {
-        if let Some(size) = &mut self.size[c as usize] {
-            *size = grown(*size, frames, self.frame);
+        let size = &mut self.size[c as usize];
+        *size = grown(*size, frames, self.frame);
+    }
+
+    /// Client `c`'s stream opened afresh (its last buffer went with its last connection) and
+    /// was written its backlog, `frames` events at most in one batch.
+    pub fn reopened(&mut self, c: u32, frames: usize) {
+        self.size[c as usize] = grown(0, frames, self.frame);
+    }
+
+    /// What the buffers of the streams `open` says are open hold.
+    pub fn held(&self, open: impl Fn(u32) -> bool) -> SendBuffered {
+        let mut held = SendBuffered { bytes: 0, streams: 0 };
+        for (c, &size) in self.size.iter().enumerate() {
+            if open(c as u32) {
+                held.bytes += size;
+                held.streams += 1;
+            }
         }
+        held
     }
+}
 
-    /// Client `c`'s stream closed: its buffer goes with the connection.
-    pub fn closed(&mut self, c: u32) {
-        self.size[c as usize] = None;
-    }
+/// What the WebSocket streams open at a run's end held in their send buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SendBuffered {
+    /// Bytes, over every open stream.
+    pub bytes: u64,
+    /// Open streams.
+    pub streams: u64,
+}
 
-    /// Client `c`'s stream opened afresh, its buffer empty.
-    pub fn opened(&mut self, c: u32) {
-        self.size[c as usize] = Some(0);
-    }
-
-    /// Bytes the open streams' buffers hold beyond one frame each of events carrying
-    /// `calibrated_payload` bytes (what the calibration's connections held).
+impl SendBuffered {
+    /// Bytes beyond one frame each of events carrying `calibrated_payload` bytes on one of
+    /// `topics` topics (what the calibration's connections held).
     pub fn beyond(&self, topics: u32, calibrated_payload: usize) -> f64 {
-        let each = frame_bytes(topics, calibrated_payload) as f64;
-        self.size.iter().flatten().map(|&b| b as f64 - each).sum()
+        self.bytes as f64 - self.streams as f64 * frame_bytes(topics, calibrated_payload) as f64
     }
 }
 
@@ -116,23 +133,22 @@ mod tests {
     #[test]
     fn a_buffer_doubles_to_hold_its_largest_batch_and_keeps_that_size() {
         // By hand, 100-byte frames: 1 → 100; 3 more in a batch: 100, 200, 400 (300 needed);
-        // a batch of 2 after fits in 400.
+        // a batch of 2 after fits in 400. Reopened, it starts empty: 100, 200, 400, 800 for 5.
         let mut b = SendBuffers {
-            size: vec![Some(0), Some(0)],
+            size: vec![0, 0],
             frame: 100,
         };
         b.wrote(0, 1);
-        assert_eq!(b.size[0], Some(100));
+        assert_eq!(b.size[0], 100);
         b.wrote(0, 3);
-        assert_eq!(b.size[0], Some(400));
+        assert_eq!(b.size[0], 400);
         b.wrote(0, 2);
-        assert_eq!(b.size[0], Some(400));
-        b.closed(1);
-        b.wrote(1, 5);
-        assert_eq!(b.size[1], None, "a closed stream is written nothing");
-        b.opened(1);
-        b.wrote(1, 5);
-        assert_eq!(b.size[1], Some(800), "100, 200, 400, 800 for 500 bytes");
+        assert_eq!(b.size[0], 400);
+        b.wrote(1, 20);
+        b.reopened(1, 5);
+        assert_eq!(b.size[1], 800);
+        b.reopened(1, 0);
+        assert_eq!(b.size[1], 0);
     }
 
     #[test]
@@ -162,11 +178,14 @@ mod tests {
         let frame = frame_bytes(50, 512) as f64;
         b.wrote(0, 1);
         b.wrote(1, 2);
-        b.closed(2);
+        b.wrote(2, 4);
+        // The third stream is closed: only the first two count.
+        let held = b.held(|c| c < 2);
+        assert_eq!(held.streams, 2);
         // Against the same events: 0 for the stream written one at a time, a frame more for
-        // the one written two at once; the closed one holds nothing.
-        assert!((b.beyond(50, 512) - frame).abs() < 1e-9, "{}", b.beyond(50, 512));
+        // the one written two at once.
+        assert!((held.beyond(50, 512) - frame).abs() < 1e-9, "{held:?}");
         let smaller = frame_bytes(50, 256) as f64;
-        assert!((b.beyond(50, 256) - (3.0 * frame - 2.0 * smaller)).abs() < 1e-9);
+        assert!((held.beyond(50, 256) - (3.0 * frame - 2.0 * smaller)).abs() < 1e-9);
     }
 }

@@ -130,7 +130,12 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         }
     }
     m.admission.count(&mut m.out);
-    m.out.send_buffers = m.buffers.take();
+    // The buffers of the streams open at the end: a closed one went with its connection.
+    let hit = &m.hit;
+    m.out.send_buffers = m
+        .buffers
+        .take()
+        .map(|b| b.held(|c| !hit.get(&c).is_some_and(|st| st.down)));
     m.out
 }
 
@@ -249,9 +254,6 @@ impl Streams<'_> {
                             st.queued.clear();
                             (st.down, st.closed_unseen) = (true, true);
                             self.out.slow_disconnects += 1;
-                            if let Some(b) = &mut self.buffers {
-                                b.closed(c);
-                            }
                             self.admission.release(c as usize);
                             self.log.seek(c as usize, first);
                             return;
@@ -283,9 +285,6 @@ impl Streams<'_> {
                 let st = self.hit.get_mut(&c).expect("a cut client is tracked");
                 st.down = true;
                 self.out.stream_cuts += 1;
-                if let Some(b) = &mut self.buffers {
-                    b.closed(c);
-                }
                 self.admission.release(c as usize);
                 // The client has had what was written before; what it has not read yet it
                 // reads when its pause ends, and sees the close then.
@@ -369,18 +368,13 @@ impl Streams<'_> {
                 faults.read(c, back)
             });
         if let Some(b) = &mut self.buffers {
-            b.opened(c);
-            b.wrote(c, self.log.most_of_one_topic(c as usize));
+            b.reopened(c, self.log.most_of_one_topic(c as usize));
         }
     }
 
     /// The server answers client `c`'s attempt at `now` with a 503 asking for `asked`; the
     /// client reads it and backs off.
     fn refuse(&mut self, now: u64, c: u32, asked: std::time::Duration) {
-        if let Some(b) = &mut self.buffers {
-            // No stream, no buffer (one cut or closed has none already).
-            b.closed(c);
-        }
         let back = self.server.serve(now, Woken::ByRequest, &[(Op::Connection, 1.0)]) + self.wire.answer(0);
         let got = self.faults.read(c, back);
         let st = self.hit.get_mut(&c).expect("a refused client is tracked");
