@@ -256,6 +256,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             bytes_written: after.counters.bytes_written,
             cpu_seconds: server_cpu,
             generator_spin_cpu_seconds: after.counters.generator_spin_ns as f64 / 1e9,
+            census_cpu_seconds: after.counters.census_ns as f64 / 1e9,
             peak_rss_bytes: mem.peak,
             peak_connections: whole.counters.peak_connections,
             connections_refused: whole.counters.connections_refused,

@@ -38,6 +38,11 @@ pub struct ServerCost {
     /// instrument's, left out of `cpu_seconds`.
     #[serde(default)]
     pub generator_spin_cpu_seconds: f64,
+    /// CPU seconds the TCP census spent reading the connections' counters in the window (its
+    /// read at the window's start): the instrument's, left out of `cpu_seconds` (none in
+    /// results written before it was, whose `cpu_seconds` hold it).
+    #[serde(default)]
+    pub census_cpu_seconds: f64,
     /// Peak resident memory of the server process (the kernel's VmHWM at the end of the
     /// drain), bytes.
     pub peak_rss_bytes: u64,

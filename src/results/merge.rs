@@ -206,6 +206,7 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
         bytes_written,
         cpu_seconds: cpu,
         generator_spin_cpu_seconds: sumf(|m| m.server.generator_spin_cpu_seconds),
+        census_cpu_seconds: sumf(|m| m.server.census_cpu_seconds),
         peak_rss_bytes: all.iter().map(|m| m.server.peak_rss_bytes).max().unwrap_or(0),
         peak_connections: peak(|m| m.server.peak_connections),
         connections_refused: sum(|m| m.server.connections_refused),

@@ -235,7 +235,18 @@ impl Watcher {
             .spawn(move || {
                 boundaries
                     .iter()
-                    .map(|at_ns| (at_ns, census(&stats.connections)))
+                    .map(|at_ns| {
+                        // The read's CPU is the instrument's: counted, so that the server's
+                        // cost leaves it out (the read at the window's start falls inside it).
+                        let cpu_ns = crate::procstat::thread_cpu_ns();
+                        let read = census(&stats.connections);
+                        let spent = crate::procstat::thread_cpu_ns().saturating_sub(cpu_ns);
+                        stats
+                            .counters
+                            .census_ns
+                            .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
+                        (at_ns, read)
+                    })
                     .collect()
             })?;
         Ok(Watcher { marks, reads })
