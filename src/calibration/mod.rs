@@ -61,10 +61,12 @@ fn for_memory_alone(name: &str) -> bool {
     MEMORY_SCENARIOS.iter().any(|(n, _, _)| *n == name)
 }
 
-/// The calibration measured on the reference machine, shipped with pushpull: fitted from the
-/// calibration runs measured there three times (2026-11-29) and the webhook memory runs and
-/// the page runs measured there three times each (2026-12-05), kept in `reference-runs/`
-/// (`pushpull calibrate` with `--from` each of its nine files gives it again).
+/// The calibration measured on the reference machine, shipped with pushpull: fitted from
+/// `pushpull calibrate` run there three times in a row (2026-12-06, a 2-core Xeon; the
+/// calibration runs, the webhook memory runs and the page runs of each), kept in
+/// `reference-runs/` (`pushpull calibrate` with `--from` each of its nine files gives it
+/// again). Measured once the TCP census's CPU was kept out of the server's: the runs before
+/// carried it, and a client held a second cost three times what it does.
 const REFERENCE: &str = include_str!("reference.json");
 
 /// Version of the calibration file's layout.
