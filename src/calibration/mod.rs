@@ -10,6 +10,7 @@
 //! each run weighted by its own CPU so that small and large runs count alike. A calibration
 //! measured on the reference machine ships as [`Calibration::reference`].
 
+mod census;
 mod clients;
 pub mod fit;
 mod ops;
@@ -231,7 +232,7 @@ impl Calibration {
         best.memory = memory_costs(everything);
         best.packets = PacketCost::fit_each_mode(everything);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
-        if census_mixed(everything) {
+        if census::mixed(everything) {
             best.warnings.push(
                 "these runs pool measurements made before pushpull kept its read of the TCP counters out of the \
                  server's CPU (theirs carry a few milliseconds of it a run, more with more connections) with \
@@ -442,18 +443,6 @@ fn memory_costs(results: &Results) -> Vec<MemoryCost> {
             (!of.is_empty()).then(|| per_mode::memory(mode, &of))
         })
         .collect()
-}
-
-/// Whether `results` pools runs whose CPU carries the TCP census's read at the window's start
-/// (measured before it was kept out: TCP read, no census CPU counted) with runs whose CPU
-/// does not.
-fn census_mixed(results: &Results) -> bool {
-    let read: Vec<bool> = measured_runs(results)
-        .iter()
-        .filter(|(_, _, m)| m.server.tcp.measured().is_some())
-        .map(|(_, _, m)| m.server.census_cpu_seconds > 0.0)
-        .collect();
-    read.contains(&true) && read.contains(&false)
 }
 
 /// The fit's columns with a page's cost as an empty poll's and what it costs beyond one (both

@@ -11,24 +11,6 @@ fn flat(_: &Scenario, _: &ModeResult, _: &Calibration) -> f64 {
 }
 
 #[test]
-fn runs_measured_with_and_without_the_census_in_their_cpu_are_said_to_differ() {
-    // The fixture's runs were measured before the census's CPU was kept out: alone, nothing
-    // to say. One of them marked as measured since (its census counted): the pool mixes both.
-    let steady = |_: &Scenario, m: &ModeResult, _: &Calibration| [m.deliveries.events_measured as f64, 0.0];
-    let said = |r: &Results| {
-        Calibration::fit(r, &steady, &flat)
-            .unwrap()
-            .warnings
-            .iter()
-            .any(|w| w.contains("TCP counters"))
-    };
-    let mut r = runs();
-    assert!(!said(&r));
-    r.points[0].modes[0].server.census_cpu_seconds = 0.003;
-    assert!(said(&r));
-}
-
-#[test]
 fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
     // One wake-up per event measured: the counts never move after the first round.
     let steady = |_: &Scenario, m: &ModeResult, _: &Calibration| [m.deliveries.events_measured as f64, 0.0];
