@@ -29,9 +29,8 @@ mod tests {
         // pool mixes both.
         let steady =
             |_: &Scenario, m: &ModeResult, _: &Calibration| [m.deliveries.events_measured as f64, 0.0];
-        let flat = |_: &Scenario, _: &ModeResult, _: &Calibration| 1.0;
         let said = |r: &crate::results::Results| {
-            Calibration::fit(r, &steady, &flat)
+            Calibration::fit(r, &steady, &super::super::tests::flat)
                 .unwrap()
                 .warnings
                 .iter()

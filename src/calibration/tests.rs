@@ -6,7 +6,7 @@ pub(super) fn runs() -> Results {
 }
 
 /// A model whose latency is the same whatever the handoff, for the fits that test the rest.
-fn flat(_: &Scenario, _: &ModeResult, _: &Calibration) -> f64 {
+pub(super) fn flat(_: &Scenario, _: &ModeResult, _: &Calibration) -> f64 {
     1.0
 }
 
