@@ -127,14 +127,21 @@ pub(super) type DeadSet = HashSet<(u32, TopicId, Seq)>;
 
 /// Stops the clients and takes their ledgers, with what the server counted handing each of
 /// them; for webhooks, also which deliveries sit in the dead-letter list.
+///
+/// The server counts what it hands a client before the answer leaves, and a client records
+/// it once the answer is in, so each count is read on the side that can only be ahead: the
+/// server's after every client has stopped (a poll under way when the run stopped is still
+/// answered, counted and recorded: read before, the server's count missed it), the webhook
+/// receivers' after the server's (a 2xx under way when they stop is recorded by the receiver
+/// first).
 pub(super) async fn finish_clients(
     clients: Clients,
     control: &Control,
 ) -> anyhow::Result<(Vec<Ledger>, Vec<u64>, DeadSet)> {
     let mut dead = DeadSet::new();
-    let mut handed = control.handed().await?;
-    let ledgers = match clients {
+    match clients {
         Clients::Webhook(receivers, ids) => {
+            let handed = control.handed().await?;
             let by_id: HashMap<&str, u32> = ids
                 .iter()
                 .enumerate()
@@ -146,11 +153,11 @@ pub(super) async fn finish_clients(
                 })?;
                 dead.insert((*client, letter.topic, letter.seq));
             }
-            handed.by_client = ids
+            let by_client = ids
                 .iter()
                 .map(|id| handed.by_subscription.get(id).copied().unwrap_or(0))
                 .collect();
-            receivers.finish().await
+            Ok((receivers.finish().await, by_client, dead))
         }
         Clients::Tasks(handles) => {
             let mut ledgers = Vec::with_capacity(handles.len());
@@ -161,8 +168,7 @@ pub(super) async fn finish_clients(
                         .context("a client did not stop")??,
                 );
             }
-            ledgers
+            Ok((ledgers, control.handed().await?.by_client, dead))
         }
-    };
-    Ok((ledgers, handed.by_client, dead))
+    }
 }

@@ -103,9 +103,10 @@ impl ClientCtx {
     }
 
     /// Before a request (or a connection attempt): wait out a `client_pause`, then spend the
-    /// request's added trip. True when the run stopped meanwhile.
+    /// request's added trip. True when the run has stopped, before or meanwhile: a poller
+    /// behind when the run stops asks no more (its pages' `more` would keep it asking).
     pub async fn before_request(&mut self) -> bool {
-        self.hold_while_paused().await || self.trip().await
+        self.stop.is_cancelled() || self.hold_while_paused().await || self.trip().await
     }
 
     /// After an answer arrived: spend its added trip, then, if a `client_pause` is on, read
