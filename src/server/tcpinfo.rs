@@ -112,9 +112,7 @@ pub fn census(registry: &Registry) -> io::Result<Census> {
     let mut sockets = HashMap::with_capacity(keep.len());
     let asks = asks(&keep);
     if !asks.is_empty() {
-        let mut nl = netlink_sys::Socket::new(NETLINK_SOCK_DIAG)?;
-        nl.bind_auto()?;
-        nl.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+        let nl = diag_socket()?;
         for (family, ports) in asks {
             dump(&nl, family, ports, |id, info| {
                 let conn = (
@@ -131,6 +129,14 @@ pub fn census(registry: &Registry) -> io::Result<Census> {
         sockets,
         ended_ns: clock::now_ns(),
     })
+}
+
+/// A netlink socket to ask sock_diag on.
+fn diag_socket() -> io::Result<netlink_sys::Socket> {
+    let mut nl = netlink_sys::Socket::new(NETLINK_SOCK_DIAG)?;
+    nl.bind_auto()?;
+    nl.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+    Ok(nl)
 }
 
 /// Which sockets one dump asks for, by port (sock_diag's own filter: a request's port of 0
@@ -446,9 +452,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (_server, _) = listener.accept().unwrap();
-        let mut nl = netlink_sys::Socket::new(NETLINK_SOCK_DIAG).unwrap();
-        nl.bind_auto().unwrap();
-        nl.connect(&netlink_sys::SocketAddr::new(0, 0)).unwrap();
+        let nl = diag_socket().unwrap();
         let listed = |ports| {
             let mut ends = Vec::new();
             dump(&nl, AF_INET, ports, |id, _| {
