@@ -12,6 +12,7 @@ pub mod extract;
 pub mod generator;
 pub mod http1;
 pub mod log;
+mod sock_diag;
 pub mod sockets;
 pub mod stats;
 pub mod tcpinfo;
