@@ -148,17 +148,11 @@ pub(super) fn dump(
 mod tests {
     use super::*;
 
-    fn conn(port: u16) -> ConnId {
-        (
-            SocketAddr::from(([127, 0, 0, 1], 8080)),
-            SocketAddr::from(([127, 0, 0, 1], port)),
-        )
-    }
-
     #[test]
     fn each_connection_is_asked_for_by_the_port_it_shares_with_more() {
         let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let accepted = |n: u16| (1..=n).map(conn).collect::<HashSet<ConnId>>();
+        // n connections accepted on the listening port 8080.
+        let accepted = |n: u16| (1..=n).map(|p| (at(8080), at(p))).collect::<HashSet<ConnId>>();
         assert_eq!(asks(&accepted(3)), [(AF_INET, Ports::Own(8080))]);
         // The sender's connections: two to one receiver, one to another.
         let dialed = [
