@@ -161,6 +161,8 @@ pub struct Session {
     sent: Cursor,
     backlog_done: bool,
     heartbeat: Duration,
+    /// When the next heartbeat is due, unless something is written before.
+    beat_at: tokio::time::Instant,
     cancel: CancellationToken,
     /// Whether each event carries the cursor after it (formatted per event, so only when used).
     resume_ids: bool,
@@ -191,6 +193,7 @@ impl Session {
             sent: cursor,
             backlog_done: false,
             heartbeat: params.heartbeat,
+            beat_at: tokio::time::Instant::now() + first_heartbeat(client, params.heartbeat),
             resume_ids,
             client,
             run,
@@ -207,8 +210,14 @@ impl Session {
         &self.sent
     }
 
-    /// Waits for the next thing to write.
+    /// Waits for the next thing to write; the stream's quiet starts again once it is written.
     pub async fn next(&mut self) -> Batch {
+        let batch = self.next_batch().await;
+        self.beat_at = tokio::time::Instant::now() + self.heartbeat;
+        batch
+    }
+
+    async fn next_batch(&mut self) -> Batch {
         if !self.backlog_done {
             if let Some(batch) = self.backlog() {
                 return batch;
@@ -233,7 +242,7 @@ impl Session {
             let watch_start = self.client.is_some() && !self.run.started.is_cancelled();
             tokio::select! {
                 _ = self.queue.notify.notified() => {}
-                _ = tokio::time::sleep(self.heartbeat) => return Batch::Heartbeat,
+                _ = tokio::time::sleep_until(self.beat_at) => return Batch::Heartbeat,
                 _ = self.cancel.cancelled() => return Batch::Ended,
                 _ = self.run.started.cancelled(), if watch_start => {}
                 _ = crate::clock::sleep_until_ns(cut.unwrap_or_default()), if cut.is_some() => {
@@ -297,6 +306,21 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.run.streams.detach(&self.queue);
     }
+}
+
+/// How long after a stream opens its first heartbeat is due, unless something is written
+/// before: `heartbeat` and a share of another set by the client's id (the fractional part of
+/// the id times the golden ratio, which spreads any number of clients evenly), so that streams
+/// opened together (every client connects before the schedule starts) do not all beat at one
+/// instant, a herd no server with clients connecting at their own times has; and none beats
+/// before a whole heartbeat of quiet. A stream without an id waits the one heartbeat. The
+/// simulator gives its streams the same.
+pub fn first_heartbeat(client: Option<u32>, heartbeat: Duration) -> Duration {
+    let Some(id) = client else {
+        return heartbeat;
+    };
+    let share = ((f64::from(id) + 1.0) * 0.618_033_988_749_894_9).fract();
+    heartbeat + Duration::from_nanos((heartbeat.as_nanos() as f64 * share).round() as u64)
 }
 
 /// A pushed event leaves as soon as it exists: latency is one trip over the wire, one request

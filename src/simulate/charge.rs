@@ -289,6 +289,37 @@ mod tests {
     }
 
     #[test]
+    fn a_quiet_streams_heartbeats_cost_the_server_a_write_and_a_wake_up_each() {
+        // One client, no event in the window, a heartbeat every second: 20 in the window of
+        // 20 s (as above), each written by the stream's timer a second after the last, the
+        // cores long idle. By hand: 20 × (a write of 2 µs + a request's wake-up of 100 µs,
+        // the timer firing in a parked worker's poll as a request's readiness does).
+        let s = Scenario::parse(
+            Path::new("h.toml"),
+            "name = \"h\"\nduration = \"20s\"\nwarmup = \"1s\"\nmodes = [\"sse\", \"websocket\"]\n\
+             [events]\nrate = 0.0001\n[clients]\ncount = 1\n[sse]\nheartbeat = \"1s\"\n\
+             [websocket]\nheartbeat = \"1s\"\n",
+        )
+        .unwrap();
+        let c = priced(&[
+            (Op::SseEvent, 2e3),
+            (Op::WebsocketEvent, 2e3),
+            (Op::RequestWake, 100e3),
+        ]);
+        let model = Model::new(Some(Duration::from_millis(1)), c);
+        for mode in [Mode::Sse, Mode::Websocket] {
+            let m = mode_result(&s, mode, &model, &crate::simulate::quietly);
+            assert_eq!(m.deliveries.delivered, 0, "{mode}: the stream stays quiet");
+            let by_hand = 20.0 * (2e-6 + 100e-6);
+            assert!(
+                (m.server.cpu_seconds / by_hand - 1.0).abs() < 1e-9,
+                "{mode}: {} vs {by_hand}",
+                m.server.cpu_seconds
+            );
+        }
+    }
+
+    #[test]
     fn packets_come_from_a_calibration_that_fitted_them_and_not_from_one_that_did_not() {
         let s = Scenario::parse(
             Path::new("p.toml"),

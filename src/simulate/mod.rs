@@ -38,6 +38,7 @@ mod charge;
 #[cfg(test)]
 mod fault_tests;
 mod faults;
+mod heartbeats;
 mod log;
 pub mod long_poll;
 pub mod network;

@@ -29,6 +29,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::admission::{Admission, Admitted};
 use super::faults::Faults;
+use super::heartbeats::Heartbeats;
 use super::log::Log;
 use super::queue::Queue;
 use super::send_buffers::{event_json_bytes, SendBuffers};
@@ -64,8 +65,8 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         policy: params.slow_consumer,
         room: room(s, params.buffer, params.buffer_bytes),
         admission: Admission::new(s),
-        last_written: vec![0; s.clients.count as usize],
-        heartbeat: params.heartbeat.as_nanos().max(1) as u64,
+        // Every stream is open when the schedule starts.
+        beats: Heartbeats::new(s.clients.count, params.heartbeat),
         buffers: (mode == Mode::Websocket)
             .then(|| SendBuffers::new(s.clients.count as usize, s.events.topics, s.events.payload_bytes)),
         log,
@@ -100,8 +101,19 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
     let mut next = 0;
     loop {
         // An action due before the next event goes first; one due with it goes after, so an
-        // event scheduled as a reconnect is accepted is in its backlog.
+        // event scheduled as a reconnect is accepted is in its backlog. A heartbeat due with
+        // an event gives way to its write.
         let event_at = events.get(next).map(|e| e.0);
+        let beat_at = m.beats.next_due();
+        if let Some(due) =
+            beat_at.filter(|&b| event_at.is_none_or(|e| b < e) && m.actions.next_due().is_none_or(|a| b < a))
+        {
+            let (_, c) = m.beats.pop().expect("due");
+            if due <= m.horizon {
+                m.beat(due, c);
+            }
+            continue;
+        }
         if let Some(due) = m.actions.next_due().filter(|&d| event_at.is_none_or(|e| d < e)) {
             let (_, action) = m.actions.pop().expect("due");
             if due <= m.horizon {
@@ -123,12 +135,6 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
             m.live(c, at, measured);
         }
     }
-    // The heartbeats of the streams still open when the window ends.
-    for c in 0..m.log.clients as u32 {
-        if !m.hit.get(&c).is_some_and(|st| st.down) {
-            m.quiet_until(c, m.window.end);
-        }
-    }
     m.admission.count(&mut m.out);
     // The buffers of the streams open at the end: a closed one went with its connection.
     let hit = &m.hit;
@@ -137,19 +143,6 @@ pub fn run(s: &Scenario, mode: Mode, wire: &mut Wire, server: &mut Server, progr
         .take()
         .map(|b| b.held(|c| !hit.get(&c).is_some_and(|st| st.down)));
     m.out
-}
-
-/// How many of the heartbeats sent every `every` ns after `last` and before `until` fall in
-/// `window`.
-fn beats_within(last: u64, until: u64, every: u64, window: &std::ops::Range<u64>) -> u64 {
-    let end = until.min(window.end);
-    if end <= last + every {
-        return 0;
-    }
-    // The k-th beat is at last + k × every, for k ≥ 1.
-    let first = window.start.saturating_sub(last).div_ceil(every).max(1);
-    let most = (end - last - 1) / every;
-    (most + 1).saturating_sub(first)
 }
 
 /// The `Retry-After` of a connection turned away because the server holds its most.
@@ -205,22 +198,23 @@ struct Streams<'a> {
     policy: SlowConsumer,
     room: usize,
     admission: Admission,
-    /// When the server last wrote to each client's stream (or opened it), ns: a stream left
-    /// quiet for `heartbeat` gets one.
-    last_written: Vec<u64>,
-    /// The scenario's heartbeat, ns.
-    heartbeat: u64,
+    /// The streams' heartbeats to come.
+    beats: Heartbeats,
     /// The WebSocket streams' send buffers (none for SSE, which keeps none).
     buffers: Option<SendBuffers>,
 }
 
 impl Streams<'_> {
-    /// Counts the heartbeats the server sends client `c` from its last write until `until`
-    /// (every `heartbeat` of quiet) that fall in the measured window, and makes `until` its
-    /// last write.
-    fn quiet_until(&mut self, c: u32, until: u64) {
-        let last = std::mem::replace(&mut self.last_written[c as usize], until);
-        self.out.heartbeats += beats_within(last, until, self.heartbeat, &self.window);
+    /// Client `c`'s heartbeat is due at `now`: if its stream is open, the server's timer
+    /// writes one (a job like a write of an event, woken by its timer in a parked worker's
+    /// poll), counted if in the window.
+    fn beat(&mut self, now: u64, c: u32) {
+        if !self.hit.is_empty() && self.hit.get(&c).is_some_and(|st| st.down) {
+            return;
+        }
+        self.server.serve(now, Woken::ByTimer, &[(self.write, 1.0)]);
+        self.out.heartbeats += u64::from(self.window.contains(&now));
+        self.beats.wrote(c, now);
     }
 
     /// The server writes the event scheduled at `at` to follower `c`.
@@ -228,7 +222,7 @@ impl Streams<'_> {
         if !self.hit.is_empty() && self.hit.get(&c).is_some_and(|st| st.down) {
             return;
         }
-        self.quiet_until(c, at);
+        self.beats.wrote(c, at);
         if let Some(b) = &mut self.buffers {
             b.wrote(c, 1);
         }
@@ -281,7 +275,6 @@ impl Streams<'_> {
                 if self.hit.get(&c).expect("a cut client is tracked").down {
                     return;
                 }
-                self.quiet_until(c, now);
                 let st = self.hit.get_mut(&c).expect("a cut client is tracked");
                 st.down = true;
                 self.out.stream_cuts += 1;
@@ -355,9 +348,8 @@ impl Streams<'_> {
             (&mut self.faults, &mut *self.wire, &mut *self.server, self.write);
         let st = self.hit.get_mut(&c).expect("a reconnecting client is tracked");
         (st.down, st.failures) = (false, 0);
-        // A stream opened afresh: its quiet starts now.
-        self.last_written[c as usize] = now;
-        self.log
+        let (taken, _) = self
+            .log
             .hand_out(c as usize, now, usize::MAX, &mut self.out, |taken| {
                 let done = server.serve(
                     now,
@@ -367,6 +359,13 @@ impl Streams<'_> {
                 let back = done + wire.answer(taken);
                 faults.read(c, back)
             });
+        // A stream opened afresh: its quiet starts with its backlog written, or else its
+        // first heartbeat is due as a new stream's is.
+        if taken > 0 {
+            self.beats.wrote(c, now);
+        } else {
+            self.beats.reopened(c, now);
+        }
         if let Some(b) = &mut self.buffers {
             b.reopened(c, self.log.most_of_one_topic(c as usize));
         }
@@ -396,18 +395,23 @@ mod tests {
 
     #[test]
     fn a_quiet_stream_gets_a_heartbeat_every_heartbeat_and_only_those_in_the_window_count() {
-        // Every 15 (units), by hand: after a write at 0, beats at 15, 30, 45, 60, ...
-        let w = 20..50;
-        assert_eq!(beats_within(0, 100, 15, &w), 2, "30 and 45");
-        assert_eq!(
-            beats_within(0, 45, 15, &w),
-            1,
-            "30; the one at 45 gives way to the write"
+        // One client, whose only event comes at 0 (the rest 10,000 s apart on average), a
+        // heartbeat every 3 s: by hand, beats at 3, 6, 9, 12, 15 and 18 s, of which the
+        // window of 5 s to 17 s holds 6, 9, 12 and 15.
+        let s = Scenario::parse(
+            Path::new("q.toml"),
+            "name = \"q\"\nduration = \"12s\"\nwarmup = \"5s\"\ndrain = \"5s\"\nmodes = [\"sse\"]\n\
+             [events]\nrate = 0.0001\n[clients]\ncount = 1\n[sse]\nheartbeat = \"3s\"\n",
+        )
+        .unwrap();
+        let o = run(
+            &s,
+            Mode::Sse,
+            &mut Wire::plain(&Network::of(Duration::from_millis(1))),
+            &mut Server::instant(),
+            &crate::simulate::quietly,
         );
-        assert_eq!(beats_within(0, 15, 15, &w), 0);
-        assert_eq!(beats_within(0, 30, 15, &(0..100)), 1, "15");
-        assert_eq!(beats_within(40, 100, 15, &w), 0, "55 is past the window");
-        assert_eq!(beats_within(10, 40, 15, &w), 1, "25");
+        assert_eq!(o.heartbeats, 4);
     }
 
     #[test]

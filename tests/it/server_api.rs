@@ -651,6 +651,52 @@ async fn a_client_past_its_stream_limit_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_quiet_streams_first_heartbeat_comes_after_a_share_of_the_interval_set_by_its_client() {
+    // A heartbeat every 2 s: client 1's first is due 2.472 s after its stream opens (an
+    // interval and frac(2 × 0.618…) of another) and client 0's 3.236 s after (frac(1 ×
+    // 0.618…)), the next ones a whole interval after those; so streams opened together do
+    // not all beat at one instant. Neither gets an event.
+    let server = TestServer::start().await;
+    server
+        .reset(
+            &tiny("sse", "rate = 5\ntopics = 2", "[sse]\nheartbeat = \"2s\""),
+            Mode::Sse,
+        )
+        .await;
+    let opened = std::time::Instant::now();
+    let beats = |client: u32| {
+        let req = server
+            .http
+            .get(server.url(&format!("/sse?topics=1&client={client}")));
+        async move {
+            let mut res = req.send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let mut at = Vec::new();
+            while at.len() < 2 {
+                let chunk = res.chunk().await.unwrap().expect("the stream stays open");
+                let text = String::from_utf8_lossy(&chunk).into_owned();
+                at.extend(
+                    text.matches(": heartbeat")
+                        .map(|_| opened.elapsed().as_secs_f64()),
+                );
+            }
+            at
+        }
+    };
+    let (one, zero) = tokio::join!(beats(1), beats(0));
+    // Generous bounds for a shared machine, which still tell both apart from a whole interval
+    // after opening (2 s) and from each other.
+    assert!((2.4..3.0).contains(&one[0]), "client 1: {one:?}");
+    assert!((3.15..3.8).contains(&zero[0]), "client 0: {zero:?}");
+    for b in [&one, &zero] {
+        assert!(
+            (b[1] - b[0] - 2.0).abs() < 0.3,
+            "a whole interval between beats: {b:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn subscriptions_past_the_limit_are_refused_with_a_reason() {
     let limits = pushpull::server::Limits {
         max_subscriptions: 2,
