@@ -48,7 +48,8 @@ pub enum Op {
     Wake,
     /// A wake-up for a request: one that found its core idle (the sockets' poll returned to a
     /// parked worker). Priced apart from [`Op::Wake`], since a request wakes the server by
-    /// another path than an event does.
+    /// another path than an event does. The simulator charges it, too, for a quiet stream's
+    /// heartbeat that finds its core idle: a timer firing in the same poll.
     RequestWake,
 }
 

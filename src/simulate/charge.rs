@@ -256,20 +256,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_quiet_streams_heartbeats_go_as_frames_and_a_websocket_ping_takes_its_pong_too() {
-        // One client, no event in the window (the schedule's first, at 0, falls in the warm-up;
-        // the next comes 10,000 s later on average), a heartbeat every second: about 20 of
-        // them in the window of 20 s, as the phase falls. At 2 segments a frame,
-        // by hand: an SSE comment and its ACK, 2 each; a WebSocket ping, the pong that ACKs
-        // it and the pong's own ACK, 3 each. The same clock beats both streams alike.
-        let s = Scenario::parse(
+    /// One client, no event in the window (the schedule's first, at 0, falls in the
+    /// warm-up; the next comes 10,000 s later on average), a heartbeat every second, over a
+    /// window of 20 s.
+    fn quiet_stream() -> Scenario {
+        Scenario::parse(
             Path::new("h.toml"),
             "name = \"h\"\nduration = \"20s\"\nwarmup = \"1s\"\nmodes = [\"sse\", \"websocket\"]\n\
              [events]\nrate = 0.0001\n[clients]\ncount = 1\n[sse]\nheartbeat = \"1s\"\n\
              [websocket]\nheartbeat = \"1s\"\n",
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn a_quiet_streams_heartbeats_go_as_frames_and_a_websocket_ping_takes_its_pong_too() {
+        // A quiet stream: about 20 heartbeats in the window, as the phase falls. At 2
+        // segments a frame,
+        // by hand: an SSE comment and its ACK, 2 each; a WebSocket ping, the pong that ACKs
+        // it and the pong's own ACK, 3 each. The same clock beats both streams alike.
+        let s = quiet_stream();
         let mut c = priced(&[]);
         for p in &mut c.packets {
             (p.per_request, p.per_delivery, p.per_connection) = (0.0, 2.0, 0.0);
@@ -290,17 +296,10 @@ mod tests {
 
     #[test]
     fn a_quiet_streams_heartbeats_cost_the_server_a_write_and_a_wake_up_each() {
-        // One client, no event in the window, a heartbeat every second: 20 in the window of
-        // 20 s (as above), each written by the stream's timer a second after the last, the
-        // cores long idle. By hand: 20 × (a write of 2 µs + a request's wake-up of 100 µs,
+        // A quiet stream: 20 heartbeats in the window (as above), each written by the
+        // stream's timer a second after the last, the cores long idle. By hand: 20 × (a write of 2 µs + a request's wake-up of 100 µs,
         // the timer firing in a parked worker's poll as a request's readiness does).
-        let s = Scenario::parse(
-            Path::new("h.toml"),
-            "name = \"h\"\nduration = \"20s\"\nwarmup = \"1s\"\nmodes = [\"sse\", \"websocket\"]\n\
-             [events]\nrate = 0.0001\n[clients]\ncount = 1\n[sse]\nheartbeat = \"1s\"\n\
-             [websocket]\nheartbeat = \"1s\"\n",
-        )
-        .unwrap();
+        let s = quiet_stream();
         let c = priced(&[
             (Op::SseEvent, 2e3),
             (Op::WebsocketEvent, 2e3),

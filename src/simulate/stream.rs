@@ -393,23 +393,28 @@ mod tests {
     use super::*;
     use crate::simulate::Network;
 
+    /// The SSE streams of the scenario `text`, over a round trip of `round_trip_ms`, on a
+    /// server that costs nothing.
+    fn streamed(text: &str, round_trip_ms: u64) -> Outcome {
+        let s = Scenario::parse(Path::new("s.toml"), text).unwrap();
+        run(
+            &s,
+            Mode::Sse,
+            &mut Wire::plain(&Network::of(Duration::from_millis(round_trip_ms))),
+            &mut Server::instant(),
+            &crate::simulate::quietly,
+        )
+    }
+
     #[test]
     fn a_quiet_stream_gets_a_heartbeat_every_heartbeat_and_only_those_in_the_window_count() {
         // One client, whose only event comes at 0 (the rest 10,000 s apart on average), a
         // heartbeat every 3 s: by hand, beats at 3, 6, 9, 12, 15 and 18 s, of which the
         // window of 5 s to 17 s holds 6, 9, 12 and 15.
-        let s = Scenario::parse(
-            Path::new("q.toml"),
+        let o = streamed(
             "name = \"q\"\nduration = \"12s\"\nwarmup = \"5s\"\ndrain = \"5s\"\nmodes = [\"sse\"]\n\
              [events]\nrate = 0.0001\n[clients]\ncount = 1\n[sse]\nheartbeat = \"3s\"\n",
-        )
-        .unwrap();
-        let o = run(
-            &s,
-            Mode::Sse,
-            &mut Wire::plain(&Network::of(Duration::from_millis(1))),
-            &mut Server::instant(),
-            &crate::simulate::quietly,
+            1,
         );
         assert_eq!(o.heartbeats, 4);
     }
@@ -420,19 +425,11 @@ mod tests {
         // topics), and a heartbeat goes after each 5 s of quiet. By renewal: a gap between
         // events holds floor(gap / 5 s) heartbeats, E = Σ_k e^(−λ·5k) = e^(−0.5)/(1 − e^(−0.5))
         // = 1.541 a gap, 0.1541 a second; 1,000 clients over 600 s: 92,460.
-        let s = Scenario::parse(
-            Path::new("h.toml"),
+        let o = streamed(
             "name = \"h\"\nduration = \"600s\"\nwarmup = \"60s\"\nmodes = [\"sse\"]\n\
              [events]\nrate = 100\ntopics = 1000\n[clients]\ncount = 1000\n\
              [sse]\nheartbeat = \"5s\"\n",
-        )
-        .unwrap();
-        let o = run(
-            &s,
-            Mode::Sse,
-            &mut Wire::plain(&Network::of(Duration::from_millis(1))),
-            &mut Server::instant(),
-            &crate::simulate::quietly,
+            1,
         );
         let expected = 1000.0 * 600.0 * 0.1 * (-0.5f64).exp() / (1.0 - (-0.5f64).exp());
         let ratio = o.heartbeats as f64 / expected;
@@ -445,18 +442,10 @@ mod tests {
 
     #[test]
     fn every_follower_gets_every_event_one_way_later() {
-        let s = Scenario::parse(
-            Path::new("s.toml"),
+        let o = streamed(
             "name = \"s\"\nduration = \"60s\"\nwarmup = \"5s\"\nmodes = [\"sse\"]\n\
              [events]\nrate = 50\ntopics = 7\n[clients]\ncount = 30\ntopics_per_client = 2\n",
-        )
-        .unwrap();
-        let o = run(
-            &s,
-            Mode::Sse,
-            &mut Wire::plain(&Network::of(Duration::from_millis(6))),
-            &mut Server::instant(),
-            &crate::simulate::quietly,
+            6,
         );
         assert_eq!(o.delivered, o.expected);
         // 50 events/s for 60 s, each followed by 30 × 2 / 7 clients on average.
