@@ -42,11 +42,11 @@ pub enum Woken {
     /// A connection's own timer fired in a parked worker's poll, as a request's readiness
     /// does ([`Op::RequestWake`]): a quiet stream's heartbeat. 3,000 quiet streams whose
     /// heartbeats come spread, each finding the server idle (`scenarios/probes/quiet-streams.toml`,
-    /// 120 a second), cost it 110 to 115 µs a heartbeat, against
-    /// 9 µs each when they came together: more than a write and a request's wake-up (about
-    /// 75 µs on that day's calibration), far less than a write and an event's (about 200).
-    /// The calibration's windows hold no heartbeat, so it cannot price one apart; priced as a
-    /// request's, the probe's heartbeats come out at 0.53 to 0.67 of what it measured.
+    /// 120 a second), cost it 110 to 115 µs a heartbeat: more than a write and a request's
+    /// wake-up (about 75 µs on that day's calibration), far less than a write and an event's
+    /// (about 200). The calibration's windows hold no heartbeat, so it cannot price one
+    /// apart; priced as a request's, the probe's heartbeats come out at 0.53 to 0.67 of what
+    /// it measured.
     ByTimer,
 }
 
