@@ -16,6 +16,9 @@
 //!   oldest queued event, which is lost. The sockets' own few KiB of buffer are not modelled.
 //! - `latency` adds its delay to each way.
 //!
+//! A stream left quiet for its `heartbeat` gets one, a write its own timer starts
+//! (`heartbeats.rs` keeps which are due).
+//!
 //! A WebSocket stream's send buffer keeps the size its largest batch grew it to (one frame for
 //! a stream written an event at a time, its backlog for one resumed), which its memory counts
 //! (`send_buffers.rs`).
