@@ -1,12 +1,14 @@
 //! `calibrate`: measure the calibration runs (or read them back) and fit the server's costs
 //! per operation from them, for `simulate`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{write_results, Failure};
 use crate::calibration::{Calibration, Op, MEMORY_SCENARIOS, SCENARIO};
 use crate::cli::CalibrateArgs;
+use crate::event::Mode;
 use crate::scenario::Scenario;
 use crate::{driver, report, results, simulate};
 
@@ -255,13 +257,101 @@ pub fn render(c: &Calibration) -> String {
             worst * 100.0
         );
     }
+    out + &fit_by_point(c)
+}
+
+/// How the fitted costs explain each point's runs, mode by mode: their CPU at the fitted costs
+/// over the measured, the runs of a point and mode pooled; and the one furthest from 1. A
+/// point the costs fall short of is a load they price too low, whatever its wake-ups.
+fn fit_by_point(c: &Calibration) -> String {
+    let mut points: Vec<&str> = Vec::new();
+    let mut modes: Vec<Mode> = Vec::new();
+    // (point, mode) → (fitted, measured), s.
+    let mut sums: BTreeMap<(usize, Mode), (f64, f64)> = BTreeMap::new();
+    for run in &c.runs {
+        let point = match points.iter().position(|p| *p == run.point) {
+            Some(i) => i,
+            None => {
+                points.push(&run.point);
+                points.len() - 1
+            }
+        };
+        if !modes.contains(&run.mode) {
+            modes.push(run.mode);
+        }
+        let sum = sums.entry((point, run.mode)).or_default();
+        sum.0 += run.fitted_cpu_seconds;
+        sum.1 += run.cpu_seconds;
+    }
+    modes.sort();
+    let ratio = |point: usize, mode: Mode| {
+        sums.get(&(point, mode))
+            .filter(|(_, measured)| *measured > 0.0)
+            .map(|(fitted, measured)| fitted / measured)
+    };
+    let mut out =
+        "\nThe fit against each point: its runs' CPU at these costs over the measured\n".to_string();
+    out += "point";
+    for m in &modes {
+        out += &format!(" {:>width$}", m.to_string(), width = m.to_string().len().max(5));
+    }
+    out += "\n";
+    let mut furthest: Option<(f64, usize, Mode)> = None;
+    for (i, label) in points.iter().enumerate() {
+        out += &format!("{:>5}", i + 1);
+        for &m in &modes {
+            let width = m.to_string().len().max(5);
+            match ratio(i, m) {
+                Some(r) => {
+                    out += &format!(" {r:>width$.2}");
+                    if furthest.is_none_or(|(worst, _, _)| r.ln().abs() > worst.ln().abs()) {
+                        furthest = Some((r, i, m));
+                    }
+                }
+                None => out += &format!(" {:>width$}", "-"),
+            }
+        }
+        out += &format!("  {label}\n");
+    }
+    if let Some((r, i, m)) = furthest {
+        out += &format!("Furthest from the measured: point {}'s {m} at {r:.2}.\n", i + 1);
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Mode;
+
+    #[test]
+    fn the_fit_is_shown_against_each_point_and_mode_with_the_furthest_named() {
+        // Two points: the first's pollers measured 1 s and 3 s over two runs and fitted 1 s
+        // and 1 s (2 / 4 = 0.50), its SSE 2 s fitted 2 s (1.00); the second's pollers 1 s
+        // fitted 1.1 s (1.10), and no SSE run.
+        let run = |point: &str, mode: Mode, measured: f64, fitted: f64| crate::calibration::Run {
+            point: point.into(),
+            mode,
+            counts: Default::default(),
+            cpu_seconds: measured,
+            fitted_cpu_seconds: fitted,
+        };
+        let mut c = Calibration::reference();
+        c.runs = vec![
+            run("clients.count=20", Mode::Poll, 1.0, 1.0),
+            run("clients.count=20", Mode::Sse, 2.0, 2.0),
+            run("clients.count=20", Mode::Poll, 3.0, 1.0),
+            run("clients.count=3000", Mode::Poll, 1.0, 1.1),
+        ];
+        let text = fit_by_point(&c);
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[2], ["point", "poll", "sse"], "{text}");
+        assert_eq!(rows[3], ["1", "0.50", "1.00", "clients.count=20"], "{text}");
+        assert_eq!(rows[4], ["2", "1.10", "-", "clients.count=3000"], "{text}");
+        assert!(
+            text.contains("Furthest from the measured: point 1's poll at 0.50."),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_runs_wake_ups_are_counted_with_its_clients_holding_the_cores_beside_the_server() {
