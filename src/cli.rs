@@ -166,7 +166,7 @@ pub enum Command {
         args: RunArgs,
     },
     /// Measure this machine's server costs for `simulate`: short runs of every mode, then of
-    /// the webhook sender's memory and of the pollers' pages (about seven minutes), then the
+    /// the webhook sender's memory and of the pollers' pages (about eight minutes), then the
     /// CPU of each operation fitted from their counts (an empty poll, a page and each event in
     /// it, a 304, a long poll, an event written to a stream, a signed webhook attempt, a
     /// connection, an event published, a second running, a wake-up), the memory a connection
