@@ -262,7 +262,8 @@ pub fn render(c: &Calibration) -> String {
 
 /// How the fitted costs explain each point's runs, mode by mode: their CPU at the fitted costs
 /// over the measured, the runs of a point and mode pooled; and the one furthest from 1. A
-/// point the costs fall short of is a load they price too low, whatever its wake-ups.
+/// row below 1 is a load whose work the costs price too low (its wake-ups counted as the
+/// model counts them), which the median and worst error over all runs do not show.
 fn fit_by_point(c: &Calibration) -> String {
     let mut points: Vec<&str> = Vec::new();
     let mut modes: Vec<Mode> = Vec::new();
