@@ -272,9 +272,9 @@ mod tests {
     #[test]
     fn a_quiet_streams_heartbeats_go_as_frames_and_a_websocket_ping_takes_its_pong_too() {
         // A quiet stream: about 20 heartbeats in the window, as the phase falls. At 2
-        // segments a frame,
-        // by hand: an SSE comment and its ACK, 2 each; a WebSocket ping, the pong that ACKs
-        // it and the pong's own ACK, 3 each. The same clock beats both streams alike.
+        // segments a frame, by hand: an SSE comment and its ACK, 2 each; a WebSocket ping,
+        // the pong that ACKs it and the pong's own ACK, 3 each. The same clock beats both
+        // streams alike.
         let s = quiet_stream();
         let mut c = priced(&[]);
         for p in &mut c.packets {
@@ -297,8 +297,9 @@ mod tests {
     #[test]
     fn a_quiet_streams_heartbeats_cost_the_server_a_write_and_a_wake_up_each() {
         // A quiet stream: 20 heartbeats in the window (as above), each written by the
-        // stream's timer a second after the last, the cores long idle. By hand: 20 × (a write of 2 µs + a request's wake-up of 100 µs,
-        // the timer firing in a parked worker's poll as a request's readiness does).
+        // stream's timer a second after the last, the cores long idle. By hand: 20 × (a
+        // write of 2 µs + a request's wake-up of 100 µs, the timer firing in a parked
+        // worker's poll as a request's readiness does).
         let s = quiet_stream();
         let c = priced(&[
             (Op::SseEvent, 2e3),
