@@ -47,6 +47,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         .max_held_long_polls
         .unwrap_or(crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS);
     let mut holding = 0u64;
+    let mut answered_at = vec![u64::MAX; log.clients];
     let mut admission = Admission::new(s);
     let busy_pause = pause_after_failure(Some(BUSY_RETRY_AFTER)).as_nanos() as u64;
     while let Some((at, entry)) = queue.pop() {
@@ -68,6 +69,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                 progress(at);
             }
             let at_server = at + faults.delay(entry, at) + wire.request();
+            server.replied(answered_at[c], at_server);
             // A client turned away before opens a new connection.
             out.reconnects += u64::from(admission.was_refused(c));
             if admission.admit(c, at_server) == Admitted::Refused {
@@ -102,6 +104,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             continue;
         }
         holding -= 1;
+        answered_at[c] = at;
         let mut answered = 0;
         let (taken, _) = log.hand_out(c, at, limit, &mut out, |taken| {
             let timed_out = if taken == 0 { 1.0 } else { 0.0 };

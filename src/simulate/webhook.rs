@@ -197,6 +197,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         if timed_out {
             (answer, answered) = (Answer::Failed(None), sent + timeout);
         }
+        server.replied(start, answered);
         workers.push(Reverse(answered));
         pools.hold(host, answered, timed_out || hangs_up);
         if cap < w.concurrency {

@@ -464,8 +464,9 @@ fn calibrate_fits_the_servers_costs_and_simulate_charges_them() {
     let mut errors = c.errors();
     errors.sort_by(f64::total_cmp);
     assert!(errors[errors.len() / 2] < 0.15, "{errors:?}");
-    // The model's wake-ups: nearly every job wakes the nearly idle server (2 events/s), a
-    // smaller share the busy one (1,000 events/s), where jobs find their cores at work.
+    // The model's wake-ups: nearly every job wakes the nearly idle server (2 events/s), and
+    // a long poll's or webhook attempt's reply wakes it again; a smaller share the busy one
+    // (1,000 events/s), where jobs find their cores at work.
     let wakes_per_job = |point: &str, mode: &str| {
         let run = c
             .runs
@@ -492,13 +493,13 @@ fn calibrate_fits_the_servers_costs_and_simulate_charges_them() {
         let wakes = |op| run.counts.get(&op).copied().unwrap_or(0.0);
         (wakes(Op::Wake) + wakes(Op::RequestWake)) / jobs
     };
-    for mode in ["long_poll", "sse", "webhook"] {
+    for (mode, most) in [("long_poll", 2.0), ("sse", 1.0), ("webhook", 2.0)] {
         let (idle, busy) = (
             wakes_per_job("events.rate=2,", mode),
             wakes_per_job("events.rate=1000,", mode),
         );
         assert!(
-            idle > 0.5 && idle <= 1.0 && busy < idle / 2.0,
+            idle > most / 2.0 && idle <= most && busy < idle / 2.0,
             "{mode}: {idle} then {busy}"
         );
     }
