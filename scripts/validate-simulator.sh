@@ -14,7 +14,8 @@
 # its own calibration's runs after a change to the model. A calibration from another day,
 # even of this machine, prices its operations differently enough (here, five days apart, 1.1
 # to 1.9 times) to move the CPU goals by more than the model's own errors do. All of it takes
-# about an hour on two cores; nothing else should run meanwhile, since the measured CPU is
+# about 75 minutes on two cores for the six shipped scenarios (three eight-point calibrations
+# among them); nothing else should run meanwhile, since the measured CPU is
 # part of what is compared.
 #
 #   scripts/validate-simulator.sh                      # all of them
