@@ -5,10 +5,12 @@ use rand_distr::{Distribution, Exp};
 
 use super::*;
 
+/// `cores` cores serving an empty poll at `cost_ns`, every job counted.
 fn server(cores: u32, cost_ns: f64) -> Server {
     let mut s = Server::instant();
     s.free = (0..cores).map(|_| Reverse(0)).collect();
     s.cost_ns[Op::EmptyPoll as usize] = cost_ns;
+    s.window = 0..u64::MAX;
     s
 }
 
@@ -45,7 +47,6 @@ fn a_job_that_finds_its_core_idle_pays_a_wake_up_and_one_that_queues_does_not() 
     // 10 ms finds it idle again (1.5 ms).
     let mut srv = server(1, 1e6);
     srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
-    srv.window = 0..u64::MAX;
     assert_eq!(srv.serve(1, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]), 1_500_001);
     assert_eq!(
         srv.serve(1_000_000, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]),
@@ -68,7 +69,6 @@ fn a_core_idle_for_less_than_the_threshold_is_still_awake() {
     let mut srv = server(1, 1e6);
     srv.cost_ns[Op::Wake as usize] = 0.5e6;
     srv.wake_after_idle_ns = 2_000_000;
-    srv.window = 0..u64::MAX;
     let job = |srv: &mut Server, at: u64| srv.serve(at, Woken::ByEvent, &[(Op::EmptyPoll, 1.0)]);
     assert_eq!(job(&mut srv, 10_000_000), 11_500_000);
     assert_eq!(job(&mut srv, 13_000_000), 14_000_000);
@@ -85,7 +85,6 @@ fn an_events_jobs_share_its_wake_up_until_a_long_fan_out_wakes_a_second_core() {
     let mut srv = server(2, 10e3);
     srv.cost_ns[Op::Wake as usize] = 100e3;
     srv.wake_after_idle_ns = 1_000_000;
-    srv.window = 0..u64::MAX;
     let fan_out = |srv: &mut Server, at: u64, n: usize| -> Vec<u64> {
         (0..n)
             .map(|_| srv.serve(at, Woken::ByEvent, &[(Op::EmptyPoll, 1.0)]))
@@ -194,7 +193,6 @@ fn a_reply_wakes_the_worker_that_wrote_when_no_other_job_comes_between() {
         let mut srv = server(1, 1e6);
         srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
         srv.wake_after_idle_ns = 10_000_000_000;
-        srv.window = 0..u64::MAX;
         srv
     };
     let job = |srv: &mut Server, at: u64| srv.serve(at, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]);
