@@ -166,10 +166,11 @@ pub enum Command {
         args: RunArgs,
     },
     /// Measure this machine's server costs for `simulate`: short runs of every mode, then of
-    /// the webhook sender's memory and of the pollers' pages (about eight minutes), then the
-    /// CPU of each operation fitted from their counts (an empty poll, a page and each event in
-    /// it, a 304, a long poll, an event written to a stream, a signed webhook attempt, a
-    /// connection, an event published, a second running, a wake-up), the memory a connection
+    /// the webhook sender's memory, of the pollers' pages and of webhook receivers that fail
+    /// (about nine minutes), then the CPU of each operation fitted from their counts (an empty
+    /// poll, a page and each event in it, a 304, a long poll, an event written to a stream, a
+    /// signed webhook attempt and a retry, a connection, an event published, a second
+    /// running, a wake-up), the memory a connection
     /// holds per mode (and a webhook endpoint and attempt a second, a byte of a poller's page)
     /// and the bytes per request and per delivery.
     Calibrate(CalibrateArgs),
@@ -237,7 +238,8 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "RESULTS")]
     pub from: Vec<PathBuf>,
     /// Also keep the measured runs in this folder (results.json and their report; the runs
-    /// for memory alone in its memory/ and pages/ folders).
+    /// for memory alone in its memory/ and pages/ folders, the failing receivers' in
+    /// failures/).
     #[arg(long, value_name = "DIR")]
     pub runs: Option<PathBuf>,
     /// Measure each run for this long instead of 4s.

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{write_results, Failure};
-use crate::calibration::{Calibration, Op, MEMORY_SCENARIOS, SCENARIO};
+use crate::calibration::{
+    Calibration, Op, FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIOS, SCENARIO,
+};
 use crate::cli::CalibrateArgs;
 use crate::event::Mode;
 use crate::scenario::Scenario;
@@ -88,12 +90,13 @@ fn median_beside(s: &Scenario, m: &results::ModeResult, calibration: &Calibratio
 }
 
 /// The calibration scenario, then the scenarios measured for memory alone (the webhook
-/// sender's, the pollers' pages), measured here with a fresh server per mode and point, as
-/// one set of runs; `--runs DIR` keeps the first in DIR and the others in DIR/memory and
-/// DIR/pages.
+/// sender's, the pollers' pages) and the webhook sender's retries, measured here with a
+/// fresh server per mode and point, as one set of runs; `--runs DIR` keeps the first in DIR
+/// and the others in DIR/memory, DIR/pages and DIR/failures.
 async fn measure(args: &CalibrateArgs) -> Result<results::Results, Failure> {
     let mut all = measure_one(args, "calibration.toml", SCENARIO, args.runs.clone()).await?;
-    for (_, text, kept) in MEMORY_SCENARIOS {
+    let failures = (FAILURES_SCENARIO_NAME, FAILURES_SCENARIO, "failures");
+    for (_, text, kept) in MEMORY_SCENARIOS.into_iter().chain([failures]) {
         let runs = measure_one(
             args,
             &format!("{kept}.toml"),
@@ -142,6 +145,14 @@ pub fn render(c: &Calibration) -> String {
     );
     out += &format!("{:<40} {:>12}\n", "CPU per", "µs (± s.e.)");
     for cost in &c.cpu {
+        if cost.op == Op::WebhookRetry && !c.measured(Op::WebhookRetry) {
+            out += &format!(
+                "{:<40} {:>12}\n",
+                cost.op.says(),
+                "not measured: no run's receivers failed"
+            );
+            continue;
+        }
         let (value, err) = match cost.op {
             Op::Second => (cost.cpu_ns / 1e6, cost.std_error_ns / 1e6),
             _ => (cost.cpu_ns / 1e3, cost.std_error_ns / 1e3),

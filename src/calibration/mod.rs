@@ -16,11 +16,17 @@ pub mod fit;
 mod ops;
 mod packets;
 mod per_mode;
+mod runs;
 
 pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
 pub use ops::{Counts, Op};
 pub use packets::PacketCost;
 pub use per_mode::{ByteCost, Held, MemoryCost};
+use runs::{for_memory_alone, measured_runs, without};
+pub use runs::{
+    FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIO, MEMORY_SCENARIOS, MEMORY_SCENARIO_NAME,
+    PAGES_SCENARIO, PAGES_SCENARIO_NAME, SCENARIO,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -30,37 +36,6 @@ use serde::{Deserialize, Serialize};
 use crate::event::Mode;
 use crate::results::{Environment, ModeResult, Results};
 use crate::scenario::Scenario;
-
-/// The calibration runs, as a scenario file with a sweep.
-pub const SCENARIO: &str = include_str!("scenario.toml");
-
-/// The webhook sender's memory runs, measured after [`SCENARIO`]'s: its connections,
-/// endpoints and attempts a second pulled apart, which in [`SCENARIO`]'s runs rise together.
-/// Only the webhook memory is fitted from them.
-pub const MEMORY_SCENARIO: &str = include_str!("memory.toml");
-
-/// [`MEMORY_SCENARIO`]'s name, by which its runs are told from [`SCENARIO`]'s.
-pub const MEMORY_SCENARIO_NAME: &str = "calibration-memory";
-
-/// The pollers' page runs, measured after [`MEMORY_SCENARIO`]'s: pages of up to 775 KB, where
-/// [`SCENARIO`]'s are all small, for what building and sending them leaves held. Only the
-/// pollers' memory is fitted from them.
-pub const PAGES_SCENARIO: &str = include_str!("pages.toml");
-
-/// [`PAGES_SCENARIO`]'s name, by which its runs are told from [`SCENARIO`]'s.
-pub const PAGES_SCENARIO_NAME: &str = "calibration-pages";
-
-/// The scenarios measured for memory alone, after [`SCENARIO`], with the file names
-/// `calibrate --runs DIR` keeps their runs under (DIR/memory, DIR/pages).
-pub const MEMORY_SCENARIOS: [(&str, &str, &str); 2] = [
-    (MEMORY_SCENARIO_NAME, MEMORY_SCENARIO, "memory"),
-    (PAGES_SCENARIO_NAME, PAGES_SCENARIO, "pages"),
-];
-
-/// Whether runs of scenario `name` are for memory alone (not fitted for CPU, bytes, clients).
-fn for_memory_alone(name: &str) -> bool {
-    MEMORY_SCENARIOS.iter().any(|(n, _, _)| *n == name)
-}
 
 /// The calibration measured on the reference machine, shipped with pushpull: fitted from
 /// `pushpull calibrate` run there three times in a row (2026-12-06, a 2-core Xeon; the
@@ -205,19 +180,20 @@ impl Calibration {
     /// Then the clients' handoff ([`Handoff`]) is fitted on the push modes' latency as
     /// `latency` models it.
     ///
-    /// Runs of [`MEMORY_SCENARIOS`] among them go into memory only.
+    /// Runs of [`MEMORY_SCENARIOS`] among them go into memory only, and runs of
+    /// [`FAILURES_SCENARIO`] into the CPU only.
     pub fn fit(results: &Results, wakes: Wakes, latency: Latency) -> anyhow::Result<Calibration> {
-        let everything = results;
-        let mut results = results.clone();
-        results.points.retain(|p| !for_memory_alone(&p.scenario.name));
-        if for_memory_alone(&results.scenario.name) {
-            results.modes.clear();
+        let everything = without(results, FAILURES_SCENARIO_NAME);
+        let mut for_cpu = results.clone();
+        for_cpu.points.retain(|p| !for_memory_alone(&p.scenario.name));
+        if for_memory_alone(&for_cpu.scenario.name) {
+            for_cpu.modes.clear();
         }
-        let results = &results;
+        let results = &without(&for_cpu, FAILURES_SCENARIO_NAME);
         let clients = ClientCpu::fit_each_mode(results);
         let fits = WAKE_AFTER_IDLE_NS
             .into_iter()
-            .map(|idle| Calibration::fit_waking_after(results, wakes, idle, &clients))
+            .map(|idle| Calibration::fit_waking_after(&for_cpu, wakes, idle, &clients))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let least = fits
             .iter()
@@ -230,10 +206,10 @@ impl Calibration {
             .collect();
         let mut best = least.clone();
         best.wake_after_idle_alike_ns = alike;
-        best.memory = memory_costs(everything);
-        best.packets = PacketCost::fit_each_mode(everything);
+        best.memory = memory_costs(&everything);
+        best.packets = PacketCost::fit_each_mode(&everything);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
-        if census::mixed(everything) {
+        if census::mixed(&everything) {
             best.warnings.push(
                 "these runs pool measurements made before pushpull kept its read of the TCP counters out of the \
                  server's CPU (theirs carry a few milliseconds of it a run, more with more connections) with \
@@ -295,10 +271,11 @@ impl Calibration {
             .into_iter()
             .filter(|mode| measured.iter().any(|(_, _, m)| m.mode == *mode))
             .collect();
+        // The bytes from the runs whose receivers do not fail (a 503 answers with fewer).
         let of = |mode: Mode| -> Vec<(&Scenario, &ModeResult)> {
             measured
                 .iter()
-                .filter(|(_, _, m)| m.mode == mode)
+                .filter(|(_, s, m)| m.mode == mode && s.name != FAILURES_SCENARIO_NAME)
                 .map(|(_, s, m)| (*s, *m))
                 .collect()
         };
@@ -404,6 +381,14 @@ impl Calibration {
         self.cpu.iter().find(|c| c.op == op).map_or(0.0, |c| c.cpu_ns)
     }
 
+    /// Whether any of the runs fitted carried out `op` (a webhook retry is not measured by
+    /// runs whose receivers never fail, and is priced at nothing by them).
+    pub fn measured(&self, op: Op) -> bool {
+        self.runs
+            .iter()
+            .any(|r| r.counts.get(&op).is_some_and(|&n| n > 0.0))
+    }
+
     /// `mode`'s memory, if calibrated.
     pub fn memory(&self, mode: Mode) -> Option<MemoryCost> {
         self.memory.iter().find(|m| m.mode == mode).copied()
@@ -458,20 +443,6 @@ fn pages_above_empty(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
             r[Op::EmptyPoll as usize] += r[Op::Page as usize];
             r
         })
-        .collect()
-}
-
-fn measured_runs(results: &Results) -> Vec<(String, &Scenario, &ModeResult)> {
-    results
-        .points
-        .iter()
-        .flat_map(|p| p.modes.iter().map(move |m| (p.label.clone(), &p.scenario, m)))
-        .chain(
-            results
-                .modes
-                .iter()
-                .map(|m| (String::new(), &results.scenario, m)),
-        )
         .collect()
 }
 

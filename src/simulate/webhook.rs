@@ -161,10 +161,15 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         // answers.
         let (host, opens) = pools.check_out(c, start);
         let opens = f64::from(u8::from(opens));
+        let retry = f64::from(u8::from(d.attempts > 0));
         let sent = server.serve(
             start,
             Woken::ByEvent,
-            &[(Op::WebhookAttempt, 1.0), (Op::Connection, opens)],
+            &[
+                (Op::WebhookAttempt, 1.0),
+                (Op::WebhookRetry, retry),
+                (Op::Connection, opens),
+            ],
         );
         let reaches = sent + wire.answer(1);
         let added = faults.delay(c, reaches);

@@ -1,0 +1,201 @@
+//! Which runs each part of the fit reads: the memory runs and the page runs move only the
+//! memory, the failing receivers' runs only the CPU.
+
+use super::super::tests::{flat, runs};
+use super::super::*;
+
+#[test]
+fn the_memory_runs_tell_the_webhook_senders_endpoints_and_attempts_from_its_connections_and_move_nothing_else(
+) {
+    // Every webhook run's memory made up, by hand, as 1 MB + 24 KiB per connection the
+    // sender held + 1 KB per endpoint + 250 B per attempt a second; five runs of the memory
+    // scenario added, whose connections, endpoints and attempts a second differ apart.
+    let made_up = |conns: u64, endpoints: f64, per_second: f64| {
+        1e6 + 24.0 * 1024.0 * conns as f64 + 1e3 * endpoints + 250.0 * per_second
+    };
+    let mut r = runs();
+    for p in &mut r.points {
+        let clients = f64::from(p.scenario.clients.count);
+        for m in p.modes.iter_mut().filter(|m| m.mode == Mode::Webhook) {
+            let held = made_up(m.server.peak_connections, clients, m.server.requests_per_second);
+            m.server.memory_per_client_bytes = held / clients;
+        }
+    }
+    let alone = r.clone();
+    let template = r.points[0].clone();
+    for (clients, conns, per_second) in [
+        (500u32, 206u64, 50.0),
+        (8000, 25, 500.0),
+        (500, 48, 5000.0),
+        (2000, 1000, 1333.0),
+        (500, 16, 50.0),
+    ] {
+        let mut p = template.clone();
+        p.label = format!("memory: {clients} endpoints");
+        p.scenario.name = MEMORY_SCENARIO_NAME.to_string();
+        p.scenario.clients.count = clients;
+        p.modes.retain(|m| m.mode == Mode::Webhook);
+        let m = &mut p.modes[0];
+        m.server.peak_connections = conns;
+        m.server.requests_per_second = per_second;
+        m.server.memory_per_client_bytes =
+            made_up(conns, f64::from(clients), per_second) / f64::from(clients);
+        r.points.push(p);
+    }
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    let w = c.memory(Mode::Webhook).unwrap();
+    assert!((w.fixed_bytes / 1e6 - 1.0).abs() < 1e-6, "{w:?}");
+    assert!(
+        (w.per_connection_bytes / (24.0 * 1024.0) - 1.0).abs() < 1e-6,
+        "{w:?}"
+    );
+    assert!((w.per_endpoint_bytes / 1e3 - 1.0).abs() < 1e-6, "{w:?}");
+    assert!(
+        (w.per_attempt_per_second_bytes / 250.0 - 1.0).abs() < 1e-6,
+        "{w:?}"
+    );
+    // The calibration scenario's runs alone cannot tell the parts apart: they are fitted as
+    // a fixed part and a part per connection, as before.
+    let before = Calibration::fit(&alone, &none, &flat).unwrap();
+    let b = before.memory(Mode::Webhook).unwrap();
+    assert_eq!((b.per_endpoint_bytes, b.per_attempt_per_second_bytes), (0.0, 0.0));
+    // Nothing else is fitted from the memory runs.
+    assert_only_the_memory_of_moved(&[Mode::Webhook], &c, &before);
+}
+
+/// That calibration `c`, fitted with runs for memory alone, differs from `before`, fitted
+/// without them, in the memory of `modes` and nothing else.
+fn assert_only_the_memory_of_moved(modes: &[Mode], c: &Calibration, before: &Calibration) {
+    assert_eq!(c.cpu, before.cpu);
+    assert_eq!(c.runs, before.runs);
+    assert_eq!(c.bytes, before.bytes);
+    assert_eq!(c.clients, before.clients);
+    let others = |c: &Calibration| {
+        c.memory
+            .iter()
+            .filter(|m| !modes.contains(&m.mode))
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(others(c), others(before));
+}
+
+#[test]
+fn the_page_runs_tell_what_a_pollers_pages_hold_from_its_connections_and_move_nothing_else() {
+    // Every poller's memory made up, by hand, as 1 MB + 16 KiB per connection + 4 bytes for
+    // each byte of its mean page (bytes written per answer that was not empty); five runs of
+    // the page scenario added, whose connections and pages differ apart.
+    let made_up = |conns: u64, page: f64| 1e6 + 16.0 * 1024.0 * conns as f64 + 4.0 * page;
+    let pollers = |m: &ModeResult| matches!(m.mode, Mode::Poll | Mode::ConditionalPoll);
+    let mut r = runs();
+    for p in &mut r.points {
+        let clients = f64::from(p.scenario.clients.count);
+        for m in p.modes.iter_mut().filter(|m| pollers(m)) {
+            let pages = m.server.requests - m.server.empty_responses;
+            let page = m.server.bytes_written as f64 / pages.max(1) as f64;
+            m.server.memory_per_client_bytes = made_up(m.server.peak_connections, page) / clients;
+        }
+    }
+    let alone = r.clone();
+    let template = r.points[0].clone();
+    for (clients, page) in [
+        (20u32, 35e3),
+        (20, 390e3),
+        (100, 385e3),
+        (100, 104e3),
+        (20, 775e3),
+    ] {
+        let mut p = template.clone();
+        p.label = format!("pages: {clients} clients, {page} B");
+        p.scenario.name = PAGES_SCENARIO_NAME.to_string();
+        p.scenario.clients.count = clients;
+        p.modes.retain(|m| pollers(m));
+        for m in &mut p.modes {
+            m.server.peak_connections = u64::from(clients);
+            (m.server.requests, m.server.empty_responses) = (110, 10);
+            m.server.bytes_written = (page * 100.0) as u64;
+            m.server.memory_per_client_bytes = made_up(u64::from(clients), page) / f64::from(clients);
+        }
+        r.points.push(p);
+    }
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    let before = Calibration::fit(&alone, &none, &flat).unwrap();
+    for mode in [Mode::Poll, Mode::ConditionalPoll] {
+        let m = c.memory(mode).unwrap();
+        assert!((m.fixed_bytes / 1e6 - 1.0).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m.per_connection_bytes / (16.0 * 1024.0) - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
+        assert!((m.per_page_byte / 4.0 - 1.0).abs() < 1e-6, "{m:?}");
+        assert_eq!((m.per_endpoint_bytes, m.per_attempt_per_second_bytes), (0.0, 0.0));
+        // Without the page runs the part is not fitted.
+        assert_eq!(before.memory(mode).unwrap().per_page_byte, 0.0);
+    }
+    // Nothing else is fitted from the page runs.
+    assert_only_the_memory_of_moved(&[Mode::Poll, Mode::ConditionalPoll], &c, &before);
+}
+
+#[test]
+fn a_retrys_cpu_is_fitted_from_the_runs_whose_receivers_fail_and_nothing_else_is() {
+    // Every run's CPU made up, by hand, as 10 µs for each operation counted and 120 µs for
+    // each retry besides; the failing receivers' runs are the fixture's webhook runs again
+    // under the failures scenario's name, every delivery retried once (twice the attempts,
+    // half of them retries), their bytes and memory made absurd. The fit finds the retry's
+    // 120 µs, and every other part of the calibration is what the other runs alone give.
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let made_up = |m: &ModeResult, clients: f64| {
+        let counts = Counts::measured(m, clients);
+        Op::ALL
+            .iter()
+            .map(|&op| counts.get(op) * if op == Op::WebhookRetry { 120e-6 } else { 10e-6 })
+            .sum::<f64>()
+    };
+    let mut r = runs();
+    for p in &mut r.points {
+        let clients = f64::from(p.scenario.clients.count);
+        for m in &mut p.modes {
+            m.server.cpu_seconds = made_up(m, clients);
+        }
+    }
+    let alone = Calibration::fit(&r, &none, &flat).unwrap();
+    let mut failing: Vec<_> = r
+        .points
+        .iter()
+        .filter(|p| p.modes.iter().any(|m| m.mode == Mode::Webhook))
+        .cloned()
+        .collect();
+    for p in &mut failing {
+        p.label = format!("failures: {}", p.label);
+        p.scenario.name = FAILURES_SCENARIO_NAME.to_string();
+        p.modes.retain(|m| m.mode == Mode::Webhook);
+        let clients = f64::from(p.scenario.clients.count);
+        let m = &mut p.modes[0];
+        m.server.requests *= 2;
+        m.server.webhook.attempts = m.server.requests;
+        m.server.webhook.retries = m.server.requests / 2;
+        m.server.bytes_written *= 10;
+        m.server.memory_per_client_bytes *= 10.0;
+        m.server.cpu_seconds = made_up(m, clients);
+    }
+    assert!(failing.len() >= 3, "{}", failing.len());
+    r.points.extend(failing);
+    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    assert!(
+        (c.cpu_ns(Op::WebhookRetry) / 120e3 - 1.0).abs() < 1e-6,
+        "{}",
+        c.cpu_ns(Op::WebhookRetry)
+    );
+    assert!(
+        (c.cpu_ns(Op::WebhookAttempt) / 10e3 - 1.0).abs() < 1e-6,
+        "{}",
+        c.cpu_ns(Op::WebhookAttempt)
+    );
+    assert_eq!(alone.cpu_ns(Op::WebhookRetry), 0.0);
+    assert_eq!(
+        (&c.bytes, &c.memory, &c.packets, &c.clients),
+        (&alone.bytes, &alone.memory, &alone.packets, &alone.clients)
+    );
+}
