@@ -1,7 +1,7 @@
 //! Which runs each part of the fit reads: the memory runs and the page runs move only the
 //! memory, the failing receivers' runs only the CPU.
 
-use super::super::tests::{flat, runs};
+use super::super::tests::{assert_priced, flat, runs};
 use super::super::*;
 
 #[test]
@@ -183,16 +183,8 @@ fn a_retrys_cpu_is_fitted_from_the_runs_whose_receivers_fail_and_nothing_else_is
     assert!(failing.len() >= 3, "{}", failing.len());
     r.points.extend(failing);
     let c = Calibration::fit(&r, &none, &flat).unwrap();
-    assert!(
-        (c.cpu_ns(Op::WebhookRetry) / 120e3 - 1.0).abs() < 1e-6,
-        "{}",
-        c.cpu_ns(Op::WebhookRetry)
-    );
-    assert!(
-        (c.cpu_ns(Op::WebhookAttempt) / 10e3 - 1.0).abs() < 1e-6,
-        "{}",
-        c.cpu_ns(Op::WebhookAttempt)
-    );
+    assert_priced(&c, Op::WebhookRetry, 120e3);
+    assert_priced(&c, Op::WebhookAttempt, 10e3);
     assert_eq!(alone.cpu_ns(Op::WebhookRetry), 0.0);
     assert_eq!(
         (&c.bytes, &c.memory, &c.packets, &c.clients),

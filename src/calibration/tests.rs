@@ -5,6 +5,15 @@ pub(super) fn runs() -> Results {
     serde_json::from_str(include_str!("../../tests/fixtures/calibration-runs.json")).unwrap()
 }
 
+/// Asserts that `c` prices `op` at `ns` (to a millionth).
+pub(super) fn assert_priced(c: &Calibration, op: Op, ns: f64) {
+    assert!(
+        (c.cpu_ns(op) / ns - 1.0).abs() < 1e-6,
+        "{op:?}: {} against {ns}",
+        c.cpu_ns(op)
+    );
+}
+
 /// A model whose latency is the same whatever the handoff, for the fits that test the rest.
 pub(super) fn flat(_: &Scenario, _: &ModeResult, _: &Calibration) -> f64 {
     1.0
@@ -88,11 +97,7 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
             c.wake_after_idle_alike_ns
         );
     }
-    assert!(
-        (c.cpu_ns(Op::Wake) / 0.5e6 - 1.0).abs() < 1e-6,
-        "{}",
-        c.cpu_ns(Op::Wake)
-    );
+    assert_priced(&c, Op::Wake, 0.5e6);
     let every_idle_core = Calibration::fit_waking_after(&r, &wakes, 0, &[]).unwrap();
     assert!(
         every_idle_core.fit_error() > 0.01,
@@ -322,16 +327,8 @@ fn a_page_costs_no_less_than_an_empty_poll() {
     };
     // A page dearer than an empty poll is found at its price.
     let c = fit_for(60.0);
-    assert!(
-        (c.cpu_ns(Op::EmptyPoll) / 40e3 - 1.0).abs() < 1e-6,
-        "{}",
-        c.cpu_ns(Op::EmptyPoll)
-    );
-    assert!(
-        (c.cpu_ns(Op::Page) / 60e3 - 1.0).abs() < 1e-6,
-        "{}",
-        c.cpu_ns(Op::Page)
-    );
+    assert_priced(&c, Op::EmptyPoll, 40e3);
+    assert_priced(&c, Op::Page, 60e3);
     // One said to be cheaper, as loose fits had it, is held at an empty poll's price.
     let c = fit_for(10.0);
     assert!(c.cpu_ns(Op::Page) > 0.0);
