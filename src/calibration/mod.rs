@@ -123,6 +123,12 @@ pub struct Calibration {
     /// these. None in older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wake_after_idle_alike_ns: Vec<u64>,
+    /// The longest round trip its runs measured, ns (none in older files): whether a worker
+    /// parks for a reply and pays to be woken by it was fitted over round trips up to this, and
+    /// the model charges a reply awaited longer as though it had come then
+    /// (`simulate::Server::replied`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_round_trip_ns: Option<u64>,
     /// What the clients of `run` cost the machine they share with the server, fitted on the
     /// driver's CPU of the same runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -280,6 +286,10 @@ impl Calibration {
                 .collect()
         };
         let memory = memory_costs(results);
+        let longest_round_trip_ns = measured
+            .iter()
+            .map(|(_, _, m)| (m.theory.given.round_trip_ms.max(0.0) * 1e6).round() as u64)
+            .max();
         let bytes: Vec<ByteCost> = modes
             .iter()
             .map(|&mode| per_mode::bytes(mode, &of(mode)))
@@ -335,6 +345,7 @@ impl Calibration {
                 packets: Vec::new(),
                 wake_after_idle_ns: idle,
                 wake_after_idle_alike_ns: Vec::new(),
+                longest_round_trip_ns,
                 clients: clients.to_vec(),
                 clients_handoff: Handoff::default(),
                 runs,

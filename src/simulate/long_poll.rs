@@ -122,6 +122,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             answered = faults.read(c as u32, back);
             answered
         });
+        server.replies_no_sooner_than(at, answered);
         // The server counts a request when it answers it.
         if (warmup..end).contains(&at) {
             out.requests += 1;
@@ -191,6 +192,33 @@ mod tests {
             run(&s, &mut Wire::plain(&NET), &mut Server::instant(), &quietly),
             run(&s, &mut Wire::plain(&NET), &mut Server::instant(), &quietly)
         );
+    }
+
+    #[test]
+    fn an_answers_reply_over_a_long_round_trip_wakes_the_worker_as_the_calibrations_runs_did() {
+        // 100 long pollers, each alone on a topic, 200 events a second (Poisson), a 40 ms
+        // round trip; the calibration's runs waited at most 0.5 ms for a reply. An answer's
+        // reply wakes the worker when no other job reaches the server within those 0.5 ms
+        // after it: with a job an event, e^(−200/s × 0.5 ms) = 0.90 of the answers. Charged
+        // only when no job comes before the reply itself, 40 ms later, e^(−8): none.
+        let mut s = scenario(200.0);
+        s.clients.count = 100;
+        let mut c = crate::calibration::Calibration::reference();
+        c.wake_after_idle_ns = u64::MAX / 4;
+        for cost in &mut c.cpu {
+            cost.cpu_ns = 1e3;
+        }
+        let net = Network::of(Duration::from_millis(40));
+        let mut woken = |within: Option<u64>| {
+            c.longest_round_trip_ns = within;
+            let mut server = Server::new(&s, &c, 2);
+            run(&s, &mut Wire::plain(&net), &mut server, &quietly);
+            server.counts.get(Op::RequestWake) / server.counts.get(Op::LongPoll)
+        };
+        let capped = woken(Some(500_000));
+        assert!((0.85..0.95).contains(&capped), "{capped}");
+        let uncapped = woken(None);
+        assert!(uncapped < 0.01, "{uncapped}");
     }
 
     #[test]

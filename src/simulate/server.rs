@@ -22,7 +22,9 @@
 //! A reply wakes the worker that waits for it: a long poll's next request after its answer,
 //! a webhook receiver's answer to an attempt. When no other job reaches the server between
 //! the write and its reply, the worker parks meanwhile and the reply pays a request's
-//! wake-up, however short the round trip. Without it the calibration's sparse point (1,000
+//! wake-up, however short the round trip; a reply later than the calibration's runs ever
+//! waited counts as though it came at the longest of their waits, however long the round
+//! trip ([`Server::replied`]). Without it the calibration's sparse point (1,000
 //! long pollers and webhook endpoints, each on a topic of its own, 20 events a second) fit
 //! at 0.71 and 0.81 of their measured CPU where its streams, which wait for no reply, fit at
 //! 0.99 and 1.03; with it, 0.82 and 0.93 (the EPYC's runs of 2026-12-06T1841Z).
@@ -91,6 +93,9 @@ pub struct Server {
     /// A reply to the last job: when it reaches the server, and when that job was done;
     /// kept until the next job shows whether it came before the reply ([`Server::replied`]).
     awaiting: Option<(u64, u64)>,
+    /// The longest wait for a reply the calibration's runs had, ns: a reply awaited longer
+    /// is charged as though it had come then.
+    reply_within_ns: u64,
 }
 
 impl Server {
@@ -120,6 +125,7 @@ impl Server {
             clients: s.clients.count,
             last_done: 0,
             awaiting: None,
+            reply_within_ns: calibration.longest_round_trip_ns.unwrap_or(u64::MAX),
         }
     }
 
@@ -140,6 +146,7 @@ impl Server {
             clients: 0,
             last_done: 0,
             awaiting: None,
+            reply_within_ns: u64::MAX,
         }
     }
 
@@ -194,9 +201,32 @@ impl Server {
     /// has nothing to do meanwhile and parks, and the reply wakes it: a request's wake-up
     /// ([`Op::RequestWake`]), however short the wait, charged when the next job shows that
     /// none came between. (A reply still awaited when the run ends is past its window.)
+    ///
+    /// However long the wait, too: a reply later than the calibration's runs ever waited (a
+    /// round trip of tens of milliseconds, where theirs were on loopback) is charged as though
+    /// it had come at the longest of theirs. Whether the worker parks and what waking it costs
+    /// were fitted over those runs' round trips; beyond them the model would charge fewer
+    /// wake-ups the longer the way (other jobs come between), where the sender measured no
+    /// cheaper: `payments-outage`'s webhook sender cost 48.5 and 43.0 ms of CPU per 1,000
+    /// deliveries with its receivers on loopback, 49.4 and 57.0 with them 40 ms away
+    /// (`scenarios/probes/payments-webhook-{none,latency}.toml`, two runs each, 2026-12-07 at
+    /// 00:55 and at 03:33 on one machine), its voluntary context switches 1.30 an attempt
+    /// against 0.78.
     pub fn replied(&mut self, write_at: u64, at: u64) {
         if self.last == write_at {
+            let at = at.min(self.last_done.saturating_add(self.reply_within_ns));
             self.awaiting = Some((at, self.last_done));
+        }
+    }
+
+    /// The reply to the job that reached the server at `write_at` will come no sooner than
+    /// `earliest` (a long poll's answer read then, its client to ask again only after its way
+    /// back): if that is already later than the calibration's runs waited, the reply is
+    /// charged now as though it came at the longest of theirs ([`Server::replied`]), since
+    /// other jobs may reach the server before it is known when it does.
+    pub fn replies_no_sooner_than(&mut self, write_at: u64, earliest: u64) {
+        if earliest >= self.last_done.saturating_add(self.reply_within_ns) {
+            self.replied(write_at, earliest);
         }
     }
 

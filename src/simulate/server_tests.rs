@@ -219,3 +219,37 @@ fn a_reply_wakes_the_worker_that_wrote_when_no_other_job_comes_between() {
     assert_eq!(job(&mut srv, 5_000_000), 6_000_000);
     assert_eq!(srv.counts.get(Op::RequestWake), 0.0);
 }
+
+#[test]
+fn a_reply_later_than_the_calibrations_runs_waited_is_charged_as_though_it_came_then() {
+    // One core, 1 ms jobs, a request's wake-up of 0.5 ms, runs that waited at most 0.3 ms for
+    // a reply. By hand: a job at 0 is done at 1 ms; its reply comes 40 ms later, charged as
+    // though at 1.3 ms: with no job between, it holds the core until 1.8 ms, so a job at
+    // 1.5 ms (long before the reply itself) waits for it and is done at 2.8 ms.
+    let fresh = || {
+        let mut srv = server(1, 1e6);
+        srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
+        srv.wake_after_idle_ns = 10_000_000_000;
+        srv.reply_within_ns = 300_000;
+        srv
+    };
+    let job = |srv: &mut Server, at: u64| srv.serve(at, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]);
+    let mut srv = fresh();
+    job(&mut srv, 0);
+    srv.replied(0, 41_000_000);
+    assert_eq!(job(&mut srv, 1_500_000), 2_800_000);
+    assert_eq!(srv.counts.get(Op::RequestWake), 1.0);
+    // A job within the 0.3 ms (at 1.2 ms) keeps the worker busy: the reply wakes nothing,
+    // though it comes when the core has long been idle.
+    let mut srv = fresh();
+    job(&mut srv, 0);
+    srv.replied(0, 41_000_000);
+    assert_eq!(job(&mut srv, 1_200_000), 2_200_000);
+    assert_eq!(job(&mut srv, 50_000_000), 51_000_000);
+    assert_eq!(srv.counts.get(Op::RequestWake), 0.0);
+    // A reply within the runs' longest wait is charged when it comes, as before.
+    let mut srv = fresh();
+    job(&mut srv, 0);
+    srv.replied(0, 1_200_000);
+    assert_eq!(job(&mut srv, 1_500_000), 2_700_000);
+}
