@@ -38,12 +38,13 @@ use crate::results::{Environment, ModeResult, Results};
 use crate::scenario::Scenario;
 
 /// The calibration measured on the reference machine, shipped with pushpull: fitted from
-/// `pushpull calibrate` run there three times in a row (2026-12-06, a 2-core Xeon; the
-/// calibration runs, the webhook memory runs and the page runs of each), kept in
-/// `reference-runs/` (`pushpull calibrate` with `--from` each of its nine files gives it
-/// again). Measured once the TCP census's CPU was kept out of the server's: the runs before
-/// carried it, and a client held a second cost over three times what it does (1.10 µs
-/// against 0.31, one machine 40 minutes apart).
+/// `pushpull calibrate` run there three times in a morning (2026-12-07, a 2-core AMD EPYC,
+/// the machine most of the validation pages were measured on: before and after
+/// `payments-outage` was validated, and after its sender's probes; the calibration runs,
+/// the webhook memory runs, the page runs and the failing receivers' runs of each), kept in
+/// `reference-runs/` (`pushpull calibrate` with `--from` each of its twelve files gives it
+/// again). The one it replaced (a 2-core Xeon's, 2026-12-06) had no failing receiver among
+/// its runs, and so no price for a retry.
 const REFERENCE: &str = include_str!("reference.json");
 
 /// Version of the calibration file's layout.

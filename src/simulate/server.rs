@@ -55,8 +55,8 @@ pub enum Woken {
     /// 120 a second), cost it 110 to 115 µs a heartbeat: more than a write and a request's
     /// wake-up (about 82 µs on that day's calibration), far less than a write and an event's
     /// (about 190). The calibration's windows hold no heartbeat, so it cannot price one
-    /// apart; priced as a request's, the probe's heartbeats come out at 0.58 to 0.73 of what
-    /// it measured.
+    /// apart; priced as a request's, the probe's heartbeats come out at 0.69 to 0.73 of what
+    /// it measured, on that day's calibration.
     ByTimer,
 }
 
