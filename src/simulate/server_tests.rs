@@ -184,18 +184,27 @@ fn the_background_stretches_every_job_and_operations_in_the_window_are_counted()
     );
 }
 
+/// One core, 1 ms jobs, a request's wake-up of 0.5 ms, no core idle long enough to sleep, and
+/// replies awaited up to `reply_within_ns` as the calibration's runs awaited them.
+fn awaiting_replies(reply_within_ns: u64) -> Server {
+    let mut srv = server(1, 1e6);
+    srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
+    srv.wake_after_idle_ns = 10_000_000_000;
+    srv.reply_within_ns = reply_within_ns;
+    srv
+}
+
+/// A 1 ms job (an empty poll) reaching `srv` at `at`; when it is done.
+fn job(srv: &mut Server, at: u64) -> u64 {
+    srv.serve(at, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)])
+}
+
 #[test]
 fn a_reply_wakes_the_worker_that_wrote_when_no_other_job_comes_between() {
     // One core, 1 ms jobs, a request's wake-up of 0.5 ms, no core idle long enough to sleep.
     // By hand: a job at 0 is done at 1 ms; its reply at 1.2 ms, with no job between, wakes
     // the core until 1.7 ms, so a job at 1.5 ms waits for it and is done at 2.7 ms.
-    let fresh = || {
-        let mut srv = server(1, 1e6);
-        srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
-        srv.wake_after_idle_ns = 10_000_000_000;
-        srv
-    };
-    let job = |srv: &mut Server, at: u64| srv.serve(at, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]);
+    let fresh = || awaiting_replies(u64::MAX);
     let mut srv = fresh();
     assert_eq!(job(&mut srv, 0), 1_000_000);
     srv.replied(0, 1_200_000);
@@ -226,14 +235,7 @@ fn a_reply_later_than_the_calibrations_runs_waited_is_charged_as_though_it_came_
     // a reply. By hand: a job at 0 is done at 1 ms; its reply comes 40 ms later, charged as
     // though at 1.3 ms: with no job between, it holds the core until 1.8 ms, so a job at
     // 1.5 ms (long before the reply itself) waits for it and is done at 2.8 ms.
-    let fresh = || {
-        let mut srv = server(1, 1e6);
-        srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
-        srv.wake_after_idle_ns = 10_000_000_000;
-        srv.reply_within_ns = 300_000;
-        srv
-    };
-    let job = |srv: &mut Server, at: u64| srv.serve(at, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]);
+    let fresh = || awaiting_replies(300_000);
     let mut srv = fresh();
     job(&mut srv, 0);
     srv.replied(0, 41_000_000);
