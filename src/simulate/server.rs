@@ -210,8 +210,8 @@ impl Server {
     /// cheaper: `payments-outage`'s webhook sender cost 48.5 and 43.0 ms of CPU per 1,000
     /// deliveries with its receivers on loopback, 49.4 and 57.0 with them 40 ms away
     /// (`scenarios/probes/payments-webhook-{none,latency}.toml`, two runs each, 2026-12-07 at
-    /// 00:55 and at 03:33 on one machine), its voluntary context switches 1.30 an attempt
-    /// against 0.78.
+    /// 00:55 and at 03:33 on one machine), its voluntary context switches 1.31 and 1.30 an
+    /// attempt against 0.78.
     pub fn replied(&mut self, write_at: u64, at: u64) {
         if self.last == write_at {
             let at = at.min(self.last_done.saturating_add(self.reply_within_ns));
