@@ -48,9 +48,10 @@ batch=$(date -u +%Y-%m-%d)
 
 # Calibration runs, kept without what the fit does not read (time series, per-topic tallies,
 # latency histograms): a tenth of the size. The runs that `calibrate` measures after the others
-# (for memory alone, the webhook sender's and the pollers' pages; the webhook sender's retries)
-# go beside them as <when>-memory.json, <when>-pages.json and <when>-failures.json (none in the
-# days calibrated before their runs were measured).
+# (for memory alone, the webhook sender's and the pollers' pages; the webhook sender's retries; the
+# runs over a round trip, which the fit is checked against) go beside them as <when>-memory.json,
+# <when>-pages.json, <when>-failures.json and <when>-round-trip.json (none in the days calibrated
+# before their runs were measured).
 calibrate() {
   local runs
   runs=$(mktemp -d)
@@ -72,7 +73,8 @@ for source, kept in zip(sys.argv[1::2], sys.argv[2::2]):
     json.dump(r, open(kept, 'w'), indent=1)" "$runs/results.json" "$out/calibrations/$batch/$1.json" \
     "$runs/memory/results.json" "$out/calibrations/$batch/$1-memory.json" \
     "$runs/pages/results.json" "$out/calibrations/$batch/$1-pages.json" \
-    "$runs/failures/results.json" "$out/calibrations/$batch/$1-failures.json"
+    "$runs/failures/results.json" "$out/calibrations/$batch/$1-failures.json" \
+    "$runs/round-trip/results.json" "$out/calibrations/$batch/$1-round-trip.json"
   rm -rf "$runs"
 }
 if [ $measure = 1 ] && [ -z "${CALIBRATION:-}" ]; then
@@ -139,8 +141,9 @@ calibration_of() {
   calibration=$out/calibrations/$day/calibration.json
   if [[ " ${fitted[*]} " != *" $day "* ]]; then
     froms=()
-    for runs in before before-memory before-pages before-failures halfway halfway-memory halfway-pages \
-      halfway-failures after after-memory after-pages after-failures; do
+    for runs in before before-memory before-pages before-failures before-round-trip halfway halfway-memory \
+      halfway-pages halfway-failures halfway-round-trip after after-memory after-pages after-failures \
+      after-round-trip; do
       [ ! -f "$out/calibrations/$day/$runs.json" ] || froms+=(--from "$out/calibrations/$day/$runs.json")
     done
     "$bin" calibrate "${froms[@]}" --out "$calibration" --quiet

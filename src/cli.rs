@@ -166,13 +166,14 @@ pub enum Command {
         args: RunArgs,
     },
     /// Measure this machine's server costs for `simulate`: short runs of every mode, then of
-    /// the webhook sender's memory, of the pollers' pages and of webhook receivers that fail
-    /// (about nine minutes), then the CPU of each operation fitted from their counts (an empty
-    /// poll, a page and each event in it, a 304, a long poll, an event written to a stream, a
-    /// signed webhook attempt and a retry, a connection, an event published, a second
-    /// running, a wake-up), the memory a connection
-    /// holds per mode (and a webhook endpoint and attempt a second, a byte of a poller's page)
-    /// and the bytes per request and per delivery.
+    /// the webhook sender's memory, of the pollers' pages, of webhook receivers that fail and
+    /// of long polls and webhooks over a 40 ms round trip (about ten minutes), then the CPU of
+    /// each operation fitted from their counts (an empty poll, a page and each event in it, a
+    /// 304, a long poll, an event written to a stream, a signed webhook attempt and a retry, a
+    /// connection, an event published, a second running, a wake-up; the runs over a round
+    /// trip are not fitted on, only checked), the memory a connection holds per mode (and a
+    /// webhook endpoint and attempt a second, a byte of a poller's page) and the bytes per
+    /// request and per delivery.
     Calibrate(CalibrateArgs),
     /// Render the charts, report.html and report.md again from a results.json, without
     /// running anything; given several results of one scenario, merge them first; given a
@@ -239,7 +240,7 @@ pub struct CalibrateArgs {
     pub from: Vec<PathBuf>,
     /// Also keep the measured runs in this folder (results.json and their report; the runs
     /// for memory alone in its memory/ and pages/ folders, the failing receivers' in
-    /// failures/).
+    /// failures/, those over a round trip in round-trip/).
     #[arg(long, value_name = "DIR")]
     pub runs: Option<PathBuf>,
     /// Measure each run for this long instead of 4s.

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::{write_results, Failure};
 use crate::calibration::{
-    Calibration, Op, FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIOS, SCENARIO,
+    Calibration, Op, Run, FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIOS, ROUND_TRIP_SCENARIO,
+    ROUND_TRIP_SCENARIO_NAME, SCENARIO,
 };
 use crate::cli::CalibrateArgs;
 use crate::event::Mode;
@@ -90,13 +91,15 @@ fn median_beside(s: &Scenario, m: &results::ModeResult, calibration: &Calibratio
 }
 
 /// The calibration scenario, then the scenarios measured for memory alone (the webhook
-/// sender's, the pollers' pages) and the webhook sender's retries, measured here with a
-/// fresh server per mode and point, as one set of runs; `--runs DIR` keeps the first in DIR
-/// and the others in DIR/memory, DIR/pages and DIR/failures.
+/// sender's, the pollers' pages), the webhook sender's retries and the runs over a round
+/// trip the costs are checked against, measured here with a fresh server per mode and point,
+/// as one set of runs; `--runs DIR` keeps the first in DIR and the others in DIR/memory,
+/// DIR/pages, DIR/failures and DIR/round-trip.
 async fn measure(args: &CalibrateArgs) -> Result<results::Results, Failure> {
     let mut all = measure_one(args, "calibration.toml", SCENARIO, args.runs.clone()).await?;
     let failures = (FAILURES_SCENARIO_NAME, FAILURES_SCENARIO, "failures");
-    for (_, text, kept) in MEMORY_SCENARIOS.into_iter().chain([failures]) {
+    let round_trip = (ROUND_TRIP_SCENARIO_NAME, ROUND_TRIP_SCENARIO, "round-trip");
+    for (_, text, kept) in MEMORY_SCENARIOS.into_iter().chain([failures, round_trip]) {
         let runs = measure_one(
             args,
             &format!("{kept}.toml"),
@@ -266,19 +269,31 @@ pub fn render(c: &Calibration) -> String {
             worst * 100.0
         );
     }
-    out + &fit_by_point(c)
+    out += &fit_by_point(
+        &c.runs,
+        "The fit against each point: its runs' CPU at these costs over the measured",
+    );
+    if !c.checked.is_empty() {
+        out += &fit_by_point(
+            &c.checked,
+            "Checked, not fitted: the runs whose replies come back over a round trip, their CPU at these costs \
+             over the measured",
+        );
+    }
+    out
 }
 
-/// How the fitted costs explain each point's runs, mode by mode: their CPU at the fitted costs
-/// over the measured, the runs of a point and mode pooled; and the one furthest from 1. A
-/// row below 1 is a load whose work the costs price too low (its wake-ups counted as the
-/// model counts them), which the median and worst error over all runs do not show.
-fn fit_by_point(c: &Calibration) -> String {
+/// How the fitted costs explain each point's runs, mode by mode, under `heading`: their CPU
+/// at the fitted costs over the measured, the runs of a point and mode pooled; and the one
+/// furthest from 1. A row below 1 is a load whose work the costs price too low (its wake-ups
+/// counted as the model counts them), which the median and worst error over all runs do not
+/// show.
+fn fit_by_point(runs: &[Run], heading: &str) -> String {
     let mut points: Vec<&str> = Vec::new();
     let mut modes: Vec<Mode> = Vec::new();
     // (point, mode) → (fitted, measured), s.
     let mut sums: BTreeMap<(usize, Mode), (f64, f64)> = BTreeMap::new();
-    for run in &c.runs {
+    for run in runs {
         let point = match points.iter().position(|p| *p == run.point) {
             Some(i) => i,
             None => {
@@ -299,9 +314,7 @@ fn fit_by_point(c: &Calibration) -> String {
             .filter(|(_, measured)| *measured > 0.0)
             .map(|(fitted, measured)| fitted / measured)
     };
-    let mut out =
-        "\nThe fit against each point: its runs' CPU at these costs over the measured\n".to_string();
-    out += "point";
+    let mut out = format!("\n{heading}\npoint");
     for m in &modes {
         out += &format!(" {:>width$}", m.to_string(), width = m.to_string().len().max(5));
     }
@@ -368,15 +381,15 @@ mod tests {
             cpu_seconds: measured,
             fitted_cpu_seconds: fitted,
         };
-        let mut c = Calibration::reference();
-        c.runs = vec![
+        let runs = [
             run("clients.count=20", Mode::Poll, 1.0, 1.0),
             run("clients.count=20", Mode::Sse, 2.0, 2.0),
             run("clients.count=20", Mode::Poll, 3.0, 1.0),
             run("clients.count=3000", Mode::Poll, 1.0, 1.1),
         ];
-        let text = fit_by_point(&c);
+        let text = fit_by_point(&runs, "The fit against each point");
         let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[1], ["The", "fit", "against", "each", "point"], "{text}");
         assert_eq!(rows[2], ["point", "poll", "sse"], "{text}");
         assert_eq!(rows[3], ["1", "0.50", "1.00", "clients.count=20"], "{text}");
         assert_eq!(rows[4], ["2", "1.10", "-", "clients.count=3000"], "{text}");

@@ -22,10 +22,10 @@ pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
 pub use ops::{Counts, Op};
 pub use packets::PacketCost;
 pub use per_mode::{ByteCost, Held, MemoryCost};
-use runs::{for_memory_alone, measured_runs, without};
+use runs::{for_memory_alone, measured_runs, only, without};
 pub use runs::{
     FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIO, MEMORY_SCENARIOS, MEMORY_SCENARIO_NAME,
-    PAGES_SCENARIO, PAGES_SCENARIO_NAME, SCENARIO,
+    PAGES_SCENARIO, PAGES_SCENARIO_NAME, ROUND_TRIP_SCENARIO, ROUND_TRIP_SCENARIO_NAME, SCENARIO,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -140,6 +140,10 @@ pub struct Calibration {
     pub clients_handoff: Handoff,
     /// The measured runs, each with its fitted CPU.
     pub runs: Vec<Run>,
+    /// The runs measured to check the costs and not fitted on, at the fitted costs: those
+    /// over a round trip ([`ROUND_TRIP_SCENARIO`]; none in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checked: Vec<Run>,
     /// What makes these costs less trustworthy, in words (none in older files).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -187,9 +191,12 @@ impl Calibration {
     /// Then the clients' handoff ([`Handoff`]) is fitted on the push modes' latency as
     /// `latency` models it.
     ///
-    /// Runs of [`MEMORY_SCENARIOS`] among them go into memory only, and runs of
-    /// [`FAILURES_SCENARIO`] into the CPU only.
+    /// Runs of [`MEMORY_SCENARIOS`] among them go into memory only, runs of
+    /// [`FAILURES_SCENARIO`] into the CPU only, and runs of [`ROUND_TRIP_SCENARIO`] into
+    /// nothing: the costs are checked against them ([`Calibration::checked`]).
     pub fn fit(results: &Results, wakes: Wakes, latency: Latency) -> anyhow::Result<Calibration> {
+        let checks = only(results, ROUND_TRIP_SCENARIO_NAME);
+        let results = &without(results, ROUND_TRIP_SCENARIO_NAME);
         let everything = without(results, FAILURES_SCENARIO_NAME);
         let mut for_cpu = results.clone();
         for_cpu.points.retain(|p| !for_memory_alone(&p.scenario.name));
@@ -216,6 +223,7 @@ impl Calibration {
         best.memory = memory_costs(&everything);
         best.packets = PacketCost::fit_each_mode(&everything);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
+        best.checked = runs::checked(&checks, &best, wakes);
         if census::mixed(&everything) {
             best.warnings.push(
                 "these runs pool measurements made before pushpull kept its read of the TCP counters out of the \
@@ -350,6 +358,7 @@ impl Calibration {
                 clients: clients.to_vec(),
                 clients_handoff: Handoff::default(),
                 runs,
+                checked: Vec::new(),
                 warnings: Vec::new(),
             }
         };

@@ -1,5 +1,6 @@
 //! The calibration's scenarios, and which of their runs each part of the fit reads.
 
+use super::{Calibration, Counts, Op, Run, Wakes};
 use crate::results::{ModeResult, Results};
 use crate::scenario::Scenario;
 
@@ -43,6 +44,52 @@ pub const FAILURES_SCENARIO: &str = include_str!("failures.toml");
 
 /// [`FAILURES_SCENARIO`]'s name, by which its runs are told from the others.
 pub const FAILURES_SCENARIO_NAME: &str = "calibration-failures";
+
+/// The webhook sender's and the long-poll server's runs over a round trip, measured after
+/// [`FAILURES_SCENARIO`]'s: every reply 40 ms (± 10) away, where every other run's comes back
+/// over loopback in a fraction of a millisecond. Not fitted on: the costs fitted on the others
+/// are checked against them ([`Calibration::checked`]), for what the model misses of a
+/// reply over a real network (each of a fan-out's replies back alone, to a worker parked
+/// meanwhile).
+pub const ROUND_TRIP_SCENARIO: &str = include_str!("round-trip.toml");
+
+/// [`ROUND_TRIP_SCENARIO`]'s name, by which its runs are told from the others.
+pub const ROUND_TRIP_SCENARIO_NAME: &str = "calibration-round-trip";
+
+/// `results`' runs of scenario `name` alone.
+pub(super) fn only(results: &Results, name: &str) -> Results {
+    let mut r = results.clone();
+    r.points.retain(|p| p.scenario.name == name);
+    if r.scenario.name != name {
+        r.modes.clear();
+    }
+    r
+}
+
+/// The runs of `results` at `c`'s costs, without fitting on them: each one's operations as
+/// measured, its wake-ups as the model counts them at those costs.
+pub(super) fn checked(results: &Results, c: &Calibration, wakes: Wakes) -> Vec<Run> {
+    measured_runs(results)
+        .into_iter()
+        .map(|(point, s, m)| {
+            let mut counts = Counts::measured(m, f64::from(s.clients.count));
+            let [wake, request_wake] = wakes(s, m, c);
+            counts.set(Op::Wake, wake);
+            counts.set(Op::RequestWake, request_wake);
+            Run {
+                point,
+                mode: m.mode,
+                counts: Op::ALL
+                    .iter()
+                    .map(|&op| (op, counts.get(op)))
+                    .filter(|&(_, n)| n > 0.0)
+                    .collect(),
+                cpu_seconds: m.server.cpu_seconds,
+                fitted_cpu_seconds: c.cpu_seconds(&counts),
+            }
+        })
+        .collect()
+}
 
 /// `results` without the runs of scenario `name`.
 pub(super) fn without(results: &Results, name: &str) -> Results {

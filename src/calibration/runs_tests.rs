@@ -1,5 +1,5 @@
 //! Which runs each part of the fit reads: the memory runs and the page runs move only the
-//! memory, the failing receivers' runs only the CPU.
+//! memory, the failing receivers' runs only the CPU, the runs over a round trip nothing.
 
 use super::super::tests::{assert_priced, flat, runs};
 use super::super::*;
@@ -190,4 +190,64 @@ fn a_retrys_cpu_is_fitted_from_the_runs_whose_receivers_fail_and_nothing_else_is
         (&c.bytes, &c.memory, &c.packets, &c.clients),
         (&alone.bytes, &alone.memory, &alone.packets, &alone.clients)
     );
+}
+
+#[test]
+fn the_runs_over_a_round_trip_move_nothing_and_are_checked_at_the_fitted_costs() {
+    // The fixture's long-poll and webhook runs again under the round-trip scenario's name,
+    // their CPU made up at twice the fixture's and their bytes and memory absurd: the fit is
+    // the fixture's alone to the last digit, and each of them is checked at its counts (its
+    // wake-ups as the model counts them, here 3 and 5) at the fitted costs, against its
+    // doubled CPU.
+    let wakes = |_: &Scenario, _: &ModeResult, _: &Calibration| [3.0, 5.0];
+    let r = runs();
+    let alone = Calibration::fit(&r, &wakes, &flat).unwrap();
+    let mut far: Vec<_> = r.points.clone();
+    for p in &mut far {
+        p.label = format!("round trip: {}", p.label);
+        p.scenario.name = ROUND_TRIP_SCENARIO_NAME.to_string();
+        p.modes
+            .retain(|m| matches!(m.mode, Mode::LongPoll | Mode::Webhook));
+        for m in &mut p.modes {
+            m.server.cpu_seconds *= 2.0;
+            m.server.bytes_written *= 10;
+            m.server.memory_per_client_bytes *= 10.0;
+        }
+    }
+    let mut with = r.clone();
+    with.points.extend(far.clone());
+    let c = Calibration::fit(&with, &wakes, &flat).unwrap();
+    assert!(alone.checked.is_empty());
+    let mut unchecked = c.clone();
+    unchecked.checked.clear();
+    assert_eq!(unchecked, alone);
+    let expected: Vec<(String, Mode, f64, f64)> = far
+        .iter()
+        .flat_map(|p| p.modes.iter().map(move |m| (p, m)))
+        .map(|(p, m)| {
+            let mut counts = Counts::measured(m, f64::from(p.scenario.clients.count));
+            counts.set(Op::Wake, 3.0);
+            counts.set(Op::RequestWake, 5.0);
+            let by_hand: f64 = Op::ALL.iter().map(|&op| counts.get(op) * alone.cpu_ns(op)).sum();
+            (p.label.clone(), m.mode, m.server.cpu_seconds, by_hand / 1e9)
+        })
+        .collect();
+    assert!(expected.len() >= 4, "{}", expected.len());
+    let got: Vec<(String, Mode, f64, f64)> = c
+        .checked
+        .iter()
+        .map(|run| {
+            (
+                run.point.clone(),
+                run.mode,
+                run.cpu_seconds,
+                run.fitted_cpu_seconds,
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!((&g.0, g.1, g.2), (&e.0, e.1, e.2));
+        assert!((g.3 / e.3 - 1.0).abs() < 1e-9, "{g:?} against {e:?}");
+    }
 }
