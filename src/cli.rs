@@ -170,10 +170,9 @@ pub enum Command {
     /// of long polls and webhooks over a 40 ms round trip (about ten minutes), then the CPU of
     /// each operation fitted from their counts (an empty poll, a page and each event in it, a
     /// 304, a long poll, an event written to a stream, a signed webhook attempt and a retry, a
-    /// connection, an event published, a second running, a wake-up; the runs over a round
-    /// trip are not fitted on, only checked), the memory a connection holds per mode (and a
-    /// webhook endpoint and attempt a second, a byte of a poller's page) and the bytes per
-    /// request and per delivery.
+    /// connection, an event published, a second running, a wake-up, and one for a reply from
+    /// afar), the memory a connection holds per mode (and a webhook endpoint and attempt a
+    /// second, a byte of a poller's page) and the bytes per request and per delivery.
     Calibrate(CalibrateArgs),
     /// Render the charts, report.html and report.md again from a results.json, without
     /// running anything; given several results of one scenario, merge them first; given a

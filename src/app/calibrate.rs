@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{write_results, Failure};
-use crate::calibration::{
-    Calibration, Op, Run, FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIOS, ROUND_TRIP_SCENARIO,
-    ROUND_TRIP_SCENARIO_NAME, SCENARIO,
-};
+use crate::calibration::{Calibration, Op, CPU_SCENARIOS, MEMORY_SCENARIOS, SCENARIO};
 use crate::cli::CalibrateArgs;
 use crate::event::Mode;
 use crate::scenario::Scenario;
@@ -73,11 +70,15 @@ fn model_of(m: &results::ModeResult, calibration: &Calibration) -> simulate::Mod
 
 /// The wake-ups the model counts for a measured run, with its clients beside the server as
 /// the run had them when `calibration` carries their CPU.
-fn wakes(s: &Scenario, m: &results::ModeResult, calibration: &Calibration) -> [f64; 2] {
+fn wakes(s: &Scenario, m: &results::ModeResult, calibration: &Calibration) -> [f64; 3] {
     let mut model = model_of(m, calibration);
     model.clients_beside = !calibration.clients.is_empty();
     let counts = simulate::operations(s, m.mode, &model);
-    [counts.get(Op::Wake), counts.get(Op::RequestWake)]
+    [
+        counts.get(Op::Wake),
+        counts.get(Op::RequestWake),
+        counts.get(Op::ReplyWake),
+    ]
 }
 
 /// The model's median latency for a measured run, with the clients beside the server as they
@@ -91,15 +92,13 @@ fn median_beside(s: &Scenario, m: &results::ModeResult, calibration: &Calibratio
 }
 
 /// The calibration scenario, then the scenarios measured for memory alone (the webhook
-/// sender's, the pollers' pages), the webhook sender's retries and the runs over a round
-/// trip the costs are checked against, measured here with a fresh server per mode and point,
-/// as one set of runs; `--runs DIR` keeps the first in DIR and the others in DIR/memory,
-/// DIR/pages, DIR/failures and DIR/round-trip.
+/// sender's, the pollers' pages) and for the CPU alone (the webhook sender's retries, the
+/// replies from afar), measured here with a fresh server per mode and point, as one set of
+/// runs; `--runs DIR` keeps the first in DIR and the others in DIR/memory, DIR/pages,
+/// DIR/failures and DIR/round-trip.
 async fn measure(args: &CalibrateArgs) -> Result<results::Results, Failure> {
     let mut all = measure_one(args, "calibration.toml", SCENARIO, args.runs.clone()).await?;
-    let failures = (FAILURES_SCENARIO_NAME, FAILURES_SCENARIO, "failures");
-    let round_trip = (ROUND_TRIP_SCENARIO_NAME, ROUND_TRIP_SCENARIO, "round-trip");
-    for (_, text, kept) in MEMORY_SCENARIOS.into_iter().chain([failures, round_trip]) {
+    for (_, text, kept) in MEMORY_SCENARIOS.into_iter().chain(CPU_SCENARIOS) {
         let runs = measure_one(
             args,
             &format!("{kept}.toml"),
@@ -150,7 +149,8 @@ pub fn render(c: &Calibration) -> String {
     for cost in &c.cpu {
         if !c.measured(cost.op) {
             // Fitted at nothing for want of a run that carried one out (a retry, in runs
-            // whose receivers never fail), not found to cost nothing.
+            // whose receivers never fail; a reply from afar, in runs all on loopback), not
+            // found to cost nothing.
             out += &format!("{:<40} {:>12}\n", cost.op.says(), "not measured: no run had one");
             continue;
         }
@@ -269,31 +269,19 @@ pub fn render(c: &Calibration) -> String {
             worst * 100.0
         );
     }
-    out += &fit_by_point(
-        &c.runs,
-        "The fit against each point: its runs' CPU at these costs over the measured",
-    );
-    if !c.checked.is_empty() {
-        out += &fit_by_point(
-            &c.checked,
-            "Checked, not fitted: the runs whose replies come back over a round trip, their CPU at these costs \
-             over the measured",
-        );
-    }
-    out
+    out + &fit_by_point(c)
 }
 
-/// How the fitted costs explain each point's runs, mode by mode, under `heading`: their CPU
-/// at the fitted costs over the measured, the runs of a point and mode pooled; and the one
-/// furthest from 1. A row below 1 is a load whose work the costs price too low (its wake-ups
-/// counted as the model counts them), which the median and worst error over all runs do not
-/// show.
-fn fit_by_point(runs: &[Run], heading: &str) -> String {
+/// How the fitted costs explain each point's runs, mode by mode: their CPU at the fitted costs
+/// over the measured, the runs of a point and mode pooled; and the one furthest from 1. A
+/// row below 1 is a load whose work the costs price too low (its wake-ups counted as the
+/// model counts them), which the median and worst error over all runs do not show.
+fn fit_by_point(c: &Calibration) -> String {
     let mut points: Vec<&str> = Vec::new();
     let mut modes: Vec<Mode> = Vec::new();
     // (point, mode) → (fitted, measured), s.
     let mut sums: BTreeMap<(usize, Mode), (f64, f64)> = BTreeMap::new();
-    for run in runs {
+    for run in &c.runs {
         let point = match points.iter().position(|p| *p == run.point) {
             Some(i) => i,
             None => {
@@ -314,7 +302,9 @@ fn fit_by_point(runs: &[Run], heading: &str) -> String {
             .filter(|(_, measured)| *measured > 0.0)
             .map(|(fitted, measured)| fitted / measured)
     };
-    let mut out = format!("\n{heading}\npoint");
+    let mut out =
+        "\nThe fit against each point: its runs' CPU at these costs over the measured\n".to_string();
+    out += "point";
     for m in &modes {
         out += &format!(" {:>width$}", m.to_string(), width = m.to_string().len().max(5));
     }
@@ -381,15 +371,15 @@ mod tests {
             cpu_seconds: measured,
             fitted_cpu_seconds: fitted,
         };
-        let runs = [
+        let mut c = Calibration::reference();
+        c.runs = vec![
             run("clients.count=20", Mode::Poll, 1.0, 1.0),
             run("clients.count=20", Mode::Sse, 2.0, 2.0),
             run("clients.count=20", Mode::Poll, 3.0, 1.0),
             run("clients.count=3000", Mode::Poll, 1.0, 1.1),
         ];
-        let text = fit_by_point(&runs, "The fit against each point");
+        let text = fit_by_point(&c);
         let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
-        assert_eq!(rows[1], ["The", "fit", "against", "each", "point"], "{text}");
         assert_eq!(rows[2], ["point", "poll", "sse"], "{text}");
         assert_eq!(rows[3], ["1", "0.50", "1.00", "clients.count=20"], "{text}");
         assert_eq!(rows[4], ["2", "1.10", "-", "clients.count=3000"], "{text}");
@@ -422,8 +412,8 @@ mod tests {
             request_ns: 20e6,
             event_ns: 0.0,
         }];
-        let [_, alone_wakes] = wakes(s, m, &alone);
-        let [_, beside_wakes] = wakes(s, m, &beside);
+        let [_, alone_wakes, _] = wakes(s, m, &alone);
+        let [_, beside_wakes, _] = wakes(s, m, &beside);
         assert!(alone_wakes > 0.0);
         assert!(
             beside_wakes < 0.5 * alone_wakes,

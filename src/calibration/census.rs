@@ -28,7 +28,7 @@ mod tests {
         // nothing to say. One of them marked as measured since (its census counted): the
         // pool mixes both.
         let steady =
-            |_: &Scenario, m: &ModeResult, _: &Calibration| [m.deliveries.events_measured as f64, 0.0];
+            |_: &Scenario, m: &ModeResult, _: &Calibration| [m.deliveries.events_measured as f64, 0.0, 0.0];
         let said = |r: &crate::results::Results| {
             Calibration::fit(r, &steady, &super::super::tests::flat)
                 .unwrap()

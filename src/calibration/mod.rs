@@ -22,10 +22,11 @@ pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
 pub use ops::{Counts, Op};
 pub use packets::PacketCost;
 pub use per_mode::{ByteCost, Held, MemoryCost};
-use runs::{for_memory_alone, measured_runs, only, without};
+use runs::{for_cpu_alone, for_memory_alone, measured_runs, without_cpu_alone};
 pub use runs::{
-    FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIO, MEMORY_SCENARIOS, MEMORY_SCENARIO_NAME,
-    PAGES_SCENARIO, PAGES_SCENARIO_NAME, ROUND_TRIP_SCENARIO, ROUND_TRIP_SCENARIO_NAME, SCENARIO,
+    CPU_SCENARIOS, FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIO, MEMORY_SCENARIOS,
+    MEMORY_SCENARIO_NAME, PAGES_SCENARIO, PAGES_SCENARIO_NAME, ROUND_TRIP_SCENARIO, ROUND_TRIP_SCENARIO_NAME,
+    SCENARIO,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,13 +39,13 @@ use crate::results::{Environment, ModeResult, Results};
 use crate::scenario::Scenario;
 
 /// The calibration measured on the reference machine, shipped with pushpull: fitted from
-/// `pushpull calibrate` run there three times in a morning (2026-12-07, a 2-core AMD EPYC,
-/// the machine most of the validation pages were measured on: before and after
-/// `payments-outage` was validated, and after its sender's probes; the calibration runs,
-/// the webhook memory runs, the page runs and the failing receivers' runs of each), kept in
-/// `reference-runs/` (`pushpull calibrate` with `--from` each of its twelve files gives it
-/// again). The one it replaced (a 2-core Xeon's, 2026-12-06) had no failing receiver among
-/// its runs, and so no price for a retry.
+/// `pushpull calibrate` run there three times within an hour (2026-12-07 from 06:01, 06:22
+/// and 07:00 UTC, a 2-core AMD EPYC, the machine most of the validation pages were measured
+/// on; the calibration runs, the webhook memory runs, the page runs, the failing receivers'
+/// runs and the runs over a round trip of each), kept in `reference-runs/` (`pushpull
+/// calibrate` with `--from` each of its fifteen files gives it again). The one it replaced
+/// (the same machine's, three hours earlier) had no run over a round trip, and so no price for
+/// a reply from afar.
 const REFERENCE: &str = include_str!("reference.json");
 
 /// Version of the calibration file's layout.
@@ -52,8 +53,9 @@ pub const SCHEMA_VERSION: u32 = 2;
 
 /// How many of a measured run's jobs the model finds reaching an idle core, for the run's
 /// scenario and mode at a calibration's costs: the counts of [`Op::Wake`] and
-/// [`Op::RequestWake`], which the simulator gives (the calibration does not depend on it).
-pub type Wakes<'a> = &'a dyn Fn(&Scenario, &ModeResult, &Calibration) -> [f64; 2];
+/// [`Op::RequestWake`], and of the replies from afar that did ([`Op::ReplyWake`]), which the
+/// simulator gives (the calibration does not depend on it).
+pub type Wakes<'a> = &'a dyn Fn(&Scenario, &ModeResult, &Calibration) -> [f64; 3];
 
 /// At most this many rounds of counting the wake-ups and fitting again.
 const WAKE_ROUNDS: usize = 6;
@@ -130,6 +132,11 @@ pub struct Calibration {
     /// (`simulate::Server::replied`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub longest_round_trip_ns: Option<u64>,
+    /// Whether its runs had replies from afar (those of [`ROUND_TRIP_SCENARIO`]) and so price
+    /// the wake-up of one ([`Op::ReplyWake`]); without, the model charges a reply later than
+    /// its runs waited as though it came at their longest wait (none in older files).
+    #[serde(default)]
+    pub prices_replies_from_afar: bool,
     /// What the clients of `run` cost the machine they share with the server, fitted on the
     /// driver's CPU of the same runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -140,10 +147,6 @@ pub struct Calibration {
     pub clients_handoff: Handoff,
     /// The measured runs, each with its fitted CPU.
     pub runs: Vec<Run>,
-    /// The runs measured to check the costs and not fitted on, at the fitted costs: those
-    /// over a round trip ([`ROUND_TRIP_SCENARIO`]; none in older files).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub checked: Vec<Run>,
     /// What makes these costs less trustworthy, in words (none in older files).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -191,19 +194,16 @@ impl Calibration {
     /// Then the clients' handoff ([`Handoff`]) is fitted on the push modes' latency as
     /// `latency` models it.
     ///
-    /// Runs of [`MEMORY_SCENARIOS`] among them go into memory only, runs of
-    /// [`FAILURES_SCENARIO`] into the CPU only, and runs of [`ROUND_TRIP_SCENARIO`] into
-    /// nothing: the costs are checked against them ([`Calibration::checked`]).
+    /// Runs of [`MEMORY_SCENARIOS`] among them go into memory only, and runs of
+    /// [`CPU_SCENARIOS`] into the CPU only.
     pub fn fit(results: &Results, wakes: Wakes, latency: Latency) -> anyhow::Result<Calibration> {
-        let checks = only(results, ROUND_TRIP_SCENARIO_NAME);
-        let results = &without(results, ROUND_TRIP_SCENARIO_NAME);
-        let everything = without(results, FAILURES_SCENARIO_NAME);
+        let everything = without_cpu_alone(results);
         let mut for_cpu = results.clone();
         for_cpu.points.retain(|p| !for_memory_alone(&p.scenario.name));
         if for_memory_alone(&for_cpu.scenario.name) {
             for_cpu.modes.clear();
         }
-        let results = &without(&for_cpu, FAILURES_SCENARIO_NAME);
+        let results = &without_cpu_alone(&for_cpu);
         let clients = ClientCpu::fit_each_mode(results);
         let fits = WAKE_AFTER_IDLE_NS
             .into_iter()
@@ -223,7 +223,6 @@ impl Calibration {
         best.memory = memory_costs(&everything);
         best.packets = PacketCost::fit_each_mode(&everything);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
-        best.checked = runs::checked(&checks, &best, wakes);
         if census::mixed(&everything) {
             best.warnings.push(
                 "these runs pool measurements made before pushpull kept its read of the TCP counters out of the \
@@ -286,15 +285,19 @@ impl Calibration {
             .into_iter()
             .filter(|mode| measured.iter().any(|(_, _, m)| m.mode == *mode))
             .collect();
-        // The bytes from the runs whose receivers do not fail (a 503 answers with fewer).
+        // The bytes from the runs on loopback whose receivers do not fail (a 503 answers with
+        // fewer).
         let of = |mode: Mode| -> Vec<(&Scenario, &ModeResult)> {
             measured
                 .iter()
-                .filter(|(_, s, m)| m.mode == mode && s.name != FAILURES_SCENARIO_NAME)
+                .filter(|(_, s, m)| m.mode == mode && !for_cpu_alone(&s.name))
                 .map(|(_, s, m)| (*s, *m))
                 .collect()
         };
         let memory = memory_costs(results);
+        let prices_replies_from_afar = measured
+            .iter()
+            .any(|(_, s, _)| s.name == ROUND_TRIP_SCENARIO_NAME);
         let longest_round_trip_ns = measured
             .iter()
             .map(|(_, _, m)| (m.theory.given.round_trip_ms.max(0.0) * 1e6).round() as u64)
@@ -355,10 +358,10 @@ impl Calibration {
                 wake_after_idle_ns: idle,
                 wake_after_idle_alike_ns: Vec::new(),
                 longest_round_trip_ns,
+                prices_replies_from_afar,
                 clients: clients.to_vec(),
                 clients_handoff: Handoff::default(),
                 runs,
-                checked: Vec::new(),
                 warnings: Vec::new(),
             }
         };
@@ -367,9 +370,10 @@ impl Calibration {
         for _ in 0..WAKE_ROUNDS {
             moved = 0.0;
             for (row, (_, s, m)) in rows.iter_mut().zip(&measured) {
-                for (op, n) in [Op::Wake, Op::RequestWake]
-                    .into_iter()
-                    .zip(wakes(s, m, &calibration))
+                for (op, n) in
+                    [Op::Wake, Op::RequestWake, Op::ReplyWake]
+                        .into_iter()
+                        .zip(wakes(s, m, &calibration))
                 {
                     let was = row[op as usize];
                     moved = moved.max((n - was).abs() / n.max(was).max(1.0));

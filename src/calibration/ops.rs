@@ -56,11 +56,18 @@ pub enum Op {
     /// up when due. Fitted from the calibration's runs whose receivers fail
     /// ([`FAILURES_SCENARIO`](super::FAILURES_SCENARIO)); none in files fitted before them.
     WebhookRetry,
+    /// A wake-up for a reply from afar: a long poll's next request or a webhook receiver's
+    /// answer that comes back later than the idle threshold after its write, to a server with
+    /// a core idle then (the worker that wrote parked meanwhile and is woken for it). Counted
+    /// by the model, as [`Op::Wake`] is; priced from the calibration's runs over a round trip
+    /// ([`ROUND_TRIP_SCENARIO`](super::ROUND_TRIP_SCENARIO)), where each of a fan-out's
+    /// replies comes back alone; none in files fitted before them.
+    ReplyWake,
 }
 
 impl Op {
     /// Every operation, in the order of a row of counts.
-    pub const ALL: [Op; 16] = [
+    pub const ALL: [Op; 17] = [
         Op::Second,
         Op::ClientSecond,
         Op::Event,
@@ -77,6 +84,7 @@ impl Op {
         Op::Wake,
         Op::RequestWake,
         Op::WebhookRetry,
+        Op::ReplyWake,
     ];
 
     /// The operation in words, for tables.
@@ -98,6 +106,7 @@ impl Op {
             Op::Wake => "wake-up for an event's work",
             Op::RequestWake => "wake-up for a request",
             Op::WebhookRetry => "webhook retry (besides the attempt)",
+            Op::ReplyWake => "wake-up for a reply from afar",
         }
     }
 }

@@ -1,6 +1,5 @@
 //! The calibration's scenarios, and which of their runs each part of the fit reads.
 
-use super::{Calibration, Counts, Op, Run, Wakes};
 use crate::results::{ModeResult, Results};
 use crate::scenario::Scenario;
 
@@ -24,8 +23,8 @@ pub const PAGES_SCENARIO: &str = include_str!("pages.toml");
 pub const PAGES_SCENARIO_NAME: &str = "calibration-pages";
 
 /// The scenarios measured for memory alone, after [`SCENARIO`], with the file names
-/// `calibrate --runs DIR` keeps their runs under (DIR/memory, DIR/pages; [`FAILURES_SCENARIO`]'s
-/// go under DIR/failures).
+/// `calibrate --runs DIR` keeps their runs under (DIR/memory, DIR/pages; [`CPU_SCENARIOS`]'
+/// go beside them).
 pub const MEMORY_SCENARIOS: [(&str, &str, &str); 2] = [
     (MEMORY_SCENARIO_NAME, MEMORY_SCENARIO, "memory"),
     (PAGES_SCENARIO_NAME, PAGES_SCENARIO, "pages"),
@@ -33,13 +32,18 @@ pub const MEMORY_SCENARIOS: [(&str, &str, &str); 2] = [
 
 /// Whether runs of scenario `name` are for memory alone (not fitted for CPU, bytes, clients).
 pub(super) fn for_memory_alone(name: &str) -> bool {
-    MEMORY_SCENARIOS.iter().any(|(n, _, _)| *n == name)
+    among(&MEMORY_SCENARIOS, name)
+}
+
+/// Whether `name` is one of `scenarios`' (name, text, folder).
+fn among(scenarios: &[(&str, &str, &str)], name: &str) -> bool {
+    scenarios.iter().any(|(n, _, _)| *n == name)
 }
 
 /// The webhook sender's retry runs, measured after [`MEMORY_SCENARIOS`]: receivers that fail
 /// the first attempts of every message, where [`SCENARIO`]'s never fail. Only the CPU is
-/// fitted from them (a retry's, [`Op::WebhookRetry`](super::Op::WebhookRetry), beside every other cost): their latency
-/// is the retries' and their memory holds the retries waiting.
+/// fitted from them (a retry's, [`Op::WebhookRetry`](super::Op::WebhookRetry), beside every
+/// other cost): their latency is the retries' and their memory holds the retries waiting.
 pub const FAILURES_SCENARIO: &str = include_str!("failures.toml");
 
 /// [`FAILURES_SCENARIO`]'s name, by which its runs are told from the others.
@@ -47,48 +51,33 @@ pub const FAILURES_SCENARIO_NAME: &str = "calibration-failures";
 
 /// The webhook sender's and the long-poll server's runs over a round trip, measured after
 /// [`FAILURES_SCENARIO`]'s: every reply 40 ms (± 10) away, where every other run's comes back
-/// over loopback in a fraction of a millisecond. Not fitted on: the costs fitted on the others
-/// are checked against them ([`Calibration::checked`]), for what the model misses of a
-/// reply over a real network (each of a fan-out's replies back alone, to a worker parked
-/// meanwhile).
+/// over loopback in a fraction of a millisecond, so that each of a fan-out's replies comes
+/// back alone, to a worker parked meanwhile. Only the CPU is fitted from them (a reply from
+/// afar's wake-up, [`Op::ReplyWake`](super::Op::ReplyWake), beside every other cost): their
+/// latency is the round trip's.
 pub const ROUND_TRIP_SCENARIO: &str = include_str!("round-trip.toml");
 
 /// [`ROUND_TRIP_SCENARIO`]'s name, by which its runs are told from the others.
 pub const ROUND_TRIP_SCENARIO_NAME: &str = "calibration-round-trip";
 
-/// `results`' runs of scenario `name` alone.
-pub(super) fn only(results: &Results, name: &str) -> Results {
-    let mut r = results.clone();
-    r.points.retain(|p| p.scenario.name == name);
-    if r.scenario.name != name {
-        r.modes.clear();
-    }
-    r
+/// The scenarios measured for the CPU alone, after [`MEMORY_SCENARIOS`], with the file names
+/// `calibrate --runs DIR` keeps their runs under (DIR/failures, DIR/round-trip).
+pub const CPU_SCENARIOS: [(&str, &str, &str); 2] = [
+    (FAILURES_SCENARIO_NAME, FAILURES_SCENARIO, "failures"),
+    (ROUND_TRIP_SCENARIO_NAME, ROUND_TRIP_SCENARIO, "round-trip"),
+];
+
+/// Whether runs of scenario `name` are for the CPU alone (not fitted for memory, bytes,
+/// packets or the clients).
+pub(super) fn for_cpu_alone(name: &str) -> bool {
+    among(&CPU_SCENARIOS, name)
 }
 
-/// The runs of `results` at `c`'s costs, without fitting on them: each one's operations as
-/// measured, its wake-ups as the model counts them at those costs.
-pub(super) fn checked(results: &Results, c: &Calibration, wakes: Wakes) -> Vec<Run> {
-    measured_runs(results)
-        .into_iter()
-        .map(|(point, s, m)| {
-            let mut counts = Counts::measured(m, f64::from(s.clients.count));
-            let [wake, request_wake] = wakes(s, m, c);
-            counts.set(Op::Wake, wake);
-            counts.set(Op::RequestWake, request_wake);
-            Run {
-                point,
-                mode: m.mode,
-                counts: Op::ALL
-                    .iter()
-                    .map(|&op| (op, counts.get(op)))
-                    .filter(|&(_, n)| n > 0.0)
-                    .collect(),
-                cpu_seconds: m.server.cpu_seconds,
-                fitted_cpu_seconds: c.cpu_seconds(&counts),
-            }
-        })
-        .collect()
+/// `results` without the runs of the scenarios for the CPU alone.
+pub(super) fn without_cpu_alone(results: &Results) -> Results {
+    CPU_SCENARIOS
+        .iter()
+        .fold(results.clone(), |r, (name, _, _)| without(&r, name))
 }
 
 /// `results` without the runs of scenario `name`.

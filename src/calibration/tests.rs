@@ -22,7 +22,8 @@ pub(super) fn flat(_: &Scenario, _: &ModeResult, _: &Calibration) -> f64 {
 #[test]
 fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
     // One wake-up per event measured: the counts never move after the first round.
-    let steady = |_: &Scenario, m: &ModeResult, _: &Calibration| [m.deliveries.events_measured as f64, 0.0];
+    let steady =
+        |_: &Scenario, m: &ModeResult, _: &Calibration| [m.deliveries.events_measured as f64, 0.0, 0.0];
     let c = Calibration::fit(&runs(), &steady, &flat).unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     for run in &c.runs {
@@ -38,7 +39,7 @@ fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
     let flipping = |_: &Scenario, _: &ModeResult, _: &Calibration| {
         let round = calls.get() / per_round;
         calls.set(calls.get() + 1);
-        [if round.is_multiple_of(2) { 100.0 } else { 200.0 }, 0.0]
+        [if round.is_multiple_of(2) { 100.0 } else { 200.0 }, 0.0, 0.0]
     };
     let c = Calibration::fit_waking_after(&r, &flipping, 0, &[]).unwrap();
     assert_eq!(
@@ -79,6 +80,7 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
             } else {
                 0.0
             },
+            0.0,
             0.0,
         ]
     };
@@ -152,7 +154,7 @@ fn memory_is_fitted_per_connection_held_not_per_client() {
         }
     }
     assert_eq!(made, connections.len());
-    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
     let c = Calibration::fit(&r, &none, &flat).unwrap();
     let w = c.memory(Mode::Webhook).unwrap();
     assert!((w.fixed_bytes - 1e6).abs() < 1.0, "{w:?}");
@@ -203,7 +205,7 @@ fn the_clients_cpu_is_fitted_per_mode_from_the_drivers() {
     }
     let c = Calibration::fit(
         &r,
-        &|_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0],
+        &|_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3],
         &flat,
     )
     .unwrap();
@@ -239,7 +241,7 @@ fn bytes_are_fitted_for_one_payload_and_carry_another_events_whole() {
             m.server.bytes_written = written.round() as u64;
         }
     }
-    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
     let c = Calibration::fit(&r, &none, &flat).unwrap();
     let close = |a: f64, b: f64| (a - b).abs() < 0.5;
     for mode in [Mode::Poll, Mode::LongPoll, Mode::Sse] {
@@ -276,7 +278,7 @@ fn a_pollers_empty_answers_are_priced_apart_from_its_pages() {
             m.server.bytes_written = written.round() as u64;
         }
     }
-    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
     let c = Calibration::fit(&r, &none, &flat).unwrap();
     let close = |a: f64, b: f64| (a - b).abs() < 0.5;
     for (mode, empty_each) in [(Mode::Poll, 170.0), (Mode::ConditionalPoll, 95.0)] {
@@ -322,7 +324,7 @@ fn a_page_costs_no_less_than_an_empty_poll() {
                 m.server.cpu_seconds = (n.get(Op::EmptyPoll) * 40.0 + n.get(Op::Page) * page_us + 1.0) * 1e-6;
             }
         }
-        let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0, 0.0];
+        let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
         Calibration::fit_waking_after(&r, &none, 0, &[]).unwrap()
     };
     // A page dearer than an empty poll is found at its price.
@@ -354,7 +356,7 @@ fn the_wake_ups_are_counted_with_the_clients_beside_the_server_as_the_runs_had_t
         if c.clients != expected {
             without.set(without.get() + 1);
         }
-        [m.deliveries.events_measured as f64, 0.0]
+        [m.deliveries.events_measured as f64, 0.0, 0.0]
     };
     let c = Calibration::fit(&r, &wakes, &flat).unwrap();
     assert!(calls.get() > 0);

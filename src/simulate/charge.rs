@@ -105,6 +105,31 @@ pub(super) fn saturation(s: &Scenario, cores: u32, server: &Server, cpu_seconds:
     out
 }
 
+/// What the model charged without a price of its own because the calibration's runs never
+/// carried it out, in words: a webhook retry (no receiver of its runs failed), a reply from
+/// afar (all its runs were on loopback).
+pub(super) fn unpriced(model: &Model, server: &Server, o: &Outcome) -> Vec<String> {
+    let c = &model.calibration;
+    let mut out = Vec::new();
+    if o.sender.retries > 0 && !c.measured(Op::WebhookRetry) {
+        out.push(format!(
+            "the calibration's runs had no receiver that failed, so it has no price for a retry: the model \
+             charges the sender's {} retries as first attempts, without what handling each failure costs",
+            o.sender.retries
+        ));
+    }
+    if server.unpriced_from_afar > 0 {
+        out.push(format!(
+            "the calibration's runs were all on loopback, so it has no price for a reply from afar: the model \
+             charges the {} replies that came back later than its idle threshold after their write as though \
+             they came at the longest wait of its runs, about one wake-up for a fan-out's replies, where over a \
+             round trip each comes back alone",
+            server.unpriced_from_afar
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

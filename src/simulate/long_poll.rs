@@ -47,7 +47,8 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         .max_held_long_polls
         .unwrap_or(crate::scenario::DEFAULT_MAX_HELD_LONG_POLLS);
     let mut holding = 0u64;
-    let mut answered_at = vec![u64::MAX; log.clients];
+    // When each client's last answer reached the server and was written.
+    let mut answered_at = vec![(u64::MAX, 0); log.clients];
     let mut admission = Admission::new(s);
     let busy_pause = pause_after_failure(Some(BUSY_RETRY_AFTER)).as_nanos() as u64;
     while let Some((at, entry)) = queue.pop() {
@@ -69,7 +70,10 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                 progress(at);
             }
             let at_server = at + faults.delay(entry, at) + wire.request();
-            server.replied(answered_at[c], at_server);
+            let (write_at, written) = answered_at[c];
+            if write_at != u64::MAX {
+                server.replied(write_at, written, at_server);
+            }
             // A client turned away before opens a new connection.
             out.reconnects += u64::from(admission.was_refused(c));
             if admission.admit(c, at_server) == Admitted::Refused {
@@ -104,7 +108,6 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             continue;
         }
         holding -= 1;
-        answered_at[c] = at;
         let mut answered = 0;
         let (taken, _) = log.hand_out(c, at, limit, &mut out, |taken| {
             let timed_out = if taken == 0 { 1.0 } else { 0.0 };
@@ -117,6 +120,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                     (Op::PagedEvent, taken as f64),
                 ],
             );
+            answered_at[c] = (at, done);
             // The answer's way back, read when a pause lets the client read it.
             let back = done + wire.answer(taken);
             answered = faults.read(c as u32, back);
@@ -200,10 +204,13 @@ mod tests {
         // round trip; the calibration's runs waited at most 0.5 ms for a reply. An answer's
         // reply wakes the worker when no other job reaches the server within those 0.5 ms
         // after it: with a job an event, e^(−200/s × 0.5 ms) = 0.90 of the answers. Charged
-        // only when no job comes before the reply itself, 40 ms later, e^(−8): none.
+        // only when no job comes before the reply itself, 40 ms later, e^(−8): none. (A
+        // calibration without runs over a round trip: one with them prices each reply from
+        // afar as it comes.)
         let mut s = scenario(200.0);
         s.clients.count = 100;
         let mut c = crate::calibration::Calibration::reference();
+        c.prices_replies_from_afar = false;
         c.wake_after_idle_ns = u64::MAX / 4;
         for cost in &mut c.cpu {
             cost.cpu_ns = 1e3;
@@ -219,6 +226,46 @@ mod tests {
         assert!((0.85..0.95).contains(&capped), "{capped}");
         let uncapped = woken(None);
         assert!(uncapped < 0.01, "{uncapped}");
+    }
+
+    #[test]
+    fn a_fan_outs_replies_from_afar_each_wake_the_server_when_the_calibration_prices_them() {
+        // 10 long pollers on one topic, 5 events a second, one core; a long poll's answer
+        // costs 101 µs (100 µs and 1 µs its event), everything else 1 µs, the idle threshold
+        // 2 ms. An event's ten answers take the core from its instant t until t + 1.01 ms.
+        // Over a 40 ms round trip with 10 ms of jitter the clients' next requests come back
+        // spread over ±10 ms, each later than the threshold after its answer, so from afar:
+        // priced, each wakes the core it finds idle, all but those landing on another event's
+        // millisecond of answers (about 1 in 200 at 5 events a second). Unpriced, or over a
+        // 50 µs round trip (each back within the threshold), none is a reply from afar.
+        let text = "name = \"fan\"\nseed = 5\nduration = \"600s\"\nwarmup = \"10s\"\ndrain = \"35s\"\n\
+                    modes = [\"long_poll\"]\n[events]\nrate = 5\ntopics = 1\narrival = \"poisson\"\n\
+                    [clients]\ncount = 10\n[long_poll]\nwait = \"30s\"\n";
+        let s = Scenario::parse(Path::new("fan.toml"), text).unwrap();
+        let mut c = crate::calibration::Calibration::reference();
+        c.wake_after_idle_ns = 2_000_000;
+        for cost in &mut c.cpu {
+            cost.cpu_ns = if cost.op == Op::LongPoll { 100e3 } else { 1e3 };
+        }
+        let far = Network {
+            jitter: Duration::from_millis(10),
+            ..Network::of(Duration::from_millis(40))
+        };
+        let mut woken = |priced: bool, net: Network| {
+            c.prices_replies_from_afar = priced;
+            let mut server = Server::new(&s, &c, 1);
+            run(&s, &mut Wire::plain(&net), &mut server, &quietly);
+            (
+                server.counts.get(Op::ReplyWake) / server.counts.get(Op::LongPoll),
+                server.unpriced_from_afar,
+            )
+        };
+        let (priced, unpriced) = woken(true, far);
+        assert!(priced > 0.97 && unpriced == 0, "{priced} {unpriced}");
+        let (none, unpriced) = woken(false, far);
+        assert!(none == 0.0 && unpriced > 2_900 * 10, "{none} {unpriced}");
+        let (near, unpriced) = woken(true, Network::of(Duration::from_micros(50)));
+        assert!(near == 0.0 && unpriced == 0, "{near} {unpriced}");
     }
 
     #[test]

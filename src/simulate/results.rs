@@ -329,13 +329,7 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
     let mut warnings = crate::results::missing_warnings(s, mode, &outcomes);
     warnings.extend(crate::results::refused_warning(s, o.connections_refused));
     warnings.extend(super::charge::saturation(s, cores, &server, cost.cpu_seconds));
-    if o.sender.retries > 0 && !model.calibration.measured(crate::calibration::Op::WebhookRetry) {
-        warnings.push(format!(
-            "the calibration's runs had no receiver that failed, so it has no price for a retry: the model \
-             charges the sender's {} retries as first attempts, without what handling each failure costs",
-            o.sender.retries
-        ));
-    }
+    warnings.extend(super::charge::unpriced(model, &server, &o));
     ModeResult {
         mode,
         theory,

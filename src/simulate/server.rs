@@ -29,6 +29,19 @@
 //! at 0.71 and 0.81 of their measured CPU where its streams, which wait for no reply, fit at
 //! 0.99 and 1.03; with it, 0.82 and 0.93 (the EPYC's runs of 2026-12-06T1841Z).
 //!
+//! A reply from afar, one that comes back later than the idle threshold after its write (over
+//! a real network's round trip), is another matter when the calibration prices it (its runs
+//! over a round trip, [`ROUND_TRIP_SCENARIO`](crate::calibration::ROUND_TRIP_SCENARIO)): each
+//! reaches the server at its own time and, if it finds a core idle then, wakes it at a price
+//! of its own ([`Op::ReplyWake`]), whatever other jobs came between. Over a round trip with
+//! jitter each of a fan-out's replies comes back alone, to a worker that has parked meanwhile:
+//! `payments-outage`'s webhook sender (ten receivers an event) switched 1.31 times an attempt
+//! with its receivers 40 ms away against 0.79 on loopback, and cost 35% more a delivery
+//! (53.4 against 39.6 ms per 1,000, `scenarios/probes/payments-webhook-{none,latency}.toml`,
+//! 2026-12-07 07:14), where the rule for a reply on loopback, about one wake-up a fan-out,
+//! gave it 1% less on the calibration of three hours before. Charged so, on the shipped
+//! calibration, 27% more (54.8 against 43.1).
+//!
 //! Jobs must be handed over in the order they reach the server (each mode's model queues a
 //! request's arrival as an action of its own for that reason); the operations of jobs inside
 //! the measured window are counted, for the run's CPU.
@@ -94,8 +107,16 @@ pub struct Server {
     /// kept until the next job shows whether it came before the reply ([`Server::replied`]).
     awaiting: Option<(u64, u64)>,
     /// The longest wait for a reply the calibration's runs had, ns: a reply awaited longer
-    /// is charged as though it had come then.
+    /// is charged as though it had come then, unless the calibration prices a reply from
+    /// afar.
     reply_within_ns: u64,
+    /// Whether the calibration prices a reply from afar ([`Op::ReplyWake`]).
+    prices_afar: bool,
+    /// The replies from afar on their way, by when they reach the server.
+    afar: BinaryHeap<Reverse<u64>>,
+    /// The replies from afar within the measured window that the calibration had no price
+    /// for, charged as the loopback runs' longest wait.
+    pub unpriced_from_afar: u64,
 }
 
 impl Server {
@@ -126,6 +147,9 @@ impl Server {
             last_done: 0,
             awaiting: None,
             reply_within_ns: calibration.longest_round_trip_ns.unwrap_or(u64::MAX),
+            prices_afar: calibration.prices_replies_from_afar,
+            afar: BinaryHeap::new(),
+            unpriced_from_afar: 0,
         }
     }
 
@@ -147,6 +171,9 @@ impl Server {
             last_done: 0,
             awaiting: None,
             reply_within_ns: u64::MAX,
+            prices_afar: false,
+            afar: BinaryHeap::new(),
+            unpriced_from_afar: 0,
         }
     }
 
@@ -184,11 +211,25 @@ impl Server {
             "jobs reach the server in order: {at} after {}",
             self.last
         );
-        if let Some((reply, written)) = self.awaiting.take() {
-            if reply <= at {
-                self.wake_for_reply(reply, written);
+        // The replies before this job, in the order they come: the last job's, if no other
+        // came first, and those from afar.
+        loop {
+            let near = self.awaiting.map(|(reply, _)| reply).filter(|&r| r <= at);
+            let far = self.afar.peek().map(|r| r.0).filter(|&r| r <= at);
+            let from_afar = match (near, far) {
+                (None, None) => break,
+                (Some(n), Some(f)) => f < n,
+                (near, _) => near.is_none(),
+            };
+            if from_afar {
+                let reply = self.afar.pop().expect("a reply from afar").0;
+                self.wake_for_reply(reply, 0, Op::ReplyWake);
+            } else {
+                let (reply, written) = self.awaiting.take().expect("a reply awaited");
+                self.wake_for_reply(reply, written, Op::RequestWake);
             }
         }
+        self.awaiting = None;
         self.last = at;
         let done = self.serve_job(at, woken, ops);
         self.last_done = done;
@@ -202,9 +243,12 @@ impl Server {
     /// ([`Op::RequestWake`]), however short the wait, charged when the next job shows that
     /// none came between. (A reply still awaited when the run ends is past its window.)
     ///
-    /// However long the wait, too: a reply later than the calibration's runs ever waited (a
-    /// round trip of tens of milliseconds, where theirs were on loopback) is charged as though
-    /// it had come at the longest of theirs. Whether the worker parks and what waking it costs
+    /// A reply from afar (later than the idle threshold after the write was done, at
+    /// `written`) comes at its own time, and wakes a core it finds idle then, if the
+    /// calibration prices one ([`Op::ReplyWake`]). If it does not, a reply later than the
+    /// calibration's runs ever waited (a round trip of tens of milliseconds, where theirs were
+    /// on loopback) is charged as though it had come at the longest of theirs. Whether the
+    /// worker parks and what waking it costs
     /// were fitted over those runs' round trips; beyond them the model would charge fewer
     /// wake-ups the longer the way (other jobs come between), where the sender measured no
     /// cheaper: `payments-outage`'s webhook sender cost 48.5 and 43.0 ms of CPU per 1,000
@@ -212,7 +256,14 @@ impl Server {
     /// (`scenarios/probes/payments-webhook-{none,latency}.toml`, two runs each, 2026-12-07 at
     /// 00:55 and at 03:33 on one machine), its voluntary context switches 1.31 and 1.30 an
     /// attempt against 0.78.
-    pub fn replied(&mut self, write_at: u64, at: u64) {
+    pub fn replied(&mut self, write_at: u64, written: u64, at: u64) {
+        if at.saturating_sub(written) > self.wake_after_idle_ns {
+            if self.prices_afar {
+                self.afar.push(Reverse(at));
+                return;
+            }
+            self.unpriced_from_afar += u64::from(self.window.contains(&at));
+        }
         if self.last == write_at {
             let at = at.min(self.last_done.saturating_add(self.reply_within_ns));
             self.awaiting = Some((at, self.last_done));
@@ -223,25 +274,28 @@ impl Server {
     /// `earliest` (a long poll's answer read then, its client to ask again only after its way
     /// back): if that is already later than the calibration's runs waited, the reply is
     /// charged now as though it came at the longest of theirs ([`Server::replied`]), since
-    /// other jobs may reach the server before it is known when it does.
+    /// other jobs may reach the server before it is known when it does; unless it comes from
+    /// afar and the calibration prices that, when [`Server::replied`] is told of it as it
+    /// comes.
     pub fn replies_no_sooner_than(&mut self, write_at: u64, earliest: u64) {
-        if earliest >= self.last_done.saturating_add(self.reply_within_ns) {
-            self.replied(write_at, earliest);
+        let far = self.prices_afar && earliest.saturating_sub(self.last_done) > self.wake_after_idle_ns;
+        if !far && earliest >= self.last_done.saturating_add(self.reply_within_ns) {
+            self.replied(write_at, self.last_done, earliest);
         }
     }
 
     /// Charges the wake-up of a reply at `reply` to the job done at `written`, the last the
     /// server served, on a core idle when it comes.
-    fn wake_for_reply(&mut self, reply: u64, written: u64) {
+    fn wake_for_reply(&mut self, reply: u64, written: u64, wake: Op) {
         let stretch = self.stretch;
-        let wake_ns = self.cost_ns[Op::RequestWake as usize];
+        let wake_ns = self.cost_ns[wake as usize];
         let mut core = self.free.peek_mut().expect("at least one core");
         if reply < written || core.0 > reply {
             return;
         }
         core.0 = reply + (wake_ns * stretch).round() as u64;
         if self.window.contains(&reply) {
-            self.counts.0[Op::RequestWake as usize] += 1.0;
+            self.counts.0[wake as usize] += 1.0;
         }
     }
 

@@ -207,14 +207,14 @@ fn a_reply_wakes_the_worker_that_wrote_when_no_other_job_comes_between() {
     let fresh = || awaiting_replies(u64::MAX);
     let mut srv = fresh();
     assert_eq!(job(&mut srv, 0), 1_000_000);
-    srv.replied(0, 1_200_000);
+    srv.replied(0, 1_000_000, 1_200_000);
     assert_eq!(job(&mut srv, 1_500_000), 2_700_000);
     assert_eq!(srv.counts.get(Op::RequestWake), 1.0);
     // Another job before the reply (at 1.1 ms, done at 2.1): the worker is busy, the reply
     // wakes nothing.
     let mut srv = fresh();
     job(&mut srv, 0);
-    srv.replied(0, 1_200_000);
+    srv.replied(0, 1_000_000, 1_200_000);
     assert_eq!(job(&mut srv, 1_100_000), 2_100_000);
     assert_eq!(job(&mut srv, 5_000_000), 6_000_000);
     assert_eq!(srv.counts.get(Op::RequestWake), 0.0);
@@ -223,8 +223,8 @@ fn a_reply_wakes_the_worker_that_wrote_when_no_other_job_comes_between() {
     let mut srv = fresh();
     job(&mut srv, 0);
     job(&mut srv, 100_000);
-    srv.replied(0, 2_500_000);
-    srv.replied(100_000, 1_500_000);
+    srv.replied(0, 1_000_000, 2_500_000);
+    srv.replied(100_000, 2_000_000, 1_500_000);
     assert_eq!(job(&mut srv, 5_000_000), 6_000_000);
     assert_eq!(srv.counts.get(Op::RequestWake), 0.0);
 }
@@ -238,20 +238,58 @@ fn a_reply_later_than_the_calibrations_runs_waited_is_charged_as_though_it_came_
     let fresh = || awaiting_replies(300_000);
     let mut srv = fresh();
     job(&mut srv, 0);
-    srv.replied(0, 41_000_000);
+    srv.replied(0, 1_000_000, 41_000_000);
     assert_eq!(job(&mut srv, 1_500_000), 2_800_000);
     assert_eq!(srv.counts.get(Op::RequestWake), 1.0);
     // A job within the 0.3 ms (at 1.2 ms) keeps the worker busy: the reply wakes nothing,
     // though it comes when the core has long been idle.
     let mut srv = fresh();
     job(&mut srv, 0);
-    srv.replied(0, 41_000_000);
+    srv.replied(0, 1_000_000, 41_000_000);
     assert_eq!(job(&mut srv, 1_200_000), 2_200_000);
     assert_eq!(job(&mut srv, 50_000_000), 51_000_000);
     assert_eq!(srv.counts.get(Op::RequestWake), 0.0);
     // A reply within the runs' longest wait is charged when it comes, as before.
     let mut srv = fresh();
     job(&mut srv, 0);
-    srv.replied(0, 1_200_000);
+    srv.replied(0, 1_000_000, 1_200_000);
     assert_eq!(job(&mut srv, 1_500_000), 2_700_000);
+}
+
+#[test]
+fn replies_from_afar_each_wake_an_idle_core_at_their_own_time_when_the_calibration_prices_them() {
+    // One core, 1 ms jobs, a request's wake-up of 0.5 ms after 2 ms idle, a reply's from afar
+    // of 0.2 ms. By hand: a fan-out of two jobs at 0 is done at 1 and 2 ms; its replies come
+    // back 40 and 43 ms after, at 41 and 45 ms (told in the order the writes were); a job at
+    // 10 ms finds the core idle 8 ms and pays a request's wake-up (done at 11.5 ms). Priced,
+    // each reply finds the core idle and wakes it, until 41.2 and 45.2 ms; a job at 45.2 ms
+    // then finds it awake and is done at 46.2 ms.
+    let fresh = |priced: bool| {
+        let mut srv = server(1, 1e6);
+        srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
+        srv.cost_ns[Op::ReplyWake as usize] = 0.2e6;
+        srv.wake_after_idle_ns = 2_000_000;
+        srv.prices_afar = priced;
+        srv
+    };
+    let mut srv = fresh(true);
+    assert_eq!(job(&mut srv, 0), 1_000_000);
+    assert_eq!(job(&mut srv, 0), 2_000_000);
+    srv.replied(0, 1_000_000, 41_000_000);
+    srv.replied(0, 2_000_000, 45_000_000);
+    assert_eq!(job(&mut srv, 10_000_000), 11_500_000);
+    assert_eq!(job(&mut srv, 45_200_000), 46_200_000);
+    assert_eq!(srv.counts.get(Op::ReplyWake), 2.0);
+    assert_eq!(srv.counts.get(Op::RequestWake), 1.0);
+    // Unpriced, the last write's reply is awaited as before and the job at 10 ms comes first:
+    // no reply wakes the core, and the job at 45.2 ms finds it asleep (done at 46.7 ms).
+    let mut srv = fresh(false);
+    job(&mut srv, 0);
+    job(&mut srv, 0);
+    srv.replied(0, 1_000_000, 41_000_000);
+    srv.replied(0, 2_000_000, 45_000_000);
+    assert_eq!(job(&mut srv, 10_000_000), 11_500_000);
+    assert_eq!(job(&mut srv, 45_200_000), 46_700_000);
+    assert_eq!(srv.counts.get(Op::ReplyWake), 0.0);
+    assert_eq!(srv.counts.get(Op::RequestWake), 2.0);
 }

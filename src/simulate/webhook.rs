@@ -202,7 +202,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         if timed_out {
             (answer, answered) = (Answer::Failed(None), sent + timeout);
         }
-        server.replied(start, answered);
+        server.replied(start, sent, answered);
         workers.push(Reverse(answered));
         pools.hold(host, answered, timed_out || hangs_up);
         if cap < w.concurrency {

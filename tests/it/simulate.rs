@@ -353,8 +353,8 @@ fn a_simulated_report_names_the_thresholds_its_calibration_fits_alike() {
 #[test]
 fn the_shipped_calibration_is_what_its_shipped_runs_fit_to() {
     // The reference machine's three measurements of the calibration runs, of the webhook
-    // memory runs, of the page runs and of the failing receivers' runs (their time series and
-    // histograms left out), pooled.
+    // memory runs, of the page runs, of the failing receivers' runs and of the runs over a
+    // round trip (their time series and histograms left out), pooled.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/calibration");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cal.json");
@@ -373,6 +373,9 @@ fn the_shipped_calibration_is_what_its_shipped_runs_fit_to() {
         "failures-1.json",
         "failures-2.json",
         "failures-3.json",
+        "round-trip-1.json",
+        "round-trip-2.json",
+        "round-trip-3.json",
     ] {
         cmd.arg("--from").arg(root.join("reference-runs").join(run));
     }
