@@ -248,14 +248,13 @@ impl Server {
     /// calibration prices one ([`Op::ReplyWake`]). If it does not, a reply later than the
     /// calibration's runs ever waited (a round trip of tens of milliseconds, where theirs were
     /// on loopback) is charged as though it had come at the longest of theirs. Whether the
-    /// worker parks and what waking it costs
-    /// were fitted over those runs' round trips; beyond them the model would charge fewer
-    /// wake-ups the longer the way (other jobs come between), where the sender measured no
-    /// cheaper: `payments-outage`'s webhook sender cost 48.5 and 43.0 ms of CPU per 1,000
-    /// deliveries with its receivers on loopback, 49.4 and 57.0 with them 40 ms away
-    /// (`scenarios/probes/payments-webhook-{none,latency}.toml`, two runs each, 2026-12-07 at
-    /// 00:55 and at 03:33 on one machine), its voluntary context switches 1.31 and 1.30 an
-    /// attempt against 0.78.
+    /// worker parks and what waking it costs were fitted over those runs' round trips; beyond
+    /// them the model would charge fewer wake-ups the longer the way (other jobs come
+    /// between), where the sender measured no cheaper: `payments-outage`'s webhook sender cost
+    /// 48.5 and 43.0 ms of CPU per 1,000 deliveries with its receivers on loopback, 49.4 and
+    /// 57.0 with them 40 ms away (`scenarios/probes/payments-webhook-{none,latency}.toml`, two
+    /// runs each, 2026-12-07 at 00:55 and at 03:33 on one machine), its voluntary context
+    /// switches 1.31 and 1.30 an attempt against 0.78.
     pub fn replied(&mut self, write_at: u64, written: u64, at: u64) {
         if at.saturating_sub(written) > self.wake_after_idle_ns {
             if self.prices_afar {
@@ -264,6 +263,12 @@ impl Server {
             }
             self.unpriced_from_afar += u64::from(self.window.contains(&at));
         }
+        self.await_reply(write_at, at);
+    }
+
+    /// Awaits the reply at `at` to the job that reached the server at `write_at`, if it was
+    /// the last served, as [`Server::replied`] charges one on loopback.
+    fn await_reply(&mut self, write_at: u64, at: u64) {
         if self.last == write_at {
             let at = at.min(self.last_done.saturating_add(self.reply_within_ns));
             self.awaiting = Some((at, self.last_done));
@@ -280,12 +285,12 @@ impl Server {
     pub fn replies_no_sooner_than(&mut self, write_at: u64, earliest: u64) {
         let far = self.prices_afar && earliest.saturating_sub(self.last_done) > self.wake_after_idle_ns;
         if !far && earliest >= self.last_done.saturating_add(self.reply_within_ns) {
-            self.replied(write_at, self.last_done, earliest);
+            self.await_reply(write_at, earliest);
         }
     }
 
-    /// Charges the wake-up of a reply at `reply` to the job done at `written`, the last the
-    /// server served, on a core idle when it comes.
+    /// Charges `wake` for a reply at `reply` on a core idle when it comes: one on loopback to
+    /// the job done at `written`, the last the server served, or one from afar (`written` 0).
     fn wake_for_reply(&mut self, reply: u64, written: u64, wake: Op) {
         let stretch = self.stretch;
         let wake_ns = self.cost_ns[wake as usize];
