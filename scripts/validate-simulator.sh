@@ -48,8 +48,8 @@ batch=$(date -u +%Y-%m-%d)
 
 # Calibration runs, kept without what the fit does not read (time series, per-topic tallies,
 # latency histograms): a tenth of the size. The runs that `calibrate` measures after the others
-# (for memory alone, the webhook sender's and the pollers' pages; the webhook sender's retries; the
-# runs over a round trip, which the fit is checked against) go beside them as <when>-memory.json,
+# (for memory alone, the webhook sender's and the pollers' pages; for the CPU alone, the webhook
+# sender's retries and the replies over a round trip) go beside them as <when>-memory.json,
 # <when>-pages.json, <when>-failures.json and <when>-round-trip.json (none in the days calibrated
 # before their runs were measured).
 calibrate() {
