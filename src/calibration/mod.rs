@@ -17,6 +17,7 @@ mod ops;
 mod packets;
 mod per_mode;
 mod runs;
+mod uncertainty;
 
 pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
 pub use ops::{Counts, Op};
@@ -30,6 +31,7 @@ pub use runs::{
 };
 use std::collections::BTreeMap;
 use std::path::Path;
+pub use uncertainty::cholesky;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -105,6 +107,11 @@ pub struct Calibration {
     pub environment: Environment,
     /// CPU per operation.
     pub cpu: Vec<Cost>,
+    /// The costs' covariance as the fit leaves them, ns², row and column `i` those of
+    /// `cpu[i]` (its diagonal the squares of their standard errors): what the CPU the model
+    /// charges at these costs is uncertain by (`cpu_loadings`). None in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_covariance: Vec<Vec<f64>>,
     /// Memory per mode.
     pub memory: Vec<MemoryCost>,
     /// Bytes per mode.
@@ -352,6 +359,7 @@ impl Calibration {
                 schema_version: SCHEMA_VERSION,
                 environment: results.environment.clone(),
                 cpu: costs,
+                cpu_covariance: uncertainty::cost_covariance(&f),
                 memory: memory.clone(),
                 bytes: bytes.clone(),
                 packets: Vec::new(),

@@ -5,7 +5,7 @@
 use crate::event::Mode;
 use crate::report::html::number;
 use crate::report::{below, format_owed, headline, CLOSE_MARGIN};
-use crate::results::{Figure, ModeResult, Results};
+use crate::results::{cpu_calibration_error_of_difference, Figure, ModeResult, Results};
 
 /// What the run says about a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,21 +145,30 @@ fn polling_wastes(p: &ModeResult) -> Claim {
 
 fn webhooks_reduce_load(r: &Results, p: &ModeResult, h: &ModeResult) -> Claim {
     let cpu = |m: &ModeResult| headline(Figure::CpuMsPer1k, m);
+    let costs = cpu_calibration_error_of_difference(&h.server, &p.server);
+    let mut rule = margin_rule(r, "the webhook sender's CPU per delivered event");
+    if costs.is_some() {
+        rule += "; either way only by more than three standard errors of the difference under the calibration's costs";
+    }
     Claim {
         claim: "Webhooks reduce server load",
         judgement: smaller(Figure::CpuMsPer1k, h, p),
         evidence: format!(
-            "Server CPU per 1,000 delivered events: webhook {} ms, {} {} ms; requests per event: webhook {}, {} {}. \
+            "Server CPU per 1,000 delivered events: webhook {} ms, {} {} ms{}; requests per event: webhook {}, {} {}. \
              Webhooks cost the sender one request per event per subscriber; polling costs one per client per interval, \
              whether or not anything happened.",
             number(cpu(h)),
             p.mode,
             number(cpu(p)),
+            costs.map_or(String::new(), |e| format!(
+                " (their difference uncertain by ± {} ms from the calibration's costs)",
+                number(e)
+            )),
             number(h.server.requests_per_delivery),
             p.mode,
             number(p.server.requests_per_delivery)
         ),
-        rule: margin_rule(r, "the webhook sender's CPU per delivered event"),
+        rule,
     }
 }
 
@@ -353,6 +362,33 @@ mod tests {
         );
         // Medians 30% apart, but the ranges overlap: within noise.
         assert_eq!(cpu(&[1.0, 1.0, 1.5], &[1.3, 1.3, 1.4]), Judgement::Depends);
+    }
+
+    #[test]
+    fn a_simulated_cpu_is_ranked_only_beyond_the_calibrations_error_of_the_difference() {
+        // 100 and 130 ms per 1k, 30% apart (past the 20% margin), each over 1,000 deliveries
+        // so that a loading of x s is x × 1000 ms per 1k.
+        let cpu = |a: [f64; 2], b: [f64; 2]| {
+            let (mut x, mut y) = pair(&[100.0], &[130.0]);
+            for (m, l) in [(&mut x, a), (&mut y, b)] {
+                m.server.cpu_seconds = m.server.cpu_seconds_per_1k_deliveries;
+                m.server.cpu_calibration_loadings = l.to_vec();
+            }
+            (smaller(Figure::CpuMsPer1k, &x, &y), x, y)
+        };
+        // Errors apart, 6 and 9 ms: the difference's is 10.8 ms by hand, three of them 32.4
+        // against the 30 between them.
+        let (j, x, y) = cpu([0.006, 0.0], [0.0, 0.009]);
+        assert_eq!(j, Judgement::Depends);
+        let words = crate::report::too_close_words(Figure::CpuMsPer1k, &[&x, &y]);
+        assert_eq!(words, "within three of the calibration's standard errors");
+        // Each uncertain by 20 ms, but by the same costs: the difference's error is 1 ms, and
+        // the ranking holds (the errors in quadrature, 28.5 ms, would have withheld it).
+        assert_eq!(cpu([0.020, 0.002], [0.020, 0.003]).0, Judgement::Holds);
+        assert_eq!(cpu([0.0, 0.0], [0.0, 0.0]).0, Judgement::Holds);
+        // A measured pair carries none, and is judged by the margin alone.
+        let (a, b) = pair(&[100.0], &[130.0]);
+        assert_eq!(smaller(Figure::CpuMsPer1k, &a, &b), Judgement::Holds);
     }
 
     /// A run of every mode to bend into each outcome.

@@ -156,10 +156,35 @@ pub fn simulated_note(r: &Results) -> Option<String> {
     };
     Some(format!(
         "These figures come from pushpull's discrete-event model of the scenario, not from a measurement: \
-         the same seeded events and clients over a network with a {} ms round trip{}, and {server}.{left_out}",
+         the same seeded events and clients over a network with a {} ms round trip{}, and {server}.{left_out}{}",
         number(sim.round_trip_ms),
         network_extras(sim),
+        calibration_error(r),
     ))
+}
+
+/// How far the calibration's costs leave each mode's CPU per 1,000 deliveries, as a sentence
+/// after the model's description (nothing where the run carries no such errors).
+fn calibration_error(r: &Results) -> String {
+    let each: Vec<String> = r
+        .modes
+        .iter()
+        .filter_map(|m| {
+            let e = m.server.cpu_calibration_error_ms_per_1k()?;
+            let cpu = headline(Figure::CpuMsPer1k, m);
+            Some(format!("{} ± {} ms ({:.0}%)", m.mode, number(e), 100.0 * e / cpu))
+        })
+        .collect();
+    if each.is_empty() {
+        return String::new();
+    }
+    format!(
+        " The costs are the calibration's estimates, each with its standard error: one of them leaves CPU per \
+         1,000 delivered events uncertain by {}; two modes' CPU is ranked only when they differ by more than \
+         three standard errors of their difference under those costs (smaller than theirs together, for what \
+         the modes share: the process's seconds, the clients held, the events published).",
+        each.join(", ")
+    )
 }
 
 /// The model's jitter and bandwidth, where it had them, as words after its round trip.
@@ -194,7 +219,19 @@ pub fn headline(f: Figure, m: &ModeResult) -> f64 {
 /// With one run, which cannot measure the machine's noise: when it is smaller by more than
 /// [`CLOSE_MARGIN`] and, where the counts give a sampling error
 /// ([`Figure::sampling_error`]), by more than three of them.
+///
+/// A simulated CPU must also lie below by more than three standard errors of the difference
+/// that the calibration's costs leave ([`crate::results::cpu_calibration_error_of_difference`]),
+/// repeated or not: the model's repetitions draw other events, never other costs.
 pub fn below(f: Figure, a: &ModeResult, b: &ModeResult) -> bool {
+    let beyond_calibration = f != Figure::CpuMsPer1k
+        || crate::results::cpu_calibration_error_of_difference(&a.server, &b.server)
+            .is_none_or(|e| headline(f, b) - headline(f, a) > 3.0 * e);
+    beyond_calibration && beyond_noise(f, a, b)
+}
+
+/// [`below`] but for the calibration's costs.
+fn beyond_noise(f: Figure, a: &ModeResult, b: &ModeResult) -> bool {
     match (a.spread.get(&f), b.spread.get(&f)) {
         (Some(x), Some(y)) => crate::results::spread::clearly_below(x, y),
         _ => {
@@ -209,14 +246,27 @@ pub fn below(f: Figure, a: &ModeResult, b: &ModeResult) -> bool {
 }
 
 /// What "too close to rank" on `f` meant for `modes`, for a sentence, as [`below`] decided
-/// it: `within noise (...)` where all were repeated, else the margin (and sampling error).
+/// it: `within noise (...)` where all were repeated, else the margin (and sampling error);
+/// within three of the calibration's standard errors where those held back a pair that the
+/// rest would have ranked (a simulated CPU).
 pub fn too_close_words(f: Figure, modes: &[&ModeResult]) -> String {
-    if modes.iter().all(|m| m.spread.contains_key(&f)) {
-        "within noise (their spreads over the repetitions overlap)".into()
+    // Pairs the noise alone would have ranked, held back by the calibration's costs.
+    let pairs = || modes.iter().flat_map(|a| modes.iter().map(move |b| (*a, *b)));
+    let held_back = pairs().any(|(a, b)| beyond_noise(f, a, b) && !below(f, a, b));
+    let within_noise =
+        pairs().any(|(a, b)| headline(f, a) <= headline(f, b) && a.mode != b.mode && !beyond_noise(f, a, b));
+    let costs = "within three of the calibration's standard errors";
+    let noise = if modes.iter().all(|m| m.spread.contains_key(&f)) {
+        "within noise (their spreads over the repetitions overlap)".to_string()
     } else if modes.iter().all(|m| f.sampling_error(m).is_some()) {
         format!("within {:.0}% or three sampling errors", CLOSE_MARGIN * 100.0)
     } else {
         format!("within {:.0}%", CLOSE_MARGIN * 100.0)
+    };
+    match (held_back, within_noise) {
+        (true, true) => format!("{noise}, or {costs}"),
+        (true, false) => costs.into(),
+        _ => noise,
     }
 }
 

@@ -34,6 +34,15 @@ pub struct ServerCost {
     pub cpu_seconds: f64,
     /// CPU seconds per 1,000 delivered events.
     pub cpu_seconds_per_1k_deliveries: f64,
+    /// For a simulated run: `cpu_seconds` as loadings on the uncertainty of the calibration's
+    /// costs, s, one entry per independent part of it (the model's count of each operation
+    /// times a Cholesky factor of the fitted costs' covariance): the figure's standard error
+    /// from the calibration is their norm, and that of the difference between two modes
+    /// priced by one calibration is the norm of their loadings' difference (the errors the
+    /// modes share cancel). Empty for a measured run, and where the calibration had no
+    /// covariance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_calibration_loadings: Vec<f64>,
     /// CPU seconds the generator spent spinning toward its deadlines in the window: the
     /// instrument's, left out of `cpu_seconds`.
     #[serde(default)]
@@ -111,6 +120,37 @@ impl ServerCost {
             ..self
         }
     }
+}
+
+impl ServerCost {
+    /// `cpu_calibration_loadings` per 1,000 deliveries (those `cpu_seconds_per_1k_deliveries`
+    /// divides by), ms; None without them.
+    fn calibration_loadings_per_1k(&self) -> Option<Vec<f64>> {
+        let per_second = self.cpu_seconds_per_1k_deliveries / self.cpu_seconds;
+        (!self.cpu_calibration_loadings.is_empty() && per_second.is_finite()).then(|| {
+            self.cpu_calibration_loadings
+                .iter()
+                .map(|l| l * per_second * 1000.0)
+                .collect()
+        })
+    }
+
+    /// One standard error of CPU per 1,000 deliveries from the calibration's costs, ms: how
+    /// far the costs it was priced at leave a simulated figure (None for a measured run, or
+    /// a calibration without their covariance).
+    pub fn cpu_calibration_error_ms_per_1k(&self) -> Option<f64> {
+        self.calibration_loadings_per_1k()
+            .map(|l| l.iter().map(|x| x * x).sum::<f64>().sqrt())
+    }
+}
+
+/// One standard error, from the calibration's costs, of the difference between two modes'
+/// CPU per 1,000 deliveries priced by one calibration, ms: smaller than their errors added
+/// in quadrature where they share operations (the process's second, the clients held, the
+/// events published), whose errors cancel. None unless both carry loadings of one shape.
+pub fn cpu_calibration_error_of_difference(a: &ServerCost, b: &ServerCost) -> Option<f64> {
+    let (x, y) = (a.calibration_loadings_per_1k()?, b.calibration_loadings_per_1k()?);
+    (x.len() == y.len()).then(|| x.iter().zip(&y).map(|(p, q)| (p - q).powi(2)).sum::<f64>().sqrt())
 }
 
 /// What the drain cost: from the end of the schedule until every owed delivery was in (or the

@@ -205,6 +205,17 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
         bytes_read,
         bytes_written,
         cpu_seconds: cpu,
+        // Loadings add as the CPU does, where every run has them of one calibration's shape.
+        cpu_calibration_loadings: if all
+            .iter()
+            .all(|m| m.server.cpu_calibration_loadings.len() == first.server.cpu_calibration_loadings.len())
+        {
+            (0..first.server.cpu_calibration_loadings.len())
+                .map(|k| all.iter().map(|m| m.server.cpu_calibration_loadings[k]).sum())
+                .collect()
+        } else {
+            Vec::new()
+        },
         generator_spin_cpu_seconds: sumf(|m| m.server.generator_spin_cpu_seconds),
         census_cpu_seconds: sumf(|m| m.server.census_cpu_seconds),
         peak_rss_bytes: all.iter().map(|m| m.server.peak_rss_bytes).max().unwrap_or(0),

@@ -23,7 +23,9 @@ pub mod throughput;
 pub mod validation;
 
 pub use crate::api::tcp::{TcpReading, TcpTraffic};
-pub use cost::{ClientCost, DrainCost, MachineSample, Sample, ServerCost};
+pub use cost::{
+    cpu_calibration_error_of_difference, ClientCost, DrainCost, MachineSample, Sample, ServerCost,
+};
 pub use figure::{Better, Figure};
 pub use latency::{LatencyPoint, LatencySummary};
 pub use merge::{merge, pool};

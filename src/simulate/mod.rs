@@ -56,6 +56,7 @@ pub use results::{mode_result, operations, simulate, unsupported, Unwatched, Wat
 pub mod stream;
 mod timeline;
 mod timer;
+mod waits;
 pub mod webhook;
 
 use std::time::Duration;

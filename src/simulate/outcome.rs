@@ -61,6 +61,8 @@ pub struct Outcome {
     pub windows: Vec<Tally>,
     /// Second by second, when the scenario has faults to draw them against.
     pub timeline: Option<super::timeline::Timeline>,
+    /// The webhook deliveries ready in the measured window that waited for a worker.
+    pub worker_waits: super::waits::Waits,
 }
 
 /// The fate of the deliveries owed for the measured events scheduled in one fault window.
@@ -120,6 +122,7 @@ impl Outcome {
             actions: 0,
             sender: Default::default(),
             timeline: (!windows.is_empty()).then(Default::default),
+            worker_waits: Default::default(),
             windows,
         }
     }

@@ -329,6 +329,7 @@ pub fn mode_result(s: &Scenario, mode: Mode, model: &Model, progress: Progress) 
     let mut warnings = crate::results::missing_warnings(s, mode, &outcomes);
     warnings.extend(crate::results::refused_warning(s, o.connections_refused));
     warnings.extend(super::charge::saturation(s, cores, &server, cost.cpu_seconds));
+    warnings.extend(super::charge::sender_saturation(s, &o));
     warnings.extend(super::charge::unpriced(model, &server, &o));
     ModeResult {
         mode,

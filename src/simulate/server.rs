@@ -117,6 +117,12 @@ pub struct Server {
     /// The replies from afar within the measured window that the calibration had no price
     /// for, charged as the loopback runs' longest wait.
     pub unpriced_from_afar: u64,
+    /// The cores' time each second since the schedule started took (jobs and wake-ups, by
+    /// the second each starts in), ns.
+    busy_ns: Vec<f64>,
+    /// The longest a job within the measured window waited for a free core, ns, and when it
+    /// reached the server.
+    pub longest_wait: (u64, u64),
 }
 
 impl Server {
@@ -150,6 +156,8 @@ impl Server {
             prices_afar: calibration.prices_replies_from_afar,
             afar: BinaryHeap::new(),
             unpriced_from_afar: 0,
+            busy_ns: Vec::new(),
+            longest_wait: (0, 0),
         }
     }
 
@@ -174,6 +182,8 @@ impl Server {
             prices_afar: false,
             afar: BinaryHeap::new(),
             unpriced_from_afar: 0,
+            busy_ns: Vec::new(),
+            longest_wait: (0, 0),
         }
     }
 
@@ -298,7 +308,10 @@ impl Server {
         if reply < written || core.0 > reply {
             return;
         }
-        core.0 = reply + (wake_ns * stretch).round() as u64;
+        let took = (wake_ns * stretch).round() as u64;
+        core.0 = reply + took;
+        drop(core);
+        self.took(reply, took);
         if self.window.contains(&reply) {
             self.counts.0[wake as usize] += 1.0;
         }
@@ -344,7 +357,36 @@ impl Server {
         let start = at.max(core.0);
         let done = start + (work * stretch).round() as u64;
         core.0 = done;
+        drop(core);
+        self.took(start, done - start);
+        if counted && start - at > self.longest_wait.0 {
+            self.longest_wait = (start - at, at);
+        }
         done
+    }
+
+    /// A core's time from `start` for `ns`, counted in the second it starts in.
+    fn took(&mut self, start: u64, ns: u64) {
+        let second = (start / 1_000_000_000) as usize;
+        if self.busy_ns.len() <= second {
+            self.busy_ns.resize(second + 1, 0.0);
+        }
+        self.busy_ns[second] += ns as f64;
+    }
+
+    /// The whole seconds since the schedule started, within the measured window, in which
+    /// the jobs took at least `share` of the cores' time (with the background's part), as
+    /// spans of consecutive seconds: where the server could not keep up, though the window
+    /// as a whole may have needed fewer cores than it had.
+    pub fn busy_spans(&self, share: f64) -> Vec<std::ops::Range<u64>> {
+        let capacity = self.free.len() as f64 * 1e9;
+        let first = self.window.start.div_ceil(1_000_000_000);
+        let last = self.window.end / 1_000_000_000;
+        super::waits::spans(
+            (first..last).filter(|&second| {
+                self.busy_ns.get(second as usize).copied().unwrap_or(0.0) >= share * capacity
+            }),
+        )
     }
 
     /// Serves `work` ns of a job of the event that woke a core at `at`, awake at `awake`,
@@ -367,7 +409,10 @@ impl Server {
             .min_by_key(|&(_, free)| free)
             .expect("the core woken at this instant is awake");
         let (i, done) = if free <= helper_starts {
-            (i, free.max(at) + (work * self.stretch).round() as u64)
+            let start = free.max(at);
+            let done = start + (work * self.stretch).round() as u64;
+            self.took(start, done - start);
+            (i, done)
         } else {
             if counted {
                 self.counts.0[Op::Wake as usize] += 1.0;
@@ -377,7 +422,9 @@ impl Server {
                 .enumerate()
                 .min_by_key(|(_, c)| c.0)
                 .expect("at least one core");
-            (sleeping, awake + ((work + wake_ns) * self.stretch).round() as u64)
+            let took = ((work + wake_ns) * self.stretch).round() as u64;
+            self.took(awake, took);
+            (sleeping, awake + took)
         };
         cores[i] = Reverse(done);
         self.free = cores.into();

@@ -293,3 +293,27 @@ fn replies_from_afar_each_wake_an_idle_core_at_their_own_time_when_the_calibrati
     assert_eq!(srv.counts.get(Op::ReplyWake), 0.0);
     assert_eq!(srv.counts.get(Op::RequestWake), 2.0);
 }
+
+#[test]
+fn the_seconds_a_burst_keeps_every_core_busy_are_found_with_its_longest_wait() {
+    // One core, 1 ms jobs, a window from 1 s to 5 s. A job every 20 ms throughout (5% busy)
+    // and, from 2 s to 2.5 s, one every 0.5 ms besides: by hand the burst's thousand jobs
+    // hold the core through 2 s to about 3.02 s (its own second of work, and the sparse
+    // jobs' among it and after it), so second 2 is busy throughout and second 3 for about
+    // 5% beyond its own sparse jobs. The longest wait is the first sparse job after the
+    // burst (at 2.5 s): behind the burst's thousand and the 25 sparse jobs from 2.0 to
+    // 2.48 s, it starts at 3.025 s, 0.525 s after it came (the burst's last, at 2.4995 s,
+    // waits a job less and came 0.5 ms later: 0.5245 s).
+    let mut srv = server(1, 1e6);
+    srv.window = 1_000_000_000..5_000_000_000;
+    let mut arrivals: Vec<u64> = (0..300).map(|k| k * 20_000_000).collect();
+    arrivals.extend((0..1000).map(|k| 2_000_000_000 + k * 500_000 + 1));
+    arrivals.sort_unstable();
+    for at in arrivals {
+        srv.serve(at, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]);
+    }
+    assert_eq!(srv.busy_spans(0.95), vec![2..3]);
+    assert_eq!(srv.busy_spans(0.01), vec![1..5]);
+    let (wait, at) = srv.longest_wait;
+    assert_eq!((wait, at), (525_000_000, 2_500_000_000));
+}

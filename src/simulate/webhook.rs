@@ -132,6 +132,9 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
         }
         let Reverse(free) = workers.pop().expect("at least one worker");
         let start = ready.max(free);
+        if (warmup..end).contains(&ready) {
+            out.worker_waits.waited(ready, start - ready);
+        }
         let c = d.client;
         if disabled[c as usize] {
             // A disabled endpoint's messages are buried unsent.
