@@ -18,16 +18,21 @@ fn priced(costs: &[(Op, f64)]) -> crate::calibration::Calibration {
     c
 }
 
-#[test]
-fn the_server_is_charged_the_calibrated_cost_of_what_it_did() {
-    // 10 SSE clients on one topic, 100 events/s for 10 s: CPU = 10 s × 1 ms + each event
-    // published × 10 µs + each of the 10 writes per event × 2 µs, by hand.
-    let s = Scenario::parse(
+/// 10 SSE clients on one topic, 100 events/s for 10 s.
+fn ten_sse_clients() -> Scenario {
+    Scenario::parse(
         Path::new("c.toml"),
         "name = \"c\"\nduration = \"10s\"\nwarmup = \"0s\"\nmodes = [\"sse\"]\n\
          [events]\nrate = 100\n[clients]\ncount = 10\n",
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_server_is_charged_the_calibrated_cost_of_what_it_did() {
+    // 10 SSE clients on one topic, 100 events/s for 10 s: CPU = 10 s × 1 ms + each event
+    // published × 10 µs + each of the 10 writes per event × 2 µs, by hand.
+    let s = ten_sse_clients();
     let c = priced(&[(Op::Second, 1e6), (Op::Event, 10e3), (Op::SseEvent, 2e3)]);
     let model = Model::new(Some(Duration::from_millis(1)), c);
     let m = mode_result(&s, Mode::Sse, &model, &crate::simulate::quietly);
@@ -249,12 +254,7 @@ fn the_cpus_error_from_the_calibration_is_its_counts_against_the_costs_covarianc
     // The SSE run above, its three costs uncertain: a second by 100 µs, an event published by
     // 1 µs, a write by 0.5 µs, the first two correlated at −0.5. By hand, the CPU's variance is
     // Σ nᵢnⱼ covᵢⱼ over the run's 10 seconds, E events and 10E writes.
-    let s = Scenario::parse(
-        Path::new("c.toml"),
-        "name = \"c\"\nduration = \"10s\"\nwarmup = \"0s\"\nmodes = [\"sse\"]\n\
-         [events]\nrate = 100\n[clients]\ncount = 10\n",
-    )
-    .unwrap();
+    let s = ten_sse_clients();
     let mut c = priced(&[(Op::Second, 1e6), (Op::Event, 10e3), (Op::SseEvent, 2e3)]);
     let at = |op: Op| c.cpu.iter().position(|k| k.op == op).unwrap();
     let (second, event, write) = (at(Op::Second), at(Op::Event), at(Op::SseEvent));

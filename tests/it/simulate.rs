@@ -350,17 +350,19 @@ fn a_simulated_cpu_carries_what_the_calibrations_costs_leave_uncertain() {
     }
     let mut c = Calibration::reference();
     c.cpu_covariance.clear();
-    let file = dir.path().join("cal.json");
-    std::fs::write(&file, serde_json::to_string(&c).unwrap()).unwrap();
-    let out = simulate_with(
-        scenario,
-        dir.path(),
-        &["--calibration".as_ref(), file.as_os_str()],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = simulated_on(scenario, dir.path(), &c);
     assert!(errors(dir.path()).is_empty());
-    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(!md.contains(said), "{md}");
+}
+
+/// `simulate` of `scenario` into `dir` on calibration `c` (written there as cal.json): its
+/// report.md.
+fn simulated_on(scenario: &str, dir: &std::path::Path, c: &Calibration) -> String {
+    let file = dir.join("cal.json");
+    std::fs::write(&file, serde_json::to_string(c).unwrap()).unwrap();
+    let out = simulate_with(scenario, dir, &["--calibration".as_ref(), file.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(dir.join("report.md")).unwrap()
 }
 
 #[test]
@@ -373,7 +375,6 @@ fn a_simulated_report_names_the_thresholds_its_calibration_fits_alike() {
     let said = "a job that found its core idle for more than 2 ms paid a wake-up, a threshold that \
                 calibration's runs fit no better than 1, 3 or 5 ms";
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("cal.json");
     let mut c = Calibration::reference();
     for (alike, says) in [
         (vec![1_000_000, 2_000_000, 3_000_000, 5_000_000], true),
@@ -381,14 +382,7 @@ fn a_simulated_report_names_the_thresholds_its_calibration_fits_alike() {
     ] {
         c.wake_after_idle_ns = 2_000_000;
         c.wake_after_idle_alike_ns = alike;
-        std::fs::write(&file, serde_json::to_string(&c).unwrap()).unwrap();
-        let out = simulate_with(
-            scenario,
-            dir.path(),
-            &["--calibration".as_ref(), file.as_os_str()],
-        );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        let md = simulated_on(scenario, dir.path(), &c);
         assert_eq!(md.contains(said), says, "{md}");
     }
 }
