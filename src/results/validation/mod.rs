@@ -356,9 +356,10 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
         }
         Figure::DeliveriesPerSecond => "the event schedule and the drain",
         Figure::CpuMsPer1k if mode == Mode::Webhook => cpu_rests_on!(
-            " on loopback",
-            ", what a round trip of tens of milliseconds or a receiver that fails costs the sender those \
-             runs do not price"
+            "",
+            ", and what a reply from afar or a receiver that fails costs the sender is priced only by a \
+             calibration with runs over a round trip and with failing receivers (those since 2026-12-07), from \
+             a few short runs"
         ),
         Figure::CpuMsPer1k => cpu_rests_on!(
             "",
@@ -367,8 +368,8 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
         Figure::MemoryPerClient if mode == Mode::Webhook => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
              per endpoint and per attempt a second where it measured the webhook memory runs), for the \
-             connections the model's sender pools: a connection is priced alike however many are open, and \
-             what the waiting deliveries hold is not in the model"
+             connections the model's sender pools: a connection is priced alike however many are open and \
+             however many attempts a second it carries, where a busy one holds more than an idle one"
         }
         Figure::MemoryPerClient if matches!(mode, Mode::Poll | Mode::ConditionalPoll) => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
