@@ -164,26 +164,51 @@ pub fn simulated_note(r: &Results) -> Option<String> {
 }
 
 /// How far the calibration's costs leave each mode's CPU per 1,000 deliveries, as a sentence
-/// after the model's description (nothing where the run carries no such errors).
+/// after the model's description: each mode's error, or for a sweep the range of their shares
+/// over its points (nothing where the run carries no such errors).
 fn calibration_error(r: &Results) -> String {
-    let each: Vec<String> = r
-        .modes
-        .iter()
-        .filter_map(|m| {
-            let e = m.server.cpu_calibration_error_ms_per_1k()?;
-            let cpu = headline(Figure::CpuMsPer1k, m);
-            Some(format!("{} ± {} ms ({:.0}%)", m.mode, number(e), 100.0 * e / cpu))
-        })
-        .collect();
-    if each.is_empty() {
+    let share = |m: &ModeResult| {
+        let e = m.server.cpu_calibration_error_ms_per_1k()?;
+        Some((e, e / headline(Figure::CpuMsPer1k, m)))
+    };
+    let uncertain = if r.points.is_empty() {
+        let each: Vec<String> = r
+            .modes
+            .iter()
+            .filter_map(|m| {
+                let (e, of) = share(m)?;
+                Some(format!("{} ± {} ms ({:.0}%)", m.mode, number(e), 100.0 * of))
+            })
+            .collect();
+        each.join(", ")
+    } else {
+        let shares: Vec<f64> = r
+            .points
+            .iter()
+            .flat_map(|p| &p.modes)
+            .filter_map(|m| Some(share(m)?.1))
+            .collect();
+        let (low, high) = shares
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
+        if shares.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{:.1}% to {:.1}% of it, over the points and modes",
+                100.0 * low,
+                100.0 * high
+            )
+        }
+    };
+    if uncertain.is_empty() {
         return String::new();
     }
     format!(
         " The costs are the calibration's estimates, each with its standard error: one of them leaves CPU per \
-         1,000 delivered events uncertain by {}; two modes' CPU is ranked only when they differ by more than \
-         three standard errors of their difference under those costs (smaller than theirs together, for what \
-         the modes share: the process's seconds, the clients held, the events published).",
-        each.join(", ")
+         1,000 delivered events uncertain by {uncertain}; two modes' CPU is ranked only when they differ by more \
+         than three standard errors of their difference under those costs (smaller than theirs together, for \
+         what the modes share: the process's seconds, the clients held, the events published)."
     )
 }
 

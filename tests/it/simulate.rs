@@ -318,6 +318,27 @@ fn a_sweep_is_simulated_point_by_point_and_drawn_with_its_modelled_costs() {
     assert!(dir.path().join("sweep-curves.png").exists());
     let pareto = std::fs::read_to_string(dir.path().join("sweep-pareto.svg")).unwrap();
     assert!(pareto.contains("(simulated)"), "latency against the modelled CPU");
+    // What the calibration's costs leave the CPU uncertain by, as the range over the points.
+    let shares: Vec<f64> = r
+        .points
+        .iter()
+        .flat_map(|p| &p.modes)
+        .map(|m| {
+            m.server.cpu_calibration_error_ms_per_1k().unwrap()
+                / (m.server.cpu_seconds_per_1k_deliveries * 1000.0)
+        })
+        .collect();
+    let (low, high) = (
+        shares.iter().copied().fold(f64::INFINITY, f64::min),
+        shares.iter().copied().fold(0.0, f64::max),
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let said = format!(
+        "uncertain by {:.1}% to {:.1}% of it, over the points and modes",
+        100.0 * low,
+        100.0 * high
+    );
+    assert!(md.contains(&said), "{said}\n{md}");
 }
 
 #[test]
