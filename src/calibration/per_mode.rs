@@ -44,7 +44,21 @@ pub struct MemoryCost {
     /// the other modes, whose answers are small.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub per_page_byte: f64,
+    /// Resident bytes a busy webhook connection holds beyond an idle one (its buffers grown
+    /// to what it carries), for each of `min(connections, attempts a second /
+    /// busy_at_attempts_per_second)`. Fitted as `per_endpoint_bytes` is; 0 without the
+    /// webhook memory runs, in older files and for the other modes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub per_busy_connection_bytes: f64,
+    /// The attempts a second a connection carries to count as busy: of [`BUSY_AT`], the one
+    /// whose fit leaves the least error over the runs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub busy_at_attempts_per_second: f64,
 }
+
+/// The attempts a second per connection a fit of the webhook sender's memory tries as what
+/// makes a connection busy.
+pub const BUSY_AT: [f64; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
 
 /// What a mode's run held that its memory grows with.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -74,7 +88,23 @@ impl MemoryCost {
             + self.per_endpoint_bytes * held.endpoints
             + self.per_attempt_per_second_bytes * held.attempts_per_second
             + self.per_page_byte * held.page_bytes
+            + self.per_busy_connection_bytes
+                * busy(
+                    held.connections as f64,
+                    held.attempts_per_second,
+                    self.busy_at_attempts_per_second,
+                )
             + held.send_buffer_bytes
+    }
+}
+
+/// The connections busy among `connections` carrying `attempts_per_second` in all, when
+/// `busy_at` attempts a second make one busy (none without a `busy_at`).
+fn busy(connections: f64, attempts_per_second: f64, busy_at: f64) -> f64 {
+    if busy_at > 0.0 {
+        connections.min(attempts_per_second / busy_at)
+    } else {
+        0.0
     }
 }
 
@@ -168,20 +198,6 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
     let measured = |name: &str| runs.iter().any(|(s, _)| s.name == name);
     let apart = mode == Mode::Webhook && measured(MEMORY_SCENARIO_NAME);
     let pages = matches!(mode, Mode::Poll | Mode::ConditionalPoll) && measured(PAGES_SCENARIO_NAME);
-    let rows: Vec<Vec<f64>> = runs
-        .iter()
-        .map(|(s, m)| {
-            let mut row = vec![1.0, m.server.peak_connections as f64];
-            if apart {
-                row.extend([f64::from(s.clients.count), m.server.requests_per_second]);
-            }
-            if pages {
-                let answered = m.server.requests.saturating_sub(m.server.empty_responses);
-                row.push(m.server.bytes_written as f64 / answered.max(1) as f64);
-            }
-            row
-        })
-        .collect();
     let held: Vec<f64> = runs
         .iter()
         .map(|(s, m)| m.server.memory_per_client_bytes * f64::from(s.clients.count))
@@ -189,8 +205,46 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
     // Each run weighted by its own memory, so that the small runs, where the fixed part
     // shows, count as much as the large ones.
     let weights: Vec<f64> = held.iter().map(|h| 1.0 / h.max(1024.0)).collect();
-    let f = fit::nonnegative_least_squares(&rows, &held, &weights);
+    let fit_busy_at = |busy_at: f64| {
+        let rows: Vec<Vec<f64>> = runs
+            .iter()
+            .map(|(s, m)| {
+                let connections = m.server.peak_connections as f64;
+                let mut row = vec![1.0, connections];
+                if apart {
+                    let rate = m.server.requests_per_second;
+                    row.extend([f64::from(s.clients.count), rate, busy(connections, rate, busy_at)]);
+                }
+                if pages {
+                    let answered = m.server.requests.saturating_sub(m.server.empty_responses);
+                    row.push(m.server.bytes_written as f64 / answered.max(1) as f64);
+                }
+                row
+            })
+            .collect();
+        let f = fit::nonnegative_least_squares(&rows, &held, &weights);
+        let error: f64 = rows
+            .iter()
+            .zip(&held)
+            .zip(&weights)
+            .map(|((row, h), w)| {
+                (w * (h - row.iter().zip(&f.coefficients).map(|(x, c)| x * c).sum::<f64>())).powi(2)
+            })
+            .sum();
+        (f, error, busy_at)
+    };
+    // The threshold that makes a connection busy, where the webhook memory runs can tell.
+    let (f, _, busy_at) = if apart {
+        BUSY_AT
+            .into_iter()
+            .map(fit_busy_at)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("thresholds to try")
+    } else {
+        fit_busy_at(0.0)
+    };
     let part = |k: usize| f.coefficients.get(k).copied().unwrap_or(0.0);
+    let per_busy_connection_bytes = if apart { part(4) } else { 0.0 };
     MemoryCost {
         mode,
         fixed_bytes: part(0),
@@ -198,6 +252,12 @@ pub(super) fn memory(mode: Mode, runs: &[(&Scenario, &ModeResult)]) -> MemoryCos
         per_endpoint_bytes: if apart { part(2) } else { 0.0 },
         per_attempt_per_second_bytes: if apart { part(3) } else { 0.0 },
         per_page_byte: if pages { part(2) } else { 0.0 },
+        per_busy_connection_bytes,
+        busy_at_attempts_per_second: if per_busy_connection_bytes > 0.0 {
+            busy_at
+        } else {
+            0.0
+        },
     }
 }
 

@@ -4,14 +4,14 @@
 use super::super::tests::{assert_priced, flat, runs};
 use super::super::*;
 
-#[test]
-fn the_memory_runs_tell_the_webhook_senders_endpoints_and_attempts_from_its_connections_and_move_nothing_else(
-) {
-    // Every webhook run's memory made up, by hand, as 1 MB + 24 KiB per connection the
-    // sender held + 1 KB per endpoint + 250 B per attempt a second; five runs of the memory
-    // scenario added, whose connections, endpoints and attempts a second differ apart.
+/// Every webhook run's memory made up, by hand, as 1 MB + 24 KiB per connection the sender
+/// held + 1 KB per endpoint + 250 B per attempt a second (+ `busy`'s bytes for each connection
+/// busy at its attempts a second, when given); five runs of the memory scenario added, whose
+/// connections, endpoints and attempts a second differ apart. Fitted with and without them.
+fn memory_made_up(busy: Option<(f64, f64)>) -> (Calibration, Calibration) {
     let made_up = |conns: u64, endpoints: f64, per_second: f64| {
-        1e6 + 24.0 * 1024.0 * conns as f64 + 1e3 * endpoints + 250.0 * per_second
+        let busy = busy.map_or(0.0, |(bytes, at)| bytes * (conns as f64).min(per_second / at));
+        1e6 + 24.0 * 1024.0 * conns as f64 + 1e3 * endpoints + 250.0 * per_second + busy
     };
     let mut r = runs();
     for p in &mut r.points {
@@ -43,7 +43,16 @@ fn the_memory_runs_tell_the_webhook_senders_endpoints_and_attempts_from_its_conn
         r.points.push(p);
     }
     let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
-    let c = Calibration::fit(&r, &none, &flat).unwrap();
+    (
+        Calibration::fit(&r, &none, &flat).unwrap(),
+        Calibration::fit(&alone, &none, &flat).unwrap(),
+    )
+}
+
+#[test]
+fn the_memory_runs_tell_the_webhook_senders_endpoints_and_attempts_from_its_connections_and_move_nothing_else(
+) {
+    let (c, before) = memory_made_up(None);
     let w = c.memory(Mode::Webhook).unwrap();
     assert!((w.fixed_bytes / 1e6 - 1.0).abs() < 1e-6, "{w:?}");
     assert!(
@@ -55,13 +64,50 @@ fn the_memory_runs_tell_the_webhook_senders_endpoints_and_attempts_from_its_conn
         (w.per_attempt_per_second_bytes / 250.0 - 1.0).abs() < 1e-6,
         "{w:?}"
     );
+    assert!(w.per_busy_connection_bytes < 1.0, "{w:?}");
     // The calibration scenario's runs alone cannot tell the parts apart: they are fitted as
     // a fixed part and a part per connection, as before.
-    let before = Calibration::fit(&alone, &none, &flat).unwrap();
     let b = before.memory(Mode::Webhook).unwrap();
-    assert_eq!((b.per_endpoint_bytes, b.per_attempt_per_second_bytes), (0.0, 0.0));
+    assert_eq!(
+        (
+            b.per_endpoint_bytes,
+            b.per_attempt_per_second_bytes,
+            b.per_busy_connection_bytes
+        ),
+        (0.0, 0.0, 0.0)
+    );
     // Nothing else is fitted from the memory runs.
     assert_only_the_memory_of_moved(&[Mode::Webhook], &c, &before);
+}
+
+#[test]
+fn a_busy_connections_part_and_what_makes_one_busy_are_found_where_the_runs_hold_them() {
+    // As above, each connection carrying 4 attempts a second or more holding 20 KiB more: the
+    // fit finds the part and the threshold among those it tries, and the rest as before.
+    let (c, _) = memory_made_up(Some((20.0 * 1024.0, 4.0)));
+    let w = c.memory(Mode::Webhook).unwrap();
+    assert_eq!(w.busy_at_attempts_per_second, 4.0, "{w:?}");
+    assert!(
+        (w.per_busy_connection_bytes / (20.0 * 1024.0) - 1.0).abs() < 1e-6,
+        "{w:?}"
+    );
+    assert!(
+        (w.per_connection_bytes / (24.0 * 1024.0) - 1.0).abs() < 1e-6,
+        "{w:?}"
+    );
+    assert!((w.fixed_bytes / 1e6 - 1.0).abs() < 1e-6, "{w:?}");
+    // A run held its memory as the part prices it: 100 connections at 200 attempts a second
+    // are 50 busy.
+    let held = Held {
+        connections: 100,
+        attempts_per_second: 200.0,
+        ..Held::default()
+    };
+    let without = MemoryCost {
+        per_busy_connection_bytes: 0.0,
+        ..w
+    };
+    assert!((w.held(&held) - without.held(&held) - 50.0 * 20.0 * 1024.0).abs() < 1.0);
 }
 
 /// That calibration `c`, fitted with runs for memory alone, differs from `before`, fitted

@@ -54,7 +54,8 @@ fn the_webhook_senders_memory_counts_its_connections_endpoints_and_attempts_a_se
     // 40 endpoints on one topic, 10 events a second evenly spaced for 10 s, each answered
     // at the first attempt: 400 attempts a second. Its memory, by hand: 1 MB + 20 KB for
     // each connection its pools held at most + 1 KB for each endpoint + 300 B for each
-    // attempt a second.
+    // attempt a second + 5 KB for each connection busy (each that carries 100 attempts a
+    // second: 400 / 100 = 4 of them, among the connections held).
     let s = Scenario::parse(
         Path::new("w.toml"),
         "name = \"w\"\nduration = \"10s\"\nwarmup = \"0s\"\nmodes = [\"webhook\"]\n\
@@ -65,6 +66,7 @@ fn the_webhook_senders_memory_counts_its_connections_endpoints_and_attempts_a_se
     let w = c.memory.iter_mut().find(|m| m.mode == Mode::Webhook).unwrap();
     (w.fixed_bytes, w.per_connection_bytes) = (1e6, 20e3);
     (w.per_endpoint_bytes, w.per_attempt_per_second_bytes) = (1e3, 300.0);
+    (w.per_busy_connection_bytes, w.busy_at_attempts_per_second) = (5e3, 100.0);
     let model = Model::new(Some(Duration::from_millis(1)), c);
     let m = mode_result(&s, Mode::Webhook, &model, &crate::simulate::quietly);
     assert!(
@@ -73,8 +75,8 @@ fn the_webhook_senders_memory_counts_its_connections_endpoints_and_attempts_a_se
         m.server.requests_per_second
     );
     let peak = m.server.peak_connections as f64;
-    assert!(peak >= 1.0, "{peak}");
-    let by_hand = 1e6 + 20e3 * peak + 1e3 * 40.0 + 300.0 * 400.0;
+    assert!(peak >= 4.0, "{peak}");
+    let by_hand = 1e6 + 20e3 * peak + 1e3 * 40.0 + 300.0 * 400.0 + 5e3 * 4.0;
     let held = m.server.memory_per_client_bytes * 40.0;
     assert!((held / by_hand - 1.0).abs() < 0.01, "{held} vs {by_hand}");
 }

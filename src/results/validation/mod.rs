@@ -368,8 +368,9 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
         Figure::MemoryPerClient if mode == Mode::Webhook => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
              per endpoint and per attempt a second where it measured the webhook memory runs), for the \
-             connections the model's sender pools: a connection is priced alike however many are open and \
-             however many attempts a second it carries, where a busy one holds more than an idle one"
+             connections the model's sender pools (and a part per busy one, carrying a few attempts a second \
+             or more): a connection is priced alike however many are open, and the pools the model holds \
+             may not be the sender's"
         }
         Figure::MemoryPerClient if matches!(mode, Mode::Poll | Mode::ConditionalPoll) => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
