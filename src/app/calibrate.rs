@@ -221,8 +221,17 @@ pub fn render(c: &Calibration) -> String {
         .iter()
         .filter(|m| m.per_endpoint_bytes > 0.0 || m.per_attempt_per_second_bytes > 0.0)
     {
+        let busy = if m.per_busy_connection_bytes > 0.0 {
+            format!(
+                ", and {:.1} KiB more for each connection busy (carrying {} attempts a second or more)",
+                m.per_busy_connection_bytes / 1024.0,
+                m.busy_at_attempts_per_second
+            )
+        } else {
+            String::new()
+        };
         out += &format!(
-            "{}: also {:.2} KB per endpoint and {:.0} B per attempt a second\n",
+            "{}: also {:.2} KB per endpoint and {:.0} B per attempt a second{busy}\n",
             m.mode,
             m.per_endpoint_bytes / 1024.0,
             m.per_attempt_per_second_bytes

@@ -22,7 +22,7 @@ mod uncertainty;
 pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
 pub use ops::{Counts, Op};
 pub use packets::PacketCost;
-pub use per_mode::{ByteCost, Held, MemoryCost};
+pub use per_mode::{ByteCost, Held, MemoryCost, BUSY_AT};
 use runs::{for_cpu_alone, for_memory_alone, measured_runs, without_cpu_alone};
 pub use runs::{
     CPU_SCENARIOS, FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIO, MEMORY_SCENARIOS,

@@ -16,7 +16,8 @@ use crate::scenario::Scenario;
 /// client; the webhook sender holds its pools', which follow its attempts under way rather
 /// than its endpoints, and, where the calibration measured the webhook memory runs
 /// ([`MEMORY_SCENARIO`](super::MEMORY_SCENARIO)), `+ per_endpoint × endpoints +
-/// per_attempt_per_second × attempts a second`; the pollers, where it measured the page runs
+/// per_attempt_per_second × attempts a second + per_busy_connection × busy connections`; the
+/// pollers, where it measured the page runs
 /// ([`PAGES_SCENARIO`](super::PAGES_SCENARIO)), `+ per_page_byte × their mean page's bytes`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryCost {
@@ -190,7 +191,8 @@ fn scenario_payload_bytes() -> f64 {
 /// (resident at the window's end − before any client − the event log) and the most
 /// connections it held at once; for the webhook sender, when the runs include
 /// [`MEMORY_SCENARIO_NAME`]'s, `+ per_endpoint × endpoints + per_attempt_per_second ×
-/// attempts a second` as well, and for the pollers, when they include
+/// attempts a second + per_busy_connection × min(connections, attempts a second / r)` as
+/// well, r the one of [`BUSY_AT`] that leaves the least error, and for the pollers, when they include
 /// [`PAGES_SCENARIO_NAME`]'s, `+ per_page_byte × their mean page's bytes` (the bytes written
 /// over the answers that were not empty). Without those runs the parts rise together from
 /// one run to the next (or the pages stay small), and the fit could not tell them apart.
