@@ -195,7 +195,7 @@ pub fn render(c: &Calibration) -> String {
     }
     out += &format!(
         "\n{:<17} {:>12} {:>12} {:>14} {:>14}\n",
-        "", "KB/conn", "fixed MB", "B out/request", "B out/event"
+        "", "KiB/conn", "fixed MB", "B out/request", "B out/event"
     );
     for m in &c.memory {
         let b = c.bytes(m.mode).unwrap_or(crate::calibration::ByteCost {
@@ -231,7 +231,7 @@ pub fn render(c: &Calibration) -> String {
             String::new()
         };
         out += &format!(
-            "{}: also {:.2} KB per endpoint and {:.0} B per attempt a second{busy}\n",
+            "{}: also {:.2} KiB per endpoint and {:.0} B per attempt a second{busy}\n",
             m.mode,
             m.per_endpoint_bytes / 1024.0,
             m.per_attempt_per_second_bytes
