@@ -369,8 +369,11 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
              per endpoint and per attempt a second where it measured the webhook memory runs), for the \
              connections the model's sender pools (and a part per busy one, carrying a few attempts a second \
-             or more): a connection is priced alike however many are open, and the pools the model holds \
-             may not be the sender's"
+             or more): the fixed part is fitted on runs whose smallest hold a megabyte or two, which the \
+             allocator moves by a tenth from run to run; the pools the model holds may not be the sender's \
+             (at thousands of attempts a second to a host it holds more); and the calibration's runs are 4 s \
+             windows, where a longer one at thousands of events a second is charged more (the sender holds \
+             more as it runs, and some of the event log's bytes stay in)"
         }
         Figure::MemoryPerClient if matches!(mode, Mode::Poll | Mode::ConditionalPoll) => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
