@@ -371,9 +371,9 @@ pub fn rests_on(mode: Mode, f: Figure) -> &'static str {
              connections the model's sender pools (and a part per busy one, carrying a few attempts a second \
              or more): the fixed part is fitted on runs whose smallest hold a megabyte or two, which the \
              allocator moves by a tenth from run to run; the pools the model holds may not be the sender's \
-             (at thousands of attempts a second to a host it holds more); and the calibration's runs are 4 s \
-             windows, where a longer one at thousands of events a second is charged more (the sender holds \
-             more as it runs, and some of the event log's bytes stay in)"
+             (at thousands of attempts a second over hundreds of hosts it holds up to a fifth more); and \
+             the calibration's runs are 4 s windows, where a longer one at thousands of events a second is \
+             charged more (the sender holds more as it runs, and some of the event log's bytes stay in)"
         }
         Figure::MemoryPerClient if matches!(mode, Mode::Poll | Mode::ConditionalPoll) => {
             "the calibration's memory, a fixed part and a part per connection fitted over its runs (with a part \
