@@ -4,9 +4,10 @@
 use super::{format_ms, Section};
 use crate::results::Results;
 
-const HEADER: [&str; 5] = [
+const HEADER: [&str; 6] = [
     "mode",
     "cores needed",
+    "within the costs' error",
     "p99 there",
     "memory for the clients",
     "models run",
@@ -35,6 +36,20 @@ pub fn section(r: &Results) -> Option<Section> {
                 None if c.lost > 0 => format!("none: {} deliveries lost with {}", c.lost, c.most_cores),
                 None => format!("more than {}", c.most_cores),
             };
+            let within = match c.within_error {
+                Some(w) => {
+                    let count =
+                        |n: Option<u32>| n.map_or(format!("more than {}", c.most_cores), |n| n.to_string());
+                    let (cheaper, dearer) = (count(w.cheaper), count(w.dearer));
+                    let span = if cheaper == dearer {
+                        cheaper
+                    } else {
+                        format!("{cheaper} to {dearer}")
+                    };
+                    format!("{span} (CPU ± {:.0}%)", w.cpu_error * 100.0)
+                }
+                None => "-".to_string(),
+            };
             let p99 = match c.cores {
                 Some(_) => format_ms(c.p99_ms),
                 None => format!("{} with {} cores", format_ms(c.p99_ms), c.most_cores),
@@ -44,6 +59,7 @@ pub fn section(r: &Results) -> Option<Section> {
                 vec![
                     c.mode.to_string(),
                     cores,
+                    within,
                     p99,
                     bytes(c.memory_bytes),
                     c.probes.to_string(),
@@ -66,7 +82,10 @@ pub fn section(r: &Results) -> Option<Section> {
             "For a p99 within {}: the fewest cores whose model keeps it with nothing lost (every event \
              delivered, or dead-lettered by the sender's own policy) and its cores busy at most 95% of the time, \
              each operation at the calibration's CPU, found by doubling the cores until one does and then halving \
-             the gap to the count below (the search takes p99 to fall as cores are added). \"More than\" means \
+             the gap to the count below (the search takes p99 to fall as cores are added). Within the costs' error: \
+             the same search with every cost scaled alike so that the mode's CPU is one standard error of the \
+             calibration's costs cheaper, and dearer (the error from the fit's covariance, as the CPU's own; \
+             not how the machine's prices move between days). \"More than\" means \
              not even the most cores searched keep it: what is left is the mode's own delay (a poll interval, \
              a round trip, a retry schedule). Memory is what the clients hold on the server at the calibration's rates (a fixed \
              part and a part per connection held; for webhooks, per pooled connection, per endpoint and per attempt \

@@ -104,6 +104,23 @@ pub struct Capacity {
     /// (clients the server turns away, a fault's losses).
     #[serde(default, skip_serializing_if = "is_zero_count")]
     pub lost: u64,
+    /// The fewest cores again with the mode's CPU one standard error of the calibration's
+    /// costs cheaper and dearer; absent when no count kept the target, or the calibration
+    /// carries no error (or the results were written before it was searched for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_error: Option<CoresWithinError>,
+}
+
+/// A capacity's cores within the calibration's error: the search run again with every cost
+/// scaled alike, so that the mode's CPU moves by one standard error of it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CoresWithinError {
+    /// The standard error, relative to the mode's CPU where its cores were found.
+    pub cpu_error: f64,
+    /// The fewest cores with every cost that much cheaper.
+    pub cheaper: Option<u32>,
+    /// The fewest with every cost that much dearer; None when not even the most do.
+    pub dearer: Option<u32>,
 }
 
 fn is_zero_count(n: &u64) -> bool {

@@ -668,9 +668,17 @@ fn a_p99_target_gets_a_capacity_table() {
             cores >= 1 && c.p99_ms <= 10_000.0 && c.probes > 1 && c.memory_bytes > 0.0,
             "{c:?}"
         );
+        // The shipped calibration carries its costs' error: the search ran again with the
+        // costs cheaper and dearer, and found no more cores for cheaper costs, no fewer for
+        // dearer.
+        let w = c.within_error.unwrap_or_else(|| panic!("{c:?}"));
+        assert!(w.cpu_error > 0.0 && w.cpu_error < 1.0, "{c:?}");
+        let (cheaper, dearer) = (w.cheaper.unwrap(), w.dearer.unwrap_or(u32::MAX));
+        assert!(cheaper <= cores && cores <= dearer, "{c:?}");
     }
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("## The server each mode needs (simulated)"), "{md}");
+    assert!(md.contains("within the costs' error"), "{md}");
 }
 
 #[test]
