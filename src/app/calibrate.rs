@@ -121,7 +121,7 @@ async fn measure_one(
     let mut s = Scenario::parse(Path::new(name), text)
         .map_err(|e| Failure::RunFailed(anyhow::anyhow!("the calibration scenario {name}: {e}")))?;
     if let Some(d) = args.duration {
-        s.duration = d;
+        lengthen(&mut s, d);
     }
     let exe = std::env::current_exe().map_err(|e| Failure::RunFailed(e.into()))?;
     let opts = driver::RunOptions {
@@ -135,6 +135,28 @@ async fn measure_one(
         report::write_all(&r, dir).map_err(Failure::RunFailed)?;
     }
     Ok(r)
+}
+
+/// Measures `s`'s runs for `duration` instead of its own, and a point that sweeps its
+/// duration for as much longer (or shorter) than `duration` as it was than `s`'s: the
+/// calibration's many clients held nearly idle are measured three times as long as its
+/// other points, whatever the length asked for.
+fn lengthen(s: &mut Scenario, duration: Duration) {
+    let scale = duration.as_secs_f64() / s.duration.as_secs_f64();
+    s.duration = duration;
+    let swept = s.sweep.iter_mut().flat_map(|w| w.params.iter_mut());
+    for value in swept
+        .filter(|p| p.path == "duration")
+        .flat_map(|p| p.values.iter_mut())
+    {
+        if let Some(d) = value
+            .as_str()
+            .and_then(|v| crate::scenario::humane::parse(v).ok())
+        {
+            let scaled = Duration::from_millis((d.as_secs_f64() * scale * 1000.0).round().max(1.0) as u64);
+            *value = toml::Value::String(crate::scenario::humane::format(scaled));
+        }
+    }
 }
 
 /// The costs, memory and bytes found, and how closely the fit reproduces each run's CPU.
@@ -344,6 +366,24 @@ fn fit_by_point(c: &Calibration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_asked_for_lengthens_a_swept_duration_alike() {
+        // The calibration's runs take 4 s and its held clients' 12 s: asked for 2 s, they
+        // take 2 s and 6 s, and the points measure what their runs were asked for.
+        let mut s = Scenario::parse(Path::new("calibration.toml"), SCENARIO).unwrap();
+        lengthen(&mut s, Duration::from_secs(2));
+        let sweep = s.sweep.clone().expect("the calibration sweeps its points");
+        let points = sweep.points(&s).unwrap();
+        let durations: Vec<Duration> = points.iter().map(|p| p.scenario.duration).collect();
+        assert_eq!(durations.len(), 8);
+        assert_eq!(
+            durations.iter().filter(|&&d| d == Duration::from_secs(2)).count(),
+            7,
+            "{durations:?}"
+        );
+        assert_eq!(durations[5], Duration::from_secs(6), "{durations:?}");
+    }
 
     #[test]
     fn an_operation_no_run_carried_out_is_said_unmeasured_not_free() {

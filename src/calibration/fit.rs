@@ -7,9 +7,10 @@
 pub struct Fitted {
     /// Each column's coefficient, at least zero.
     pub coefficients: Vec<f64>,
-    /// Each coefficient's standard error (zero for one pinned at zero by the constraint).
+    /// Each coefficient's standard error: the unconstrained fit's, for one held at zero by
+    /// the constraint as for the others (zero for a column with no data).
     pub std_errors: Vec<f64>,
-    /// The coefficients' covariance (zero in the rows and columns of those pinned at zero).
+    /// The coefficients' covariance, the unconstrained fit's (see [`nonnegative_least_squares`]).
     pub covariance: Vec<Vec<f64>>,
 }
 
@@ -48,14 +49,25 @@ pub fn nonnegative_least_squares(rows: &[Vec<f64>], y: &[f64], weights: &[f64]) 
         .collect();
     let x = lawson_hanson(&a, &b);
     let residual: f64 = a.iter().zip(&b).map(|(r, bi)| (bi - dot(r, &x)).powi(2)).sum();
+    // The covariance is the unconstrained fit's over every column with data, a coefficient
+    // held at zero among them: its estimate fell below zero, not its error, and a cost fitted
+    // at nothing is not known to be nothing. Where those columns cannot be told apart (one a
+    // sum of others), over the columns kept above zero alone.
     let active: Vec<usize> = (0..n).filter(|&j| x[j] > 0.0).collect();
-    let freedom = a.len().saturating_sub(active.len()).max(1) as f64;
+    let with_data: Vec<usize> = (0..n).filter(|&j| scale[j] > 0.0).collect();
+    let (set, inverse) = match invert(&normal_matrix(&a, &with_data)) {
+        Some(inv) => (with_data, Some(inv)),
+        None => {
+            let inv = invert(&normal_matrix(&a, &active));
+            (active, inv)
+        }
+    };
+    let freedom = a.len().saturating_sub(set.len()).max(1) as f64;
     let variance = residual / freedom;
-    let inverse = invert(&normal_matrix(&a, &active));
     let mut covariance = vec![vec![0.0; n]; n];
     if let Some(inv) = &inverse {
-        for (k, &i) in active.iter().enumerate() {
-            for (l, &j) in active.iter().enumerate() {
+        for (k, &i) in set.iter().enumerate() {
+            for (l, &j) in set.iter().enumerate() {
                 covariance[i][j] = variance * inv[k][l] * scale[i] * scale[j];
             }
         }
@@ -211,6 +223,10 @@ mod tests {
         let f = nonnegative_least_squares(&rows, &[1.0, 3.0, 5.0], &[1.0; 3]);
         assert_eq!(f.coefficients[1], 0.0, "{f:?}");
         assert!((f.coefficients[0] - 22.0 / 14.0).abs() < 1e-9, "{f:?}");
+        // Its error is not lost with it: the unconstrained fit's. Its residuals at (22/14, 0)
+        // are −4/7, −1/7 and 2/7 (sum of squares 3/7) over 3 − 2 degrees of freedom; the
+        // inverse of XᵀX = [[14, 6], [6, 3]] has 14/6 at (1, 1): variance 3/7 × 14/6 = 1.
+        assert!((f.std_errors[1] - 1.0).abs() < 1e-9, "{f:?}");
     }
 
     #[test]
