@@ -22,7 +22,9 @@
 #   scripts/validate-simulator.sh quickstart           # just one (the summary is rewritten all the same)
 #   scripts/validate-simulator.sh my/own.toml          # a scenario of yours, into reports/validation/own/
 #   scripts/validate-simulator.sh --model-only [NAME]  # simulate again beside the measurements
-#                                                      # already there (after a change to the model)
+#                                                      # already there (after a change to the model;
+#                                                      # a page whose figures come out the same is
+#                                                      # left as it was)
 #   CALIBRATION=FILE scripts/validate-simulator.sh ... # model on FILE's costs; calibrate nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -163,8 +165,24 @@ r = json.load(open(sys.argv[1]))
 modes = r.get('modes', []) + [m for p in r.get('points', []) for m in p['modes']]
 print('%.3fms' % statistics.median(m['theory']['given']['round_trip_ms'] for m in modes))" "$dir/measured/results.json")
   calibration_of "$dir"
+  modelled=$(mktemp -d)
   "$bin" simulate "$(file "$chosen_one")" --round-trip "$round_trip" --calibration "$calibration" --clients-beside-server \
-    --out "$dir/simulated" --quiet || [ $? -eq 3 ]
+    --out "$modelled" --quiet || [ $? -eq 3 ]
+  # A model that gives the page the same figures leaves it as it was, with the machine, commit
+  # and time it was modelled at (what the model's figures do not depend on); one that gives
+  # other figures replaces it.
+  if ! python3 -c "
+import json, sys
+def figures(path):
+    r = json.load(open(path))
+    r.pop('environment', None)
+    return r
+sys.exit(figures(sys.argv[1]) != figures(sys.argv[2]))" "$modelled/results.json" "$dir/simulated/results.json" 2>/dev/null; then
+    rm -rf "$dir/simulated"
+    mv "$modelled" "$dir/simulated"
+  else
+    rm -rf "$modelled"
+  fi
   echo "$calibration" >"$dir/modelled-on"
   "$bin" report "$dir/measured/results.json" "$dir/simulated/results.json" --out "$dir" >/dev/null
 done
