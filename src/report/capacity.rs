@@ -85,7 +85,8 @@ pub fn section(r: &Results) -> Option<Section> {
              the gap to the count below (the search takes p99 to fall as cores are added). Within the costs' error: \
              the same search with every cost scaled alike so that the mode's CPU is one standard error of the \
              calibration's costs cheaper, and dearer (the error from the fit's covariance, as the CPU's own; \
-             not how the machine's prices move between days). \"More than\" means \
+             not how the machine's prices move between days), its share given of the CPU on the cores found, \
+             not on the scenario's own. \"More than\" means \
              not even the most cores searched keep it: what is left is the mode's own delay (a poll interval, \
              a round trip, a retry schedule). Memory is what the clients hold on the server at the calibration's rates (a fixed \
              part and a part per connection held; for webhooks, per pooled connection, per endpoint and per attempt \
