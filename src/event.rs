@@ -320,6 +320,11 @@ impl Mode {
             Mode::Webhook => "webhook",
         }
     }
+
+    /// Whether the server holds a stream to each client (SSE, WebSocket).
+    pub fn streams(self) -> bool {
+        matches!(self, Mode::Sse | Mode::Websocket)
+    }
 }
 
 impl fmt::Display for Mode {

@@ -81,6 +81,10 @@ counters! {
         stream_cuts: Counter,
         /// Events written to streams (SSE or WebSocket frames).
         stream_events_sent: Counter,
+        /// Heartbeats written to streams left quiet for their interval (an SSE comment, a
+        /// WebSocket ping).
+        #[serde(default)]
+        heartbeats: Counter,
         /// CPU ns the generator spent spinning toward its deadlines: the instrument's, not the
         /// application's, so it is kept out of the server's cost.
         #[serde(default)]

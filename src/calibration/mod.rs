@@ -230,6 +230,7 @@ impl Calibration {
         best.memory = memory_costs(&everything);
         best.packets = PacketCost::fit_each_mode(&everything);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
+        best.warnings.extend(runs::heartbeats_warning(results));
         if census::mixed(&everything) {
             best.warnings.push(
                 "these runs pool measurements made before pushpull kept its read of the TCP counters out of the \

@@ -106,6 +106,21 @@ pub(super) fn measured_runs(results: &Results) -> Vec<(String, &Scenario, &ModeR
         .collect()
 }
 
+/// A warning when the windows of `results`' runs hold heartbeats: no cost is fitted to them,
+/// so their CPU goes to the streams' other costs (the calibration's own scenarios keep them
+/// out of every window). None where none were counted, or the runs predate the count.
+pub(super) fn heartbeats_warning(results: &Results) -> Option<String> {
+    let runs = measured_runs(results);
+    let beats: u64 = runs.iter().filter_map(|(_, _, m)| m.server.heartbeats).sum();
+    (beats > 0).then(|| {
+        format!(
+            "these runs' windows hold {beats} heartbeats, which no cost is fitted to: their CPU is charged to the \
+             streams' other costs (a client held, an event written); measure with heartbeats longer than the \
+             warm-up and window together"
+        )
+    })
+}
+
 #[cfg(test)]
 #[path = "runs_tests.rs"]
 mod tests;

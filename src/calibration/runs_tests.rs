@@ -3,6 +3,7 @@
 
 use super::super::tests::{assert_priced, flat, runs};
 use super::super::*;
+use super::heartbeats_warning;
 
 /// Every webhook run's memory made up, by hand, as 1 MB + 24 KiB per connection the sender
 /// held + 1 KB per endpoint + 250 B per attempt a second (+ `busy`'s bytes for each connection
@@ -286,4 +287,21 @@ fn a_reply_from_afars_cpu_is_fitted_from_the_runs_over_a_round_trip_and_nothing_
         (&c.bytes, &c.memory, &c.packets, &c.clients),
         (&alone.bytes, &alone.memory, &alone.packets, &alone.clients)
     );
+}
+
+#[test]
+fn runs_whose_windows_hold_heartbeats_are_warned_of() {
+    let mut r = runs();
+    assert_eq!(heartbeats_warning(&r), None, "none counted");
+    for (n, m) in r
+        .points
+        .iter_mut()
+        .flat_map(|p| p.modes.iter_mut())
+        .filter(|m| m.mode.streams())
+        .enumerate()
+    {
+        m.server.heartbeats = Some(if n < 2 { 7 } else { 0 });
+    }
+    let warning = heartbeats_warning(&r).expect("a warning");
+    assert!(warning.contains("hold 14 heartbeats"), "{warning}");
 }

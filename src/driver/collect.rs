@@ -268,6 +268,7 @@ pub(super) fn mode_result(m: Measured<'_>) -> anyhow::Result<ModeResult> {
             webhook: whole.webhook,
             tcp: m.tcp,
             deliveries_in_window: Some(m.deliveries_in_window),
+            heartbeats: m.mode.streams().then_some(after.counters.heartbeats),
             voluntary_switches: Some(after.process.voluntary_switches),
             involuntary_switches: Some(after.process.involuntary_switches),
             ..ServerCost::default()

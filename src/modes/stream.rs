@@ -242,7 +242,10 @@ impl Session {
             let watch_start = self.client.is_some() && !self.run.started.is_cancelled();
             tokio::select! {
                 _ = self.queue.notify.notified() => {}
-                _ = tokio::time::sleep_until(self.beat_at) => return Batch::Heartbeat,
+                _ = tokio::time::sleep_until(self.beat_at) => {
+                    self.run.streams.stats.counters.heartbeats.fetch_add(1, Relaxed);
+                    return Batch::Heartbeat;
+                }
                 _ = self.cancel.cancelled() => return Batch::Ended,
                 _ = self.run.started.cancelled(), if watch_start => {}
                 _ = crate::clock::sleep_until_ns(cut.unwrap_or_default()), if cut.is_some() => {

@@ -28,6 +28,14 @@ pub fn section(r: &Results) -> Section {
          window, on a thread of their own, so they cover up to the read's delay more than the other figures.",
     );
     for m in &r.modes {
+        if let Some(beats) = m.server.heartbeats.filter(|&n| n > 0) {
+            note.push_str(&format!(
+                " {}: {beats} heartbeats in the window ({:.1} a second), each a segment out and its ACK that no \
+                 event accounts for.",
+                m.mode,
+                beats as f64 / m.measured_seconds.max(1e-9)
+            ));
+        }
         if let Some(why) = m.server.tcp.missing_reason() {
             note.push_str(&format!(" {}: not measured ({why}).", m.mode));
         } else if let Some(t) = m.server.tcp.measured().filter(|t| t.uncounted > 0) {

@@ -90,6 +90,12 @@ pub struct ServerCost {
     /// deliveries of the window's events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deliveries_in_window: Option<u64>,
+    /// Heartbeats the server wrote to streams left quiet for their interval (SSE comments,
+    /// WebSocket pings) over the measured window: each a write, a timer's wake-up and a
+    /// segment or two that no event accounts for. `None` for modes without streams, and in
+    /// results written before they were counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeats: Option<u64>,
     /// How often the server's threads ran out of work, blocked and were woken again over the
     /// measured window (their voluntary context switches): the wake-ups its idle moments
     /// cost. `None` where it was not measured: the model's results and those written before.

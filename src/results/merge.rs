@@ -246,6 +246,7 @@ fn merge_mode(all: &[&ModeResult], runs: Runs) -> anyhow::Result<ModeResult> {
             tcp
         },
         deliveries_in_window: all.iter().map(|m| m.server.deliveries_in_window).sum(),
+        heartbeats: all.iter().map(|m| m.server.heartbeats).sum(),
         voluntary_switches: all.iter().map(|m| m.server.voluntary_switches).sum(),
         involuntary_switches: all.iter().map(|m| m.server.involuntary_switches).sum(),
         ..ServerCost::default()

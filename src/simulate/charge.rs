@@ -77,6 +77,7 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
         memory_per_client_bytes: held / clients.max(1.0),
         webhook: o.sender,
         deliveries_in_window: Some(o.delivered),
+        heartbeats: mode.streams().then_some(o.heartbeats),
         tcp,
         ..ServerCost::default()
     }

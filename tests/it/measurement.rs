@@ -297,3 +297,30 @@ async fn a_mode_that_falls_behind_is_told_apart_from_one_that_keeps_up() {
         kept.warnings
     );
 }
+
+#[tokio::test]
+async fn quiet_streams_heartbeats_are_counted_in_the_window_as_the_model_has_them() {
+    // Ten streams with nothing to say (an event a thousand seconds), a heartbeat every 200 ms:
+    // by hand each stream beats 10 times in a 2 s window (a period of 200 ms, or a millisecond
+    // more where the server's timer rounds it up, and a beat at either edge), so 90 to 110 in
+    // all; the model, which beats on the dot, the same. Pollers hold no stream to beat on.
+    for mode in ["sse", "websocket"] {
+        let text = format!(
+            "name = \"quiet\"\nseed = 5\nduration = \"2s\"\nwarmup = \"500ms\"\ndrain = \"300ms\"\n\
+             modes = [\"{mode}\"]\n[events]\nrate = 0.001\ntopics = 1\n[clients]\ncount = 10\n\
+             [{mode}]\nheartbeat = \"200ms\"\n"
+        );
+        let s = Scenario::parse(std::path::Path::new("quiet.toml"), &text).expect("valid");
+        let measured = run_one(&s).await.server.heartbeats.expect("counted for a stream");
+        let model = pushpull::simulate::Model::new(None, pushpull::calibration::Calibration::reference());
+        let mode = mode.parse().unwrap();
+        let modelled = pushpull::simulate::mode_result(&s, mode, &model, &pushpull::simulate::quietly)
+            .server
+            .heartbeats
+            .expect("modelled for a stream");
+        assert!((90..=110).contains(&measured), "{mode}: {measured} measured");
+        assert!((90..=110).contains(&modelled), "{mode}: {modelled} modelled");
+    }
+    let polled = run_one(&pollers("poll")).await;
+    assert_eq!(polled.server.heartbeats, None);
+}
