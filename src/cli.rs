@@ -206,7 +206,7 @@ pub enum Command {
         /// base (`latency.p99>10%`) or an amount in the figure's unit (`latency.p50>2`, ms).
         /// Repeatable. Figures: latency.p50, latency.p99, requests_per_event, empty_share,
         /// bytes_per_event, packets_per_event, cpu_ms_per_1k, memory_per_client,
-        /// deliveries_per_second, requests_per_second.
+        /// deliveries_per_second, requests_per_second, heartbeats_per_second.
         #[arg(long = "fail-on", value_name = "FIGURE>BOUND")]
         fail_on: Vec<crate::results::compare::FailOn>,
     },

@@ -13,6 +13,7 @@ pub fn value(f: Figure, v: f64) -> String {
         Figure::EmptyShare => format!("{:.1}%", v * 100.0),
         Figure::MemoryPerClient => format!("{:.1} KiB", v / 1024.0),
         Figure::BytesPerEvent | Figure::DeliveriesPerSecond | Figure::RequestsPerSecond => format!("{v:.0}"),
+        Figure::HeartbeatsPerSecond => format!("{v:.1}"),
     }
 }
 

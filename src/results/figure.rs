@@ -42,6 +42,10 @@ pub enum Figure {
     /// Requests the server handled (or made) per second of the window.
     #[serde(rename = "requests_per_second")]
     RequestsPerSecond,
+    /// Heartbeats the server wrote to quiet streams per second of the window (streams only,
+    /// where the server counted them).
+    #[serde(rename = "heartbeats_per_second")]
+    HeartbeatsPerSecond,
 }
 
 /// Which way a figure gets better.
@@ -55,7 +59,7 @@ pub enum Better {
 
 impl Figure {
     /// Every figure, in the table's order.
-    pub const ALL: [Figure; 10] = [
+    pub const ALL: [Figure; 11] = [
         Figure::LatencyP50,
         Figure::LatencyP99,
         Figure::RequestsPerEvent,
@@ -66,6 +70,7 @@ impl Figure {
         Figure::MemoryPerClient,
         Figure::DeliveriesPerSecond,
         Figure::RequestsPerSecond,
+        Figure::HeartbeatsPerSecond,
     ];
 
     /// Its name in results.json and on the command line.
@@ -81,6 +86,7 @@ impl Figure {
             Figure::MemoryPerClient => "memory_per_client",
             Figure::DeliveriesPerSecond => "deliveries_per_second",
             Figure::RequestsPerSecond => "requests_per_second",
+            Figure::HeartbeatsPerSecond => "heartbeats_per_second",
         }
     }
 
@@ -92,7 +98,8 @@ impl Figure {
         }
     }
 
-    /// Its value in `m`; None where it was not measured (packets without TCP counters).
+    /// Its value in `m`; None where it was not measured (packets without TCP counters,
+    /// heartbeats of a mode without streams or of results from before they were counted).
     /// A latency percentile that falls among the undelivered is `f64::INFINITY`.
     pub fn of(self, m: &ModeResult) -> Option<f64> {
         let s = &m.server;
@@ -107,6 +114,10 @@ impl Figure {
             Figure::MemoryPerClient => s.memory_per_client_bytes,
             Figure::DeliveriesPerSecond => m.deliveries_per_second,
             Figure::RequestsPerSecond => s.requests_per_second,
+            Figure::HeartbeatsPerSecond => {
+                let beats = s.heartbeats? as f64;
+                (m.measured_seconds > 0.0).then(|| beats / m.measured_seconds)?
+            }
         })
     }
 }

@@ -67,8 +67,8 @@ fn the_knee_is_where_p99_first_doubles_over_the_flat_part_before_it() {
     );
     assert_eq!(
         v.checks.len(),
-        4 * Figure::ALL.len(),
-        "every figure at every point"
+        4 * (Figure::ALL.len() - 1),
+        "every figure at every point but heartbeats, which a poller has none of"
     );
     assert!(v.checks.iter().all(|c| c
         .point
@@ -218,4 +218,46 @@ fn a_run_beside_its_model_is_judged_and_the_unmodelled_left_out() {
     // Two measured runs, or the sides swapped, are refused.
     assert!(validate(&measured, &measured).is_err());
     assert!(validate(&simulated, &measured).is_err());
+}
+
+#[test]
+fn a_streams_heartbeats_are_checked_where_either_side_counted_them() {
+    // 30 heartbeats measured over a 10 s window, 33 modelled: 3.0 and 3.3 a second, no goal.
+    let mut measured = crate::results::one_run_fixture();
+    measured
+        .modes
+        .retain(|m| matches!(m.mode, Mode::Sse | Mode::Poll));
+    for m in &mut measured.modes {
+        m.measured_seconds = 10.0;
+        m.spread = Default::default();
+        m.server.heartbeats = m.mode.streams().then_some(30);
+    }
+    let mut simulated = measured.clone();
+    simulated.simulated = Some(modelled(Vec::new()));
+    simulated.modes[0].server.heartbeats = simulated.modes[0].mode.streams().then_some(33);
+    simulated.modes[1].server.heartbeats = simulated.modes[1].mode.streams().then_some(33);
+    let v = validate(&measured, &simulated).unwrap();
+    let beats: Vec<&Check> = v
+        .checks
+        .iter()
+        .filter(|c| c.figure == Figure::HeartbeatsPerSecond)
+        .collect();
+    assert_eq!(beats.len(), 1, "the stream's alone: {beats:?}");
+    let c = beats[0];
+    assert_eq!(
+        (c.mode, c.measured, c.simulated),
+        (Mode::Sse, Some(3.0), Some(3.3))
+    );
+    assert_eq!(c.verdict, Verdict::NoGoal);
+    // Measured before the server counted them: the model's figure stands beside none.
+    for m in &mut measured.modes {
+        m.server.heartbeats = None;
+    }
+    let v = validate(&measured, &simulated).unwrap();
+    let c = v
+        .checks
+        .iter()
+        .find(|c| c.figure == Figure::HeartbeatsPerSecond)
+        .unwrap();
+    assert_eq!((c.measured, c.verdict), (None, Verdict::NotMeasured));
 }
