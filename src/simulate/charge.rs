@@ -76,12 +76,12 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
         bytes_written: written.round() as u64,
         memory_per_client_bytes: held / clients.max(1.0),
         webhook: o.sender,
-        deliveries_in_window: Some(o.delivered),
+        deliveries_in_window: Some(o.in_window),
         heartbeats: mode.streams().then_some(o.heartbeats),
         tcp,
         ..ServerCost::default()
     }
-    .with_ratios(o.delivered)
+    .with_ratios(o.in_window)
 }
 
 /// What the model's server could not keep up with, in words: work that waits on no request

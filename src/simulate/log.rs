@@ -175,6 +175,7 @@ impl Log {
         if arrives_ns > self.horizon {
             return (taken, more);
         }
+        out.landed(arrives_ns, taken as u64);
         for (i, &cur) in self.before.iter().enumerate() {
             let (t, now) = (self.topics[c * k + i] as usize, self.read[c * k + i]);
             // Of the events handed out, those after the warm-up are measured.

@@ -264,6 +264,37 @@ mod tests {
     }
 
     #[test]
+    fn the_deliveries_in_the_window_are_those_that_arrived_in_it_whatever_their_event() {
+        // 2,000 pollers every 10 s on fixed slots (no jitter), a phase φ ~ U[0, 10 s) each, and
+        // 2 events a second at 0, 0.5, 1 s, … on the one topic all follow; a 2 s warm-up, a
+        // 10 s window. By hand: each client polls once in the window [2, 12) s. With φ ≥ 2 that
+        // poll is its first and brings the ⌊2φ⌋ + 1 events since the start (12.5 on average
+        // over φ in [2, 10)); with φ < 2 it comes at φ + 10 and brings the 20 of the 10 s
+        // before. So 0.8 × 12.5 + 0.2 × 20 = 14 a client in the window, 28,000 in all (give
+        // or take 270, the phases' draw: about 6 a client), where the window's own 20 events
+        // each owe 2,000 deliveries (40,000) by the end of the drain.
+        let s = Scenario::parse(
+            Path::new("t.toml"),
+            "name = \"t\"\nseed = 5\nduration = \"10s\"\nwarmup = \"2s\"\ndrain = \"11s\"\nmodes = [\"poll\"]\n\
+             [events]\nrate = 2\ntopics = 1\narrival = \"constant\"\n[clients]\ncount = 2000\n\
+             [poll]\ninterval = \"10s\"\njitter = 0\n",
+        )
+        .unwrap();
+        let o = run(
+            &s,
+            false,
+            &mut Wire::plain(&NET),
+            &mut Server::instant(),
+            &quietly,
+        );
+        assert_eq!(
+            o.delivered, 40_000,
+            "every window event to every client, by the drain's end"
+        );
+        close("arrived in the window", o.in_window as f64, 28_000.0, 0.03);
+    }
+
+    #[test]
     fn a_full_page_is_asked_again_at_once() {
         // Bursts of 20 events in one topic, one event a page: every event costs a request,
         // and all of them still arrive.

@@ -265,9 +265,14 @@ impl Streams<'_> {
         self.arrived(at, measured, read);
     }
 
-    /// A measured event scheduled at `at` that arrives at `read` counts if before the horizon.
+    /// An event scheduled at `at` that arrives at `read` counts if before the horizon (if
+    /// measured, with its latency).
     fn arrived(&mut self, at: u64, measured: bool, read: u64) {
-        if measured && read <= self.horizon {
+        if read > self.horizon {
+            return;
+        }
+        self.out.landed(read, 1);
+        if measured {
             self.out.arrived(at, read);
         }
     }

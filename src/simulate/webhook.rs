@@ -185,6 +185,9 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                 if d.handled <= w.receiver_fail_attempts {
                     (Answer::Failed(None), 0)
                 } else {
+                    if !d.received && taken <= horizon {
+                        out.landed(taken, 1);
+                    }
                     if d.measured && taken <= horizon {
                         if d.received {
                             out.duplicate(d.at);
