@@ -260,4 +260,10 @@ fn a_streams_heartbeats_are_checked_where_either_side_counted_them() {
         .find(|c| c.figure == Figure::HeartbeatsPerSecond)
         .unwrap();
     assert_eq!((c.measured, c.verdict), (None, Verdict::NotMeasured));
+    // And where the model has none either, nothing stands beside nothing: no row.
+    for m in &mut simulated.modes {
+        m.server.heartbeats = m.mode.streams().then_some(0);
+    }
+    let v = validate(&measured, &simulated).unwrap();
+    assert!(!v.checks.iter().any(|c| c.figure == Figure::HeartbeatsPerSecond));
 }
