@@ -30,8 +30,8 @@ pub fn section(r: &Results) -> Section {
     for m in &r.modes {
         if let Some(beats) = m.server.heartbeats.filter(|&n| n > 0) {
             note.push_str(&format!(
-                " {}: {beats} heartbeats in the window ({:.1} a second), each a segment out and its ACK that no \
-                 event accounts for.",
+                " {}: {beats} heartbeats in the window ({:.1} a second), whose segments (each out and its ACK back; \
+                 a WebSocket ping's pong too) are among those counted and no event accounts for.",
                 m.mode,
                 beats as f64 / m.measured_seconds.max(1e-9)
             ));

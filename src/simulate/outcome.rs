@@ -53,8 +53,9 @@ pub struct Outcome {
     /// Client connections the server turned away because it held its most.
     pub connections_refused: u64,
     /// Heartbeats the server sent in the measured window on streams it had written nothing
-    /// to for `heartbeat` (an SSE comment, a WebSocket ping): segments on the wire, which
-    /// the calibration's short runs never see, and no CPU the model charges.
+    /// to for `heartbeat` (an SSE comment, a WebSocket ping): segments on the wire, and a
+    /// write and a timer's wake-up each on the server's cores, which the calibration's
+    /// windows hold none of to price apart (the server counts them as `heartbeats`).
     pub heartbeats: u64,
     /// What the WebSocket streams open at the end held in their send buffers (none for the
     /// other modes).
