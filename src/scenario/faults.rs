@@ -104,7 +104,7 @@ impl FaultKind {
             | FaultKind::ReceiverSlow { .. }
             | FaultKind::ReceiverFlaky { .. }
             | FaultKind::ReceiverGone => mode == Mode::Webhook,
-            FaultKind::StreamCut => matches!(mode, Mode::Sse | Mode::Websocket),
+            FaultKind::StreamCut => mode.streams(),
             FaultKind::ClientPause => mode != Mode::Webhook,
             FaultKind::Latency { .. } => true,
         }
