@@ -195,6 +195,22 @@ pub fn render(c: &Calibration) -> String {
             ),
         }
     );
+    if c.crowded_at > 0 {
+        let alike: Vec<String> = c
+            .crowded_at_alike
+            .iter()
+            .map(|&n| if n == 0 { "none".into() } else { n.to_string() })
+            .collect();
+        out += &format!(
+            "{:<40} {:>8}{}\n",
+            "clients held for the whole crowding",
+            c.crowded_at,
+            match alike.as_slice() {
+                [] | [_] => String::new(),
+                [head @ .., last] => format!(" ({} and {last} fit the runs alike)", head.join(", ")),
+            }
+        );
+    }
     if !c.clients.is_empty() {
         out += "\nthe clients' own CPU (simulate --clients-beside-server): ms a second, µs a request, µs an event\n";
         for d in &c.clients {

@@ -16,14 +16,15 @@ pub mod fit;
 mod ops;
 mod packets;
 mod per_mode;
+mod rounds;
 mod runs;
 mod uncertainty;
 
 pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
-pub use ops::{Counts, Op};
+pub use ops::{crowding, Counts, Op};
 pub use packets::PacketCost;
 pub use per_mode::{ByteCost, Held, MemoryCost, BUSY_AT};
-use runs::{for_cpu_alone, for_memory_alone, measured_runs, without_cpu_alone};
+use runs::{for_memory_alone, measured_runs, without_cpu_alone};
 pub use runs::{
     CPU_SCENARIOS, FAILURES_SCENARIO, FAILURES_SCENARIO_NAME, MEMORY_SCENARIO, MEMORY_SCENARIOS,
     MEMORY_SCENARIO_NAME, PAGES_SCENARIO, PAGES_SCENARIO_NAME, ROUND_TRIP_SCENARIO, ROUND_TRIP_SCENARIO_NAME,
@@ -57,7 +58,7 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// scenario and mode at a calibration's costs: the counts of [`Op::Wake`] and
 /// [`Op::RequestWake`], and of the replies from afar that did ([`Op::ReplyWake`]), which the
 /// simulator gives (the calibration does not depend on it).
-pub type Wakes<'a> = &'a dyn Fn(&Scenario, &ModeResult, &Calibration) -> [f64; 3];
+pub type Wakes<'a> = &'a (dyn Fn(&Scenario, &ModeResult, &Calibration) -> [f64; 3] + Sync);
 
 /// At most this many rounds of counting the wake-ups and fitting again.
 const WAKE_ROUNDS: usize = 6;
@@ -68,6 +69,11 @@ const WAKE_ROUNDS: usize = 6;
 pub const WAKE_AFTER_IDLE_NS: [u64; 8] = [
     0, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000,
 ];
+
+/// The clients held past which a request or a push pays all of its crowding ([`Op::Crowded`])
+/// that a fit tries, the first none: what a request or a push costs beyond its own grows with
+/// the clients held up to one of these and stays the same past it.
+pub const CROWDED_AT: [u32; 8] = [0, 500, 1_000, 2_000, 3_000, 5_000, 10_000, 15_000];
 
 /// The rounds stop once no run's wake-ups moved by more than this share.
 const WAKES_SETTLED: f64 = 0.01;
@@ -133,6 +139,15 @@ pub struct Calibration {
     /// these. None in older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wake_after_idle_alike_ns: Vec<u64>,
+    /// The clients held past which a request or a push pays all of [`Op::Crowded`]'s cost, fewer paying
+    /// their share of it ([`crowding`]). Fitted: of [`CROWDED_AT`], the one whose fit leaves
+    /// the least error over the runs; 0, no such cost, in files written before it was fitted.
+    #[serde(default)]
+    pub crowded_at: u32,
+    /// The crowdings of [`CROWDED_AT`] whose fits the runs do not tell from the chosen one's
+    /// (the chosen one among them). None in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crowded_at_alike: Vec<u32>,
     /// The longest round trip its runs measured, ns (none in older files): whether a worker
     /// parks for a reply and pays to be woken by it was fitted over round trips up to this, and
     /// the model charges a reply awaited longer as though it had come then
@@ -212,21 +227,34 @@ impl Calibration {
         }
         let results = &without_cpu_alone(&for_cpu);
         let clients = ClientCpu::fit_each_mode(results);
-        let fits = WAKE_AFTER_IDLE_NS
+        // Each fit is single-threaded and apart from the others: they go on the cores side by side.
+        let at_each_idle = |crowded_at: u32| {
+            in_parallel(&WAKE_AFTER_IDLE_NS, |&idle| {
+                Calibration::fit_waking_after(&for_cpu, wakes, idle, crowded_at, &clients)
+            })
             .into_iter()
-            .map(|idle| Calibration::fit_waking_after(&for_cpu, wakes, idle, &clients))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let least = fits
-            .iter()
-            .min_by(|a, b| a.fit_error().total_cmp(&b.fit_error()))
-            .expect("at least one threshold");
-        let alike: Vec<u64> = fits
-            .iter()
-            .filter(|c| c.fits_within_noise_of(least))
-            .map(|c| c.wake_after_idle_ns)
-            .collect();
+            .collect::<anyhow::Result<Vec<_>>>()
+        };
+        // The threshold without crowding first, then the crowding at that threshold, then
+        // the threshold again at that crowding.
+        let uncrowded = at_each_idle(0)?;
+        let idle = least_of(&uncrowded).wake_after_idle_ns;
+        let crowdings = in_parallel(&CROWDED_AT, |&at| match at {
+            0 => Ok(least_of(&uncrowded).clone()),
+            at => Calibration::fit_waking_after(&for_cpu, wakes, idle, at, &clients),
+        })
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+        let crowded = least_of(&crowdings);
+        let crowded_at_alike = alike(&crowdings, crowded, |c| c.crowded_at);
+        let fits = match crowded.crowded_at {
+            0 => uncrowded,
+            at => at_each_idle(at)?,
+        };
+        let least = least_of(&fits);
         let mut best = least.clone();
-        best.wake_after_idle_alike_ns = alike;
+        best.wake_after_idle_alike_ns = alike(&fits, least, |c| c.wake_after_idle_ns);
+        best.crowded_at_alike = crowded_at_alike;
         best.memory = memory_costs(&everything);
         best.packets = PacketCost::fit_each_mode(&everything);
         best.clients_handoff = Handoff::fit(results, &best, latency).unwrap_or_default();
@@ -267,142 +295,6 @@ impl Calibration {
     pub fn fit_error(&self) -> f64 {
         let errors = self.errors();
         (errors.iter().map(|e| e * e).sum::<f64>() / errors.len().max(1) as f64).sqrt()
-    }
-
-    /// [`Calibration::fit`] with wake-ups paid after an idle of more than `idle` ns.
-    fn fit_waking_after(
-        results: &Results,
-        wakes: Wakes,
-        idle: u64,
-        clients: &[ClientCpu],
-    ) -> anyhow::Result<Calibration> {
-        let measured = measured_runs(results);
-        anyhow::ensure!(
-            measured.len() > Op::ALL.len(),
-            "{} measured runs cannot tell {} costs apart",
-            measured.len(),
-            Op::ALL.len()
-        );
-        let mut rows: Vec<Vec<f64>> = measured
-            .iter()
-            .map(|(_, s, m)| Counts::measured(m, f64::from(s.clients.count)).0.to_vec())
-            .collect();
-        let cpu: Vec<f64> = measured.iter().map(|(_, _, m)| m.server.cpu_seconds).collect();
-        let weights: Vec<f64> = cpu.iter().map(|c| 1.0 / c.max(1e-6)).collect();
-        let modes: Vec<Mode> = Mode::ALL
-            .into_iter()
-            .filter(|mode| measured.iter().any(|(_, _, m)| m.mode == *mode))
-            .collect();
-        // The bytes from the runs on loopback whose receivers do not fail (a 503 answers with
-        // fewer).
-        let of = |mode: Mode| -> Vec<(&Scenario, &ModeResult)> {
-            measured
-                .iter()
-                .filter(|(_, s, m)| m.mode == mode && !for_cpu_alone(&s.name))
-                .map(|(_, s, m)| (*s, *m))
-                .collect()
-        };
-        let memory = memory_costs(results);
-        let prices_replies_from_afar = measured
-            .iter()
-            .any(|(_, s, _)| s.name == ROUND_TRIP_SCENARIO_NAME);
-        let longest_round_trip_ns = measured
-            .iter()
-            .map(|(_, _, m)| (m.theory.given.round_trip_ms.max(0.0) * 1e6).round() as u64)
-            .max();
-        let bytes: Vec<ByteCost> = modes
-            .iter()
-            .map(|&mode| per_mode::bytes(mode, &of(mode)))
-            .collect();
-        let assemble = |rows: &[Vec<f64>]| {
-            let f = fit::nonnegative_least_squares(&pages_above_empty(rows), &cpu, &weights);
-            let (empty, page) = (Op::EmptyPoll as usize, Op::Page as usize);
-            let costs: Vec<Cost> = Op::ALL
-                .iter()
-                .enumerate()
-                .map(|(j, &op)| {
-                    let (cpu_ns, std_error_ns) = if j == page {
-                        (
-                            f.coefficients[empty] + f.coefficients[page],
-                            f.std_error_of_sum(empty, page),
-                        )
-                    } else {
-                        (f.coefficients[j], f.std_errors[j])
-                    };
-                    Cost {
-                        op,
-                        cpu_ns: cpu_ns * 1e9,
-                        std_error_ns: std_error_ns * 1e9,
-                    }
-                })
-                .collect();
-            let runs = measured
-                .iter()
-                .zip(rows)
-                .map(|((point, _, m), row)| Run {
-                    point: point.clone(),
-                    mode: m.mode,
-                    counts: Op::ALL
-                        .iter()
-                        .zip(row)
-                        .filter(|(_, &n)| n > 0.0)
-                        .map(|(&op, &n)| (op, n))
-                        .collect(),
-                    cpu_seconds: m.server.cpu_seconds,
-                    fitted_cpu_seconds: Op::ALL
-                        .iter()
-                        .zip(row)
-                        .map(|(&op, n)| n * costs[op as usize].cpu_ns / 1e9)
-                        .sum(),
-                })
-                .collect();
-            Calibration {
-                schema_version: SCHEMA_VERSION,
-                environment: results.environment.clone(),
-                cpu: costs,
-                cpu_covariance: uncertainty::cost_covariance(&f),
-                memory: memory.clone(),
-                bytes: bytes.clone(),
-                packets: Vec::new(),
-                wake_after_idle_ns: idle,
-                wake_after_idle_alike_ns: Vec::new(),
-                longest_round_trip_ns,
-                prices_replies_from_afar,
-                clients: clients.to_vec(),
-                clients_handoff: Handoff::default(),
-                runs,
-                warnings: Vec::new(),
-            }
-        };
-        let mut calibration = assemble(&rows);
-        let mut moved = f64::INFINITY;
-        for _ in 0..WAKE_ROUNDS {
-            moved = 0.0;
-            for (row, (_, s, m)) in rows.iter_mut().zip(&measured) {
-                for (op, n) in
-                    [Op::Wake, Op::RequestWake, Op::ReplyWake]
-                        .into_iter()
-                        .zip(wakes(s, m, &calibration))
-                {
-                    let was = row[op as usize];
-                    moved = moved.max((n - was).abs() / n.max(was).max(1.0));
-                    row[op as usize] = n;
-                }
-            }
-            calibration = assemble(&rows);
-            if moved < WAKES_SETTLED {
-                break;
-            }
-        }
-        if moved >= WAKES_SETTLED {
-            calibration.warnings.push(format!(
-                "the model's wake-up counts still moved by up to {:.0}% in the last of {WAKE_ROUNDS} rounds of \
-                 counting them and fitting again: the wake-ups' costs, and the costs they trade off against, may be \
-                 off",
-                moved * 100.0
-            ));
-        }
-        Ok(calibration)
     }
 
     /// CPU seconds of `counts` at these costs.
@@ -447,8 +339,51 @@ impl Calibration {
     }
 }
 
-/// Every measured run of `results`: its point's label (empty without a sweep), its scenario
-/// and its mode's result.
+/// `f` of each of `items`, in their order, the items spread over the machine's cores.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, items.len().max(1));
+    let f = &f;
+    let mut out: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .enumerate()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, item)| (i, f(item)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a fit panicked"))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Of `fits`, the one with the least [`Calibration::fit_error`] (the first of those alike).
+fn least_of(fits: &[Calibration]) -> &Calibration {
+    fits.iter()
+        .min_by(|a, b| a.fit_error().total_cmp(&b.fit_error()))
+        .expect("at least one fit")
+}
+
+/// The `key`s of those of `fits` whose runs are not fitted worse than `least`'s by more than
+/// their noise ([`Calibration::fits_within_noise_of`]).
+fn alike<T>(fits: &[Calibration], least: &Calibration, key: impl Fn(&Calibration) -> T) -> Vec<T> {
+    fits.iter()
+        .filter(|c| c.fits_within_noise_of(least))
+        .map(key)
+        .collect()
+}
+
 /// Each mode's memory, fitted on its runs among `results`.
 fn memory_costs(results: &Results) -> Vec<MemoryCost> {
     let runs = measured_runs(results);

@@ -63,11 +63,20 @@ pub enum Op {
     /// ([`ROUND_TRIP_SCENARIO`](super::ROUND_TRIP_SCENARIO)), where each of a fan-out's
     /// replies comes back alone; none in files fitted before them.
     ReplyWake,
+    /// A request answered or a delivery pushed (an event written to a stream or in a long
+    /// poll's answer, a webhook attempt) while the server holds many clients, beyond its own
+    /// cost: each touches its connection's state, the less of which the caches hold the more
+    /// clients are held (the likelier cause; the fit sees only that the cost grows with the
+    /// clients). Counted as each of them times the [`crowding`] of the clients held, so that its
+    /// cost grows with them up to [`Calibration::crowded_at`](super::Calibration::crowded_at)
+    /// clients and stays the same past it; none where the fit found no such cost
+    /// (`crowded_at` 0, as in files written before it was fitted).
+    Crowded,
 }
 
 impl Op {
     /// Every operation, in the order of a row of counts.
-    pub const ALL: [Op; 17] = [
+    pub const ALL: [Op; 18] = [
         Op::Second,
         Op::ClientSecond,
         Op::Event,
@@ -85,6 +94,7 @@ impl Op {
         Op::RequestWake,
         Op::WebhookRetry,
         Op::ReplyWake,
+        Op::Crowded,
     ];
 
     /// The operation in words, for tables.
@@ -107,8 +117,18 @@ impl Op {
             Op::RequestWake => "wake-up for a request",
             Op::WebhookRetry => "webhook retry (besides the attempt)",
             Op::ReplyWake => "wake-up for a reply from afar",
+            Op::Crowded => "request or push among many clients held",
         }
     }
+}
+
+/// The share of [`Op::Crowded`]'s cost each request or push pays where the server holds `clients`:
+/// their share of `crowded_at`, and all of it past that; none where `crowded_at` is 0.
+pub fn crowding(clients: f64, crowded_at: u32) -> f64 {
+    if crowded_at == 0 {
+        return 0.0;
+    }
+    (clients / f64::from(crowded_at)).min(1.0)
 }
 
 /// How many of each operation a run carried out, in the order of [`Op::ALL`].
@@ -128,8 +148,8 @@ impl Counts {
 
     /// The operations of a measured mode of `clients` clients over its measured window: the
     /// server's requests by route and status, its deliveries, the connections TCP saw opened,
-    /// the window's length.
-    pub fn measured(m: &ModeResult, clients: f64) -> Counts {
+    /// the window's length; its requests and pushes at their [`crowding`] for `crowded_at`.
+    pub fn measured(m: &ModeResult, clients: f64, crowded_at: u32) -> Counts {
         let mut c = Counts::default();
         let s = &m.server;
         let status = |code: u16| -> u64 { s.requests_by_route.values().filter_map(|by| by.get(&code)).sum() };
@@ -165,6 +185,15 @@ impl Counts {
                 c.set(Op::WebhookRetry, (s.requests as f64 * retried).round());
             }
         }
+        let touched = match m.mode {
+            Mode::Poll | Mode::ConditionalPoll => {
+                c.get(Op::EmptyPoll) + c.get(Op::NotModified) + c.get(Op::Page)
+            }
+            Mode::LongPoll => c.get(Op::LongPoll) + delivered,
+            Mode::Sse | Mode::Websocket => delivered,
+            Mode::Webhook => s.requests as f64,
+        };
+        c.set(Op::Crowded, touched * crowding(clients, crowded_at));
         c
     }
 }

@@ -194,7 +194,7 @@ fn a_retrys_cpu_is_fitted_from_the_runs_whose_receivers_fail_and_nothing_else_is
     // 120 µs, and every other part of the calibration is what the other runs alone give.
     let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
     let made_up = |m: &ModeResult, clients: f64| {
-        let counts = Counts::measured(m, clients);
+        let counts = Counts::measured(m, clients, 0);
         Op::ALL
             .iter()
             .map(|&op| counts.get(op) * if op == Op::WebhookRetry { 120e-6 } else { 10e-6 })
@@ -252,7 +252,7 @@ fn a_reply_from_afars_cpu_is_fitted_from_the_runs_over_a_round_trip_and_nothing_
         [0.0, 0.0, if far { m.deliveries.delivered as f64 } else { 0.0 }]
     };
     let made_up = |m: &ModeResult, clients: f64, replies: f64| {
-        let counts = Counts::measured(m, clients);
+        let counts = Counts::measured(m, clients, 0);
         Op::ALL.iter().map(|&op| counts.get(op) * 10e-6).sum::<f64>() + replies * 30e-6
     };
     let mut r = runs();
@@ -304,4 +304,41 @@ fn runs_whose_windows_hold_heartbeats_are_warned_of() {
     }
     let warning = heartbeats_warning(&r).expect("a warning");
     assert!(warning.contains("hold 14 heartbeats"), "{warning}");
+}
+
+#[test]
+fn a_request_or_push_among_many_clients_is_priced_at_the_crowding_the_runs_cost_it() {
+    // Every run's CPU made up, by hand, as 10 µs for each operation counted and 40 µs more
+    // for each request answered and each delivery pushed, at its share of 500 clients held: the fixture's 20, 50, 100, 200 and
+    // 1,000 clients pay 4, 10, 20, 40 and 100% of it. The fit finds the crowding at 500 and
+    // its 40 µs; made up without it, it finds none.
+    let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
+    let fit_for = |crowding_us: f64| {
+        let mut r = runs();
+        for p in &mut r.points {
+            let clients = f64::from(p.scenario.clients.count);
+            for m in &mut p.modes {
+                let counts = Counts::measured(m, clients, 0);
+                // Crowded at one client: every request and push counted in full.
+                let touched = Counts::measured(m, clients, 1).get(Op::Crowded);
+                let share = (clients / 500.0).min(1.0);
+                m.server.cpu_seconds = Op::ALL.iter().map(|&op| counts.get(op) * 10e-6).sum::<f64>()
+                    + touched * share * crowding_us * 1e-6;
+            }
+        }
+        Calibration::fit(&r, &none, &flat).unwrap()
+    };
+    let c = fit_for(40.0);
+    assert_eq!(c.crowded_at, 500);
+    assert_priced(&c, Op::Crowded, 40e3);
+    assert_priced(&c, Op::SseEvent, 10e3);
+    assert!(c.crowded_at_alike.contains(&500), "{:?}", c.crowded_at_alike);
+    let c = fit_for(0.0);
+    assert!(
+        c.crowded_at == 0 || c.cpu_ns(Op::Crowded) < 1e-3,
+        "{} at {}",
+        c.cpu_ns(Op::Crowded),
+        c.crowded_at
+    );
+    assert_priced(&c, Op::SseEvent, 10e3);
 }

@@ -1,3 +1,5 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::*;
 
 /// The calibration runs as measured on the reference machine (their time series left out).
@@ -35,15 +37,14 @@ fn wake_ups_that_settle_are_fitted_and_ones_that_do_not_are_said() {
     // Counts that flip between two values each round (of as many calls as runs) never settle.
     let r = runs();
     let per_round: usize = r.points.iter().map(|p| p.modes.len()).sum();
-    let calls = std::cell::Cell::new(0usize);
+    let calls = AtomicUsize::new(0);
     let flipping = |_: &Scenario, _: &ModeResult, _: &Calibration| {
-        let round = calls.get() / per_round;
-        calls.set(calls.get() + 1);
+        let round = calls.fetch_add(1, Ordering::SeqCst) / per_round;
         [if round.is_multiple_of(2) { 100.0 } else { 200.0 }, 0.0, 0.0]
     };
-    let c = Calibration::fit_waking_after(&r, &flipping, 0, &[]).unwrap();
+    let c = Calibration::fit_waking_after(&r, &flipping, 0, 0, &[]).unwrap();
     assert_eq!(
-        calls.get(),
+        calls.load(Ordering::SeqCst),
         WAKE_ROUNDS * per_round,
         "every round counted every run"
     );
@@ -100,7 +101,7 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
         );
     }
     assert_priced(&c, Op::Wake, 0.5e6);
-    let every_idle_core = Calibration::fit_waking_after(&r, &wakes, 0, &[]).unwrap();
+    let every_idle_core = Calibration::fit_waking_after(&r, &wakes, 0, 0, &[]).unwrap();
     assert!(
         every_idle_core.fit_error() > 0.01,
         "{}",
@@ -320,12 +321,12 @@ fn a_page_costs_no_less_than_an_empty_poll() {
         for p in &mut r.points {
             let clients = f64::from(p.scenario.clients.count);
             for m in &mut p.modes {
-                let n = Counts::measured(m, clients);
+                let n = Counts::measured(m, clients, 0);
                 m.server.cpu_seconds = (n.get(Op::EmptyPoll) * 40.0 + n.get(Op::Page) * page_us + 1.0) * 1e-6;
             }
         }
         let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
-        Calibration::fit_waking_after(&r, &none, 0, &[]).unwrap()
+        Calibration::fit_waking_after(&r, &none, 0, 0, &[]).unwrap()
     };
     // A page dearer than an empty poll is found at its price.
     let c = fit_for(60.0);
@@ -350,16 +351,21 @@ fn the_wake_ups_are_counted_with_the_clients_beside_the_server_as_the_runs_had_t
     let r = runs();
     let expected = ClientCpu::fit_each_mode(&r);
     assert!(!expected.is_empty());
-    let (calls, without) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
+    let (calls, without) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let wakes = |_: &Scenario, m: &ModeResult, c: &Calibration| {
-        calls.set(calls.get() + 1);
+        calls.fetch_add(1, Ordering::SeqCst);
         if c.clients != expected {
-            without.set(without.get() + 1);
+            without.fetch_add(1, Ordering::SeqCst);
         }
         [m.deliveries.events_measured as f64, 0.0, 0.0]
     };
     let c = Calibration::fit(&r, &wakes, &flat).unwrap();
-    assert!(calls.get() > 0);
-    assert_eq!(without.get(), 0, "of {} counts", calls.get());
+    assert!(calls.load(Ordering::SeqCst) > 0);
+    assert_eq!(
+        without.load(Ordering::SeqCst),
+        0,
+        "of {} counts",
+        calls.load(Ordering::SeqCst)
+    );
     assert_eq!(c.clients, expected);
 }

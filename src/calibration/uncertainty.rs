@@ -149,13 +149,13 @@ mod tests {
             for p in &mut r.points {
                 let clients = f64::from(p.scenario.clients.count);
                 for m in &mut p.modes {
-                    let n = Counts::measured(m, clients);
+                    let n = Counts::measured(m, clients, 0);
                     let exact: f64 = Op::ALL.iter().map(|&op| n.get(op) * truth(op)).sum();
                     let noise: f64 = rng.sample(rand_distr::StandardNormal);
                     m.server.cpu_seconds = exact * (1.0 + 0.03 * noise) / 1e9;
                 }
             }
-            let c = Calibration::fit_waking_after(&r, &none, 0, &[]).unwrap();
+            let c = Calibration::fit_waking_after(&r, &none, 0, 0, &[]).unwrap();
             for (k, n) in [poller, sender, difference].iter().enumerate() {
                 cpu[k].push(c.cpu_seconds(n));
                 predicted[k].push(c.cpu_std_error_seconds(n).unwrap());
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn the_costs_standard_errors_are_their_covariances_diagonal() {
         let none = |_: &Scenario, _: &ModeResult, _: &Calibration| [0.0; 3];
-        let c = Calibration::fit_waking_after(&runs(), &none, 0, &[]).unwrap();
+        let c = Calibration::fit_waking_after(&runs(), &none, 0, 0, &[]).unwrap();
         assert_eq!(c.cpu_covariance.len(), c.cpu.len());
         for (i, cost) in c.cpu.iter().enumerate() {
             let from_covariance = c.cpu_covariance[i][i].max(0.0).sqrt();

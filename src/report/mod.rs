@@ -139,9 +139,20 @@ pub fn simulated_note(r: &Results) -> Option<String> {
                     m.wake_after_idle_ns as f64 / 1e6
                 )
             });
+            let crowding = if m.crowded_at > 0 && m.crowded_ns > 0.0 {
+                format!(
+                    "; a request answered or a delivery pushed paid up to {} µs more for the clients the server \
+                     held, in proportion to them up to {} and all of it past, as that calibration's runs cost \
+                     more among more clients",
+                    number(m.crowded_ns / 1e3),
+                    number(m.crowded_at as f64)
+                )
+            } else {
+                String::new()
+            };
             format!(
                 "a server of {} cores serving each operation at the CPU it cost when calibrated on {} at \
-                 {}{elsewhere}, and charging {charged} at that calibration's rates{threshold}{beside}",
+                 {}{elsewhere}, and charging {charged} at that calibration's rates{threshold}{crowding}{beside}",
                 m.cores, m.calibrated_on, m.calibrated_at,
             )
         }

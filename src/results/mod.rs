@@ -154,6 +154,15 @@ pub struct ModelServer {
     /// older results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wake_after_idle_alike_ns: Vec<u64>,
+    /// The clients held from which a request or a push paid all of the calibration's cost of crowding
+    /// (`calibration::Op::Crowded`), fewer their share; 0 where it had none (and in older
+    /// results).
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub crowded_at: u64,
+    /// The calibration's cost of that crowding, ns: what a request or a push among `crowded_at`
+    /// clients or more paid beyond its own (none in older results).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub crowded_ns: f64,
 }
 
 /// Idle thresholds in words, joined by `and` or `or` ("2, 3, 5 and 10 ms"); none for none.

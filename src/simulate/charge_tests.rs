@@ -332,3 +332,62 @@ fn a_sender_whose_workers_all_hold_slow_answers_says_when_deliveries_waited_for_
         slow.warnings
     );
 }
+
+#[test]
+fn a_push_or_a_request_among_many_clients_pays_its_share_of_the_crowding() {
+    // SSE writes at 10 µs each and 20 µs more at the crowding of the clients held, crowded
+    // at 1,000: by hand, 500 clients pay half of it (20 µs a delivery), 2,000 all of it
+    // (30 µs), each at 1 event a second on one topic that every client follows.
+    let mut c = priced(&[(Op::SseEvent, 10e3), (Op::Crowded, 20e3)]);
+    c.crowded_at = 1_000;
+    let model = Model::new(Some(Duration::from_millis(1)), c);
+    for (clients, us) in [(500, 20.0), (2_000, 30.0)] {
+        let s = Scenario::parse(
+            Path::new("crowd.toml"),
+            &format!(
+                "name = \"crowd\"\nduration = \"4s\"\nwarmup = \"1s\"\nmodes = [\"sse\"]\n\
+                 [events]\nrate = 1\narrival = \"constant\"\n[clients]\ncount = {clients}\n"
+            ),
+        )
+        .unwrap();
+        let m = mode_result(&s, Mode::Sse, &model, &crate::simulate::quietly);
+        let delivered = m.server.deliveries_in_window.unwrap() as f64;
+        assert!(delivered >= f64::from(clients) * 3.0, "{delivered}");
+        let per_delivery_us = m.server.cpu_seconds / delivered * 1e6;
+        assert!(
+            (per_delivery_us / us - 1.0).abs() < 1e-9,
+            "{clients} clients: {per_delivery_us} µs"
+        );
+    }
+}
+
+#[test]
+fn each_poll_and_each_long_polls_request_and_event_pay_the_crowding() {
+    // Crowding alone priced, 1 µs each at all of it (crowded at 1 client): every request a
+    // poller's server answers pays it once; a long poll's answer once for the request and once
+    // for each event in it. By hand from the model's own counts of requests and deliveries.
+    let mut c = priced(&[(Op::Crowded, 1e3)]);
+    c.crowded_at = 1;
+    let model = Model::new(Some(Duration::from_millis(1)), c);
+    let s = Scenario::parse(
+        Path::new("p.toml"),
+        "name = \"p\"\nduration = \"4s\"\nwarmup = \"1s\"\nmodes = [\"poll\", \"long_poll\"]\n\
+         [events]\nrate = 20\narrival = \"constant\"\n[clients]\ncount = 50\n[poll]\ninterval = \"200ms\"\n",
+    )
+    .unwrap();
+    let poll = mode_result(&s, Mode::Poll, &model, &crate::simulate::quietly);
+    assert!(poll.server.requests > 500, "{}", poll.server.requests);
+    let by_hand = poll.server.requests as f64 * 1e-6;
+    assert!(
+        (poll.server.cpu_seconds / by_hand - 1.0).abs() < 1e-9,
+        "{} vs {by_hand}",
+        poll.server.cpu_seconds
+    );
+    let long = mode_result(&s, Mode::LongPoll, &model, &crate::simulate::quietly);
+    let by_hand = (long.server.requests + long.deliveries.delivered) as f64 * 1e-6;
+    assert!(
+        (long.server.cpu_seconds / by_hand - 1.0).abs() < 1e-9,
+        "{} vs {by_hand}",
+        long.server.cpu_seconds
+    );
+}

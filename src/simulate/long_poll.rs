@@ -118,6 +118,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
                     (Op::LongPoll, 1.0),
                     (Op::LongPollTimeout, timed_out),
                     (Op::PagedEvent, taken as f64),
+                    (Op::Crowded, 1.0 + taken as f64),
                 ],
             );
             answered_at[c] = (at, done);

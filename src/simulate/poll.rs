@@ -116,12 +116,16 @@ pub fn run(
         let mut answered = 0;
         let (taken, more) = log.hand_out(c, at, limit, &mut out, |taken| {
             let done = if taken == 0 {
-                server.serve(at, Woken::ByRequest, &[(empty_op, 1.0)])
+                server.serve(at, Woken::ByRequest, &[(empty_op, 1.0), (Op::Crowded, 1.0)])
             } else {
                 server.serve(
                     at,
                     Woken::ByRequest,
-                    &[(Op::Page, 1.0), (Op::PagedEvent, taken as f64)],
+                    &[
+                        (Op::Page, 1.0),
+                        (Op::PagedEvent, taken as f64),
+                        (Op::Crowded, 1.0),
+                    ],
                 )
             };
             // The answer's way back, read when a pause lets the client read it.

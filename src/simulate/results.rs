@@ -119,6 +119,8 @@ pub fn simulate(
             clients_beside: model.clients_beside,
             wake_after_idle_ns: model.calibration.wake_after_idle_ns,
             wake_after_idle_alike_ns: model.calibration.wake_after_idle_alike_ns.clone(),
+            crowded_at: u64::from(model.calibration.crowded_at),
+            crowded_ns: model.calibration.cpu_ns(crate::calibration::Op::Crowded),
         }),
     });
     let mut results = Results {

@@ -101,6 +101,10 @@ pub struct Server {
     roused: Option<(u64, u64)>,
     /// The clients the scenario holds, for the handoff to each delivery's reader.
     clients: u32,
+    /// The share of [`Op::Crowded`]'s cost a request or a push pays among those clients
+    /// ([`crate::calibration::crowding`]): a job's count of it is its requests and pushes, charged and
+    /// counted at this share.
+    crowding: f64,
     /// When the last job served is done.
     last_done: u64,
     /// A reply to the last job: when it reaches the server, and when that job was done;
@@ -150,6 +154,7 @@ impl Server {
             last: 0,
             roused: None,
             clients: s.clients.count,
+            crowding: crate::calibration::crowding(f64::from(s.clients.count), calibration.crowded_at),
             last_done: 0,
             awaiting: None,
             reply_within_ns: calibration.longest_round_trip_ns.unwrap_or(u64::MAX),
@@ -176,6 +181,7 @@ impl Server {
             last: 0,
             roused: None,
             clients: 0,
+            crowding: 0.0,
             last_done: 0,
             awaiting: None,
             reply_within_ns: u64::MAX,
@@ -322,6 +328,7 @@ impl Server {
         let mut work = 0.0;
         let counted = self.window.contains(&at);
         for &(op, n) in ops {
+            let n = if op == Op::Crowded { n * self.crowding } else { n };
             work += n * (self.cost_ns[op as usize] + self.client_ns[op as usize]);
             if counted {
                 self.counts.0[op as usize] += n;

@@ -234,7 +234,10 @@ impl Streams<'_> {
         } else {
             self.hit.get_mut(&c)
         };
-        let arrives = self.server.serve(at, Woken::ByEvent, &[(self.write, 1.0)]) + self.wire.answer(1);
+        let arrives = self
+            .server
+            .serve(at, Woken::ByEvent, &[(self.write, 1.0), (Op::Crowded, 1.0)])
+            + self.wire.answer(1);
         if let Some(st) = stream {
             if self.faults.resume(c, arrives) > arrives {
                 // Unread: the server queues it, up to its bound.
@@ -362,7 +365,11 @@ impl Streams<'_> {
                 let done = server.serve(
                     now,
                     Woken::ByRequest,
-                    &[(Op::Connection, 1.0), (write, taken as f64)],
+                    &[
+                        (Op::Connection, 1.0),
+                        (write, taken as f64),
+                        (Op::Crowded, taken as f64),
+                    ],
                 );
                 let back = done + wire.answer(taken);
                 faults.read(c, back)

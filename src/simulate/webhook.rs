@@ -170,6 +170,7 @@ pub fn run(s: &Scenario, wire: &mut Wire, server: &mut Server, progress: Progres
             Woken::ByEvent,
             &[
                 (Op::WebhookAttempt, 1.0),
+                (Op::Crowded, 1.0),
                 (Op::WebhookRetry, retry),
                 (Op::Connection, opens),
             ],
