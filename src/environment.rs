@@ -101,9 +101,57 @@ pub fn ensure_open_files(needed: u64, clients: u32) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("raising the open-file limit to {needed} (hard limit {hard}): {e}"))
 }
 
+/// Threads for `items` items of work: one per core, at most one per item.
+pub fn threads_for(items: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items)
+}
+
+/// `f` of each of `items`, in their order, the items spread over this machine's cores (for
+/// work that is single-threaded, each item apart from the others).
+pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads_for(items.len()).max(1);
+    let f = &f;
+    let mut out: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .enumerate()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, item)| (i, f(item)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a thread of work panicked"))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::DESCRIPTORS_KEPT;
+
+    #[test]
+    fn work_in_parallel_comes_back_in_the_items_order() {
+        let items: Vec<u64> = (0..37).collect();
+        let ran = std::sync::atomic::AtomicUsize::new(0);
+        let squares = super::in_parallel(&items, |&n| {
+            ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            n * n
+        });
+        assert_eq!(squares, items.iter().map(|n| n * n).collect::<Vec<_>>());
+        assert_eq!(ran.into_inner(), 37, "each item once");
+        assert!(super::in_parallel(&[] as &[u8], |&n| n).is_empty());
+    }
 
     #[test]
     fn the_limit_run_raises_to_leaves_the_server_room_for_every_client() {

@@ -229,7 +229,7 @@ impl Calibration {
         let clients = ClientCpu::fit_each_mode(results);
         // Each fit is single-threaded and apart from the others: they go on the cores side by side.
         let at_each_idle = |crowded_at: u32| {
-            in_parallel(&WAKE_AFTER_IDLE_NS, |&idle| {
+            crate::environment::in_parallel(&WAKE_AFTER_IDLE_NS, |&idle| {
                 Calibration::fit_waking_after(&for_cpu, wakes, idle, crowded_at, &clients)
             })
             .into_iter()
@@ -239,7 +239,7 @@ impl Calibration {
         // the threshold again at that crowding.
         let uncrowded = at_each_idle(0)?;
         let idle = least_of(&uncrowded).wake_after_idle_ns;
-        let crowdings = in_parallel(&CROWDED_AT, |&at| match at {
+        let crowdings = crate::environment::in_parallel(&CROWDED_AT, |&at| match at {
             0 => Ok(least_of(&uncrowded).clone()),
             at => Calibration::fit_waking_after(&for_cpu, wakes, idle, at, &clients),
         })
@@ -337,35 +337,6 @@ impl Calibration {
             .map(|r| (r.fitted_cpu_seconds / r.cpu_seconds.max(1e-9) - 1.0).abs())
             .collect()
     }
-}
-
-/// `f` of each of `items`, in their order, the items spread over the machine's cores.
-fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, items.len().max(1));
-    let f = &f;
-    let mut out: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    items
-                        .iter()
-                        .enumerate()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(|(i, item)| (i, f(item)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a fit panicked"))
-            .collect()
-    });
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Of `fits`, the one with the least [`Calibration::fit_error`] (the first of those alike).

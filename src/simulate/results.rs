@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::server::Server;
 use super::{long_poll, poll, stream, webhook, Model, Outcome, Progress, Wire};
+use crate::environment::{in_parallel, threads_for};
 use crate::event::Mode;
 use crate::results::{
     Deliveries, Environment, FaultWindow, Figure, LatencySummary, ModeResult, ModelServer, Outcomes, Results,
@@ -91,7 +92,7 @@ pub fn simulate(
         None => Vec::new(),
     };
     // A sweep runs as many points at once as there are cores.
-    let at_once = parallel(points.len()).max(1) as u64;
+    let at_once = threads_for(points.len()).max(1) as u64;
     for p in points.iter().map(|p| &p.scenario).chain([s]) {
         fits(p, at_once, &environment)?;
     }
@@ -154,87 +155,42 @@ fn capacities(
     target: Duration,
     watch: &dyn Watch,
 ) -> Vec<crate::results::Capacity> {
-    std::thread::scope(|scope| {
-        let searches: Vec<_> = s
-            .modes
-            .chunks(s.modes.len().div_ceil(parallel(s.modes.len()).max(1)).max(1))
-            .map(|modes| {
-                scope.spawn(move || {
-                    modes
-                        .iter()
-                        .map(|&mode| {
-                            super::capacity::search(s, mode, model, target, &|cores, p99| {
-                                watch.probed(mode, cores, p99)
-                            })
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        searches
-            .into_iter()
-            .flat_map(|t| t.join().expect("a capacity search panicked"))
-            .collect()
+    in_parallel(&s.modes, |&mode| {
+        super::capacity::search(s, mode, model, target, &|cores, p99| {
+            watch.probed(mode, cores, p99)
+        })
     })
 }
 
 /// Every point of a sweep, the points spread over the cores (each model is single-threaded).
 fn sweep(points: &[crate::scenario::sweep::Point], model: &Model, watch: &dyn Watch) -> Vec<SweepPoint> {
     use crate::scenario::sweep;
-    let threads = parallel(points.len());
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut out: Vec<(usize, SweepPoint)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let done = &done;
-                scope.spawn(move || {
-                    let mut mine = Vec::new();
-                    for (i, p) in points.iter().enumerate().skip(t).step_by(threads) {
-                        let s = &p.scenario;
-                        let modes = s
-                            .modes
-                            .iter()
-                            .map(|&m| mode_result(s, m, model, &super::quietly))
-                            .collect();
-                        let values = p
-                            .values
-                            .iter()
-                            .map(|(path, v)| SweptValue {
-                                path: path.clone(),
-                                value: sweep::show(v),
-                                number: sweep::as_number(v),
-                            })
-                            .collect();
-                        mine.push((
-                            i,
-                            SweepPoint {
-                                label: sweep::label(&p.values),
-                                values,
-                                scenario: s.clone(),
-                                modes,
-                            },
-                        ));
-                        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        watch.points_done(n, points.len());
-                    }
-                    mine
-                })
+    in_parallel(points, |p| {
+        let s = &p.scenario;
+        let modes = s
+            .modes
+            .iter()
+            .map(|&m| mode_result(s, m, model, &super::quietly))
+            .collect();
+        let values = p
+            .values
+            .iter()
+            .map(|(path, v)| SweptValue {
+                path: path.clone(),
+                value: sweep::show(v),
+                number: sweep::as_number(v),
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a sweep point's model panicked"))
-            .collect()
-    });
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, p)| p).collect()
-}
-
-/// Threads for `points` points: one per core, at most one per point.
-fn parallel(points: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(points)
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        watch.points_done(n, points.len());
+        SweepPoint {
+            label: sweep::label(&p.values),
+            values,
+            scenario: s.clone(),
+            modes,
+        }
+    })
 }
 
 /// Refuses a model that would not fit in the machine's available memory, `copies` of it
