@@ -212,7 +212,9 @@ impl Calibration {
     /// and depend on the costs, since a dearer job keeps its core busy longer: so the costs
     /// are fitted without them, the wake-ups counted at those costs, the costs fitted again
     /// with them, until the counts settle. That is done for each idle threshold of
-    /// [`WAKE_AFTER_IDLE_NS`], and the fit with the least [`Calibration::fit_error`] kept.
+    /// [`WAKE_AFTER_IDLE_NS`], and the fit with the least [`Calibration::fit_error`] kept;
+    /// then, at that threshold, for each crowding of [`CROWDED_AT`] ([`Op::Crowded`]), and the
+    /// least kept; then, at that crowding, for each threshold again.
     /// Then the clients' handoff ([`Handoff`]) is fitted on the push modes' latency as
     /// `latency` models it.
     ///
