@@ -17,6 +17,12 @@ pub use tcp::{TcpReading, TcpTraffic};
 use crate::clock::Lateness;
 use crate::event::{Mode, TopicId};
 
+/// How long the server waits for a request's head on a connection, an idle keep-alive one
+/// included (hyper's `header_read_timeout`, which runs while a connection waits for its next
+/// request): a connection that carries no request for longer is closed, so that a client
+/// asking less often opens a new connection for each request.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// `GET /healthz`'s answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Health {

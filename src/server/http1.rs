@@ -42,7 +42,7 @@ pub async fn serve(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(crate::api::HEADER_READ_TIMEOUT);
     // A refused connection is answered as soon as its request has come, and closed; one
     // that sends nothing is closed after a few seconds.
     let mut refusing = builder.clone();

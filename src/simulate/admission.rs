@@ -85,6 +85,17 @@ impl Admission {
         self.state.get(c) == Some(&State::Out)
     }
 
+    /// Client `c`'s connection closed for want of a request: it holds none, and its next
+    /// request connects as its first did (not counted as one turned away before).
+    pub fn idled(&mut self, c: usize) {
+        if let Some(state) = self.state.get_mut(c) {
+            if *state == State::Holding {
+                *state = State::New;
+                self.holding -= 1;
+            }
+        }
+    }
+
     /// Client `c`'s connection closed.
     pub fn release(&mut self, c: usize) {
         if let Some(state) = self.state.get_mut(c) {

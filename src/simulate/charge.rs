@@ -38,8 +38,9 @@ pub(super) fn charged(s: &Scenario, mode: Mode, model: &Model, server: &Server, 
             b.written_for(requests, o.empty as f64, delivered),
         )
     });
-    // Connections opened in the window: the model's are those it turned away or a stream
-    // reopened (its clients' first connections are open before the window). A stream's
+    // Connections opened in the window: the model's are those it turned away, a stream
+    // reopened, or a poller's request opened (its first, or one after the server closed its
+    // idle connection); the other clients' first connections are open before the window. A stream's
     // heartbeat goes as a frame does (out, and its ACK back); a WebSocket ping is answered by
     // the client's pong, which carries that ACK and takes one of its own: a segment more.
     let beats = o.heartbeats as f64;

@@ -391,3 +391,43 @@ fn each_poll_and_each_long_polls_request_and_event_pay_the_crowding() {
         long.server.cpu_seconds
     );
 }
+
+#[test]
+fn a_poller_opens_a_connection_with_its_first_request_and_after_the_server_closed_an_idle_one() {
+    // Only a connection opened priced, 1 µs. 100 pollers every 40 s, past the server's 30 s
+    // wait for a next request: by hand, every request in the window opens a connection, and
+    // each connection is open 30 s of every 40 (75 of them at a time on average, ± 4.3, so the
+    // most at once within a few of those above). Every 20 s, within the
+    // wait: a connection for each first request after the 5 s warm-up (phases uniform over
+    // the interval: 75 of 100, ± 4.3), and all 100 held.
+    let c = priced(&[(Op::Connection, 1e3)]);
+    let model = Model::new(Some(Duration::from_millis(1)), c);
+    let pollers = |interval: u64, warmup: u64| {
+        let s = Scenario::parse(
+            Path::new("idle.toml"),
+            &format!(
+                "name = \"idle\"\nduration = \"80s\"\nwarmup = \"{warmup}s\"\ndrain = \"41s\"\nmodes = [\"poll\"]\n\
+                 [events]\nrate = 1\ntopics = 100\n[clients]\ncount = 100\n[poll]\ninterval = \"{interval}s\"\n"
+            ),
+        )
+        .unwrap();
+        mode_result(&s, Mode::Poll, &model, &crate::simulate::quietly)
+    };
+    let sparse = pollers(40, 41);
+    assert_eq!(sparse.server.requests, 200);
+    assert!(
+        (sparse.server.cpu_seconds / 200e-6 - 1.0).abs() < 1e-9,
+        "{}",
+        sparse.server.cpu_seconds
+    );
+    assert!(
+        (75..=92).contains(&sparse.server.peak_connections),
+        "{}",
+        sparse.server.peak_connections
+    );
+    let kept = pollers(20, 5);
+    let opened = kept.server.cpu_seconds / 1e-6;
+    assert!((60.0..=90.0).contains(&opened), "{opened}");
+    assert!((opened - opened.round()).abs() < 1e-6, "{opened}");
+    assert_eq!(kept.server.peak_connections, 100);
+}

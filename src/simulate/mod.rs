@@ -39,6 +39,7 @@ mod charge;
 mod fault_tests;
 mod faults;
 mod heartbeats;
+mod idle;
 mod log;
 pub mod long_poll;
 pub mod network;

@@ -6,7 +6,9 @@
 //! back half a round trip after the server's cores have served it (an empty page, a 304 for
 //! a conditional poller, or a page and each event in it: [`Server`]). A paused client asks
 //! when its pause ends and reads an answer that lands in a pause when it ends; a `latency`
-//! fault adds its delay to each way. A client the server turns away (it holds its most
+//! fault adds its delay to each way. A client's first request opens its connection, and so
+//! does each that comes after the server closed the last for waiting too long (`idle.rs`),
+//! each priced as a connection opened. A client the server turns away (it holds its most
 //! connections, `admission.rs`) counts an error and asks again at its next slot, on a new
 //! connection.
 
@@ -14,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::admission::{Admission, Admitted};
 use super::faults::Faults;
+use super::idle::Idle;
 use super::log::Log;
 use super::queue::Queue;
 use super::server::{Server, Woken};
@@ -78,6 +81,7 @@ pub fn run(
     let mut out = Outcome::owed(s, &log);
     let mut faults = Faults::new(s, mode);
     let mut admission = Admission::new(s);
+    let mut idle = Idle::new(n);
     while let Some((at, entry)) = queue.pop() {
         if at > horizon {
             break;
@@ -98,6 +102,7 @@ pub fn run(
             queue.push(at + faults.delay(entry, at) + wire.request(), entry | ARRIVES);
             continue;
         }
+        idle.close_by(at, &mut |closed| admission.idled(closed));
         // A client turned away before opens a new connection.
         out.reconnects += u64::from(admission.was_refused(c));
         if admission.admit(c, at) == Admitted::Refused {
@@ -112,11 +117,16 @@ pub fn run(
             continue;
         }
         // The server's cores price the answer by what it carries: an empty page (or a 304), or
-        // a page and each event in it.
+        // a page and each event in it; and the connection, if the request opened one.
+        let opens = f64::from(u8::from(idle.opens(c, at)));
         let mut answered = 0;
         let (taken, more) = log.hand_out(c, at, limit, &mut out, |taken| {
             let done = if taken == 0 {
-                server.serve(at, Woken::ByRequest, &[(empty_op, 1.0), (Op::Crowded, 1.0)])
+                server.serve(
+                    at,
+                    Woken::ByRequest,
+                    &[(empty_op, 1.0), (Op::Crowded, 1.0), (Op::Connection, opens)],
+                )
             } else {
                 server.serve(
                     at,
@@ -125,9 +135,11 @@ pub fn run(
                         (Op::Page, 1.0),
                         (Op::PagedEvent, taken as f64),
                         (Op::Crowded, 1.0),
+                        (Op::Connection, opens),
                     ],
                 )
             };
+            idle.answered(c, done);
             // The answer's way back, read when a pause lets the client read it.
             let back = done + wire.answer(taken);
             answered = faults.read(c as u32, back);
@@ -145,6 +157,7 @@ pub fn run(
         };
         queue.push(next, c as u32);
     }
+    out.peak_connections = idle.peak;
     admission.count(&mut out);
     out
 }
