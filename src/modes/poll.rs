@@ -351,7 +351,9 @@ pub(crate) fn sinhc(x: f64) -> f64 {
 /// answer, either way spread by the jitter). A poll finds nothing when no event came
 /// in its gap: `E[e^(−λG)]` for Poisson arrivals at λ per client. An event waits for the next
 /// poll, on average `E[G²] / 2E[G]`, then the answer's trip; clients ask `N / E[G]` times a
-/// second, whatever happens.
+/// second, whatever happens. The server closes a connection that waits longer than
+/// [`HEADER_READ_TIMEOUT`](crate::api::HEADER_READ_TIMEOUT) for its next request, so each
+/// client holds one `E[min(G, timeout)] / E[G]` of the time.
 pub fn predict(s: &Scenario, p: &PollParams, conditional: bool, g: &Given) -> Prediction {
     let t = p.interval.as_secs_f64();
     let lambda = g.client_event_rate;
@@ -375,6 +377,12 @@ pub fn predict(s: &Scenario, p: &PollParams, conditional: bool, g: &Given) -> Pr
         ),
     };
     let empty = (-lambda * period).exp() * jitter_factor;
+    let held = held_share(
+        p,
+        t,
+        g.round_trip_ms / 1000.0,
+        crate::api::HEADER_READ_TIMEOUT.as_secs_f64(),
+    );
     let rps = clients / period;
     let wait_ms = (period * period + variance) / (2.0 * period) * 1000.0;
     // The answer's way back is half a round trip.
@@ -391,14 +399,14 @@ pub fn predict(s: &Scenario, p: &PollParams, conditional: bool, g: &Given) -> Pr
         requests_per_second: rps,
         requests_per_delivery: if lambda > 0.0 { 1.0 / (lambda * period) } else { f64::INFINITY },
         empty_share: empty,
-        connections: clients,
+        connections: clients * held,
         explanation: format!(
             "Each client polls {how_often} (± {:.0}%), so an event waits for the next poll: half the gap at the median, \
              {:.0} ms, plus the answer's way back (half the {} {:.3} ms round trip) and the generator's \
              lateness ({:.3} ms). {clients:.0} \
              clients make {rps:.1} requests/s whatever happens. Each client was owed λ = {lambda:.3} events/s, so a poll \
              finds nothing with probability E[e^(−λG)] = e^(−λT) × {jitter_factor:.3} (the jitter's spread) = {:.1}%; \
-             those are {how}. Requests per event: 1/(λ × {period:.3} s) = {:.2}.",
+             those are {how}. Requests per event: 1/(λ × {period:.3} s) = {:.2}.{}",
             p.jitter * 100.0,
             period * 500.0,
             g.round_trip_was(),
@@ -406,14 +414,62 @@ pub fn predict(s: &Scenario, p: &PollParams, conditional: bool, g: &Given) -> Pr
             g.generator_ms,
             empty * 100.0,
             if lambda > 0.0 { 1.0 / (lambda * period) } else { f64::INFINITY },
+            if held < 1.0 {
+                format!(
+                    " The server closes a connection that waits {} for its next request, so a client holds one \
+                     E[min(G, {0})] / E[G] = {:.1}% of the time, and opens one for each poll after a longer gap.",
+                    humane::format(crate::api::HEADER_READ_TIMEOUT),
+                    held * 100.0
+                )
+            } else {
+                String::new()
+            },
         ),
         given: *g,
+    }
+}
+
+/// The share of the time a poller holds its connection, `E[min(G, idle)] / E[G]` (seconds),
+/// over its gap G: on a fixed schedule `t` + two independent jitters of ± jitter × `t`, after
+/// answers `t` × (1 ± jitter) + the round trip. Taken over a grid of the jitters' midpoints.
+fn held_share(p: &PollParams, t: f64, round_trip: f64, idle: f64) -> f64 {
+    const N: usize = 200;
+    let u = |i: usize| (i as f64 + 0.5) / N as f64 * 2.0 - 1.0;
+    let j = p.jitter * t;
+    let gaps: Vec<f64> = match p.schedule {
+        PollSchedule::Fixed => (0..N * N).map(|k| t + (u(k % N) - u(k / N)) * j).collect(),
+        PollSchedule::AfterAnswer => (0..N).map(|k| t + u(k) * j + round_trip).collect(),
+    };
+    let mean: f64 = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    let held: f64 = gaps.iter().map(|g| g.min(idle)).sum::<f64>() / gaps.len() as f64;
+    if mean <= 0.0 {
+        1.0
+    } else {
+        (held / mean).min(1.0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poller_holds_its_connection_for_the_part_of_each_gap_the_server_waits() {
+        let params = |schedule: &str, jitter: f64| {
+            let s = crate::scenario::Scenario::parse(
+                std::path::Path::new("h.toml"),
+                &format!("name = \"h\"\nduration = \"1s\"\n[events]\nrate = 1\n[clients]\ncount = 1\n[poll]\nschedule = \"{schedule}\"\njitter = {jitter}\n"),
+            )
+            .unwrap();
+            s.poll
+        };
+        // By hand: gaps of 300 s, closed after 30: a tenth; gaps of 20 s: all of the time.
+        assert!((held_share(&params("fixed", 0.0), 300.0, 0.0, 30.0) - 0.1).abs() < 1e-12);
+        assert_eq!(held_share(&params("fixed", 0.1), 20.0, 0.0, 30.0), 1.0);
+        // Gaps uniform over 15 to 45 s: E[min(G, 30)] = (30² − 15²) / 2 / 30 + 30 / 2 = 26.25.
+        let straddling = held_share(&params("after_answer", 0.5), 30.0, 0.0, 30.0);
+        assert!((straddling - 26.25 / 30.0).abs() < 1e-4, "{straddling}");
+    }
 
     #[test]
     fn etag_matching_follows_if_none_match_rules() {
