@@ -88,19 +88,19 @@ impl Admission {
     /// Client `c`'s connection closed for want of a request: it holds none, and its next
     /// request connects as its first did (not counted as one turned away before).
     pub fn idled(&mut self, c: usize) {
-        if let Some(state) = self.state.get_mut(c) {
-            if *state == State::Holding {
-                *state = State::New;
-                self.holding -= 1;
-            }
-        }
+        self.closed(c, State::New);
     }
 
     /// Client `c`'s connection closed.
     pub fn release(&mut self, c: usize) {
+        self.closed(c, State::Out);
+    }
+
+    /// Client `c` holds no connection now, if it held one, and is left `to`.
+    fn closed(&mut self, c: usize, to: State) {
         if let Some(state) = self.state.get_mut(c) {
             if *state == State::Holding {
-                *state = State::Out;
+                *state = to;
                 self.holding -= 1;
             }
         }

@@ -10,10 +10,12 @@ use crate::api::HEADER_READ_TIMEOUT;
 
 /// Each client's connection and when the server closes it.
 pub struct Idle {
-    /// When each client's connection closes unless a request comes first; 0 while it has none.
+    /// When each client's connection closes unless a request comes first; 0 while it has none,
+    /// [`u64::MAX`] while its first request is being answered.
     closes: Vec<u64>,
-    /// The open connections by when they close, earliest first; an entry whose client has
-    /// been answered since is stale and skipped.
+    /// One entry for each open connection, by when it was due to close when queued, earliest
+    /// first: a connection used since is queued again at its new time when its entry comes up,
+    /// so that a request costs the queue nothing.
     due: BinaryHeap<Reverse<(u64, u32)>>,
     /// How long a connection waits for its next request, ns.
     timeout: u64,
@@ -48,6 +50,8 @@ impl Idle {
                 self.closes[c] = 0;
                 self.holding -= 1;
                 closed(c);
+            } else {
+                self.due.push(Reverse((self.closes[c], c as u32)));
             }
         }
     }
@@ -58,6 +62,7 @@ impl Idle {
         if self.closes[c] > at {
             return false;
         }
+        self.closes[c] = u64::MAX;
         self.holding += 1;
         self.peak = self.peak.max(self.holding);
         true
@@ -65,9 +70,11 @@ impl Idle {
 
     /// Client `c`'s request was answered at `done`: its connection waits from then.
     pub fn answered(&mut self, c: usize, done: u64) {
-        let closes = done + self.timeout;
-        self.closes[c] = closes;
-        self.due.push(Reverse((closes, c as u32)));
+        let opened = self.closes[c] == u64::MAX;
+        self.closes[c] = done + self.timeout;
+        if opened {
+            self.due.push(Reverse((self.closes[c], c as u32)));
+        }
     }
 }
 
