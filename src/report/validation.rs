@@ -154,11 +154,13 @@ fn fate_rule() -> String {
 fn knee_rule() -> String {
     format!(
         "A mode's knee is the first swept value at which its p99 (for a measurement repeated, the median of \
-         its repetitions) exceeds {} times the lowest p99 of the values before it; the goal is the measured knee \
-         within {:.0}% (or no knee either way). Where the repetitions, each taken alone, put the knee elsewhere, \
+         its repetitions) exceeds {} times the lowest p99 of the values before it, among the values whose every run \
+         delivered the {} deliveries a p99 needs (with fewer, the slowest of a few stands in for it); the goal is the measured \
+         knee within {:.0}% (or no knee either way). Where the repetitions, each taken alone, put the knee elsewhere, \
          their knees are shown, and a model's knee that agrees with one of them but not with the median's is \
          within noise.",
         number(KNEE_RISE),
+        crate::results::LatencySummary::samples_for(0.99),
         KNEE_GOAL * 100.0
     )
 }

@@ -69,7 +69,12 @@ impl LatencySummary {
     /// Whether the sample is large enough to show the `q` quantile: at least `1 / (1 − q)`
     /// samples, so that some stand beyond it (100 for a p99, 1,000 for a p99.9).
     pub fn supports(&self, q: f64) -> bool {
-        q <= 0.5 || self.count as f64 >= (1.0 / (1.0 - q)).round()
+        q <= 0.5 || self.count >= Self::samples_for(q)
+    }
+
+    /// The samples the `q` quantile needs to be shown, past the median: `1 / (1 − q)`.
+    pub fn samples_for(q: f64) -> u64 {
+        (1.0 / (1.0 - q)).round() as u64
     }
 
     /// Summarizes a histogram of microseconds.

@@ -222,7 +222,8 @@ pub struct Knee {
     pub parameter: String,
     /// The measurement's knee: the first swept value whose p99 (the median of its
     /// repetitions, as the tables show it) is more than [`KNEE_RISE`] times the lowest p99
-    /// before it (None: no knee within the sweep).
+    /// before it, among the values whose runs each had the deliveries a p99 needs (None: no
+    /// knee within the sweep).
     pub measured: Option<f64>,
     /// The knee of each repetition's own p99s, found the same way (empty for a measurement
     /// run once): where the repetitions disagree, the measurement does not pin the knee.
@@ -284,9 +285,25 @@ pub fn knees(measured: &Results, simulated: &Results) -> Vec<Knee> {
 
 /// The first swept value at which `mode`'s p99 (the median of a measurement's repetitions)
 /// exceeds [`KNEE_RISE`] × the lowest p99 of the points before it, in the order of the swept
-/// values.
+/// values, over the points whose runs each had the deliveries a p99 needs ([`has_a_p99`]).
 pub fn knee(r: &Results, mode: Mode) -> Option<f64> {
-    knee_of(swept_results(r, mode).map(|(x, m)| Some((x, Figure::LatencyP99.headline(m)?))))
+    knee_of(
+        swept_results(r, mode)
+            .filter(|(_, m)| has_a_p99(m))
+            .map(|(x, m)| Some((x, Figure::LatencyP99.headline(m)?))),
+    )
+}
+
+/// Whether each run behind `m`'s p99 (each repetition, or the one run) had the deliveries a
+/// p99 needs ([`crate::results::LatencySummary::supports`]): with fewer than 100, what reads
+/// as the p99 is the slowest of a few, which a knee would compare with the true p99 of a
+/// larger sample at the next point, as the report's charts leave it out.
+fn has_a_p99(m: &super::ModeResult) -> bool {
+    if m.repetitions.is_empty() {
+        m.latency.supports(0.99)
+    } else {
+        m.repetitions.iter().all(|r| r.latency.supports(0.99))
+    }
 }
 
 /// The knee of each repetition's own p99s, where every point of the sweep was repeated as
@@ -300,7 +317,12 @@ fn repetition_knees(r: &Results, mode: Mode) -> Vec<Option<f64>> {
         return Vec::new();
     }
     (0..runs)
-        .map(|i| knee_of(swept_results(r, mode).map(|(x, m)| Some((x, m.repetitions[i].latency.p99_ms)))))
+        .map(|i| {
+            knee_of(swept_results(r, mode).map(|(x, m)| {
+                let run = &m.repetitions[i];
+                has_a_p99(run).then_some((x, run.latency.p99_ms))
+            }))
+        })
         .collect()
 }
 

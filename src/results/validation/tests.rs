@@ -115,6 +115,43 @@ fn a_repeated_measurements_knee_is_its_median_p99s_and_a_repetitions_own_knee_is
 }
 
 #[test]
+fn a_knee_is_judged_only_over_points_whose_every_run_had_the_deliveries_a_p99_needs() {
+    // At 10 clients each run delivered 14: its "p99" is the slowest of 14, lower than the
+    // true p99 of the hundreds at the next point. Over the 100 deliveries a p99 needs, the
+    // flat part is 0.6 and 1.0 and the knee 5000 (3.0 > 2 × 0.6), not 100 (0.6 > 2 × 0.25).
+    let few = |r: &mut Results, n: u64| {
+        for p in &mut r.points {
+            if p.values[0].number == Some(10.0) {
+                p.modes[0].latency.count = n;
+            }
+        }
+    };
+    let mut r = swept([0.25, 0.6, 1.0, 3.0]);
+    assert_eq!(
+        knee(&r, Mode::Poll),
+        Some(100.0),
+        "830 deliveries: a p99 of its own"
+    );
+    few(&mut r, 99);
+    assert_eq!(knee(&r, Mode::Poll), Some(5000.0));
+    few(&mut r, 100);
+    assert_eq!(knee(&r, Mode::Poll), Some(100.0));
+    // Repeated: a point counts only if each repetition had them, for the median's knee and
+    // for each repetition's own.
+    let mut r = swept([0.25, 0.6, 1.0, 3.0]);
+    for p in &mut r.points {
+        let m = &mut p.modes[0];
+        m.repetitions = vec![m.clone(), m.clone()];
+        if p.values[0].number == Some(10.0) {
+            m.repetitions[1].latency.count = 14;
+        }
+        m.spread = crate::results::spread::spreads(&m.repetitions);
+    }
+    assert_eq!(knee(&r, Mode::Poll), Some(5000.0));
+    assert_eq!(repetition_knees(&r, Mode::Poll), vec![Some(100.0), Some(5000.0)]);
+}
+
+#[test]
 fn a_miss_smaller_than_the_noise_is_not_called_a_miss() {
     let measured = crate::results::one_run_fixture();
     let mut simulated = measured.clone();
