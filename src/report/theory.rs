@@ -145,6 +145,17 @@ fn reason(r: &Results, m: &ModeResult, metric: &str, above: bool) -> String {
                 if r.scenario.events.arrival == Arrival::Bursty { "less" } else { "more" }
             ));
         }
+        "connections held"
+            if above
+                && matches!(m.mode, Mode::Poll | Mode::ConditionalPoll)
+                && m.theory.connections < f64::from(r.scenario.clients.count) =>
+        {
+            why.push(format!(
+                "its pollers ask less often than the server keeps an idle connection ({}), so each holds one for \
+                 part of each gap: the theory counts those held on average, the run the most held at once",
+                crate::scenario::humane::format(crate::api::HEADER_READ_TIMEOUT)
+            ))
+        }
         "connections held" if above => why.push(
             "connections are counted at their peak, including reconnections and the sender's extra pooled connections".into(),
         ),
@@ -203,5 +214,37 @@ mod tests {
         // The same 25% over 4,000 responses is a finding.
         let se = (0.4f64 * 0.6 / 4000.0).sqrt();
         assert!(row(0.4, 0.5, se).differs());
+    }
+
+    #[test]
+    fn pollers_that_hold_a_connection_part_of_the_time_are_told_apart_from_reconnections() {
+        let mut r = crate::results::one_run_fixture();
+        let clients = f64::from(r.scenario.clients.count);
+        for m in &mut r.modes {
+            // An average of a tenth of the clients held, a peak of an eighth.
+            m.theory.connections = 0.1 * clients;
+            m.server.peak_connections = (0.125 * clients) as u64;
+        }
+        let note_of = |r: &Results, mode: Mode| {
+            compare(r)
+                .into_iter()
+                .find(|c| c.mode == mode && c.metric == "connections held")
+                .and_then(|c| c.note)
+                .unwrap()
+        };
+        let poll = note_of(&r, Mode::Poll);
+        assert!(
+            poll.contains("held on average") && poll.contains("(30s)"),
+            "{poll}"
+        );
+        let sse = note_of(&r, Mode::Sse);
+        assert!(sse.contains("including reconnections"), "{sse}");
+        // A poller that holds every client's connection and peaks above is not explained so.
+        for m in &mut r.modes {
+            m.theory.connections = clients;
+            m.server.peak_connections = (1.25 * clients) as u64;
+        }
+        let poll = note_of(&r, Mode::Poll);
+        assert!(poll.contains("including reconnections"), "{poll}");
     }
 }
