@@ -185,9 +185,9 @@ pub fn render(c: &Calibration) -> String {
     }
     out += &format!(
         "{:<40} {:>8.2} ms{}\n",
-        "idle before a job pays a wake-up",
-        c.wake_after_idle_ns as f64 / 1e6,
-        match c.wake_after_idle_alike_ns.as_slice() {
+        "a core idle falls asleep after (mean)",
+        c.falls_asleep_ns as f64 / 1e6,
+        match c.falls_asleep_alike_ns.as_slice() {
             [] | [_] => String::new(),
             alike => format!(
                 " ({} fit the runs alike)",

@@ -21,7 +21,7 @@ mod runs;
 mod uncertainty;
 
 pub use clients::{ClientCpu, Handoff, Latency, HANDOFF_NS_PER_CLIENT};
-pub use ops::{crowding, Counts, Op};
+pub use ops::{asleep, crowding, Counts, Op};
 pub use packets::PacketCost;
 pub use per_mode::{ByteCost, Held, MemoryCost, BUSY_AT};
 use runs::{for_memory_alone, measured_runs, without_cpu_alone};
@@ -52,22 +52,24 @@ use crate::scenario::Scenario;
 const REFERENCE: &str = include_str!("reference.json");
 
 /// Version of the calibration file's layout.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
-/// How many of a measured run's jobs the model finds reaching an idle core, for the run's
-/// scenario and mode at a calibration's costs: the counts of [`Op::Wake`] and
-/// [`Op::RequestWake`], and of the replies from afar that did ([`Op::ReplyWake`]), which the
-/// simulator gives (the calibration does not depend on it).
+/// The wake-ups the model charges a measured run's jobs that reach an idle core, for the run's
+/// scenario and mode at a calibration's costs, each job the share of one that its core had
+/// fallen asleep ([`asleep`]): the counts of [`Op::Wake`] and [`Op::RequestWake`], and of the
+/// replies from afar that found a core idle ([`Op::ReplyWake`]), which the simulator gives
+/// (the calibration does not depend on it).
 pub type Wakes<'a> = &'a (dyn Fn(&Scenario, &ModeResult, &Calibration) -> [f64; 3] + Sync);
 
 /// At most this many rounds of counting the wake-ups and fitting again.
 const WAKE_ROUNDS: usize = 6;
 
-/// The idle times a fit tries as the threshold past which a job pays a wake-up, ns: a worker
-/// thread (and its core) idle for a moment is still awake, and only after a longer idle has
-/// it parked and its core gone to sleep, so that the next job pays to wake them.
-pub const WAKE_AFTER_IDLE_NS: [u64; 8] = [
-    0, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000,
+/// The mean times a fit tries for a core idle to fall asleep, ns: a worker thread (and its
+/// core) idle for a moment is likely still awake, and the longer the idle the likelier it has
+/// parked and its core gone to sleep, so that the next job pays to wake them
+/// ([`asleep`]). The first, none, has every idle core asleep.
+pub const FALLS_ASLEEP_NS: [u64; 9] = [
+    0, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000, 20_000_000,
 ];
 
 /// The clients held past which a request or a push pays all of its crowding ([`Op::Crowded`])
@@ -126,19 +128,17 @@ pub struct Calibration {
     /// written before they were fitted: the model then leaves packets out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packets: Vec<PacketCost>,
-    /// How long a core must have been idle for a job to pay a wake-up ([`Op::Wake`],
-    /// [`Op::RequestWake`]), ns: a worker idle for less is still awake, and a job that finds
-    /// it so costs no more than one that finds it busy. Fitted: of [`WAKE_AFTER_IDLE_NS`],
-    /// the one whose fit leaves the least error over the runs (0, every idle core woken, in
-    /// files written before it was fitted, whose costs were fitted so).
-    #[serde(default)]
-    pub wake_after_idle_ns: u64,
-    /// The thresholds of [`WAKE_AFTER_IDLE_NS`] whose fits the runs do not tell from the
-    /// chosen one's (their errors within noise of its; the chosen one among them), ns: a
-    /// sparse load's wake-ups, and so its CPU, rest on a choice the runs leave open among
-    /// these. None in older files.
+    /// How long a core idle takes to fall asleep on average, ns: a job that finds its core
+    /// idle for t pays 1 − e^(−t / this) of a wake-up ([`Op::Wake`], [`Op::RequestWake`]),
+    /// the chance that the core fell asleep meanwhile ([`asleep`]), and a
+    /// job that finds it busy none. Fitted: of [`FALLS_ASLEEP_NS`], the one whose fit leaves
+    /// the least error over the runs.
+    pub falls_asleep_ns: u64,
+    /// The times of [`FALLS_ASLEEP_NS`] whose fits the runs do not tell from the chosen
+    /// one's (their errors within noise of its; the chosen one among them), ns: a sparse
+    /// load's wake-ups, and so its CPU, rest on a choice the runs leave open among these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub wake_after_idle_alike_ns: Vec<u64>,
+    pub falls_asleep_alike_ns: Vec<u64>,
     /// The clients held past which a request or a push pays all of [`Op::Crowded`]'s cost, fewer paying
     /// their share of it ([`crowding`]). Fitted: of [`CROWDED_AT`], the one whose fit leaves
     /// the least error over the runs; 0, no such cost, in files written before it was fitted.
@@ -211,10 +211,11 @@ impl Calibration {
     /// that carries the clients' CPU, since the runs had their clients beside the server),
     /// and depend on the costs, since a dearer job keeps its core busy longer: so the costs
     /// are fitted without them, the wake-ups counted at those costs, the costs fitted again
-    /// with them, until the counts settle. That is done for each idle threshold of
-    /// [`WAKE_AFTER_IDLE_NS`], and the fit with the least [`Calibration::fit_error`] kept;
-    /// then, at that threshold, for each crowding of [`CROWDED_AT`] ([`Op::Crowded`]), and the
-    /// least kept; then, at that crowding, for each threshold again.
+    /// with them, until the counts settle. That is done for each time a core idle takes to
+    /// fall asleep of [`FALLS_ASLEEP_NS`], and the fit with the least
+    /// [`Calibration::fit_error`] kept; then, at that time, for each crowding of
+    /// [`CROWDED_AT`] ([`Op::Crowded`]), and the least kept; then, at that crowding, for each
+    /// time again.
     /// Then the clients' handoff ([`Handoff`]) is fitted on the push modes' latency as
     /// `latency` models it.
     ///
@@ -231,16 +232,16 @@ impl Calibration {
         let clients = ClientCpu::fit_each_mode(results);
         // Each fit is single-threaded and apart from the others: they go on the cores side by side.
         let at_each_idle = |crowded_at: u32| {
-            crate::environment::in_parallel(&WAKE_AFTER_IDLE_NS, |&idle| {
+            crate::environment::in_parallel(&FALLS_ASLEEP_NS, |&idle| {
                 Calibration::fit_waking_after(&for_cpu, wakes, idle, crowded_at, &clients)
             })
             .into_iter()
             .collect::<anyhow::Result<Vec<_>>>()
         };
-        // The threshold without crowding first, then the crowding at that threshold, then
-        // the threshold again at that crowding.
+        // The time to fall asleep without crowding first, then the crowding at that time, then
+        // the time again at that crowding.
         let uncrowded = at_each_idle(0)?;
-        let idle = least_of(&uncrowded).wake_after_idle_ns;
+        let idle = least_of(&uncrowded).falls_asleep_ns;
         let crowdings = crate::environment::in_parallel(&CROWDED_AT, |&at| match at {
             0 => Ok(least_of(&uncrowded).clone()),
             at => Calibration::fit_waking_after(&for_cpu, wakes, idle, at, &clients),
@@ -255,7 +256,7 @@ impl Calibration {
         };
         let least = least_of(&fits);
         let mut best = least.clone();
-        best.wake_after_idle_alike_ns = alike(&fits, least, |c| c.wake_after_idle_ns);
+        best.falls_asleep_alike_ns = alike(&fits, least, |c| c.falls_asleep_ns);
         best.crowded_at_alike = crowded_at_alike;
         best.memory = memory_costs(&everything);
         best.packets = PacketCost::fit_each_mode(&everything);

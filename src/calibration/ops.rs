@@ -131,6 +131,19 @@ pub fn crowding(clients: f64, crowded_at: u32) -> f64 {
     (clients / f64::from(crowded_at)).min(1.0)
 }
 
+/// The share of a wake-up ([`Op::Wake`], [`Op::RequestWake`]) a job pays that finds its core
+/// idle for `idle_ns`: the chance that the core fell asleep meanwhile, a core idle falling
+/// asleep at a moment that comes `falls_asleep_ns` after it went idle on average, any moment
+/// as likely as the next (an exponential time): 1 − e^(−idle / falls_asleep). None without an
+/// idle, a whole one at a mean of 0 (every idle core asleep).
+pub fn asleep(idle_ns: u64, falls_asleep_ns: u64) -> f64 {
+    match (idle_ns, falls_asleep_ns) {
+        (0, _) => 0.0,
+        (_, 0) => 1.0,
+        (idle, mean) => -(-(idle as f64) / mean as f64).exp_m1(),
+    }
+}
+
 /// How many of each operation a run carried out, in the order of [`Op::ALL`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Counts(pub [f64; Op::ALL.len()]);

@@ -76,7 +76,7 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
     let wakes = |s: &Scenario, m: &ModeResult, c: &Calibration| {
         let events = m.deliveries.events_measured as f64;
         [
-            if gap_ns(s) > c.wake_after_idle_ns as f64 {
+            if gap_ns(s) > c.falls_asleep_ns as f64 {
                 events
             } else {
                 0.0
@@ -87,17 +87,17 @@ fn the_idle_threshold_is_the_one_whose_wake_ups_explain_the_runs() {
     };
     let c = Calibration::fit(&r, &wakes, &flat).unwrap();
     assert!(
-        (2_500_000..20_000_000).contains(&c.wake_after_idle_ns),
+        (2_500_000..20_000_000).contains(&c.falls_asleep_ns),
         "{}",
-        c.wake_after_idle_ns
+        c.falls_asleep_ns
     );
     assert!(c.fit_error() < 1e-6, "{}", c.fit_error());
     // Of the thresholds tried, 3, 5 and 10 ms count the same wake-ups and fit exactly alike.
     for t in [3_000_000, 5_000_000, 10_000_000] {
         assert!(
-            c.wake_after_idle_alike_ns.contains(&t),
+            c.falls_asleep_alike_ns.contains(&t),
             "{:?}",
-            c.wake_after_idle_alike_ns
+            c.falls_asleep_alike_ns
         );
     }
     assert_priced(&c, Op::Wake, 0.5e6);
@@ -173,17 +173,19 @@ fn memory_is_fitted_per_connection_held_not_per_client() {
 
 #[test]
 fn a_calibration_of_an_older_layout_is_refused_with_what_to_do() {
-    // Layout 1 had memory per client; its files are told to calibrate again, not that they
-    // are no calibration at all.
+    // Layout 2 had a threshold of idle past which a job paid a whole wake-up, where a core
+    // now falls asleep after an idle of some mean; its files (their costs fitted so) are told
+    // to calibrate again, not read as though fitted the new way, nor told that they are no
+    // calibration at all.
     let old = include_str!("reference.json")
-        .replace("\"schema_version\": 2", "\"schema_version\": 1")
-        .replace("per_connection_bytes", "per_client_bytes");
+        .replace("\"schema_version\": 3", "\"schema_version\": 2")
+        .replace("falls_asleep_ns", "wake_after_idle_ns");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.json");
     std::fs::write(&path, old).unwrap();
     let e = format!("{:#}", Calibration::load(&path).unwrap_err());
     assert!(
-        e.contains("has calibration schema 1") && e.contains("run `pushpull calibrate` again"),
+        e.contains("has calibration schema 2") && e.contains("run `pushpull calibrate` again"),
         "{e}"
     );
 }

@@ -126,17 +126,17 @@ pub fn simulated_note(r: &Results) -> Option<String> {
                 ""
             };
             let others: Vec<u64> = m
-                .wake_after_idle_alike_ns
+                .falls_asleep_alike_ns
                 .iter()
                 .copied()
-                .filter(|&t| t != m.wake_after_idle_ns)
+                .filter(|&t| t != m.falls_asleep_ns)
                 .collect();
             let threshold = crate::results::thresholds_in_words(&others, "or").map_or(String::new(), |others| {
                 format!(
-                    "; a job that found its core idle for more than {} ms paid a wake-up, a threshold that \
-                     calibration's runs fit no better than {others}, and on which the CPU of sparse requests and \
-                     events rests",
-                    m.wake_after_idle_ns as f64 / 1e6
+                    "; a job that found its core idle paid the share of a wake-up that the core had by then fallen \
+                     asleep, a core idle falling asleep after {} ms on average, a time that calibration's runs fit no \
+                     better than {others}, and on which the CPU of sparse requests and events rests",
+                    m.falls_asleep_ns as f64 / 1e6
                 )
             });
             let crowding = if m.crowded_at > 0 && m.crowded_ns > 0.0 {

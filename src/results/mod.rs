@@ -146,14 +146,15 @@ pub struct ModelServer {
     /// its cores, as `run` has them (`simulate --clients-beside-server`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clients_beside: bool,
-    /// How long a core idled before a job paid a wake-up, ns (the calibration's; none in
-    /// older results).
+    /// How long a core idle takes to fall asleep on average, ns, so that a job finding it idle
+    /// for t paid 1 − e^(−t / this) of a wake-up (the calibration's; none in older results,
+    /// whose `wake_after_idle_ns` was a threshold instead and is not read).
     #[serde(default, skip_serializing_if = "is_zero_count")]
-    pub wake_after_idle_ns: u64,
-    /// The thresholds the calibration's runs fit alike, that one among them, ns (none in
-    /// older results).
+    pub falls_asleep_ns: u64,
+    /// The times the calibration's runs fit alike, that one among them, ns (none in older
+    /// results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub wake_after_idle_alike_ns: Vec<u64>,
+    pub falls_asleep_alike_ns: Vec<u64>,
     /// The clients held from which a request or a push paid all of the calibration's cost of crowding
     /// (`calibration::Op::Crowded`), fewer their share; 0 where it had none (and in older
     /// results).

@@ -212,7 +212,7 @@ mod tests {
         s.clients.count = 100;
         let mut c = crate::calibration::Calibration::reference();
         c.prices_replies_from_afar = false;
-        c.wake_after_idle_ns = u64::MAX / 4;
+        c.falls_asleep_ns = u64::MAX / 4;
         for cost in &mut c.cpu {
             cost.cpu_ns = 1e3;
         }
@@ -245,7 +245,7 @@ mod tests {
                     [clients]\ncount = 10\n[long_poll]\nwait = \"30s\"\n";
         let s = Scenario::parse(Path::new("fan.toml"), text).unwrap();
         let mut c = crate::calibration::Calibration::reference();
-        c.wake_after_idle_ns = 2_000_000;
+        c.falls_asleep_ns = 2_000_000;
         for cost in &mut c.cpu {
             cost.cpu_ns = if cost.op == Op::LongPoll { 100e3 } else { 1e3 };
         }

@@ -264,7 +264,7 @@ mod tests {
         .unwrap();
         let mut c = crate::calibration::Calibration::reference();
         // Every idle core woken (no threshold), as the count by hand has it.
-        c.wake_after_idle_ns = 0;
+        c.falls_asleep_ns = 0;
         for cost in &mut c.cpu {
             cost.cpu_ns = match cost.op {
                 Op::EmptyPoll | Op::Page => 10e3,

@@ -118,8 +118,8 @@ pub fn simulate(
             same_machine: calibrated.hostname == environment.hostname
                 && calibrated.cpu_model == environment.cpu_model,
             clients_beside: model.clients_beside,
-            wake_after_idle_ns: model.calibration.wake_after_idle_ns,
-            wake_after_idle_alike_ns: model.calibration.wake_after_idle_alike_ns.clone(),
+            falls_asleep_ns: model.calibration.falls_asleep_ns,
+            falls_asleep_alike_ns: model.calibration.falls_asleep_alike_ns.clone(),
             crowded_at: u64::from(model.calibration.crowded_at),
             crowded_ns: model.calibration.cpu_ns(crate::calibration::Op::Crowded),
         }),

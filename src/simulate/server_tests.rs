@@ -56,35 +56,62 @@ fn a_job_that_finds_its_core_idle_pays_a_wake_up_and_one_that_queues_does_not() 
         srv.serve(10_000_000, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]),
         11_500_000
     );
-    assert_eq!(srv.counts.get(Op::RequestWake), 2.0);
+    assert_wakes(&srv, Op::RequestWake, 2.0);
     assert_eq!(srv.counts.get(Op::Wake), 0.0);
     assert_eq!(srv.counts.get(Op::EmptyPoll), 3.0);
 }
 
 #[test]
-fn a_core_idle_for_less_than_the_threshold_is_still_awake() {
-    // One core, 1 ms jobs, wake-ups of 0.5 ms after an idle of more than 2 ms, by hand:
-    // the first job (at 10 ms, after 10 ms idle) wakes and ends at 11.5 ms; one at 13 ms
-    // (1.5 ms idle) does not, ends at 14 ms; one at 16.5 ms (2.5 ms idle) does.
+fn a_job_pays_the_share_of_a_wake_up_that_its_idle_core_had_fallen_asleep_by() {
+    // A core idle falls asleep 2 ms after it went idle on average, at an exponential time:
+    // by a seeded Monte-Carlo of that time, the share asleep after an idle of 1 ms is
+    // 1 − e^(−1/2) = 0.393, after 4 ms 1 − e^(−2) = 0.865.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let onset = Exp::new(1.0 / 2.0).unwrap();
+    let draws: Vec<f64> = (0..200_000).map(|_| onset.sample(&mut rng)).collect();
+    for (idle_ms, by_hand) in [(1.0, 0.393), (4.0, 0.865), (0.1, 0.0488), (20.0, 1.0)] {
+        let monte_carlo = draws.iter().filter(|&&t| t < idle_ms).count() as f64 / draws.len() as f64;
+        let modelled = crate::calibration::asleep((idle_ms * 1e6) as u64, 2_000_000);
+        assert!(
+            (monte_carlo - modelled).abs() < 0.005,
+            "{idle_ms} ms: {monte_carlo} {modelled}"
+        );
+        assert!(
+            (by_hand - modelled).abs() < 0.001,
+            "{idle_ms} ms: {by_hand} {modelled}"
+        );
+    }
+    assert_eq!(
+        crate::calibration::asleep(0, 2_000_000),
+        0.0,
+        "no idle, no wake-up"
+    );
+    assert_eq!(crate::calibration::asleep(1, 0), 1.0, "every idle core asleep");
+    // One core, 1 ms jobs, a wake-up of 0.5 ms, by hand: the first job (at 40 ms, after
+    // 40 ms idle) pays all but e^(−20) of a wake-up, ending at 41.5 ms; one at 41.7 ms
+    // (0.2 ms idle) pays 0.5 ms × (1 − e^(−0.1)) = 47.6 µs, ending at 42.7476 ms; one at
+    // 42.5 ms finds the core busy and pays none (43.7476 ms).
     let mut srv = server(1, 1e6);
     srv.cost_ns[Op::Wake as usize] = 0.5e6;
-    srv.wake_after_idle_ns = 2_000_000;
+    srv.falls_asleep_ns = 2_000_000;
     let job = |srv: &mut Server, at: u64| srv.serve(at, Woken::ByEvent, &[(Op::EmptyPoll, 1.0)]);
-    assert_eq!(job(&mut srv, 10_000_000), 11_500_000);
-    assert_eq!(job(&mut srv, 13_000_000), 14_000_000);
-    assert_eq!(job(&mut srv, 16_500_000), 18_000_000);
-    assert_eq!(srv.counts.get(Op::Wake), 2.0);
+    assert_eq!(job(&mut srv, 40_000_000), 41_500_000);
+    assert_eq!(job(&mut srv, 41_700_000), 42_747_581);
+    assert_eq!(job(&mut srv, 42_500_000), 43_747_581);
+    let wakes = srv.counts.get(Op::Wake);
+    assert!((wakes - (1.0 + 0.095_163)).abs() < 1e-6, "{wakes}");
 }
 
 #[test]
 fn an_events_jobs_share_its_wake_up_until_a_long_fan_out_wakes_a_second_core() {
-    // Two cores asleep (a wake-up after 1 ms idle, 100 µs), jobs of 10 µs, by hand. Three
+    // Two cores asleep (asleep 1 µs after going idle on average, so every idle of a
+    // millisecond or more pays a whole wake-up of 100 µs), jobs of 10 µs, by hand. Three
     // jobs of one event at 10 ms: the first wakes a core, awake at 10.1 ms and done at
     // 10.11; a second core could start only after its own wake-up, at 10.2, so the other
     // two follow on the first: 10.12 and 10.13, one wake-up in all.
     let mut srv = server(2, 10e3);
     srv.cost_ns[Op::Wake as usize] = 100e3;
-    srv.wake_after_idle_ns = 1_000_000;
+    srv.falls_asleep_ns = 1_000;
     let fan_out = |srv: &mut Server, at: u64, n: usize| -> Vec<u64> {
         (0..n)
             .map(|_| srv.serve(at, Woken::ByEvent, &[(Op::EmptyPoll, 1.0)]))
@@ -108,7 +135,7 @@ fn an_events_jobs_share_its_wake_up_until_a_long_fan_out_wakes_a_second_core() {
     srv.cost_ns[Op::RequestWake as usize] = 50e3;
     fan_out(&mut srv, 30_000_000, 1);
     srv.serve(30_000_000, Woken::ByRequest, &[(Op::EmptyPoll, 1.0)]);
-    assert_eq!(srv.counts.get(Op::RequestWake), 1.0);
+    assert_wakes(&srv, Op::RequestWake, 1.0);
 }
 
 #[test]
@@ -184,14 +211,23 @@ fn the_background_stretches_every_job_and_operations_in_the_window_are_counted()
     );
 }
 
-/// One core, 1 ms jobs, a request's wake-up of 0.5 ms, no core idle long enough to sleep, and
-/// replies awaited up to `reply_within_ns` as the calibration's runs awaited them.
+/// One core, 1 ms jobs, a request's wake-up of 0.5 ms, a core that as good as never falls
+/// asleep (after some 600 years on average: a job after an idle of milliseconds pays
+/// 10⁻¹³ of a wake-up), and replies awaited up to `reply_within_ns` as the calibration's
+/// runs awaited them.
 fn awaiting_replies(reply_within_ns: u64) -> Server {
     let mut srv = server(1, 1e6);
     srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
-    srv.wake_after_idle_ns = 10_000_000_000;
+    srv.falls_asleep_ns = u64::MAX;
     srv.reply_within_ns = reply_within_ns;
     srv
+}
+
+/// That `srv` counted `n` of `wake`, give or take the shares of one that idles of a
+/// moment pay.
+fn assert_wakes(srv: &Server, wake: Op, n: f64) {
+    let counted = srv.counts.get(wake);
+    assert!((counted - n).abs() < 1e-9, "{counted} {wake:?}, not {n}");
 }
 
 /// A 1 ms job (an empty poll) reaching `srv` at `at`; when it is done.
@@ -209,7 +245,7 @@ fn a_reply_wakes_the_worker_that_wrote_when_no_other_job_comes_between() {
     assert_eq!(job(&mut srv, 0), 1_000_000);
     srv.replied(0, 1_000_000, 1_200_000);
     assert_eq!(job(&mut srv, 1_500_000), 2_700_000);
-    assert_eq!(srv.counts.get(Op::RequestWake), 1.0);
+    assert_wakes(&srv, Op::RequestWake, 1.0);
     // Another job before the reply (at 1.1 ms, done at 2.1): the worker is busy, the reply
     // wakes nothing.
     let mut srv = fresh();
@@ -217,7 +253,7 @@ fn a_reply_wakes_the_worker_that_wrote_when_no_other_job_comes_between() {
     srv.replied(0, 1_000_000, 1_200_000);
     assert_eq!(job(&mut srv, 1_100_000), 2_100_000);
     assert_eq!(job(&mut srv, 5_000_000), 6_000_000);
-    assert_eq!(srv.counts.get(Op::RequestWake), 0.0);
+    assert_wakes(&srv, Op::RequestWake, 0.0);
     // A reply to a job other than the last served, or one that comes while the core is
     // still at work, wakes nothing either.
     let mut srv = fresh();
@@ -226,7 +262,7 @@ fn a_reply_wakes_the_worker_that_wrote_when_no_other_job_comes_between() {
     srv.replied(0, 1_000_000, 2_500_000);
     srv.replied(100_000, 2_000_000, 1_500_000);
     assert_eq!(job(&mut srv, 5_000_000), 6_000_000);
-    assert_eq!(srv.counts.get(Op::RequestWake), 0.0);
+    assert_wakes(&srv, Op::RequestWake, 0.0);
 }
 
 #[test]
@@ -240,7 +276,7 @@ fn a_reply_later_than_the_calibrations_runs_waited_is_charged_as_though_it_came_
     job(&mut srv, 0);
     srv.replied(0, 1_000_000, 41_000_000);
     assert_eq!(job(&mut srv, 1_500_000), 2_800_000);
-    assert_eq!(srv.counts.get(Op::RequestWake), 1.0);
+    assert_wakes(&srv, Op::RequestWake, 1.0);
     // A job within the 0.3 ms (at 1.2 ms) keeps the worker busy: the reply wakes nothing,
     // though it comes when the core has long been idle.
     let mut srv = fresh();
@@ -248,7 +284,7 @@ fn a_reply_later_than_the_calibrations_runs_waited_is_charged_as_though_it_came_
     srv.replied(0, 1_000_000, 41_000_000);
     assert_eq!(job(&mut srv, 1_200_000), 2_200_000);
     assert_eq!(job(&mut srv, 50_000_000), 51_000_000);
-    assert_eq!(srv.counts.get(Op::RequestWake), 0.0);
+    assert_wakes(&srv, Op::RequestWake, 0.0);
     // A reply within the runs' longest wait is charged when it comes, as before.
     let mut srv = fresh();
     job(&mut srv, 0);
@@ -258,7 +294,8 @@ fn a_reply_later_than_the_calibrations_runs_waited_is_charged_as_though_it_came_
 
 #[test]
 fn replies_from_afar_each_wake_an_idle_core_at_their_own_time_when_the_calibration_prices_them() {
-    // One core, 1 ms jobs, a request's wake-up of 0.5 ms after 2 ms idle, a reply's from afar
+    // One core, 1 ms jobs, a request's wake-up of 0.5 ms, a core idle asleep after 0.2 ms on
+    // average (after an idle of milliseconds, all but e^(−20) of a wake-up), a reply's from afar
     // of 0.2 ms. By hand: a fan-out of two jobs at 0 is done at 1 and 2 ms; its replies come
     // back 40 and 43 ms after, at 41 and 45 ms (told in the order the writes were); a job at
     // 10 ms finds the core idle 8 ms and pays a request's wake-up (done at 11.5 ms). Priced,
@@ -268,7 +305,7 @@ fn replies_from_afar_each_wake_an_idle_core_at_their_own_time_when_the_calibrati
         let mut srv = server(1, 1e6);
         srv.cost_ns[Op::RequestWake as usize] = 0.5e6;
         srv.cost_ns[Op::ReplyWake as usize] = 0.2e6;
-        srv.wake_after_idle_ns = 2_000_000;
+        srv.falls_asleep_ns = 200_000;
         srv.prices_afar = priced;
         srv
     };
@@ -280,7 +317,7 @@ fn replies_from_afar_each_wake_an_idle_core_at_their_own_time_when_the_calibrati
     assert_eq!(job(&mut srv, 10_000_000), 11_500_000);
     assert_eq!(job(&mut srv, 45_200_000), 46_200_000);
     assert_eq!(srv.counts.get(Op::ReplyWake), 2.0);
-    assert_eq!(srv.counts.get(Op::RequestWake), 1.0);
+    assert_wakes(&srv, Op::RequestWake, 1.0);
     // Unpriced, the last write's reply is awaited as before and the job at 10 ms comes first:
     // no reply wakes the core, and the job at 45.2 ms finds it asleep (done at 46.7 ms).
     let mut srv = fresh(false);
@@ -291,7 +328,7 @@ fn replies_from_afar_each_wake_an_idle_core_at_their_own_time_when_the_calibrati
     assert_eq!(job(&mut srv, 10_000_000), 11_500_000);
     assert_eq!(job(&mut srv, 45_200_000), 46_700_000);
     assert_eq!(srv.counts.get(Op::ReplyWake), 0.0);
-    assert_eq!(srv.counts.get(Op::RequestWake), 2.0);
+    assert_wakes(&srv, Op::RequestWake, 2.0);
 }
 
 #[test]

@@ -394,7 +394,7 @@ mod tests {
         )
         .unwrap();
         let mut c = crate::calibration::Calibration::reference();
-        c.wake_after_idle_ns = 2_000_000;
+        c.falls_asleep_ns = 2_000_000;
         for cost in &mut c.cpu {
             cost.cpu_ns = match cost.op {
                 Op::WebhookAttempt => 10e3,

@@ -389,22 +389,23 @@ fn simulated_on(scenario: &str, dir: &std::path::Path, c: &Calibration) -> Strin
 }
 
 #[test]
-fn a_simulated_report_names_the_thresholds_its_calibration_fits_alike() {
-    // A calibration whose runs fit wake-up thresholds of 1, 2, 3 and 5 ms alike (its fit chose
-    // 2): the report says what the CPU of sparse work rests on. One whose runs pin the one it
-    // chose says nothing of it.
+fn a_simulated_report_names_the_times_to_fall_asleep_its_calibration_fits_alike() {
+    // A calibration whose runs fit a core idle falling asleep after 1, 2, 3 and 5 ms alike on
+    // average (its fit chose 2): the report says what the CPU of sparse work rests on. One
+    // whose runs pin the one it chose says nothing of it.
     let scenario = "name = \"sim\"\nseed = 4\nduration = \"2s\"\nmodes = [\"sse\"]\n\
                     [events]\nrate = 5\n[clients]\ncount = 10\n";
-    let said = "a job that found its core idle for more than 2 ms paid a wake-up, a threshold that \
-                calibration's runs fit no better than 1, 3 or 5 ms";
+    let said = "a job that found its core idle paid the share of a wake-up that the core had by then fallen \
+                asleep, a core idle falling asleep after 2 ms on average, a time that calibration's runs fit no \
+                better than 1, 3 or 5 ms";
     let dir = tempfile::tempdir().unwrap();
     let mut c = Calibration::reference();
     for (alike, says) in [
         (vec![1_000_000, 2_000_000, 3_000_000, 5_000_000], true),
         (vec![2_000_000], false),
     ] {
-        c.wake_after_idle_ns = 2_000_000;
-        c.wake_after_idle_alike_ns = alike;
+        c.falls_asleep_ns = 2_000_000;
+        c.falls_asleep_alike_ns = alike;
         let md = simulated_on(scenario, dir.path(), &c);
         assert_eq!(md.contains(said), says, "{md}");
     }
