@@ -11,8 +11,8 @@
 //! after a long idle pays nearly a whole wake-up and one after a moment's little. Under load
 //! jobs find their cores busy or just freed and pay little or none, which is why an operation
 //! costs less per unit at high load than at low. (A threshold instead, a whole wake-up past
-//! an idle of some length and none before, fitted the reference runs less well, 14.2% rms of
-//! their CPU against 13.9%, and the validation pages' CPU per 1k came out within 0.150 of the
+//! an idle of some length and none before, fitted the reference runs less well, 13.6% rms of
+//! their CPU against 13.4%, and the validation pages' CPU per 1k came out within 0.150 of the
 //! measured in rms of the log ratio against 0.137, each page on its own day's calibration
 //! fitted either way.) An event's jobs at one instant (a fan-out's
 //! writes, the long polls it answers, the webhook attempts its workers take up) share the

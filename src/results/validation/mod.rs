@@ -285,7 +285,8 @@ pub fn knees(measured: &Results, simulated: &Results) -> Vec<Knee> {
 
 /// The first swept value at which `mode`'s p99 (the median of a measurement's repetitions)
 /// exceeds [`KNEE_RISE`] × the lowest p99 of the points before it, in the order of the swept
-/// values, over the points whose runs each had the deliveries a p99 needs ([`has_a_p99`]).
+/// values, over the points whose runs each had the deliveries a p99 needs (100: with fewer,
+/// the slowest of a few stands in for it).
 pub fn knee(r: &Results, mode: Mode) -> Option<f64> {
     knee_of(
         swept_results(r, mode)
